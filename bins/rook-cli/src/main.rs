@@ -1,0 +1,2 @@
+//! rook-cli
+fn main() {}

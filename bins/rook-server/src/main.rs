@@ -1,0 +1,2 @@
+//! rook-server
+fn main() {}

@@ -1,0 +1,1 @@
+//! rook-admin (work in progress)

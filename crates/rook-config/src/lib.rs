@@ -1,0 +1,1 @@
+//! rook-config (work in progress)

@@ -1,0 +1,1 @@
+//! rook-gateway (work in progress)

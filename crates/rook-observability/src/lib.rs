@@ -1,0 +1,1 @@
+//! rook-observability (work in progress)

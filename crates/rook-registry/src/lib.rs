@@ -1,0 +1,1 @@
+//! rook-registry (work in progress)

@@ -1,0 +1,1 @@
+//! rook-resilience (work in progress)

@@ -1,0 +1,1 @@
+//! rook-routing (work in progress)

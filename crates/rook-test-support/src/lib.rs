@@ -1,0 +1,1 @@
+//! rook-test-support (work in progress)
