@@ -554,3 +554,47 @@ fn concurrent_round_robin_stays_even() {
     }
     assert_eq!(total, [1000; 4]);
 }
+
+#[test]
+fn weighted_fallback_pool_peeks_without_advancing() {
+    // "w" (weights 2:1) is the fallback of route "m" and the primary of "n".
+    let table = RoutingTable::new(
+        vec![
+            AccountSpec::new("a0"),
+            AccountSpec::new("a1").with_weight(2),
+            AccountSpec::new("a2"),
+        ],
+        vec![
+            PoolSpec::new("p", Strategy::Priority, ["a0"]).with_fallback_pool("w"),
+            PoolSpec::new("w", Strategy::Weighted, ["a1", "a2"]),
+        ],
+        vec![RouteSpec::new("m", "p"), RouteSpec::new("n", "w")],
+    )
+    .unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            table.resolve("m", &AllAvailable).unwrap().candidates,
+            idx(&[0, 1, 2])
+        );
+    }
+    let picks: Vec<usize> = (0..3)
+        .map(|_| table.resolve("n", &AllAvailable).unwrap().candidates[0].0)
+        .collect();
+    assert_eq!(picks, [1, 2, 1]);
+    // After one more step of "n" the next weighted pick is a2; "m" sees it
+    // (peek) without consuming it.
+    assert_eq!(
+        table.resolve("n", &AllAvailable).unwrap().candidates,
+        idx(&[1, 2])
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            table.resolve("m", &AllAvailable).unwrap().candidates,
+            idx(&[0, 2, 1])
+        );
+    }
+    assert_eq!(
+        table.resolve("n", &AllAvailable).unwrap().candidates,
+        idx(&[2, 1])
+    );
+}
