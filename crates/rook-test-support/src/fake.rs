@@ -1,0 +1,879 @@
+//! A scriptable, in-process, OpenAI-compatible fake upstream.
+//!
+//! [`FakeUpstream`] listens on `127.0.0.1:0` and serves
+//! `POST /v1/chat/completions` and `GET /v1/models` (anything else is a 404
+//! with an OpenAI error body). Chat requests consume the queued [`Reply`]s in
+//! order; when the queue is empty the default reply is used (initially
+//! [`Reply::auto`]). Every request is recorded ([`FakeUpstream::requests`]),
+//! and responses whose peer went away before they finished are counted
+//! ([`FakeUpstream::cancelled_count`]).
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Sleep;
+
+/// `prompt_tokens` reported when no [`Reply::usage`] override is set.
+pub const DEFAULT_PROMPT_TOKENS: u64 = 10;
+/// `completion_tokens` reported when no [`Reply::usage`] override is set.
+pub const DEFAULT_COMPLETION_TOKENS: u64 = 5;
+/// The assistant content of [`Reply::auto`] (buffered answers).
+pub const AUTO_CONTENT: &str = "Hello from the fake upstream.";
+/// The content pieces of [`Reply::auto`] (streamed answers); they concatenate
+/// to [`AUTO_CONTENT`].
+pub const AUTO_CHUNKS: [&str; 4] = ["Hello", " from", " the fake", " upstream."];
+/// The model id used when a request does not name one, and the default
+/// content of `GET /v1/models`.
+pub const DEFAULT_MODEL: &str = "fake-model";
+
+/// How long a deliberately broken body waits after its last data before the
+/// connection is dropped, so the data already written reaches the client.
+const BREAK_FLUSH_DELAY: Duration = Duration::from_millis(20);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+// ---------------------------------------------------------------------------
+// Reply
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Auto,
+    Chat(String),
+    Stream(Vec<String>),
+    DefaultError,
+    Json(Value),
+    Raw(Vec<Bytes>),
+}
+
+/// One scripted answer of the fake upstream.
+///
+/// Constructors choose the body ([`auto`](Reply::auto), [`chat`](Reply::chat),
+/// [`stream`](Reply::stream), [`status`](Reply::status)); the builder methods
+/// adjust it. Builders compose: `Reply::status(429).header("retry-after", "2")`,
+/// `Reply::stream(..).chunk_delay(..).break_after(2)`.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    kind: Kind,
+    status: u16,
+    headers: Vec<(String, String)>,
+    delay: Option<Duration>,
+    chunk_delay: Option<Duration>,
+    break_after: Option<usize>,
+    usage: Option<(u64, u64)>,
+    hang: bool,
+}
+
+impl Reply {
+    fn with_kind(kind: Kind, status: u16) -> Self {
+        Self {
+            kind,
+            status,
+            headers: Vec::new(),
+            delay: None,
+            chunk_delay: None,
+            break_after: None,
+            usage: None,
+            hang: false,
+        }
+    }
+
+    /// Answers like OpenAI would: a `chat.completion` JSON with
+    /// [`AUTO_CONTENT`] for a buffered request, or, for `"stream": true`, an
+    /// SSE stream of `chat.completion.chunk` events carrying [`AUTO_CHUNKS`]
+    /// (first event carries the role, a last event `finish_reason: "stop"`,
+    /// a usage-only event if `stream_options.include_usage` is true, then
+    /// `data: [DONE]`). The request's `model` is echoed.
+    pub fn auto() -> Self {
+        Self::with_kind(Kind::Auto, 200)
+    }
+
+    /// A buffered `chat.completion` JSON with this content, usage and the
+    /// request's model echoed (regardless of the request's `stream` flag).
+    pub fn chat(content: &str) -> Self {
+        Self::with_kind(Kind::Chat(content.to_owned()), 200)
+    }
+
+    /// An SSE stream whose content deltas are `chunks` (regardless of the
+    /// request's `stream` flag): a role event, one event per chunk, a
+    /// `finish_reason: "stop"` event, a usage event if the request asked for
+    /// `stream_options.include_usage`, then `data: [DONE]`.
+    pub fn stream(chunks: Vec<String>) -> Self {
+        Self::with_kind(Kind::Stream(chunks), 200)
+    }
+
+    /// A response with this status and, unless [`json`](Reply::json) or
+    /// [`raw_sse`](Reply::raw_sse) replaces it, an OpenAI error body
+    /// `{"error":{"message","type","code"}}` matching the status.
+    pub fn status(code: u16) -> Self {
+        Self::with_kind(Kind::DefaultError, code)
+    }
+
+    /// Replaces the body with this JSON value (`content-type:
+    /// application/json`).
+    pub fn json(mut self, body: Value) -> Self {
+        self.kind = Kind::Json(body);
+        self
+    }
+
+    /// Replaces the body with exactly these bytes, sent as one write with
+    /// `content-type: text/event-stream` (for SSE framing tests: `event:`,
+    /// `id:`, comments, CRLF...).
+    pub fn raw_sse(self, body: String) -> Self {
+        self.raw_sse_parts(vec![body])
+    }
+
+    /// Like [`raw_sse`](Reply::raw_sse) but sends each part as its own write
+    /// (separated by [`chunk_delay`](Reply::chunk_delay) if set), for tests
+    /// of events split across reads. [`break_after`](Reply::break_after)
+    /// counts parts.
+    pub fn raw_sse_parts(mut self, parts: Vec<String>) -> Self {
+        self.kind = Kind::Raw(parts.into_iter().map(Bytes::from).collect());
+        self
+    }
+
+    /// Adds a response header (for example `retry-after: 2`). A
+    /// `content-type` given here replaces the default one.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Waits this long before sending the response head.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// Waits this long between SSE events (or raw parts).
+    pub fn chunk_delay(mut self, delay: Duration) -> Self {
+        self.chunk_delay = Some(delay);
+        self
+    }
+
+    /// Sends `n` SSE events (raw parts; for buffered bodies: `n` bytes),
+    /// then drops the connection without terminating the chunked body, so
+    /// the client sees an incomplete body error rather than a clean end.
+    pub fn break_after(mut self, n: usize) -> Self {
+        self.break_after = Some(n);
+        self
+    }
+
+    /// Overrides the reported usage (`total_tokens` is their sum).
+    pub fn usage(mut self, prompt_tokens: u64, completion_tokens: u64) -> Self {
+        self.usage = Some((prompt_tokens, completion_tokens));
+        self
+    }
+
+    /// Never responds (the request stays pending until the client gives up
+    /// or the fake is dropped); for timeout tests.
+    pub fn hang(mut self) -> Self {
+        self.hang = true;
+        self
+    }
+}
+
+impl Default for Reply {
+    fn default() -> Self {
+        Self::auto()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Recording
+// ---------------------------------------------------------------------------
+
+/// A request as received by the fake upstream.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// The method, e.g. `POST`.
+    pub method: String,
+    /// The path without the query, e.g. `/v1/chat/completions`.
+    pub path: String,
+    /// The query string without `?`, if any.
+    pub query: Option<String>,
+    /// Headers in arrival order, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The full request body.
+    pub body: Bytes,
+    /// When the request (with its full body) was received.
+    pub received_at: Instant,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
+    /// The body parsed as JSON.
+    ///
+    /// # Panics
+    /// If the body is not JSON (this is a test assertion helper).
+    pub fn json(&self) -> Value {
+        match serde_json::from_slice(&self.body) {
+            Ok(v) => v,
+            Err(e) => panic!(
+                "recorded request body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            ),
+        }
+    }
+}
+
+pub(crate) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+// ---------------------------------------------------------------------------
+// Shared state
+// ---------------------------------------------------------------------------
+
+struct Script {
+    queue: VecDeque<Reply>,
+    default: Reply,
+    models: Vec<String>,
+}
+
+struct Shared {
+    script: Mutex<Script>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    chat_count: AtomicUsize,
+    cancelled: AtomicUsize,
+    seq: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// FakeUpstream
+// ---------------------------------------------------------------------------
+
+/// A scriptable OpenAI-compatible server on `127.0.0.1:<random port>`,
+/// running on the current tokio runtime; it shuts down when dropped.
+pub struct FakeUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl FakeUpstream {
+    /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
+    ///
+    /// # Panics
+    /// If binding the loopback listener fails, or outside a tokio runtime.
+    pub async fn start() -> FakeUpstream {
+        match Self::try_start().await {
+            Ok(f) => f,
+            Err(e) => panic!("FakeUpstream::start: {e}"),
+        }
+    }
+
+    /// Like [`start`](FakeUpstream::start), returning bind errors.
+    pub async fn try_start() -> std::io::Result<FakeUpstream> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            script: Mutex::new(Script {
+                queue: VecDeque::new(),
+                default: Reply::auto(),
+                models: vec![DEFAULT_MODEL.to_owned()],
+            }),
+            requests: Mutex::new(Vec::new()),
+            chat_count: AtomicUsize::new(0),
+            cancelled: AtomicUsize::new(0),
+            seq: AtomicU64::new(0),
+        });
+        let task = tokio::spawn(accept_loop(listener, shared.clone()));
+        Ok(FakeUpstream { addr, shared, task })
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, the OpenAI-style base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` without the `/v1` suffix.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queues a reply for the next chat request (replies are consumed in
+    /// push order).
+    pub fn push(&self, reply: Reply) {
+        lock(&self.shared.script).queue.push_back(reply);
+    }
+
+    /// Queues several replies, in order.
+    pub fn push_all(&self, replies: impl IntoIterator<Item = Reply>) {
+        lock(&self.shared.script).queue.extend(replies);
+    }
+
+    /// Sets the reply used when the queue is empty (initially
+    /// [`Reply::auto`]).
+    pub fn set_default(&self, reply: Reply) {
+        lock(&self.shared.script).default = reply;
+    }
+
+    /// Number of queued replies not yet consumed.
+    pub fn pending_replies(&self) -> usize {
+        lock(&self.shared.script).queue.len()
+    }
+
+    /// Sets the model ids listed by `GET /v1/models` (default
+    /// `["fake-model"]`).
+    pub fn set_models(&self, models: &[&str]) {
+        lock(&self.shared.script).models = models.iter().map(|m| (*m).to_owned()).collect();
+    }
+
+    /// Every request received so far (all routes), in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// The chat completion requests received so far.
+    pub fn chat_requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|r| r.path == "/v1/chat/completions")
+            .cloned()
+            .collect()
+    }
+
+    /// The most recent request, if any.
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        lock(&self.shared.requests).last().cloned()
+    }
+
+    /// Number of `POST /v1/chat/completions` requests received.
+    pub fn request_count(&self) -> usize {
+        self.shared.chat_count.load(Ordering::SeqCst)
+    }
+
+    /// Number of responses abandoned by the peer before they finished
+    /// (client disconnected while the reply was delayed, hanging, or its
+    /// body was still streaming). Deliberate [`Reply::break_after`] aborts
+    /// are not counted.
+    pub fn cancelled_count(&self) -> usize {
+        self.shared.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Forgets recorded requests and resets the request and cancellation
+    /// counters (the script is kept).
+    pub fn clear(&self) {
+        lock(&self.shared.requests).clear();
+        self.shared.chat_count.store(0, Ordering::SeqCst);
+        self.shared.cancelled.store(0, Ordering::SeqCst);
+    }
+
+    /// Waits (polling every 5 ms) until [`request_count`](Self::request_count)
+    /// reaches `n`; returns whether it did within `timeout`.
+    pub async fn wait_requests(&self, n: usize, timeout: Duration) -> bool {
+        wait_until(timeout, || self.request_count() >= n).await
+    }
+
+    /// Waits (polling every 5 ms) until
+    /// [`cancelled_count`](Self::cancelled_count) reaches `n`; returns whether
+    /// it did within `timeout`.
+    pub async fn wait_cancelled(&self, n: usize, timeout: Duration) -> bool {
+        wait_until(timeout, || self.cancelled_count() >= n).await
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        // Aborting the accept task drops its JoinSet, which aborts every
+        // connection task.
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for FakeUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeUpstream")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut conns = JoinSet::new();
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Typically EMFILE under heavy load: back off briefly.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        while conns.try_join_next().is_some() {}
+        let shared = shared.clone();
+        conns.spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let svc = service_fn(move |req| handle(shared.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Request handling
+// ---------------------------------------------------------------------------
+
+/// Counts a cancellation when dropped while still armed.
+struct CancelGuard {
+    shared: Arc<Shared>,
+    armed: bool,
+}
+
+impl CancelGuard {
+    fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            armed: true,
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<FakeBody>, Infallible> {
+    let mut guard = CancelGuard::new(shared.clone());
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            // The client went away while sending the request.
+            return Ok(simple(400, error_body(400, "could not read request body")));
+        }
+    };
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    let recorded = RecordedRequest {
+        method: method.clone(),
+        path: path.clone(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.clone(),
+        received_at: Instant::now(),
+    };
+    lock(&shared.requests).push(recorded);
+
+    let response = match (method.as_str(), path.as_str()) {
+        ("POST", "/v1/chat/completions") => {
+            shared.chat_count.fetch_add(1, Ordering::SeqCst);
+            let reply = {
+                let mut script = lock(&shared.script);
+                match script.queue.pop_front() {
+                    Some(r) => r,
+                    None => script.default.clone(),
+                }
+            };
+            let request_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
+            if reply.hang {
+                // Pending until the connection (and so this future) is dropped.
+                std::future::pending::<()>().await;
+            }
+            if let Some(d) = reply.delay {
+                tokio::time::sleep(d).await;
+            }
+            render(&shared, &reply, &request_json, seq)
+        }
+        ("GET", "/v1/models") => {
+            let models = lock(&shared.script).models.clone();
+            let data: Vec<Value> = models
+                .iter()
+                .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "fake"}))
+                .collect();
+            simple(200, json!({"object": "list", "data": data}))
+        }
+        _ => simple(
+            404,
+            json!({"error": {
+                "message": format!("fake upstream: no route for {method} {path}"),
+                "type": "invalid_request_error",
+                "code": "not_found",
+            }}),
+        ),
+    };
+    guard.disarm();
+    Ok(response)
+}
+
+fn simple(status: u16, body: Value) -> Response<FakeBody> {
+    let bytes = Bytes::from(body.to_string());
+    build_response(
+        status,
+        &[],
+        "application/json",
+        FakeBody::new(
+            vec![bytes.clone()],
+            None,
+            None,
+            Some(bytes.len() as u64),
+            None,
+        ),
+    )
+}
+
+fn build_response(
+    status: u16,
+    extra: &[(String, String)],
+    content_type: &str,
+    body: FakeBody,
+) -> Response<FakeBody> {
+    let mut builder = Response::builder().status(status);
+    if find_header(extra, "content-type").is_none() {
+        builder = builder.header("content-type", content_type);
+    }
+    if content_type == "text/event-stream" {
+        builder = builder.header("cache-control", "no-cache");
+    }
+    for (n, v) in extra {
+        builder = builder.header(n.as_str(), v.as_str());
+    }
+    match builder.body(body) {
+        Ok(r) => r,
+        Err(e) => {
+            // An invalid scripted header or status: answer 500 saying so.
+            let bytes = Bytes::from(
+                error_body(500, &format!("fake upstream: invalid scripted reply: {e}")).to_string(),
+            );
+            let mut r = Response::new(FakeBody::new(vec![bytes], None, None, None, None));
+            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }
+    }
+}
+
+fn error_body(status: u16, message: &str) -> Value {
+    let (kind, code) = match status {
+        400 => ("invalid_request_error", Value::Null),
+        401 => ("authentication_error", json!("invalid_api_key")),
+        403 => ("permission_error", Value::Null),
+        404 => ("invalid_request_error", json!("not_found")),
+        429 => ("rate_limit_error", json!("rate_limit_exceeded")),
+        s if s >= 500 => ("server_error", Value::Null),
+        _ => ("invalid_request_error", Value::Null),
+    };
+    json!({"error": {"message": message, "type": kind, "code": code}})
+}
+
+fn usage_json(reply: &Reply) -> Value {
+    let (p, c) = reply
+        .usage
+        .unwrap_or((DEFAULT_PROMPT_TOKENS, DEFAULT_COMPLETION_TOKENS));
+    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn render(shared: &Arc<Shared>, reply: &Reply, req: &Value, seq: u64) -> Response<FakeBody> {
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_MODEL)
+        .to_owned();
+    let wants_stream = req.get("stream").and_then(Value::as_bool) == Some(true);
+    let include_usage = req
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    let id = format!("chatcmpl-fake-{seq}");
+
+    let buffered = |body: Value| -> Response<FakeBody> {
+        let bytes = Bytes::from(body.to_string());
+        let body = match reply.break_after {
+            Some(n) => FakeBody::new(
+                vec![bytes.slice(..n.min(bytes.len()))],
+                None,
+                Some(1),
+                None,
+                Some(shared.clone()),
+            ),
+            None => {
+                let len = bytes.len() as u64;
+                FakeBody::new(vec![bytes], None, None, Some(len), Some(shared.clone()))
+            }
+        };
+        build_response(reply.status, &reply.headers, "application/json", body)
+    };
+    let sse = |events: Vec<Bytes>| -> Response<FakeBody> {
+        let body = FakeBody::new(
+            events,
+            reply.chunk_delay,
+            reply.break_after,
+            None,
+            Some(shared.clone()),
+        );
+        build_response(reply.status, &reply.headers, "text/event-stream", body)
+    };
+    let completion = |content: &str| -> Value {
+        json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": now_secs(),
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "logprobs": null,
+                "finish_reason": "stop",
+            }],
+            "usage": usage_json(reply),
+        })
+    };
+    let chunks = |pieces: &[String]| -> Vec<Bytes> {
+        let created = now_secs();
+        let chunk = |delta: Value, finish: Value| -> Value {
+            json!({
+                "id": id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+            })
+        };
+        let mut events = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )];
+        for p in pieces {
+            events.push(chunk(json!({"content": p}), Value::Null));
+        }
+        events.push(chunk(json!({}), json!("stop")));
+        if include_usage {
+            events.push(json!({
+                "id": id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": usage_json(reply),
+            }));
+        }
+        let mut out: Vec<Bytes> = events
+            .into_iter()
+            .map(|e| Bytes::from(format!("data: {e}\n\n")))
+            .collect();
+        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        out
+    };
+
+    match &reply.kind {
+        Kind::Auto if wants_stream => {
+            let pieces: Vec<String> = AUTO_CHUNKS.iter().map(|s| (*s).to_owned()).collect();
+            sse(chunks(&pieces))
+        }
+        Kind::Auto => buffered(completion(AUTO_CONTENT)),
+        Kind::Chat(content) => buffered(completion(content)),
+        Kind::Stream(pieces) => sse(chunks(pieces)),
+        Kind::DefaultError => buffered(error_body(
+            reply.status,
+            &format!("fake upstream scripted status {}", reply.status),
+        )),
+        Kind::Json(v) => buffered(v.clone()),
+        Kind::Raw(parts) => sse(parts.clone()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Response body
+// ---------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct DeliberateBreak;
+
+impl std::fmt::Display for DeliberateBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fake upstream: connection broken on purpose (break_after)")
+    }
+}
+
+impl std::error::Error for DeliberateBreak {}
+
+/// The response body: a list of parts, optionally paced by `chunk_delay`
+/// and broken after `break_after` parts. Dropped before the end (peer went
+/// away) it counts a cancellation.
+struct FakeBody {
+    parts: VecDeque<Bytes>,
+    chunk_delay: Option<Duration>,
+    break_after: Option<usize>,
+    exact_len: Option<u64>,
+    sent: usize,
+    sleep: Option<Pin<Box<Sleep>>>,
+    slept: bool,
+    finished: bool,
+    shared: Option<Arc<Shared>>,
+}
+
+impl FakeBody {
+    fn new(
+        parts: Vec<Bytes>,
+        chunk_delay: Option<Duration>,
+        break_after: Option<usize>,
+        exact_len: Option<u64>,
+        shared: Option<Arc<Shared>>,
+    ) -> Self {
+        Self {
+            parts: parts.into(),
+            chunk_delay,
+            break_after,
+            exact_len,
+            sent: 0,
+            sleep: None,
+            slept: false,
+            finished: false,
+            shared,
+        }
+    }
+}
+
+impl Body for FakeBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(sleep) = this.sleep.as_mut() {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.sleep = None;
+                this.slept = true;
+            }
+            let breaking = match this.break_after {
+                Some(n) => this.sent >= n || this.parts.is_empty(),
+                None => false,
+            };
+            if breaking {
+                if !this.slept {
+                    // Let hyper flush what was written (head included)
+                    // before the abort.
+                    this.sleep = Some(Box::pin(tokio::time::sleep(BREAK_FLUSH_DELAY)));
+                    continue;
+                }
+                this.finished = true;
+                this.parts.clear();
+                return Poll::Ready(Some(Err(Box::new(DeliberateBreak))));
+            }
+            if this.parts.is_empty() {
+                this.finished = true;
+                return Poll::Ready(None);
+            }
+            if this.sent > 0 && !this.slept {
+                if let Some(d) = this.chunk_delay {
+                    this.sleep = Some(Box::pin(tokio::time::sleep(d)));
+                    continue;
+                }
+            }
+            let Some(part) = this.parts.pop_front() else {
+                continue;
+            };
+            this.sent += 1;
+            this.slept = false;
+            if this.parts.is_empty() && this.break_after.is_none() {
+                // hyper may stop polling once a known length is written.
+                this.finished = true;
+            }
+            return Poll::Ready(Some(Ok(Frame::data(part))));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.exact_len {
+            Some(n) if self.sent == 0 => SizeHint::with_exact(n),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for FakeBody {
+    fn drop(&mut self) {
+        if !self.finished {
+            if let Some(shared) = &self.shared {
+                shared.cancelled.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
