@@ -1,0 +1,830 @@
+//! A per-key circuit breaker ("cooldown"): keys that keep failing are taken
+//! out of rotation for a growing penalty, then tested with a single probe.
+//!
+//! # Model
+//!
+//! Each registered key (an upstream account, a host, a shard…) is in one of
+//! three [`CircuitState`]s:
+//!
+//! * **Closed** — available. Each failure increments `consecutive_failures`;
+//!   a success resets it. Reaching `failure_threshold` opens the key.
+//! * **Open** — cooling down until `open_until`. The penalty for the
+//!   `n`-th consecutive opening is `cooldown_base × 2ⁿ⁻¹`, capped at
+//!   `cooldown_max`, minus up to `cooldown_jitter` of itself at random.
+//! * **HalfOpen** — the cooldown is over. Exactly one caller gets a probe
+//!   [`Admission`] from [`Breaker::try_acquire`]; its success closes the
+//!   key (and resets `times_opened`), its failure re-opens it with the next,
+//!   longer penalty. An admission dropped without an outcome frees the probe
+//!   slot; a probe that never finishes (leaked with `mem::forget`) is
+//!   abandoned after `probe_timeout`.
+//!
+//! Two failures open a key regardless of the threshold, because they are
+//! the upstream telling us: a failure with a retry-after hint
+//! ([`Breaker::record_failure_with_hint`], cooldown = the hint clamped to
+//! `cooldown_max`) and a forced [`Breaker::trip`] (for a bad key or an
+//! exhausted quota; the duration is used as given).
+//!
+//! # `max_open_share`
+//!
+//! Like Envoy's `max_ejection_percent`: a key that reaches the failure
+//! threshold is opened only if, before opening it, the number of registered
+//! keys that are not Closed is **strictly less than**
+//! `max_open_share × registered keys` — or if **every other** registered key
+//! is failing too (not Closed, or Closed with `consecutive_failures ≥
+//! failure_threshold`). Otherwise the key stays Closed, the suppression is
+//! reported to [`Observer::key_open_suppressed`], and the next failure asks
+//! again. With 10 keys and 0.5 at most 5 keys are opened by the threshold
+//! while healthy keys remain; with 3 keys, 2 (the share is compared before
+//! opening, so it rounds up); a single key can always be opened. Hints and
+//! trips ignore the share.
+//!
+//! # Keys
+//!
+//! Keys are registered ([`Breaker::register`], [`Breaker::sync_keys`],
+//! [`Breaker::restore`]) and removed at run time. An unregistered key is
+//! always available, and outcomes recorded for it are ignored, so a late
+//! outcome cannot bring a removed key back.
+//!
+//! ```
+//! use std::time::Duration;
+//! use rook_resilience::{Breaker, BreakerConfig, CircuitState};
+//!
+//! let breaker = Breaker::new(BreakerConfig { failure_threshold: 2, ..BreakerConfig::default() })?;
+//! breaker.register("acct-a");
+//! breaker.register("acct-b");
+//!
+//! let admission = breaker.try_acquire(&"acct-a").expect("closed keys admit");
+//! admission.failure();
+//! breaker.record_failure(&"acct-a");
+//! assert_eq!(breaker.state(&"acct-a").map(|s| s.state), Some(CircuitState::Open));
+//! assert!(!breaker.is_available(&"acct-a"));
+//! assert!(breaker.try_acquire(&"acct-a").is_none());
+//!
+//! // a 429 with Retry-After: 30 opens at once
+//! breaker.record_failure_with_hint(&"acct-b", Duration::from_secs(30));
+//! assert!(!breaker.is_available(&"acct-b"));
+//! # Ok::<(), rook_resilience::BreakerError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::backoff::exp_ceiling;
+use crate::clock::{Clock, SystemClock};
+use crate::observer::{self, Observer};
+
+/// The state of one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CircuitState {
+    /// Available.
+    Closed,
+    /// Cooling down; not available.
+    Open,
+    /// Cooldown over; one probe may be let through.
+    HalfOpen,
+}
+
+impl CircuitState {
+    /// A short, stable label for metrics and status pages.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+impl Display for CircuitState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Invalid breaker configuration.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BreakerError {
+    /// `failure_threshold` is zero.
+    #[error("failure_threshold must be at least 1")]
+    ZeroThreshold,
+    /// `cooldown_base` is zero.
+    #[error("cooldown_base must be greater than zero")]
+    ZeroCooldown,
+    /// `cooldown_max` is below `cooldown_base`.
+    #[error("cooldown_max ({max:?}) must not be smaller than cooldown_base ({base:?})")]
+    CooldownMaxBelowBase {
+        /// The configured base.
+        base: Duration,
+        /// The configured maximum.
+        max: Duration,
+    },
+    /// `cooldown_jitter` is not within `0.0..=1.0`.
+    #[error("cooldown_jitter must be within 0.0..=1.0, got {0}")]
+    InvalidJitter(f64),
+    /// `max_open_share` is not within `0.0..=1.0`.
+    #[error("max_open_share must be within 0.0..=1.0, got {0}")]
+    InvalidMaxOpenShare(f64),
+    /// `probe_timeout` is zero.
+    #[error("probe_timeout must be greater than zero")]
+    ZeroProbeTimeout,
+}
+
+/// Breaker settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open a key. Default 5.
+    pub failure_threshold: u32,
+    /// Penalty of the first opening. Default 30 s.
+    pub cooldown_base: Duration,
+    /// Largest threshold penalty, and the clamp for retry-after hints.
+    /// Default 300 s.
+    pub cooldown_max: Duration,
+    /// Up to this share of a threshold penalty is removed at random so keys
+    /// opened together do not all probe at once (0.0 = none). Default 0.1.
+    pub cooldown_jitter: f64,
+    /// See the [module docs](self#max_open_share). Default 0.5.
+    pub max_open_share: f64,
+    /// After this long an unfinished probe is abandoned and another one is
+    /// let through. Default 120 s.
+    pub probe_timeout: Duration,
+    /// Seed for the jitter, for reproducible tests. Default none.
+    pub seed: Option<u64>,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            cooldown_base: Duration::from_secs(30),
+            cooldown_max: Duration::from_secs(300),
+            cooldown_jitter: 0.1,
+            max_open_share: 0.5,
+            probe_timeout: Duration::from_secs(120),
+            seed: None,
+        }
+    }
+}
+
+impl BreakerConfig {
+    /// Check the settings.
+    ///
+    /// # Errors
+    /// A [`BreakerError`] for the first invalid field.
+    pub fn validate(&self) -> Result<(), BreakerError> {
+        if self.failure_threshold == 0 {
+            return Err(BreakerError::ZeroThreshold);
+        }
+        if self.cooldown_base.is_zero() {
+            return Err(BreakerError::ZeroCooldown);
+        }
+        if self.cooldown_max < self.cooldown_base {
+            return Err(BreakerError::CooldownMaxBelowBase {
+                base: self.cooldown_base,
+                max: self.cooldown_max,
+            });
+        }
+        if !(0.0..=1.0).contains(&self.cooldown_jitter) {
+            return Err(BreakerError::InvalidJitter(self.cooldown_jitter));
+        }
+        if !(0.0..=1.0).contains(&self.max_open_share) {
+            return Err(BreakerError::InvalidMaxOpenShare(self.max_open_share));
+        }
+        if self.probe_timeout.is_zero() {
+            return Err(BreakerError::ZeroProbeTimeout);
+        }
+        Ok(())
+    }
+
+    /// The un-jittered penalty for the `times_opened`-th opening (1-based):
+    /// `cooldown_base × 2^(times_opened − 1)`, capped at `cooldown_max`.
+    pub fn penalty(&self, times_opened: u32) -> Duration {
+        exp_ceiling(
+            self.cooldown_base,
+            self.cooldown_max,
+            times_opened.saturating_sub(1),
+        )
+    }
+}
+
+/// What a key's state looks like in persisted form, to carry cooldowns
+/// across a restart. See [`Breaker::restore`] and [`KeySnapshot::persisted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PersistedKey {
+    /// `None`: the key was Closed. `Some(d)`: it was open with `d` of
+    /// cooldown left (`Some(ZERO)`: the cooldown was over; the key comes
+    /// back HalfOpen and must pass a probe).
+    pub cooldown_remaining: Option<Duration>,
+    /// Consecutive failures.
+    pub consecutive_failures: u32,
+    /// Consecutive openings (drives the next penalty).
+    pub times_opened: u32,
+}
+
+/// A point-in-time view of one key, for status pages, metrics and
+/// persistence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySnapshot<K> {
+    /// The key.
+    pub key: K,
+    /// Its state at the time of the snapshot.
+    pub state: CircuitState,
+    /// Consecutive failures.
+    pub consecutive_failures: u32,
+    /// Consecutive openings since it was last closed by a success.
+    pub times_opened: u32,
+    /// When the cooldown ends (or ended, if HalfOpen); `None` if Closed.
+    pub open_until: Option<Instant>,
+    /// Cooldown left at the time of the snapshot; `None` if Closed.
+    pub cooldown_remaining: Option<Duration>,
+    /// Whether a probe is in flight.
+    pub probe_in_flight: bool,
+}
+
+impl<K> KeySnapshot<K> {
+    /// The persisted form of this snapshot.
+    pub fn persisted(&self) -> PersistedKey {
+        PersistedKey {
+            cooldown_remaining: self.cooldown_remaining,
+            consecutive_failures: self.consecutive_failures,
+            times_opened: self.times_opened,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    token: u64,
+    since: Instant,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    consecutive_failures: u32,
+    times_opened: u32,
+    open_until: Option<Instant>,
+    probe: Option<Probe>,
+    /// A probe was admitted in the current open period (for reporting
+    /// Open → HalfOpen once).
+    probed: bool,
+}
+
+impl Entry {
+    fn state(&self, now: Instant) -> CircuitState {
+        match self.open_until {
+            None => CircuitState::Closed,
+            Some(until) if now < until => CircuitState::Open,
+            Some(_) => CircuitState::HalfOpen,
+        }
+    }
+
+    fn live_probe(&self, now: Instant, timeout: Duration) -> Option<Probe> {
+        self.probe
+            .filter(|p| p.since.checked_add(timeout).is_none_or(|end| now < end))
+    }
+
+    fn failing(&self, now: Instant, threshold: u32) -> bool {
+        self.state(now) != CircuitState::Closed || self.consecutive_failures >= threshold
+    }
+
+    fn close(&mut self) {
+        *self = Entry::default();
+    }
+}
+
+struct State<K> {
+    keys: HashMap<K, Entry>,
+    rng: fastrand::Rng,
+    next_token: u64,
+}
+
+struct Shared<K> {
+    config: BreakerConfig,
+    state: Mutex<State<K>>,
+    clock: Arc<dyn Clock>,
+    observer: Arc<dyn Observer>,
+}
+
+impl<K> Shared<K> {
+    fn lock(&self) -> MutexGuard<'_, State<K>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The bounds a breaker key needs.
+pub trait BreakerKey: Hash + Eq + Clone + Display + Send + Sync + 'static {}
+impl<T: Hash + Eq + Clone + Display + Send + Sync + 'static> BreakerKey for T {}
+
+/// A thread-safe registry of per-key circuit breakers. Cheap to clone (all
+/// clones share state).
+pub struct Breaker<K> {
+    shared: Arc<Shared<K>>,
+}
+
+impl<K> Clone for Breaker<K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for Breaker<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Breaker")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Event {
+    Success,
+    Failure { hint: Option<Duration> },
+    Trip(Duration),
+}
+
+/// What a recorded outcome did, reported after the lock is released.
+#[derive(Default)]
+struct Effects {
+    changed: Option<(CircuitState, CircuitState)>,
+    suppressed: bool,
+}
+
+impl<K: BreakerKey> Breaker<K> {
+    /// An empty breaker on the system clock with no observer.
+    ///
+    /// # Errors
+    /// If the configuration is invalid (see [`BreakerConfig::validate`]).
+    pub fn new(config: BreakerConfig) -> Result<Self, BreakerError> {
+        Self::with_parts(config, Arc::new(SystemClock), observer::noop())
+    }
+
+    /// An empty breaker reading `clock` and reporting to `observer`.
+    ///
+    /// # Errors
+    /// If the configuration is invalid (see [`BreakerConfig::validate`]).
+    pub fn with_parts(
+        config: BreakerConfig,
+        clock: Arc<dyn Clock>,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Self, BreakerError> {
+        config.validate()?;
+        let rng = config
+            .seed
+            .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        Ok(Self {
+            shared: Arc::new(Shared {
+                config,
+                state: Mutex::new(State {
+                    keys: HashMap::new(),
+                    rng,
+                    next_token: 0,
+                }),
+                clock,
+                observer,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.shared.config
+    }
+
+    fn now(&self) -> Instant {
+        self.shared.clock.now()
+    }
+
+    fn report(&self, key: &K, effects: Effects) {
+        if let Some((from, to)) = effects.changed {
+            self.shared.observer.key_state_changed(key, from, to);
+        }
+        if effects.suppressed {
+            self.shared.observer.key_open_suppressed(key);
+        }
+    }
+
+    /// Start tracking `key` (Closed). `false` if it was already registered
+    /// (its state is kept).
+    pub fn register(&self, key: K) -> bool {
+        let mut state = self.shared.lock();
+        if state.keys.contains_key(&key) {
+            return false;
+        }
+        state.keys.insert(key, Entry::default());
+        true
+    }
+
+    /// Stop tracking `key`. `false` if it was not registered.
+    pub fn remove(&self, key: &K) -> bool {
+        self.shared.lock().keys.remove(key).is_some()
+    }
+
+    /// Make the registered set exactly `keys`: new keys start Closed, kept
+    /// keys keep their state, missing keys are removed.
+    pub fn sync_keys<I: IntoIterator<Item = K>>(&self, keys: I) {
+        let wanted: HashMap<K, ()> = keys.into_iter().map(|k| (k, ())).collect();
+        let mut state = self.shared.lock();
+        state.keys.retain(|k, _| wanted.contains_key(k));
+        for key in wanted.into_keys() {
+            state.keys.entry(key).or_default();
+        }
+    }
+
+    /// Whether `key` is registered.
+    pub fn contains(&self, key: &K) -> bool {
+        self.shared.lock().keys.contains_key(key)
+    }
+
+    /// Number of registered keys.
+    pub fn len(&self) -> usize {
+        self.shared.lock().keys.len()
+    }
+
+    /// Whether no key is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a request to `key` would be admitted now, without taking
+    /// anything: Closed, or HalfOpen with the probe slot free. Unregistered
+    /// keys are available. Use it to filter candidates; call
+    /// [`try_acquire`](Self::try_acquire) right before sending.
+    pub fn is_available(&self, key: &K) -> bool {
+        let now = self.now();
+        let timeout = self.shared.config.probe_timeout;
+        self.shared
+            .lock()
+            .keys
+            .get(key)
+            .is_none_or(|e| match e.state(now) {
+                CircuitState::Closed => true,
+                CircuitState::Open => false,
+                CircuitState::HalfOpen => e.live_probe(now, timeout).is_none(),
+            })
+    }
+
+    /// When `key` will next be available: `None` if it is available now;
+    /// the end of the cooldown if Open; if HalfOpen with a probe in flight,
+    /// the probe's timeout (an upper bound: the probe usually finishes
+    /// sooner).
+    pub fn available_at(&self, key: &K) -> Option<Instant> {
+        let now = self.now();
+        let timeout = self.shared.config.probe_timeout;
+        let state = self.shared.lock();
+        let entry = state.keys.get(key)?;
+        match entry.state(now) {
+            CircuitState::Closed => None,
+            CircuitState::Open => entry.open_until,
+            CircuitState::HalfOpen => entry
+                .live_probe(now, timeout)
+                .and_then(|p| p.since.checked_add(timeout)),
+        }
+    }
+
+    /// Ask to send a request to `key` now. `None` if the key is Open, or
+    /// HalfOpen with a probe already in flight. When HalfOpen, the returned
+    /// admission is the probe: no other caller gets one until it reports,
+    /// is dropped, or times out. Unregistered keys get a plain admission.
+    pub fn try_acquire(&self, key: &K) -> Option<Admission<K>> {
+        let now = self.now();
+        let timeout = self.shared.config.probe_timeout;
+        let mut effects = Effects::default();
+        let probe = {
+            let mut state = self.shared.lock();
+            let token = state.next_token;
+            let Some(entry) = state.keys.get_mut(key) else {
+                return Some(self.admission(key, None));
+            };
+            match entry.state(now) {
+                CircuitState::Closed => None,
+                CircuitState::Open => return None,
+                CircuitState::HalfOpen => {
+                    if entry.live_probe(now, timeout).is_some() {
+                        return None;
+                    }
+                    entry.probe = Some(Probe { token, since: now });
+                    if !entry.probed {
+                        entry.probed = true;
+                        effects.changed = Some((CircuitState::Open, CircuitState::HalfOpen));
+                    }
+                    state.next_token = token.wrapping_add(1);
+                    Some(token)
+                }
+            }
+        };
+        self.report(key, effects);
+        Some(self.admission(key, probe))
+    }
+
+    fn admission(&self, key: &K, probe: Option<u64>) -> Admission<K> {
+        Admission {
+            breaker: self.clone(),
+            key: key.clone(),
+            probe,
+            settled: false,
+        }
+    }
+
+    /// Record a success for `key` outside an [`Admission`]: resets the
+    /// consecutive failures. It does not close an Open or HalfOpen key
+    /// (only a probe's success does).
+    pub fn record_success(&self, key: &K) {
+        self.record(key, None, Event::Success);
+    }
+
+    /// Record a failure for `key` outside an [`Admission`]: counts towards
+    /// the threshold if the key is Closed.
+    pub fn record_failure(&self, key: &K) {
+        self.record(key, None, Event::Failure { hint: None });
+    }
+
+    /// Record a failure that came with a retry-after hint: the key opens at
+    /// once for `hint` (clamped to `cooldown_max`), whatever the threshold
+    /// and `max_open_share`. An already longer cooldown is kept.
+    pub fn record_failure_with_hint(&self, key: &K, hint: Duration) {
+        self.record(key, None, Event::Failure { hint: Some(hint) });
+    }
+
+    /// Force `key` open for `duration` (not clamped), for failures that
+    /// time will not fix soon: a rejected credential, an exhausted quota.
+    /// An already longer cooldown is kept.
+    pub fn trip(&self, key: &K, duration: Duration) {
+        self.record(key, None, Event::Trip(duration));
+    }
+
+    /// Close `key` now and forget its history (an operator's "reset").
+    pub fn reset(&self, key: &K) {
+        let now = self.now();
+        let from = {
+            let mut state = self.shared.lock();
+            let Some(entry) = state.keys.get_mut(key) else {
+                return;
+            };
+            let from = entry.state(now);
+            entry.close();
+            from
+        };
+        if from != CircuitState::Closed {
+            self.report(
+                key,
+                Effects {
+                    changed: Some((from, CircuitState::Closed)),
+                    suppressed: false,
+                },
+            );
+        }
+    }
+
+    /// Register `key` (if needed) with persisted state, relative to now.
+    /// See [`PersistedKey`].
+    pub fn restore(&self, key: K, persisted: PersistedKey) {
+        let now = self.now();
+        let (from, to) = {
+            let mut state = self.shared.lock();
+            let entry = state.keys.entry(key.clone()).or_default();
+            let from = entry.state(now);
+            *entry = Entry {
+                consecutive_failures: persisted.consecutive_failures,
+                times_opened: persisted.times_opened,
+                open_until: persisted
+                    .cooldown_remaining
+                    .map(|d| now.checked_add(d).unwrap_or(now)),
+                probe: None,
+                probed: false,
+            };
+            (from, entry.state(now))
+        };
+        if from != to {
+            self.report(
+                &key,
+                Effects {
+                    changed: Some((from, to)),
+                    suppressed: false,
+                },
+            );
+        }
+    }
+
+    /// The state of `key`, or `None` if it is not registered.
+    pub fn state(&self, key: &K) -> Option<KeySnapshot<K>> {
+        let now = self.now();
+        let timeout = self.shared.config.probe_timeout;
+        let state = self.shared.lock();
+        state
+            .keys
+            .get(key)
+            .map(|e| snapshot_of(key, e, now, timeout))
+    }
+
+    /// The state of every registered key (in no particular order).
+    pub fn snapshot(&self) -> Vec<KeySnapshot<K>> {
+        let now = self.now();
+        let timeout = self.shared.config.probe_timeout;
+        let state = self.shared.lock();
+        state
+            .keys
+            .iter()
+            .map(|(k, e)| snapshot_of(k, e, now, timeout))
+            .collect()
+    }
+
+    fn record(&self, key: &K, probe: Option<u64>, event: Event) {
+        let now = self.now();
+        let config = &self.shared.config;
+        let mut effects = Effects::default();
+        {
+            let mut guard = self.shared.lock();
+            let state = &mut *guard;
+            let share_allows = match event {
+                Event::Failure { hint: None } => open_share_allows(state, key, now, config),
+                _ => true,
+            };
+            let Some(entry) = state.keys.get_mut(key) else {
+                return;
+            };
+            let from = entry.state(now);
+            let is_probe = probe.is_some() && entry.probe.map(|p| p.token) == probe;
+            if is_probe {
+                entry.probe = None;
+            }
+            let open_for =
+                |entry: &mut Entry, cooldown: Duration, rng: &mut fastrand::Rng, jitter: bool| {
+                    let cooldown = if jitter && config.cooldown_jitter > 0.0 {
+                        cooldown.mul_f64(1.0 - config.cooldown_jitter * rng.f64())
+                    } else {
+                        cooldown
+                    };
+                    let until = now.checked_add(cooldown).unwrap_or(now);
+                    if from == CircuitState::Open {
+                        entry.open_until = entry.open_until.max(Some(until));
+                    } else {
+                        entry.times_opened = entry.times_opened.saturating_add(1);
+                        entry.open_until = Some(until);
+                        entry.probe = None;
+                        entry.probed = false;
+                    }
+                };
+            match event {
+                Event::Success => {
+                    entry.consecutive_failures = 0;
+                    if is_probe {
+                        entry.close();
+                    }
+                }
+                Event::Failure { hint } => {
+                    entry.consecutive_failures = entry.consecutive_failures.saturating_add(1);
+                    if let Some(hint) = hint {
+                        open_for(entry, hint.min(config.cooldown_max), &mut state.rng, false);
+                    } else if is_probe && from == CircuitState::HalfOpen {
+                        let penalty = config.penalty(entry.times_opened.saturating_add(1));
+                        open_for(entry, penalty, &mut state.rng, true);
+                    } else if from == CircuitState::Closed
+                        && entry.consecutive_failures >= config.failure_threshold
+                    {
+                        if share_allows {
+                            let penalty = config.penalty(entry.times_opened.saturating_add(1));
+                            open_for(entry, penalty, &mut state.rng, true);
+                        } else {
+                            effects.suppressed = true;
+                        }
+                    }
+                }
+                Event::Trip(duration) => open_for(entry, duration, &mut state.rng, false),
+            }
+            let to = entry.state(now);
+            if from != to {
+                effects.changed = Some((from, to));
+            }
+        }
+        self.report(key, effects);
+    }
+}
+
+/// Whether opening `key` by the threshold respects `max_open_share`.
+fn open_share_allows<K: BreakerKey>(
+    state: &State<K>,
+    key: &K,
+    now: Instant,
+    config: &BreakerConfig,
+) -> bool {
+    let total = state.keys.len();
+    let open = state
+        .keys
+        .values()
+        .filter(|e| e.state(now) != CircuitState::Closed)
+        .count();
+    if (open as f64) < config.max_open_share * total as f64 {
+        return true;
+    }
+    state
+        .keys
+        .iter()
+        .filter(|(k, _)| *k != key)
+        .all(|(_, e)| e.failing(now, config.failure_threshold))
+}
+
+fn snapshot_of<K: Clone>(
+    key: &K,
+    entry: &Entry,
+    now: Instant,
+    timeout: Duration,
+) -> KeySnapshot<K> {
+    KeySnapshot {
+        key: key.clone(),
+        state: entry.state(now),
+        consecutive_failures: entry.consecutive_failures,
+        times_opened: entry.times_opened,
+        open_until: entry.open_until,
+        cooldown_remaining: entry.open_until.map(|u| u.saturating_duration_since(now)),
+        probe_in_flight: entry.state(now) == CircuitState::HalfOpen
+            && entry.live_probe(now, timeout).is_some(),
+    }
+}
+
+/// Permission to send one request to a key, from
+/// [`Breaker::try_acquire`]. Report how it went with
+/// [`success`](Self::success), [`failure`](Self::failure),
+/// [`failure_with_hint`](Self::failure_with_hint) or [`trip`](Self::trip).
+/// Dropping it without a report records nothing and, for a probe, frees the
+/// probe slot so another caller can probe. `'static + Send`: it can travel
+/// with a streaming response.
+#[must_use = "report the outcome; dropping the admission records nothing"]
+pub struct Admission<K: BreakerKey> {
+    breaker: Breaker<K>,
+    key: K,
+    probe: Option<u64>,
+    settled: bool,
+}
+
+impl<K: BreakerKey + std::fmt::Debug> std::fmt::Debug for Admission<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("key", &self.key)
+            .field("probe", &self.probe.is_some())
+            .finish()
+    }
+}
+
+impl<K: BreakerKey> Admission<K> {
+    /// The key admitted.
+    pub fn key(&self) -> &K {
+        &self.key
+    }
+
+    /// Whether this is the half-open probe (its outcome decides the key).
+    pub fn is_probe(&self) -> bool {
+        self.probe.is_some()
+    }
+
+    fn settle(mut self, event: Event) {
+        self.settled = true;
+        self.breaker.record(&self.key, self.probe, event);
+    }
+
+    /// The request succeeded. A probe's success closes the key.
+    pub fn success(self) {
+        self.settle(Event::Success);
+    }
+
+    /// The request failed. A probe's failure re-opens the key with the next
+    /// penalty.
+    pub fn failure(self) {
+        self.settle(Event::Failure { hint: None });
+    }
+
+    /// The request failed with a retry-after hint (see
+    /// [`Breaker::record_failure_with_hint`]).
+    pub fn failure_with_hint(self, hint: Duration) {
+        self.settle(Event::Failure { hint: Some(hint) });
+    }
+
+    /// Force the key open (see [`Breaker::trip`]).
+    pub fn trip(self, duration: Duration) {
+        self.settle(Event::Trip(duration));
+    }
+
+    /// Drop without an outcome (the request was cancelled or never sent).
+    /// Same as dropping it.
+    pub fn release(self) {}
+}
+
+impl<K: BreakerKey> Drop for Admission<K> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        if let Some(token) = self.probe {
+            let mut state = self.breaker.shared.lock();
+            if let Some(entry) = state.keys.get_mut(&self.key) {
+                if entry.probe.is_some_and(|p| p.token == token) {
+                    entry.probe = None;
+                }
+            }
+        }
+    }
+}
