@@ -1,0 +1,825 @@
+//! Semantic validation: every rule that serde alone cannot express.
+//!
+//! [`Config::validate`] collects *all* problems instead of stopping at the
+//! first, so an operator fixes a file in one pass. Messages name the key and
+//! never echo secret material (database URLs are described, not printed).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+
+use crate::model::{AccountConfig, Config, DatabaseBackend, PoolConfig, RouteConfig, Vendor};
+
+/// One configuration problem: the key it concerns and what is wrong.
+///
+/// `Display` is `key: message`, e.g.
+/// `accounts[1] (id "b").base_url: must use http or https`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path, e.g. `port`, `upstream_resilience.retry_budget_ratio`,
+    /// `accounts[1] (id "b").base_url`, `pricing."gpt-4o".input_usd_per_million`.
+    pub key: String,
+    /// Operator-facing explanation (no secret values).
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem for `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Largest length of an account or pool id.
+pub const MAX_ID_LEN: usize = 64;
+
+/// Whether `id` is a valid account or pool id: `[A-Za-z0-9_.-]{1,64}`.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Whether `name` is a portable environment variable name:
+/// `[A-Za-z_][A-Za-z0-9_]{0,254}`.
+pub fn is_env_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && name.len() <= 255
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Checks an upstream base URL: `http` or `https`, a host, optional port and
+/// path, no userinfo, query or fragment, no whitespace.
+///
+/// Returns the reason when invalid. Never echoes the URL (it might carry a
+/// credential by mistake).
+pub fn check_base_url(url: &str) -> Result<(), String> {
+    if url.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain whitespace or control characters".to_owned());
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err("must be an absolute http:// or https:// URL".to_owned());
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("must use http or https, not `{scheme}`"));
+    }
+    if rest.contains('#') {
+        return Err("must not contain a fragment (`#...`)".to_owned());
+    }
+    if rest.contains('?') {
+        return Err("must not contain a query string (`?...`)".to_owned());
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(
+            "must not contain credentials (`user:pass@`); use api_key_env or api_key_file"
+                .to_owned(),
+        );
+    }
+    let (host, port) = if let Some(after) = authority.strip_prefix('[') {
+        let Some((v6, tail)) = after.split_once(']') else {
+            return Err("has an unterminated IPv6 address".to_owned());
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err("has an invalid IPv6 address".to_owned());
+        }
+        match tail {
+            "" => (v6, None),
+            t => match t.strip_prefix(':') {
+                Some(p) => (v6, Some(p)),
+                None => return Err("has an invalid authority".to_owned()),
+            },
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("must name a host".to_owned());
+    }
+    if !authority.starts_with('[')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err("has an invalid host name".to_owned());
+    }
+    if let Some(port) = port {
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 && !port.starts_with('+') => {}
+            _ => return Err("has an invalid port (1..=65535)".to_owned()),
+        }
+    }
+    Ok(())
+}
+
+/// Checks a database URL; returns the reason when invalid. The message
+/// names at most the scheme, never the URL.
+pub fn check_database_url(url: &str) -> Result<DatabaseBackend, String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if let Some(backend) = DatabaseBackend::from_url(url) {
+        return Ok(backend);
+    }
+    match url.split_once(':') {
+        Some((scheme, _))
+            if matches!(
+                scheme.to_ascii_lowercase().as_str(),
+                "sqlite" | "postgres" | "postgresql"
+            ) =>
+        {
+            Err(format!(
+                "a `{scheme}:` URL is incomplete; expected e.g. sqlite://rook.db or postgres://user@host/db"
+            ))
+        }
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) =>
+        {
+            Err(format!(
+                "unsupported scheme `{scheme}`; use sqlite: (e.g. sqlite://rook.db) or postgres:// (or postgresql://)"
+            ))
+        }
+        _ => Err(
+            "must be a URL with a sqlite: or postgres:// scheme (e.g. sqlite://rook.db)"
+                .to_owned(),
+        ),
+    }
+}
+
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+fn check_log_level(directive: &str) -> Result<(), String> {
+    if directive.trim().is_empty() {
+        return Err("must not be empty (e.g. `info` or `rook=debug,hyper=warn`)".to_owned());
+    }
+    for part in directive.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err("contains an empty directive (check the commas)".to_owned());
+        }
+        if let Some((_, level)) = part.rsplit_once('=') {
+            if !level.contains([']', '}'])
+                && !LEVELS.contains(&level.trim().to_ascii_lowercase().as_str())
+            {
+                return Err(format!(
+                    "directive `{part}` has unknown level `{level}`; expected one of {}",
+                    LEVELS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(key, message));
+    }
+
+    fn range_u64(&mut self, key: &str, value: u64, min: u64, max: u64) {
+        if value < min || value > max {
+            self.push(key, format!("must be in {min}..={max}, got {value}"));
+        }
+    }
+
+    fn unit_interval(&mut self, key: &str, value: f64) {
+        if !(value.is_finite() && value > 0.0 && value <= 1.0) {
+            self.push(
+                key,
+                format!("must be greater than 0 and at most 1, got {value}"),
+            );
+        }
+    }
+
+    fn not_blank(&mut self, key: &str, value: &str, what: &str) -> bool {
+        if value.trim().is_empty() {
+            self.push(key, format!("must not be empty; {what}"));
+            return false;
+        }
+        true
+    }
+
+    fn env_name(&mut self, key: &str, value: &str) {
+        if !self.not_blank(key, value, "name an environment variable or remove the key") {
+            return;
+        }
+        if !is_env_var_name(value) {
+            // Not echoed: a key pasted here by mistake must not reach the logs.
+            self.push(
+                key,
+                "is not an environment variable name (letters, digits and `_`, not starting \
+                 with a digit, at most 255 characters); put the secret itself in that variable",
+            );
+        }
+    }
+
+    fn file_path(&mut self, key: &str, path: &Path) {
+        if path.as_os_str().is_empty() {
+            self.push(key, "must not be empty; give a file path or remove the key");
+        }
+    }
+}
+
+fn account_key(index: usize, account: &AccountConfig) -> String {
+    format!("accounts[{index}] (id {:?})", account.id)
+}
+
+fn pool_key(index: usize, pool: &PoolConfig) -> String {
+    format!("pools[{index}] (id {:?})", pool.id)
+}
+
+fn route_key(index: usize, route: &RouteConfig) -> String {
+    format!("routes[{index}] (model {:?})", route.model)
+}
+
+impl Config {
+    /// Checks every semantic rule and returns *all* problems found.
+    ///
+    /// The loader and [`Config::from_toml_str`] call this; call it yourself
+    /// after changing a `Config` in code (e.g. a candidate config with a new
+    /// account, pool or route). Pure: reads no environment or files.
+    pub fn validate(&self) -> Result<(), Vec<Problem>> {
+        let mut c = Checker {
+            problems: Vec::new(),
+        };
+        self.check_top(&mut c);
+        self.check_sections(&mut c);
+        self.check_pricing(&mut c);
+        self.check_accounts(&mut c);
+        self.check_pools(&mut c);
+        self.check_routes(&mut c);
+        if c.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(c.problems)
+        }
+    }
+
+    fn check_top(&self, c: &mut Checker) {
+        if self.host.trim().is_empty() {
+            c.push(
+                "host",
+                "must not be empty; use 127.0.0.1 (loopback) or 0.0.0.0 (all interfaces)",
+            );
+        } else if self.host.trim() != self.host {
+            c.push("host", "must not have surrounding whitespace");
+        }
+        if self.port == 0 {
+            c.push("port", "must be in 1..=65535, got 0");
+        }
+        if let Err(message) = check_database_url(&self.database_url) {
+            c.push("database_url", message);
+        }
+        if let Err(message) = check_log_level(&self.log_level) {
+            c.push("log_level", message);
+        }
+        c.range_u64(
+            "shutdown_grace_seconds",
+            self.shutdown_grace_seconds,
+            0,
+            3_600,
+        );
+    }
+
+    fn check_sections(&self, c: &mut Checker) {
+        let ia = &self.inbound_auth;
+        if let Some(var) = &ia.bearer_token_env {
+            c.env_name("inbound_auth.bearer_token_env", var);
+        }
+        if let Some(path) = &ia.bearer_token_file {
+            c.file_path("inbound_auth.bearer_token_file", path);
+        }
+        if ia.bearer_token_env.is_some() && ia.bearer_token_file.is_some() {
+            c.push(
+                "inbound_auth",
+                "set only one of bearer_token_env and bearer_token_file",
+            );
+        }
+
+        let aa = &self.admin_auth;
+        if let Some(var) = &aa.bearer_token_env {
+            c.env_name("admin_auth.bearer_token_env", var);
+        }
+        if let Some(path) = &aa.bearer_token_file {
+            c.file_path("admin_auth.bearer_token_file", path);
+        }
+        if aa.bearer_token_env.is_some() && aa.bearer_token_file.is_some() {
+            c.push(
+                "admin_auth",
+                "set only one of bearer_token_env and bearer_token_file",
+            );
+        }
+
+        let l = &self.limits;
+        c.range_u64(
+            "limits.max_request_body_bytes",
+            l.max_request_body_bytes,
+            1,
+            1 << 30,
+        );
+        c.range_u64(
+            "limits.max_header_bytes",
+            l.max_header_bytes,
+            8_192,
+            1 << 24,
+        );
+        c.range_u64(
+            "limits.header_read_timeout_ms",
+            l.header_read_timeout_ms,
+            1,
+            600_000,
+        );
+
+        let u = &self.upstream;
+        c.range_u64(
+            "upstream.connect_timeout_ms",
+            u.connect_timeout_ms,
+            1,
+            600_000,
+        );
+        c.range_u64(
+            "upstream.first_byte_timeout_ms",
+            u.first_byte_timeout_ms,
+            1,
+            3_600_000,
+        );
+        c.range_u64(
+            "upstream.stream_idle_timeout_ms",
+            u.stream_idle_timeout_ms,
+            1,
+            3_600_000,
+        );
+        c.range_u64(
+            "upstream.pool_idle_timeout_seconds",
+            u.pool_idle_timeout_seconds,
+            1,
+            3_600,
+        );
+        c.range_u64(
+            "upstream.pool_max_idle_per_host",
+            u64::from(u.pool_max_idle_per_host),
+            0,
+            100_000,
+        );
+
+        let r = &self.upstream_resilience;
+        let k = |name: &str| format!("upstream_resilience.{name}");
+        c.range_u64(
+            &k("max_buffered_attempts"),
+            u64::from(r.max_buffered_attempts),
+            1,
+            10,
+        );
+        c.range_u64(
+            &k("failure_threshold"),
+            u64::from(r.failure_threshold),
+            1,
+            100,
+        );
+        c.range_u64(
+            &k("failure_cooldown_seconds"),
+            r.failure_cooldown_seconds,
+            1,
+            86_400,
+        );
+        c.range_u64(
+            &k("failure_cooldown_max_seconds"),
+            r.failure_cooldown_max_seconds,
+            1,
+            86_400,
+        );
+        if r.failure_cooldown_max_seconds < r.failure_cooldown_seconds {
+            c.push(
+                k("failure_cooldown_max_seconds"),
+                format!(
+                    "must be at least failure_cooldown_seconds ({}), got {}",
+                    r.failure_cooldown_seconds, r.failure_cooldown_max_seconds
+                ),
+            );
+        }
+        c.range_u64(
+            &k("retry_backoff_milliseconds"),
+            r.retry_backoff_milliseconds,
+            1,
+            60_000,
+        );
+        c.range_u64(
+            &k("retry_backoff_max_milliseconds"),
+            r.retry_backoff_max_milliseconds,
+            1,
+            60_000,
+        );
+        if r.retry_backoff_max_milliseconds < r.retry_backoff_milliseconds {
+            c.push(
+                k("retry_backoff_max_milliseconds"),
+                format!(
+                    "must be at least retry_backoff_milliseconds ({}), got {}",
+                    r.retry_backoff_milliseconds, r.retry_backoff_max_milliseconds
+                ),
+            );
+        }
+        c.range_u64(
+            &k("max_concurrent_upstream_requests"),
+            u64::from(r.max_concurrent_upstream_requests),
+            1,
+            100_000,
+        );
+        c.range_u64(
+            &k("permit_queue_timeout_milliseconds"),
+            r.permit_queue_timeout_milliseconds,
+            1,
+            60_000,
+        );
+        c.unit_interval(&k("retry_budget_ratio"), r.retry_budget_ratio);
+        c.range_u64(
+            &k("retry_budget_min_per_second"),
+            u64::from(r.retry_budget_min_per_second),
+            1,
+            100_000,
+        );
+        c.range_u64(
+            &k("request_deadline_seconds"),
+            r.request_deadline_seconds,
+            1,
+            3_600,
+        );
+        c.range_u64(
+            &k("retry_after_max_seconds"),
+            r.retry_after_max_seconds,
+            1,
+            86_400,
+        );
+        c.range_u64(
+            &k("auth_failure_cooldown_seconds"),
+            r.auth_failure_cooldown_seconds,
+            1,
+            604_800,
+        );
+        c.unit_interval(&k("max_cooled_share"), r.max_cooled_share);
+
+        let us = &self.usage;
+        c.range_u64(
+            "usage.queue_capacity",
+            u64::from(us.queue_capacity),
+            1,
+            10_000_000,
+        );
+        c.range_u64(
+            "usage.batch_size",
+            u64::from(us.batch_size),
+            1,
+            u64::from(us.queue_capacity.max(1)),
+        );
+        c.range_u64("usage.flush_interval_ms", us.flush_interval_ms, 1, 600_000);
+        c.range_u64(
+            "usage.retention_days",
+            u64::from(us.retention_days),
+            1,
+            36_500,
+        );
+    }
+
+    fn check_pricing(&self, c: &mut Checker) {
+        for (model, price) in &self.pricing {
+            let key = format!("pricing.{model:?}");
+            if model.trim().is_empty() {
+                c.push(&key, "model name must not be empty");
+            }
+            for (field, value) in [
+                ("input_usd_per_million", price.input_usd_per_million),
+                ("output_usd_per_million", price.output_usd_per_million),
+            ] {
+                if !value.is_finite() || value < 0.0 {
+                    c.push(
+                        format!("{key}.{field}"),
+                        format!("must be a finite number >= 0, got {value}"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_accounts(&self, c: &mut Checker) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            let key = account_key(i, a);
+            if !is_valid_id(&a.id) {
+                c.push(
+                    format!("{key}.id"),
+                    "must be 1 to 64 characters of A-Z, a-z, 0-9, `_`, `.`, `-`",
+                );
+            }
+            if let Some(first) = seen.insert(a.id.as_str(), i) {
+                c.push(
+                    format!("{key}.id"),
+                    format!("duplicate account id, first used by accounts[{first}]"),
+                );
+                seen.insert(a.id.as_str(), first);
+            }
+            match &a.base_url {
+                Some(url) => {
+                    if let Err(message) = check_base_url(url) {
+                        c.push(format!("{key}.base_url"), message);
+                    }
+                }
+                None if a.vendor == Vendor::Custom => c.push(
+                    format!("{key}.base_url"),
+                    "is required for vendor \"custom\" (there is no default)",
+                ),
+                None => {}
+            }
+            if let Some(var) = &a.api_key_env {
+                c.env_name(&format!("{key}.api_key_env"), var);
+            }
+            if let Some(path) = &a.api_key_file {
+                c.file_path(&format!("{key}.api_key_file"), path);
+            }
+            if a.api_key_env.is_some() && a.api_key_file.is_some() {
+                c.push(key.clone(), "set only one of api_key_env and api_key_file");
+            }
+            if !(1..=1000).contains(&a.weight) {
+                c.push(
+                    format!("{key}.weight"),
+                    format!("must be in 1..=1000, got {}", a.weight),
+                );
+            }
+            for (logical, upstream) in &a.models {
+                if logical.trim().is_empty() {
+                    c.push(
+                        format!("{key}.models"),
+                        "logical model name must not be empty",
+                    );
+                }
+                if upstream.trim().is_empty() {
+                    c.push(
+                        format!("{key}.models.{logical:?}"),
+                        "upstream model name must not be empty",
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_pools(&self, c: &mut Checker) {
+        let accounts: HashSet<&str> = self.accounts.iter().map(|a| a.id.as_str()).collect();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, p) in self.pools.iter().enumerate() {
+            let key = pool_key(i, p);
+            if !is_valid_id(&p.id) {
+                c.push(
+                    format!("{key}.id"),
+                    "must be 1 to 64 characters of A-Z, a-z, 0-9, `_`, `.`, `-`",
+                );
+            }
+            if let Some(&first) = index.get(p.id.as_str()) {
+                c.push(
+                    format!("{key}.id"),
+                    format!("duplicate pool id, first used by pools[{first}]"),
+                );
+            } else {
+                index.insert(p.id.as_str(), i);
+            }
+            if p.members.is_empty() {
+                c.push(
+                    format!("{key}.members"),
+                    "must list at least one account id",
+                );
+            }
+            let mut members: HashSet<&str> = HashSet::new();
+            for (j, m) in p.members.iter().enumerate() {
+                if !accounts.contains(m.as_str()) {
+                    c.push(
+                        format!("{key}.members[{j}]"),
+                        format!("{m:?} is not a declared account id"),
+                    );
+                }
+                if !members.insert(m.as_str()) {
+                    c.push(
+                        format!("{key}.members[{j}]"),
+                        format!("{m:?} is listed more than once"),
+                    );
+                }
+            }
+        }
+        for (i, p) in self.pools.iter().enumerate() {
+            if let Some(fb) = &p.fallback_pool {
+                if !index.contains_key(fb.as_str()) {
+                    c.push(
+                        format!("{}.fallback_pool", pool_key(i, p)),
+                        format!("{fb:?} is not a declared pool id"),
+                    );
+                }
+            }
+        }
+        let next: Vec<Option<usize>> = self
+            .pools
+            .iter()
+            .map(|p| {
+                p.fallback_pool
+                    .as_deref()
+                    .and_then(|fb| index.get(fb).copied())
+            })
+            .collect();
+        for cycle in cycles(&next) {
+            let Some(&start) = cycle.first() else {
+                continue;
+            };
+            let names: Vec<&str> = cycle.iter().map(|&i| self.pools[i].id.as_str()).collect();
+            c.push(
+                format!("{}.fallback_pool", pool_key(start, &self.pools[start])),
+                format!("fallback cycle: {} -> {}", names.join(" -> "), names[0]),
+            );
+        }
+    }
+
+    fn check_routes(&self, c: &mut Checker) {
+        let pools: HashSet<&str> = self.pools.iter().map(|p| p.id.as_str()).collect();
+        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let key = route_key(i, r);
+            if r.model.trim().is_empty() {
+                c.push(format!("{key}.model"), "must not be empty");
+            }
+            if let Some(&first) = index.get(r.model.as_str()) {
+                c.push(
+                    format!("{key}.model"),
+                    format!("duplicate route, first declared by routes[{first}]"),
+                );
+            } else {
+                index.insert(r.model.as_str(), i);
+            }
+            if !pools.contains(r.pool.as_str()) {
+                c.push(
+                    format!("{key}.pool"),
+                    format!("{:?} is not a declared pool id", r.pool),
+                );
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if let Some(fb) = &r.fallback_route {
+                if !index.contains_key(fb.as_str()) {
+                    c.push(
+                        format!("{}.fallback_route", route_key(i, r)),
+                        format!("{fb:?} is not the model of a declared route"),
+                    );
+                }
+            }
+        }
+        let next: Vec<Option<usize>> = self
+            .routes
+            .iter()
+            .map(|r| {
+                r.fallback_route
+                    .as_deref()
+                    .and_then(|fb| index.get(fb).copied())
+            })
+            .collect();
+        for cycle in cycles(&next) {
+            let Some(&start) = cycle.first() else {
+                continue;
+            };
+            let names: Vec<&str> = cycle
+                .iter()
+                .map(|&i| self.routes[i].model.as_str())
+                .collect();
+            c.push(
+                format!("{}.fallback_route", route_key(start, &self.routes[start])),
+                format!("fallback cycle: {} -> {}", names.join(" -> "), names[0]),
+            );
+        }
+    }
+}
+
+/// Cycles in a functional graph (`next[i]` is the single successor of `i`),
+/// each reported once, starting at its lowest index.
+fn cycles(next: &[Option<usize>]) -> Vec<Vec<usize>> {
+    let mut found = Vec::new();
+    for start in 0..next.len() {
+        let mut path = vec![start];
+        let mut cur = next[start];
+        while let Some(n) = cur {
+            if n == start {
+                // `start` is on a cycle; report it only from its lowest index.
+                if path.iter().all(|&p| p >= start) {
+                    found.push(path);
+                }
+                break;
+            }
+            if path.contains(&n) || path.len() > next.len() {
+                break; // a cycle not through `start`; found from its own lowest index
+            }
+            path.push(n);
+            cur = next[n];
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycles_are_reported_once_from_lowest_index() {
+        // 0 -> 1 -> 2 -> 1 ; 3 -> 3 ; 4 -> none
+        let next = vec![Some(1), Some(2), Some(1), Some(3), None];
+        assert_eq!(cycles(&next), vec![vec![1, 2], vec![3]]);
+    }
+
+    #[test]
+    fn base_url_rules() {
+        assert!(check_base_url("https://api.openai.com/v1").is_ok());
+        assert!(check_base_url("http://localhost:8080").is_ok());
+        assert!(check_base_url("http://[::1]:8080/v1/").is_ok());
+        assert!(check_base_url("HTTPS://Example.com").is_ok());
+        for bad in [
+            "",
+            "api.openai.com/v1",
+            "ftp://host/x",
+            "https://user:pw@host/v1",
+            "https://host/v1?key=x",
+            "https://host/v1#frag",
+            "https:///v1",
+            "https://host:0/",
+            "https://host:99999/",
+            "https://ho st/",
+            "https://[::1/",
+            "https://[zz]/",
+        ] {
+            assert!(check_base_url(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn database_url_rules() {
+        assert_eq!(
+            check_database_url("sqlite://rook.db"),
+            Ok(DatabaseBackend::Sqlite)
+        );
+        assert_eq!(
+            check_database_url("sqlite::memory:"),
+            Ok(DatabaseBackend::Sqlite)
+        );
+        assert_eq!(
+            check_database_url("postgresql://u@h/db"),
+            Ok(DatabaseBackend::Postgres)
+        );
+        assert!(check_database_url("mysql://u:pw@h/db")
+            .unwrap_err()
+            .contains("`mysql`"));
+        assert!(check_database_url("postgres:").is_err());
+        assert!(check_database_url("rook.db").is_err());
+        assert!(check_database_url(" ").is_err());
+    }
+
+    #[test]
+    fn log_level_rules() {
+        assert!(check_log_level("info").is_ok());
+        assert!(check_log_level("rook=debug,hyper=warn").is_ok());
+        assert!(check_log_level("rook_gateway").is_ok());
+        assert!(check_log_level("rook[span{id=1}]=trace").is_ok());
+        assert!(check_log_level("rook=verbose").is_err());
+        assert!(check_log_level("info,,warn").is_err());
+        assert!(check_log_level("").is_err());
+    }
+
+    #[test]
+    fn id_rules() {
+        assert!(is_valid_id("openai-a.1_B"));
+        assert!(!is_valid_id(""));
+        assert!(!is_valid_id("a b"));
+        assert!(!is_valid_id(&"x".repeat(65)));
+        assert!(is_valid_id(&"x".repeat(64)));
+    }
+}
