@@ -24,7 +24,8 @@ pub const DEFAULT_ADMIN_TOKEN_ENV: &str = "ROOK_ADMIN_TOKEN";
 /// [`Config::from_toml_str`] (defaults + one TOML document); both validate.
 /// `Config::default()` is the built-in default configuration and is valid.
 ///
-/// `Debug` output redacts the password of `database_url`.
+/// `Debug` output redacts the password of `database_url`. `Serialize` does
+/// not (it is the raw schema); for display use [`Config::to_redacted_json`].
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
