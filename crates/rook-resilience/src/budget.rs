@@ -14,11 +14,16 @@
 //!
 //! The window is a ring of [`BUCKETS`](RetryBudget::BUCKETS) buckets of
 //! `ttl / BUCKETS` each, aligned to the budget's creation; a bucket expires
-//! as a whole. The guarantee is therefore exact for every bucket-aligned
-//! window of `ttl`: within it, successful withdrawals never exceed
-//! `ratio × deposits + min_per_second × ttl_seconds` (deposits and
-//! withdrawals in the same buckets). A call takes a mutex around a fixed
-//! array and does not allocate.
+//! as a whole. A withdrawal must fit not only the whole window but every
+//! more recent part of it (the last bucket, the last two, …), because a
+//! retry stays counted longer than the older deposits that would otherwise
+//! pay for it. That makes the guarantee exact: in **every** bucket-aligned
+//! window of `ttl`, successful withdrawals never exceed
+//! `ratio × deposits + min_per_second × ttl_seconds` counted in that same
+//! window. Under steady traffic this is the same as the simple rule; after
+//! a burst followed by silence it is stricter (the floor still applies). A
+//! call takes a mutex around a fixed array, sums at most `BUCKETS` buckets
+//! and does not allocate.
 //!
 //! Why a budget and not only max attempts: attempts multiply across layers
 //! (3 attempts at the client × 3 at the gateway = 9 upstream calls per user
@@ -120,13 +125,25 @@ impl Window {
         slot
     }
 
-    /// (deposits, withdrawals) in the window ending with bucket `index`.
-    fn totals(&self, index: u64) -> (u64, u64) {
-        let oldest = index.saturating_sub(RetryBudget::BUCKETS as u64 - 1);
-        self.buckets
-            .iter()
-            .filter(|b| b.index >= oldest && b.index <= index)
-            .fold((0, 0), |(d, w), b| (d + b.deposits, w + b.withdrawals))
+    /// The retries still allowed at bucket `index`: the smallest headroom
+    /// `ratio × deposits + reserve − withdrawals` over every suffix of the
+    /// window (the current bucket, the last two, …, all of them).
+    fn headroom(&self, index: u64, ratio: f64, reserve: f64) -> f64 {
+        let mut deposits = 0u64;
+        let mut withdrawals = 0u64;
+        let mut headroom = f64::INFINITY;
+        for age in 0..RetryBudget::BUCKETS as u64 {
+            let Some(i) = index.checked_sub(age) else {
+                break;
+            };
+            let slot = &self.buckets[(i % RetryBudget::BUCKETS as u64) as usize];
+            if slot.index == i {
+                deposits += slot.deposits;
+                withdrawals += slot.withdrawals;
+            }
+            headroom = headroom.min(ratio * deposits as f64 + reserve - withdrawals as f64);
+        }
+        headroom
     }
 }
 
@@ -220,9 +237,7 @@ impl RetryBudget {
         let index = self.index(self.clock.now());
         let allowed = {
             let mut window = self.lock();
-            let (deposits, withdrawals) = window.totals(index);
-            let allowed =
-                (withdrawals + 1) as f64 <= self.config.ratio * deposits as f64 + self.reserve;
+            let allowed = window.headroom(index, self.config.ratio, self.reserve) >= 1.0;
             if allowed {
                 let bucket = window.current(index);
                 bucket.withdrawals = bucket.withdrawals.saturating_add(1);
@@ -238,9 +253,8 @@ impl RetryBudget {
     /// Retries still available now (rounded down), for metrics.
     pub fn remaining(&self) -> u64 {
         let index = self.index(self.clock.now());
-        let (deposits, withdrawals) = self.lock().totals(index);
-        let allowed = self.config.ratio * deposits as f64 + self.reserve;
-        (allowed - withdrawals as f64).max(0.0) as u64
+        let headroom = self.lock().headroom(index, self.config.ratio, self.reserve);
+        headroom.max(0.0) as u64
     }
 }
 

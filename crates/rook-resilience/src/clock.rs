@@ -50,7 +50,7 @@ impl Clock for SystemClock {
 
 /// Something that can wait for a duration.
 ///
-/// The async [`retry`](crate::retry) helper waits between attempts through
+/// The async [`retry`](crate::retry()) helper waits between attempts through
 /// this trait, so it runs on any runtime (or none, with `ManualSleeper`).
 pub trait Sleeper: Send + Sync {
     /// Wait for `duration`.

@@ -1,7 +1,7 @@
 //! A concurrency limiter: at most `max` operations at once, with an
 //! optional bounded wait for a free slot.
 //!
-//! [`Limiter::acquire`] returns an owned [`Permit`] (`'static + Send`, so it
+//! `Limiter::acquire` returns an owned `Permit` (`'static + Send`, so it
 //! can move into a streaming response body); the slot is freed when the
 //! permit is dropped. If no slot frees up within the queue timeout the
 //! caller gets [`LimiterError::QueueTimeout`] — a distinct error, so it can
@@ -191,5 +191,101 @@ mod imp {
         pub fn queue_timeout(&self) -> Option<Duration> {
             self.queue_timeout
         }
+    }
+}
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use super::*;
+    use crate::observer::Observer;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Rejections(AtomicU32);
+    impl Observer for Rejections {
+        fn limiter_rejected(&self, _error: &LimiterError) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn invalid_max() {
+        assert_eq!(
+            Limiter::new(0, None).unwrap_err(),
+            LimiterError::InvalidMax(0)
+        );
+        assert!(Limiter::new(usize::MAX, None).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queue_timeout_is_a_distinct_rejection() {
+        let seen = Arc::new(Rejections::default());
+        let limiter = Limiter::new(2, Some(Duration::from_millis(100)))
+            .unwrap()
+            .with_observer(seen.clone());
+        let a = limiter.acquire().await.unwrap();
+        let _b = limiter.acquire().await.unwrap();
+        assert_eq!(
+            (limiter.in_use(), limiter.available(), limiter.max()),
+            (2, 0, 2)
+        );
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            limiter.acquire().await.unwrap_err(),
+            LimiterError::QueueTimeout
+        );
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
+        assert_eq!(limiter.try_acquire().unwrap_err(), LimiterError::Full);
+        assert_eq!(seen.0.load(Ordering::Relaxed), 2);
+        drop(a);
+        assert_eq!(limiter.in_use(), 1);
+        assert!(limiter.try_acquire().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiter_gets_a_released_permit() {
+        let limiter = Limiter::new(1, Some(Duration::from_secs(1))).unwrap();
+        let held = limiter.acquire().await.unwrap();
+        // the permit moves into another task, like a streaming body
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            drop(held);
+        });
+        let start = tokio::time::Instant::now();
+        let permit = limiter.acquire().await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(300));
+        task.await.unwrap();
+        drop(permit);
+        assert_eq!(limiter.available(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_timeout_never_waits_and_close_refuses() {
+        let limiter = Limiter::new(1, Some(Duration::ZERO)).unwrap();
+        let held = limiter.acquire().await.unwrap();
+        assert_eq!(
+            limiter.acquire().await.unwrap_err(),
+            LimiterError::QueueTimeout
+        );
+        limiter.close();
+        assert_eq!(limiter.acquire().await.unwrap_err(), LimiterError::Closed);
+        assert_eq!(limiter.try_acquire().unwrap_err(), LimiterError::Closed);
+        drop(held);
+        let unbounded = Limiter::new(1, None).unwrap();
+        let _p = unbounded.acquire().await.unwrap();
+        let waiter = unbounded.clone();
+        let pending = tokio::spawn(async move { waiter.acquire().await.map(|_| ()) });
+        tokio::task::yield_now().await;
+        unbounded.close();
+        assert_eq!(pending.await.unwrap().unwrap_err(), LimiterError::Closed);
+    }
+
+    #[test]
+    fn permit_is_send_and_static() {
+        fn assert_send_static<T: Send + 'static>() {}
+        assert_send_static::<Permit>();
+        assert_send_static::<Limiter>();
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Two ways to use it:
 //!
-//! * [`retry`](crate::retry) runs an async operation under the policy and
+//! * [`retry`](crate::retry()) runs an async operation under the policy and
 //!   sleeps between attempts (see the `retry` module).
 //! * The synchronous state machine, for callers that do the attempts
 //!   themselves — for example a gateway that picks a different upstream on
@@ -216,7 +216,7 @@ impl RetryPolicy {
         self
     }
 
-    /// The clock the async [`retry`](crate::retry) helper reads (the state
+    /// The clock the async [`retry`](crate::retry()) helper reads (the state
     /// machine takes `now` from its caller). Default [`SystemClock`]; use
     /// `TokioClock` in tests with paused tokio time.
     #[must_use]
