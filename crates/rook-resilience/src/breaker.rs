@@ -66,7 +66,7 @@
 //! # Ok::<(), rook_resilience::BreakerError>(())
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Display;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -427,10 +427,10 @@ impl<K: BreakerKey> Breaker<K> {
     /// Make the registered set exactly `keys`: new keys start Closed, kept
     /// keys keep their state, missing keys are removed.
     pub fn sync_keys<I: IntoIterator<Item = K>>(&self, keys: I) {
-        let wanted: HashMap<K, ()> = keys.into_iter().map(|k| (k, ())).collect();
+        let wanted: HashSet<K> = keys.into_iter().collect();
         let mut state = self.shared.lock();
-        state.keys.retain(|k, _| wanted.contains_key(k));
-        for key in wanted.into_keys() {
+        state.keys.retain(|k, _| wanted.contains(k));
+        for key in wanted {
             state.keys.entry(key).or_default();
         }
     }
@@ -532,7 +532,9 @@ impl<K: BreakerKey> Breaker<K> {
 
     /// Record a success for `key` outside an [`Admission`]: resets the
     /// consecutive failures. It does not close an Open or HalfOpen key
-    /// (only a probe's success does).
+    /// (only a probe's success does), so callers must send through
+    /// [`try_acquire`](Self::try_acquire) for a key to recover; these
+    /// `record_*` methods are for outcomes learned out of band.
     pub fn record_success(&self, key: &K) {
         self.record(key, None, Event::Success);
     }

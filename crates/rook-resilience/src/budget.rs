@@ -321,6 +321,24 @@ mod tests {
     }
 
     #[test]
+    fn old_deposits_do_not_fund_retries_that_outlive_them() {
+        let clock = ManualClock::new();
+        let b = budget(0.5, 0.0, &clock);
+        for _ in 0..10 {
+            b.deposit();
+        }
+        clock.advance(Duration::from_secs(5));
+        // the 10 deposits expire in 5 s, a retry taken now would stay counted
+        // for 10 s: without fresh traffic nothing is left to pay for it
+        assert_eq!(b.remaining(), 0);
+        assert!(!b.try_withdraw());
+        b.deposit();
+        b.deposit();
+        assert!(b.try_withdraw());
+        assert!(!b.try_withdraw());
+    }
+
+    #[test]
     fn window_expires() {
         let clock = ManualClock::new();
         let b = budget(0.0, 0.1, &clock); // 1 retry per 10 s
