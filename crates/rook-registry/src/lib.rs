@@ -1,1 +1,51 @@
-//! rook-registry (work in progress)
+//! Persistence for Rook: accounts, pools, routes, health, usage events, idempotency records
+//! and the audit log, on SQLite (default) or PostgreSQL behind one API.
+//!
+//! * [`Registry::connect`] picks the backend from the URL (`sqlite://path`, `sqlite:path`,
+//!   `sqlite::memory:`, `postgres://…`, `postgresql://…`) and applies the embedded migrations.
+//! * Accounts, pools and routes have a [`Source`]: rows declared in the config file are
+//!   written only by [`Registry::sync_declared`]; the CRUD methods manage `api` rows and refuse
+//!   to change `config` rows ([`RegistryError::ReadOnly`]).
+//! * Idempotency keys are claimed atomically in the database, so several gateway instances
+//!   can share one PostgreSQL database.
+//!
+//! This crate depends on no other Rook crate; the gateway translates its config types into
+//! the record types defined here.
+//!
+//! # Example
+//!
+//! ```
+//! use rook_registry::{AccountRecord, ConnectOptions, PoolRecord, Registry, RouteRecord};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! rt.block_on(async {
+//!     let registry = Registry::connect("sqlite::memory:", ConnectOptions::default()).await?;
+//!     assert!(registry.migration_status().await?.current);
+//!
+//!     let mut account = AccountRecord::new("openai-a", "open_ai", "https://api.openai.com/v1");
+//!     account.api_key_env = Some("OPENAI_KEY_A".into());
+//!     let pool = PoolRecord::new("gpt", "round_robin", vec!["openai-a".into()]);
+//!     let route = RouteRecord::new("gpt-4o", "gpt");
+//!     let report = registry.sync_declared(&[account], &[pool], &[route]).await?;
+//!     assert_eq!(report.added, 3);
+//!
+//!     assert_eq!(registry.get_route("gpt-4o").await?.pool, "gpt");
+//!     Ok::<_, rook_registry::RegistryError>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod backend;
+mod error;
+mod migrate;
+mod registry;
+mod types;
+
+pub use error::{RegistryError, Result};
+pub use registry::{Backend, ConnectOptions, Registry};
+pub use types::{
+    AccountRecord, AuditEvent, HealthRecord, HealthStatus, IdempotencyBegin, MigrationStatus,
+    PoolRecord, RouteRecord, Source, StoredResponse, SyncReport, UsageEvent,
+};

@@ -1,0 +1,52 @@
+//! Embedded migrations, one set per backend, applied by a small runner over the
+//! `rook_schema_migrations` table (see `backend_impl.rs`).
+
+/// One embedded migration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    /// Version, strictly increasing.
+    pub(crate) version: i64,
+    /// Short description stored with the version.
+    pub(crate) description: &'static str,
+    /// The SQL (several statements).
+    pub(crate) sql: &'static str,
+}
+
+impl Migration {
+    /// FNV-1a 64 of the SQL text, hex; stored to detect a migration edited after it was applied.
+    pub(crate) fn checksum(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.sql.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// Migrations for SQLite.
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    description: "init",
+    sql: include_str!("../migrations/sqlite/0001_init.sql"),
+}];
+
+/// Migrations for PostgreSQL.
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    description: "init",
+    sql: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_match_and_increase() {
+        let a: Vec<i64> = SQLITE.iter().map(|m| m.version).collect();
+        let b: Vec<i64> = POSTGRES.iter().map(|m| m.version).collect();
+        assert_eq!(a, b);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+    }
+}

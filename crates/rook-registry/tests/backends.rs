@@ -1,0 +1,748 @@
+//! Every registry API, run once on SQLite and once on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rook_registry::{
+    AccountRecord, AuditEvent, Backend, HealthRecord, HealthStatus, IdempotencyBegin, PoolRecord,
+    Registry, RegistryError, RouteRecord, Source, StoredResponse, UsageEvent,
+};
+
+both_backends!(
+    migrations_are_current,
+    sync_adds_updates_removes,
+    sync_failure_changes_nothing,
+    sync_takes_over_api_rows,
+    account_crud_and_errors,
+    pool_crud_and_references,
+    route_crud_and_references,
+    health_round_trip,
+    usage_round_trip,
+    idempotency_flow,
+    idempotency_concurrent_begin,
+    audit_round_trip,
+);
+
+fn account(id: &str) -> AccountRecord {
+    let mut a = AccountRecord::new(id, "open_ai", "https://api.example.invalid/v1");
+    a.api_key_env = Some(format!("KEY_{}", id.to_uppercase().replace('-', "_")));
+    a
+}
+
+fn pool(id: &str, members: &[&str]) -> PoolRecord {
+    PoolRecord::new(
+        id,
+        "round_robin",
+        members.iter().map(|m| m.to_string()).collect(),
+    )
+}
+
+fn route(model: &str, pool: &str) -> RouteRecord {
+    RouteRecord::new(model, pool)
+}
+
+fn assert_reference<T: std::fmt::Debug>(r: Result<T, RegistryError>, needle: &str) {
+    match r {
+        Err(RegistryError::Reference { message }) => {
+            assert!(
+                message.contains(needle),
+                "message {message:?} lacks {needle:?}"
+            )
+        }
+        other => panic!("expected Reference error containing {needle:?}, got {other:?}"),
+    }
+}
+
+async fn snapshot(r: &Registry) -> (Vec<AccountRecord>, Vec<PoolRecord>, Vec<RouteRecord>) {
+    (
+        r.list_accounts().await.unwrap(),
+        r.list_pools().await.unwrap(),
+        r.list_routes().await.unwrap(),
+    )
+}
+
+async fn migrations_are_current(r: &Registry) {
+    r.ping().await.unwrap();
+    let status = r.migration_status().await.unwrap();
+    assert_eq!(status.applied, vec![1]);
+    assert!(status.pending.is_empty());
+    assert!(status.current);
+    // Applying again is a no-op.
+    assert!(r.migrate().await.unwrap().is_empty());
+    assert!(matches!(r.backend(), Backend::Sqlite | Backend::Postgres));
+}
+
+async fn sync_adds_updates_removes(r: &Registry) {
+    let mut a = account("a");
+    a.models = BTreeMap::from([("gpt-4o".to_string(), "gpt-4o-2024".to_string())]);
+    let b = account("b");
+    let p = pool("p", &["a", "b"]);
+    let q = PoolRecord {
+        fallback_pool: Some("p".into()),
+        ..pool("q", &["b"])
+    };
+    let rt = RouteRecord {
+        fallback_route: Some("m2".into()),
+        ..route("m1", "p")
+    };
+    let rt2 = route("m2", "q");
+    let rep = r
+        .sync_declared(
+            &[a.clone(), b.clone()],
+            &[p.clone(), q.clone()],
+            &[rt.clone(), rt2.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!((rep.added, rep.updated, rep.removed), (6, 0, 0));
+
+    let got = r.get_account("a").await.unwrap();
+    assert_eq!(got.source, Source::Config);
+    assert_eq!(got.models, a.models);
+    assert_eq!(got.api_key_env.as_deref(), Some("KEY_A"));
+    assert_eq!(r.get_pool("p").await.unwrap().members, vec!["a", "b"]);
+    assert_eq!(
+        r.get_pool("q").await.unwrap().fallback_pool.as_deref(),
+        Some("p")
+    );
+    assert_eq!(
+        r.get_route("m1").await.unwrap().fallback_route.as_deref(),
+        Some("m2")
+    );
+
+    // Same input: nothing changes.
+    let rep = r
+        .sync_declared(
+            &[a.clone(), b.clone()],
+            &[p.clone(), q.clone()],
+            &[rt.clone(), rt2.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!((rep.added, rep.updated, rep.removed), (0, 0, 0));
+
+    // An api route on a config pool survives syncs.
+    r.create_route(&route("api-model", "p")).await.unwrap();
+
+    // Update a, reorder p's members, drop b / q / m2, add c.
+    let mut a2 = a.clone();
+    a2.weight = 5;
+    a2.enabled = false;
+    let c = account("c");
+    let p2 = pool("p", &["c", "a"]);
+    let rt_new = route("m1", "p");
+    let rep = r.sync_declared(&[a2, c], &[p2], &[rt_new]).await.unwrap();
+    // added: c; updated: a, p, m1; removed: m2, q, b.
+    assert_eq!((rep.added, rep.updated, rep.removed), (1, 3, 3));
+
+    let (accounts, pools, routes) = snapshot(r).await;
+    let ids: Vec<_> = accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, vec!["a", "c"]);
+    assert_eq!(accounts[0].weight, 5);
+    assert!(!accounts[0].enabled);
+    assert_eq!(pools.len(), 1);
+    assert_eq!(pools[0].members, vec!["c", "a"]);
+    let models: Vec<_> = routes
+        .iter()
+        .map(|r| (r.model.as_str(), r.source))
+        .collect();
+    assert_eq!(
+        models,
+        vec![("api-model", Source::Api), ("m1", Source::Config)]
+    );
+
+    // Removing everything declared fails while the api route still uses pool p.
+    assert_reference(
+        r.sync_declared(&[], &[], &[]).await,
+        "still used by route(s) 'api-model'",
+    );
+    r.delete_route("api-model").await.unwrap();
+    let rep = r.sync_declared(&[], &[], &[]).await.unwrap();
+    assert_eq!((rep.added, rep.updated, rep.removed), (0, 0, 4));
+    let (accounts, pools, routes) = snapshot(r).await;
+    assert!(accounts.is_empty() && pools.is_empty() && routes.is_empty());
+}
+
+async fn sync_failure_changes_nothing(r: &Registry) {
+    r.sync_declared(
+        &[account("a"), account("b")],
+        &[pool("p", &["a"])],
+        &[route("m", "p")],
+    )
+    .await
+    .unwrap();
+    // An api pool that uses config account b.
+    r.create_pool(&pool("api-pool", &["b"])).await.unwrap();
+    let before = snapshot(r).await;
+
+    // Removing b from the config would break api-pool; c would be added first but must not stay.
+    let res = r
+        .sync_declared(
+            &[account("a"), account("c")],
+            &[pool("p", &["a", "c"])],
+            &[route("m", "p")],
+        )
+        .await;
+    assert_reference(res, "'api-pool'");
+    assert_eq!(snapshot(r).await, before);
+
+    // A route pointing to an undeclared pool.
+    let res = r
+        .sync_declared(
+            &[account("a"), account("b"), account("d")],
+            &[pool("p", &["a"])],
+            &[route("m", "p"), route("m2", "nope")],
+        )
+        .await;
+    assert_reference(res, "'nope'");
+    assert_eq!(snapshot(r).await, before);
+
+    // A pool member that is not an account.
+    let res = r
+        .sync_declared(
+            &[account("a"), account("b")],
+            &[pool("p", &["a", "ghost"])],
+            &[],
+        )
+        .await;
+    assert_reference(res, "'ghost'");
+    assert_eq!(snapshot(r).await, before);
+
+    // A fallback to a missing pool.
+    let bad = PoolRecord {
+        fallback_pool: Some("missing".into()),
+        ..pool("p", &["a"])
+    };
+    let res = r
+        .sync_declared(&[account("a"), account("b")], &[bad], &[route("m", "p")])
+        .await;
+    assert_reference(res, "'missing'");
+    assert_eq!(snapshot(r).await, before);
+
+    // Duplicate declarations are invalid input.
+    let res = r
+        .sync_declared(&[account("a"), account("a")], &[], &[])
+        .await;
+    assert!(matches!(res, Err(RegistryError::Invalid { .. })), "{res:?}");
+    assert_eq!(snapshot(r).await, before);
+}
+
+async fn sync_takes_over_api_rows(r: &Registry) {
+    let mut api_acc = account("x");
+    api_acc.api_key = Some("sk-inline".into());
+    r.create_account(&api_acc).await.unwrap();
+    r.create_account(&account("keep")).await.unwrap();
+    let rep = r.sync_declared(&[account("x")], &[], &[]).await.unwrap();
+    assert_eq!((rep.added, rep.updated, rep.removed), (0, 1, 0));
+    let x = r.get_account("x").await.unwrap();
+    assert_eq!(x.source, Source::Config);
+    assert_eq!(x.api_key, None, "config takes over the whole row");
+    assert_eq!(r.get_account("keep").await.unwrap().source, Source::Api);
+    // Now read-only.
+    assert!(matches!(
+        r.delete_account("x").await,
+        Err(RegistryError::ReadOnly { .. })
+    ));
+    // Dropping it from the config removes it; the api row stays.
+    let rep = r.sync_declared(&[], &[], &[]).await.unwrap();
+    assert_eq!(rep.removed, 1);
+    let ids: Vec<_> = r
+        .list_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(ids, vec!["keep"]);
+}
+
+async fn account_crud_and_errors(r: &Registry) {
+    let mut a = account("acc");
+    a.api_key = Some("sk-secret".into());
+    a.priority = 3;
+    a.models.insert("m".into(), "upstream-m".into());
+    let created = r.create_account(&a).await.unwrap();
+    assert_eq!(created.source, Source::Api);
+    assert_eq!(created.api_key.as_deref(), Some("sk-secret"));
+    assert_eq!(created, a);
+    assert!(!format!("{created:?}").contains("sk-secret"));
+
+    assert!(matches!(
+        r.create_account(&a).await,
+        Err(RegistryError::AlreadyExists {
+            entity: "account",
+            ..
+        })
+    ));
+    assert!(matches!(
+        r.get_account("nope").await,
+        Err(RegistryError::NotFound {
+            entity: "account",
+            ..
+        })
+    ));
+    assert!(matches!(
+        r.update_account(&account("nope")).await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    assert!(matches!(
+        r.delete_account("nope").await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    assert!(matches!(
+        r.set_account_api_key("nope", None).await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    let mut empty = account("x");
+    empty.vendor = String::new();
+    assert!(matches!(
+        r.create_account(&empty).await,
+        Err(RegistryError::Invalid { .. })
+    ));
+
+    // Update leaves the key alone.
+    let mut upd = a.clone();
+    upd.api_key = None;
+    upd.base_url = "https://other.example.invalid".into();
+    upd.enabled = false;
+    let got = r.update_account(&upd).await.unwrap();
+    assert_eq!(got.base_url, "https://other.example.invalid");
+    assert!(!got.enabled);
+    assert_eq!(got.api_key.as_deref(), Some("sk-secret"));
+
+    r.set_account_api_key("acc", Some("sk-new".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.get_account("acc").await.unwrap().api_key.as_deref(),
+        Some("sk-new")
+    );
+    r.set_account_api_key("acc", None).await.unwrap();
+    assert_eq!(r.get_account("acc").await.unwrap().api_key, None);
+
+    // Config rows are read-only.
+    r.sync_declared(&[account("cfg")], &[], &[]).await.unwrap();
+    for res in [
+        r.update_account(&account("cfg")).await.map(|_| ()),
+        r.delete_account("cfg").await,
+        r.set_account_api_key("cfg", Some("k".into())).await,
+    ] {
+        match res {
+            Err(e @ RegistryError::ReadOnly { .. }) => {
+                assert!(e.to_string().contains("declared in the config file"))
+            }
+            other => panic!("expected ReadOnly, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        r.create_account(&account("cfg")).await,
+        Err(RegistryError::AlreadyExists { .. })
+    ));
+
+    // Delete while a pool member → Reference; after removing the pool → ok, health row too.
+    r.create_pool(&pool("pl", &["acc"])).await.unwrap();
+    assert_reference(r.delete_account("acc").await, "'pl'");
+    r.upsert_health(&[HealthRecord {
+        account_id: "acc".into(),
+        status: HealthStatus::Healthy,
+        consecutive_failures: 0,
+        times_opened: 0,
+        cooldown_until_ms: None,
+        last_error_class: None,
+        updated_at_ms: 1,
+    }])
+    .await
+    .unwrap();
+    r.delete_pool("pl").await.unwrap();
+    r.delete_account("acc").await.unwrap();
+    assert!(r.load_health().await.unwrap().is_empty());
+    let ids: Vec<_> = r
+        .list_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(ids, vec!["cfg"]);
+}
+
+async fn pool_crud_and_references(r: &Registry) {
+    r.create_account(&account("a")).await.unwrap();
+    r.create_account(&account("b")).await.unwrap();
+    assert_reference(r.create_pool(&pool("p", &["a", "zz"])).await, "'zz'");
+    let fb_missing = PoolRecord {
+        fallback_pool: Some("nope".into()),
+        ..pool("p", &["a"])
+    };
+    assert_reference(r.create_pool(&fb_missing).await, "'nope'");
+    assert!(matches!(
+        r.create_pool(&pool("p", &["a", "a"])).await,
+        Err(RegistryError::Invalid { .. })
+    ));
+    assert!(r.list_pools().await.unwrap().is_empty());
+
+    let p = r.create_pool(&pool("p", &["b", "a"])).await.unwrap();
+    assert_eq!(p.members, vec!["b", "a"]);
+    assert_eq!(p.source, Source::Api);
+    assert!(matches!(
+        r.create_pool(&pool("p", &["a"])).await,
+        Err(RegistryError::AlreadyExists { entity: "pool", .. })
+    ));
+    let q = PoolRecord {
+        fallback_pool: Some("p".into()),
+        ..pool("q", &[])
+    };
+    r.create_pool(&q).await.unwrap();
+
+    let mut p2 = pool("p", &["a"]);
+    p2.strategy = "priority".into();
+    let got = r.update_pool(&p2).await.unwrap();
+    assert_eq!(got.members, vec!["a"]);
+    assert_eq!(got.strategy, "priority");
+    assert_eq!(r.get_pool("p").await.unwrap(), got);
+    assert!(matches!(
+        r.update_pool(&pool("nope", &[])).await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    assert_reference(r.update_pool(&pool("p", &["ghost"])).await, "'ghost'");
+
+    // p is q's fallback and a route's pool.
+    r.create_route(&route("m", "p")).await.unwrap();
+    assert_reference(r.delete_pool("p").await, "route(s) 'm'");
+    r.delete_route("m").await.unwrap();
+    assert_reference(r.delete_pool("p").await, "pool(s) 'q'");
+    r.delete_pool("q").await.unwrap();
+    r.delete_pool("p").await.unwrap();
+    assert!(matches!(
+        r.delete_pool("p").await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    // Members went with the pools: accounts can be deleted now.
+    r.delete_account("a").await.unwrap();
+
+    // Config pools are read-only.
+    r.sync_declared(&[account("c")], &[pool("cp", &["c"])], &[])
+        .await
+        .unwrap();
+    assert!(matches!(
+        r.update_pool(&pool("cp", &[])).await,
+        Err(RegistryError::ReadOnly { entity: "pool", .. })
+    ));
+    assert!(matches!(
+        r.delete_pool("cp").await,
+        Err(RegistryError::ReadOnly { .. })
+    ));
+}
+
+async fn route_crud_and_references(r: &Registry) {
+    r.create_account(&account("a")).await.unwrap();
+    r.create_pool(&pool("p", &["a"])).await.unwrap();
+    r.create_pool(&pool("p2", &["a"])).await.unwrap();
+    assert_reference(r.create_route(&route("m", "nope")).await, "'nope'");
+    let fb = RouteRecord {
+        fallback_route: Some("other".into()),
+        ..route("m", "p")
+    };
+    assert_reference(r.create_route(&fb).await, "'other'");
+    assert!(matches!(
+        r.create_route(&RouteRecord {
+            fallback_route: Some("m".into()),
+            ..route("m", "p")
+        })
+        .await,
+        Err(RegistryError::Invalid { .. })
+    ));
+
+    let got = r.create_route(&route("other", "p")).await.unwrap();
+    assert_eq!(got.source, Source::Api);
+    r.create_route(&fb).await.unwrap();
+    assert!(matches!(
+        r.create_route(&route("m", "p")).await,
+        Err(RegistryError::AlreadyExists {
+            entity: "route",
+            ..
+        })
+    ));
+    let moved = r
+        .update_route(&RouteRecord {
+            pool: "p2".into(),
+            ..fb.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(moved.pool, "p2");
+    assert_eq!(r.get_route("m").await.unwrap(), moved);
+    assert_reference(r.update_route(&route("m", "zzz")).await, "'zzz'");
+    assert!(matches!(
+        r.update_route(&route("nope", "p")).await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    assert!(matches!(
+        r.get_route("nope").await,
+        Err(RegistryError::NotFound {
+            entity: "route",
+            ..
+        })
+    ));
+    assert_reference(r.delete_route("other").await, "route(s) 'm'");
+    r.delete_route("m").await.unwrap();
+    r.delete_route("other").await.unwrap();
+    assert!(r.list_routes().await.unwrap().is_empty());
+
+    r.sync_declared(&[], &[], &[route("cfg", "p")])
+        .await
+        .unwrap();
+    assert!(matches!(
+        r.delete_route("cfg").await,
+        Err(RegistryError::ReadOnly {
+            entity: "route",
+            ..
+        })
+    ));
+    assert!(matches!(
+        r.update_route(&route("cfg", "p2")).await,
+        Err(RegistryError::ReadOnly { .. })
+    ));
+}
+
+async fn health_round_trip(r: &Registry) {
+    assert!(r.load_health().await.unwrap().is_empty());
+    let mut records: Vec<HealthRecord> = (0..50)
+        .map(|i| HealthRecord {
+            account_id: format!("acc-{i:02}"),
+            status: if i % 2 == 0 {
+                HealthStatus::Healthy
+            } else {
+                HealthStatus::Unhealthy
+            },
+            consecutive_failures: i,
+            times_opened: i / 2,
+            cooldown_until_ms: (i % 2 == 1).then_some(1_700_000_000_000 + i64::from(i)),
+            last_error_class: (i % 2 == 1).then(|| "rate_limited".to_string()),
+            updated_at_ms: 1_700_000_000_000,
+        })
+        .collect();
+    r.upsert_health(&records).await.unwrap();
+    assert_eq!(r.load_health().await.unwrap(), records);
+
+    records[1].status = HealthStatus::Degraded;
+    records[1].cooldown_until_ms = None;
+    records[1].last_error_class = None;
+    records[1].updated_at_ms += 5;
+    r.upsert_health(&records[1..2]).await.unwrap();
+    r.upsert_health(&[]).await.unwrap();
+    assert_eq!(r.load_health().await.unwrap(), records);
+}
+
+fn usage(i: u32) -> UsageEvent {
+    UsageEvent {
+        id: None,
+        request_id: format!("req-{i}"),
+        ts_ms: 1_000 + i64::from(i),
+        principal_hash: (i % 3 == 0).then(|| "ph".to_string()),
+        model: "gpt-4o".into(),
+        vendor: Some("open_ai".into()),
+        account_id: Some("a".into()),
+        upstream_model: Some("gpt-4o-2024".into()),
+        stream: i % 2 == 0,
+        attempts: 1 + i % 3,
+        outcome: if i % 5 == 0 {
+            "upstream_error"
+        } else {
+            "success"
+        }
+        .into(),
+        status_code: if i % 5 == 0 { 502 } else { 200 },
+        latency_ms: 100 + u64::from(i),
+        ttfb_ms: (i % 2 == 0).then_some(20),
+        prompt_tokens: Some(u64::from(i) * 10),
+        completion_tokens: Some(7),
+        total_tokens: Some(u64::from(i) * 10 + 7),
+        cost_usd: Some(f64::from(i) * 0.5),
+        error_class: (i % 5 == 0).then(|| "upstream_5xx".to_string()),
+    }
+}
+
+async fn usage_round_trip(r: &Registry) {
+    let events: Vec<UsageEvent> = (0..1200).map(usage).collect();
+    r.insert_usage_events(&events).await.unwrap();
+    r.insert_usage_events(&[]).await.unwrap();
+    let all = r.usage_events(None, None).await.unwrap();
+    assert_eq!(all.len(), 1200);
+    for (got, want) in all.iter().zip(&events) {
+        assert!(got.id.is_some());
+        assert_eq!(
+            UsageEvent {
+                id: None,
+                ..got.clone()
+            },
+            *want
+        );
+    }
+    let window = r.usage_events(Some(1_100), Some(1_110)).await.unwrap();
+    assert_eq!(window.len(), 10);
+    assert_eq!(window[0].request_id, "req-100");
+    assert_eq!(r.usage_events(Some(2_190), None).await.unwrap().len(), 10);
+    assert_eq!(r.usage_events(None, Some(1_005)).await.unwrap().len(), 5);
+
+    assert_eq!(r.prune_usage_before(1_500).await.unwrap(), 500);
+    assert_eq!(r.prune_usage_before(1_500).await.unwrap(), 0);
+    let rest = r.usage_events(None, None).await.unwrap();
+    assert_eq!(rest.len(), 700);
+    assert_eq!(rest[0].ts_ms, 1_500);
+}
+
+async fn idempotency_flow(r: &Registry) {
+    use IdempotencyBegin::*;
+    let (ph, key) = ("principal", "key-1");
+    assert_eq!(
+        r.idempotency_begin(ph, key, "h1", 100, 1_000)
+            .await
+            .unwrap(),
+        Started
+    );
+    assert_eq!(
+        r.idempotency_begin(ph, key, "h1", 101, 1_001)
+            .await
+            .unwrap(),
+        InProgress
+    );
+    assert_eq!(
+        r.idempotency_begin(ph, key, "h2", 101, 1_001)
+            .await
+            .unwrap(),
+        Mismatch
+    );
+    // Other principal, same key: independent.
+    assert_eq!(
+        r.idempotency_begin("other", key, "h9", 101, 1_001)
+            .await
+            .unwrap(),
+        Started
+    );
+
+    let resp = StoredResponse {
+        status_code: 201,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-request-id".into(), "abc".into()),
+        ],
+        body: b"{\"ok\":true}\x00\xff".to_vec(),
+    };
+    r.idempotency_complete(ph, key, resp.clone()).await.unwrap();
+    assert_eq!(
+        r.idempotency_begin(ph, key, "h1", 102, 1_002)
+            .await
+            .unwrap(),
+        Replay(resp.clone())
+    );
+    assert_eq!(
+        r.idempotency_begin(ph, key, "h2", 102, 1_002)
+            .await
+            .unwrap(),
+        Mismatch
+    );
+    // Completing twice: no in-progress record.
+    assert!(matches!(
+        r.idempotency_complete(ph, key, resp.clone()).await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    // Abandon does not touch completed records.
+    r.idempotency_abandon(ph, key).await.unwrap();
+    assert_eq!(
+        r.idempotency_begin(ph, key, "h1", 103, 1_003)
+            .await
+            .unwrap(),
+        Replay(resp)
+    );
+    // After expiry the key can be reused, even with another body.
+    assert_eq!(
+        r.idempotency_begin(ph, key, "h3", 1_000, 5_000)
+            .await
+            .unwrap(),
+        Started
+    );
+    assert_eq!(
+        r.idempotency_begin(ph, key, "h3", 1_001, 5_000)
+            .await
+            .unwrap(),
+        InProgress
+    );
+
+    // Abandon an in-progress record: the next begin starts again.
+    r.idempotency_abandon(ph, key).await.unwrap();
+    r.idempotency_abandon(ph, "missing").await.unwrap();
+    assert_eq!(
+        r.idempotency_begin(ph, key, "h3", 1_002, 5_000)
+            .await
+            .unwrap(),
+        Started
+    );
+
+    // Prune: "other" expires at 1_001, ph/key at 5_000.
+    assert_eq!(r.prune_idempotency(1_001).await.unwrap(), 1);
+    assert_eq!(r.prune_idempotency(1_001).await.unwrap(), 0);
+    assert_eq!(r.prune_idempotency(5_000).await.unwrap(), 1);
+}
+
+async fn idempotency_concurrent_begin(r: &Registry) {
+    for round in 0..5 {
+        let key = format!("concurrent-{round}");
+        let mut tasks = Vec::new();
+        let barrier = Arc::new(tokio::sync::Barrier::new(8));
+        for _ in 0..8 {
+            let r = r.clone();
+            let key = key.clone();
+            let barrier = barrier.clone();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                r.idempotency_begin("p", &key, "h", 10, 10_000)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut started = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                IdempotencyBegin::Started => started += 1,
+                IdempotencyBegin::InProgress => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(started, 1, "round {round}: exactly one Started");
+    }
+}
+
+async fn audit_round_trip(r: &Registry) {
+    assert!(r.list_audit(10, None).await.unwrap().is_empty());
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let e = AuditEvent {
+            id: None,
+            ts_ms: 1_000 + i,
+            request_id: (i % 2 == 0).then(|| format!("req-{i}")),
+            actor: "admin".into(),
+            action: "create".into(),
+            entity_type: "account".into(),
+            entity_id: format!("acc-{i}"),
+            detail: serde_json::json!({ "i": i, "fields": ["base_url"] }),
+        };
+        ids.push(r.insert_audit(&e).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let page1 = r.list_audit(10, None).await.unwrap();
+    assert_eq!(page1.len(), 10);
+    assert_eq!(page1[0].entity_id, "acc-24");
+    assert_eq!(page1[0].detail["i"], 24);
+    assert_eq!(page1[0].request_id.as_deref(), Some("req-24"));
+    assert_eq!(page1[0].id, Some(ids[24]));
+    let page2 = r.list_audit(10, page1.last().unwrap().id).await.unwrap();
+    assert_eq!(page2[0].entity_id, "acc-14");
+    let page3 = r.list_audit(10, page2.last().unwrap().id).await.unwrap();
+    assert_eq!(page3.len(), 5);
+    assert_eq!(page3.last().unwrap().entity_id, "acc-0");
+    assert_eq!(page3.last().unwrap().request_id.as_deref(), Some("req-0"));
+}

@@ -1,0 +1,133 @@
+//! Test harness: a fresh SQLite file or a fresh Postgres schema per test.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rook_registry::{ConnectOptions, Registry};
+
+/// Env var holding the Postgres URL for tests.
+pub const PG_ENV: &str = "ROOK_TEST_POSTGRES_URL";
+
+pub struct TestDb {
+    pub registry: Registry,
+    pub dir: Option<tempfile::TempDir>,
+    pub schema: Option<String>,
+    pub pg_url: Option<String>,
+}
+
+impl TestDb {
+    /// Closes the pool and drops the Postgres schema.
+    pub async fn cleanup(self) {
+        self.registry.close().await;
+        if let (Some(url), Some(schema)) = (&self.pg_url, &self.schema) {
+            drop_schema(url, schema).await;
+        }
+    }
+}
+
+pub fn random_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    format!("{:016x}", h.finish())
+}
+
+pub fn random_schema() -> String {
+    format!("rook_test_{}", random_suffix())
+}
+
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rook.db").display());
+    let registry = Registry::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap();
+    TestDb {
+        registry,
+        dir: Some(dir),
+        schema: None,
+        pg_url: None,
+    }
+}
+
+/// The Postgres URL, or `None` after printing why the test is skipped. Panics in CI
+/// (env `CI` set) so that Postgres tests are never skipped silently there.
+pub fn pg_url() -> Option<String> {
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!("{PG_ENV} is not set but CI is: the PostgreSQL tests must run in CI");
+            }
+            eprintln!("skipped: {PG_ENV} not set");
+            None
+        }
+    }
+}
+
+pub async fn postgres() -> Option<TestDb> {
+    let url = pg_url()?;
+    let schema = random_schema();
+    let registry = Registry::connect(
+        &url,
+        ConnectOptions {
+            schema: Some(schema.clone()),
+            max_connections: 4,
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    Some(TestDb {
+        registry,
+        dir: None,
+        schema: Some(schema),
+        pg_url: Some(url),
+    })
+}
+
+pub async fn drop_schema(url: &str, schema: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Generates one test per backend for each listed `async fn NAME(&Registry)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::common::sqlite().await;
+                    super::$name(&db.registry).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::common::postgres().await else { return };
+                    super::$name(&db.registry).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,190 @@
+//! SQLite-specific behaviour: file creation, permissions, WAL, URL forms.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+
+use rook_registry::{AccountRecord, Backend, ConnectOptions, Registry, RegistryError};
+use sqlx::Connection;
+
+#[tokio::test]
+async fn creates_file_0600_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub").join("rook.db");
+    let url = format!("sqlite://{}", path.display());
+    let r = Registry::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(r.backend(), Backend::Sqlite);
+    assert_eq!(r.backend().as_str(), "sqlite");
+    r.create_account(&AccountRecord::new("a", "open_ai", "https://x.invalid"))
+        .await
+        .unwrap();
+
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "database file mode {mode:o}");
+    let dir_mode = std::fs::metadata(path.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700, "created directory mode {dir_mode:o}");
+    // SQLite gives the WAL and SHM files the database file's permissions.
+    for suffix in ["-wal", "-shm"] {
+        let side = dir.path().join("sub").join(format!("rook.db{suffix}"));
+        if side.exists() {
+            let m = std::fs::metadata(&side).unwrap().permissions().mode() & 0o777;
+            assert_eq!(m, 0o600, "{suffix} mode {m:o}");
+        }
+    }
+
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode.to_lowercase(), "wal");
+    conn.close().await.unwrap();
+    r.close().await;
+}
+
+#[tokio::test]
+async fn create_if_missing_false_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing").join("rook.db");
+    let url = format!("sqlite:{}", path.display());
+    let opts = ConnectOptions {
+        create_if_missing: false,
+        ..ConnectOptions::default()
+    };
+    match Registry::connect(&url, opts.clone()).await {
+        Err(RegistryError::DatabaseMissing { location }) => {
+            assert!(location.contains("rook.db"), "{location}")
+        }
+        other => panic!("expected DatabaseMissing, got {other:?}"),
+    }
+    assert!(!path.exists());
+    assert!(!path.parent().unwrap().exists());
+
+    // Once it exists, create_if_missing=false connects.
+    Registry::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let r = Registry::connect(&url, opts).await.unwrap();
+    assert!(r.migration_status().await.unwrap().current);
+    r.close().await;
+}
+
+#[tokio::test]
+async fn migrate_false_leaves_migrations_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    let r = Registry::connect(
+        &url,
+        ConnectOptions {
+            migrate: false,
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let status = r.migration_status().await.unwrap();
+    assert!(status.applied.is_empty());
+    assert_eq!(status.pending, vec![1]);
+    assert!(!status.current);
+    assert_eq!(r.migrate().await.unwrap(), vec![1]);
+    assert!(r.migration_status().await.unwrap().current);
+    r.close().await;
+}
+
+#[tokio::test]
+async fn data_survives_reconnect_and_url_forms_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let r = Registry::connect(
+        &format!("sqlite://{}", path.display()),
+        ConnectOptions::default(),
+    )
+    .await
+    .unwrap();
+    r.create_account(&AccountRecord::new("a", "open_ai", "https://x.invalid"))
+        .await
+        .unwrap();
+    r.close().await;
+    let r = Registry::connect(
+        &format!("sqlite:{}", path.display()),
+        ConnectOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.get_account("a").await.unwrap().vendor, "open_ai");
+    r.close().await;
+}
+
+#[tokio::test]
+async fn memory_database_works_and_is_shared_by_clones() {
+    let r = Registry::connect("sqlite::memory:", ConnectOptions::default())
+        .await
+        .unwrap();
+    let r2 = r.clone();
+    r.create_account(&AccountRecord::new("a", "open_ai", "https://x.invalid"))
+        .await
+        .unwrap();
+    assert_eq!(r2.list_accounts().await.unwrap().len(), 1);
+    // A second in-memory registry is a different database.
+    let other = Registry::connect("sqlite::memory:", ConnectOptions::default())
+        .await
+        .unwrap();
+    assert!(other.list_accounts().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unsupported_scheme_is_invalid() {
+    match Registry::connect("mysql://u:pw@localhost/db", ConnectOptions::default()).await {
+        Err(RegistryError::Invalid { message }) => {
+            assert!(message.contains("mysql"));
+            assert!(!message.contains("pw"));
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unwritable_location_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    // A path below a regular file cannot be created.
+    let url = format!("sqlite://{}/rook.db", blocker.display());
+    let err = Registry::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+}
+
+#[test]
+fn registry_is_clone_send_sync() {
+    fn check<T: Clone + Send + Sync + 'static>() {}
+    check::<Registry>();
+}
+
+#[test]
+fn account_debug_and_serde_hide_the_key() {
+    let mut a = AccountRecord::new("a", "open_ai", "https://x.invalid");
+    a.api_key = Some("sk-very-secret".into());
+    assert!(a.has_api_key());
+    let dbg = format!("{a:?}");
+    assert!(!dbg.contains("sk-very-secret"), "{dbg}");
+    assert!(dbg.contains("redacted"));
+    let json = serde_json::to_string(&a).unwrap();
+    assert!(!json.contains("sk-very-secret"), "{json}");
+    // Deserializing accepts a key (write-only).
+    let back: AccountRecord = serde_json::from_str(
+        r#"{"id":"b","vendor":"v","base_url":"u","api_key":"k","source":"api"}"#,
+    )
+    .unwrap();
+    assert_eq!(back.api_key.as_deref(), Some("k"));
+    assert!(back.enabled);
+    assert_eq!(back.weight, 1);
+}
