@@ -188,3 +188,27 @@ fn account_debug_and_serde_hide_the_key() {
     assert!(back.enabled);
     assert_eq!(back.weight, 1);
 }
+
+#[tokio::test]
+async fn edited_migration_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    Registry::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE rook_schema_migrations SET checksum = 'changed' WHERE version = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let err = Registry::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap_err();
+    match err {
+        RegistryError::Migration { message } => assert!(message.contains("changed"), "{message}"),
+        other => panic!("expected Migration, got {other:?}"),
+    }
+}
