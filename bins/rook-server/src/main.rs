@@ -1,2 +1,109 @@
-//! rook-server
-fn main() {}
+//! `rook-server`: the Rook gateway.
+//!
+//! Loads the layered configuration (defaults < file < `ROOK_*` environment <
+//! flags), refuses to start on an invalid or unsafe configuration (exit code 2),
+//! serves until SIGTERM or Ctrl-C, then drains in-flight requests and streams.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rook_gateway::rook_config::{self, LoadOptions, LogFormat, Overrides};
+use rook_gateway::rook_observability;
+
+/// The Rook LLM gateway: an OpenAI-compatible API in front of many provider accounts.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rook-server",
+    version,
+    after_help = "Examples:\n  rook-server --config /etc/rook/config.toml\n  ROOK_PORT=8080 rook-server --config rook.toml --log-format json\n\n\
+                  Exit codes: 0 clean shutdown, 1 runtime failure, 2 invalid or unsafe configuration."
+)]
+struct Args {
+    /// Configuration file (TOML). Default: $XDG_CONFIG_HOME/rook/config.toml, then ~/.config/rook/config.toml.
+    #[arg(long, short = 'c', env = "ROOK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen address (overrides `host`).
+    #[arg(long)]
+    host: Option<String>,
+    /// Listen port (overrides `port`).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Database URL (overrides `database_url`): sqlite://PATH or postgres://…
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Log format: text or json (overrides `log_format`).
+    #[arg(long)]
+    log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `rook_gateway=debug,info` (overrides `log_level`).
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let opts = LoadOptions {
+        config_path: args.config,
+        overrides: Overrides {
+            host: args.host,
+            port: args.port,
+            database_url: args.database_url,
+            log_format: args.log_format,
+            log_level: args.log_level,
+        },
+    };
+    let loaded = match rook_config::load(&opts) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("rook-server: invalid configuration");
+            match e.problems() {
+                [] => eprintln!("  {e}"),
+                problems => {
+                    for p in problems {
+                        eprintln!("  - {p}");
+                    }
+                }
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let config = loaded.config;
+    let format = match config.log_format {
+        LogFormat::Json => rook_observability::LogFormat::Json,
+        _ => rook_observability::LogFormat::Text,
+    };
+    if let Err(e) = rook_observability::init_tracing(format, &config.log_level) {
+        eprintln!("rook-server: {e}");
+        return ExitCode::from(2);
+    }
+    match &loaded.source {
+        Some(path) => tracing::info!(path = %path.display(), "configuration loaded"),
+        None => tracing::info!("no configuration file; using defaults and ROOK_* environment"),
+    }
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(rook_gateway::run(
+        config,
+        rook_gateway::server::shutdown_signal(),
+    ));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("rook-server: {e}");
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+        }
+    }
+}

@@ -29,6 +29,7 @@ fn opts(path: Option<&str>) -> LoadOptions {
 #[test]
 fn defaults_without_file_or_env() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         isolate(jail);
         let loaded = load(&LoadOptions::default()).unwrap();
         assert_eq!(loaded.config, rook_config::Config::default());
@@ -40,6 +41,7 @@ fn defaults_without_file_or_env() {
 #[test]
 fn layer_order_defaults_file_env_flags() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         isolate(jail);
         jail.create_file(
             "rook.toml",
@@ -97,6 +99,7 @@ fn layer_order_defaults_file_env_flags() {
 #[test]
 fn env_nested_keys_and_types() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         isolate(jail);
         jail.set_env("ROOK_UPSTREAM_RESILIENCE__MAX_BUFFERED_ATTEMPTS", "5");
         jail.set_env("ROOK_UPSTREAM_RESILIENCE__RETRY_BUDGET_RATIO", "0.5");
@@ -131,6 +134,7 @@ fn env_nested_keys_and_types() {
 #[test]
 fn unknown_rook_env_vars_are_warned_by_name_not_failed() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         isolate(jail);
         jail.create_file(
             "rook.toml",
@@ -184,6 +188,7 @@ fn unknown_rook_env_vars_are_warned_by_name_not_failed() {
 #[test]
 fn secret_env_vars_are_warned_when_not_referenced() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         isolate(jail);
         jail.set_env("ROOK_OPENAI_KEY", "sk-x");
         let loaded = load(&LoadOptions::default()).unwrap();
@@ -196,6 +201,7 @@ fn secret_env_vars_are_warned_when_not_referenced() {
 #[test]
 fn bad_env_values_fail_naming_the_variable() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         isolate(jail);
         jail.set_env("ROOK_PORT", "high");
         let e = load(&LoadOptions::default()).unwrap_err();
@@ -217,6 +223,7 @@ fn bad_env_values_fail_naming_the_variable() {
 #[test]
 fn validation_runs_on_env_and_flag_layers() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         isolate(jail);
         jail.set_env("ROOK_PORT", "0");
         jail.set_env("ROOK_UPSTREAM_RESILIENCE__MAX_BUFFERED_ATTEMPTS", "0");
@@ -243,6 +250,7 @@ fn validation_runs_on_env_and_flag_layers() {
 #[test]
 fn explicit_missing_file_is_an_error() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         isolate(jail);
         let e = load(&opts(Some("nope.toml"))).unwrap_err();
         assert!(
@@ -259,6 +267,7 @@ fn explicit_missing_file_is_an_error() {
 #[test]
 fn file_errors_name_the_file() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         isolate(jail);
         jail.create_file("bad.toml", "[limits]\nmax_body = 1")?;
         let msg = load(&opts(Some("bad.toml"))).unwrap_err().to_string();
@@ -273,6 +282,7 @@ fn file_errors_name_the_file() {
 #[test]
 fn xdg_then_home_discovery() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         let dir = isolate(jail);
         // Neither exists: defaults.
         assert_eq!(load(&LoadOptions::default()).unwrap().source, None);

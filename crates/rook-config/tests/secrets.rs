@@ -32,6 +32,7 @@ fn secret_wrapper_redacts() {
 #[test]
 fn resolve_from_env_and_file() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         jail.set_env("KEY_A", format!("  {CANARY}\n"));
         jail.set_env("KEY_EMPTY", "   ");
         jail.create_file("key.txt", &format!("\n{CANARY}\n\n"))?;
@@ -91,6 +92,7 @@ fn resolve_from_env_and_file() {
 #[test]
 fn auth_tokens() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         let mut c = Config::default();
         // Disabled inbound auth resolves to None without reading anything.
         assert!(c.inbound_auth.resolve_token().unwrap().is_none());
@@ -144,6 +146,7 @@ fn database_url_redaction() {
 #[test]
 fn canary_never_leaks() {
     Jail::expect_with(|jail| {
+        jail.clear_env();
         isolate(jail);
         jail.create_file("key.txt", CANARY)?;
         jail.create_file("token.txt", CANARY)?;

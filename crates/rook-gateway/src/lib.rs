@@ -1,1 +1,177 @@
-//! rook-gateway (work in progress)
+//! The Rook gateway core: the HTTP server, the OpenAI-compatible `/v1/*` surface,
+//! the attempt loop over provider accounts, SSE relaying, usage recording, and the
+//! wiring of every other Rook crate.
+//!
+//! The binaries are thin: `rook-server` loads the configuration
+//! ([`rook_config::load`]) and calls [`run`]; `rook-cli` uses the re-exported
+//! crates directly.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = rook_gateway::rook_config::Config::from_toml_str(r#"
+//!     port = 4141
+//!     database_url = "sqlite::memory:"
+//!     [[accounts]]
+//!     id = "local"
+//!     vendor = "custom"
+//!     base_url = "http://127.0.0.1:8000/v1"
+//!     [[pools]]
+//!     id = "p"
+//!     strategy = "round_robin"
+//!     members = ["local"]
+//!     [[routes]]
+//!     model = "my-model"
+//!     pool = "p"
+//! "#)?;
+//! // Serves until SIGTERM or Ctrl-C, then drains.
+//! rook_gateway::run(config, rook_gateway::server::shutdown_signal()).await?;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+pub use rook_admin;
+pub use rook_config;
+pub use rook_observability;
+pub use rook_registry;
+pub use rook_resilience;
+pub use rook_routing;
+
+pub mod accounts;
+mod admin_glue;
+pub mod app;
+pub mod body;
+pub mod catalog;
+mod chat;
+pub mod error;
+pub mod health;
+mod metrics_glue;
+pub mod probe;
+pub mod server;
+pub mod sse;
+pub mod upstream;
+pub mod usage;
+pub mod usage_writer;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+pub use app::{App, AppError};
+
+/// The version of this build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The configuration is unsafe to serve.
+    #[error("refusing to start: {0}")]
+    Unsafe(String),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Registry(#[from] rook_registry::RegistryError),
+    /// The app could not be built.
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The metrics recorder could not be installed.
+    #[error("metrics: {0}")]
+    Metrics(#[from] rook_observability::ObservabilityError),
+}
+
+impl RunError {
+    /// The process exit code for this error: 2 for configuration problems, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Unsafe(_)
+            | RunError::App(AppError::Secret { .. })
+            | RunError::App(AppError::Snapshot(_)) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Checks the security posture before anything binds: an admin token is required on
+/// a non-loopback bind.
+pub fn check_posture(config: &rook_config::Config) -> Result<(), RunError> {
+    if !config.bind_is_loopback() && config.admin_auth.resolve_token().is_err() {
+        return Err(RunError::Unsafe(format!(
+            "host {:?} is not a loopback address and no admin token is available ({}); \
+             set it, or bind to 127.0.0.1",
+            config.host,
+            config.admin_auth.token_source()
+        )));
+    }
+    if !config.bind_is_loopback() && !config.inbound_auth.enabled {
+        tracing::warn!(
+            host = %config.host,
+            "inbound auth is disabled on a non-loopback bind: anyone who can reach this address can use the provider accounts"
+        );
+    }
+    Ok(())
+}
+
+/// Runs the gateway until `shutdown` resolves, then drains and returns.
+pub async fn run(
+    config: rook_config::Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    check_posture(&config)?;
+    let metrics = rook_observability::install_prometheus(VERSION)?;
+    let registry = rook_registry::Registry::connect(
+        &config.database_url,
+        rook_registry::ConnectOptions::default(),
+    )
+    .await?;
+    let addr_text = config.listen_address();
+    let addr: SocketAddr = tokio::net::lookup_host(&addr_text)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| RunError::Bind {
+            addr: addr_text.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "cannot resolve"),
+        })?;
+    let listener = server::bind(addr).await.map_err(|e| RunError::Bind {
+        addr: addr_text.clone(),
+        source: e,
+    })?;
+    let local = listener.local_addr().map_err(|e| RunError::Bind {
+        addr: addr_text.clone(),
+        source: e,
+    })?;
+    let app = App::build(config, registry, Some(metrics.clone())).await?;
+    // Histograms need periodic upkeep.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            metrics.run_upkeep();
+        }
+    });
+    let snap = app.snapshot.load();
+    tracing::info!(
+        addr = %local,
+        version = VERSION,
+        database = app.registry.backend().as_str(),
+        accounts = snap.accounts.len(),
+        routes = snap.table.models().len(),
+        inbound_auth = app.inbound_token.is_some(),
+        "rook-server listening on http://{local}"
+    );
+    drop(snap);
+    server::serve(listener, app, shutdown)
+        .await
+        .map_err(|e| RunError::Bind {
+            addr: addr_text,
+            source: e,
+        })
+}

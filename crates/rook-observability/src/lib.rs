@@ -1,1 +1,361 @@
-//! rook-observability (work in progress)
+//! Metric names, label rules, the Prometheus exporter and tracing setup for Rook.
+//!
+//! Every metric Rook exposes is declared once here ([`METRICS`]): its name, kind,
+//! labels and help text. Libraries call the [`metrics`] facade with these names;
+//! only binaries install a recorder ([`install_prometheus`]) and a tracing
+//! subscriber ([`init_tracing`]).
+//!
+//! Label values are bounded and opaque: accounts appear as `acct_<id>` (see
+//! [`account_label`]), never display names or keys; models are the logical
+//! models that have a route, anything else collapses to [`OTHER`].
+//!
+//! ```
+//! use rook_observability::{account_label, status_class, METRICS, names};
+//!
+//! assert_eq!(account_label("openai-a"), "acct_openai-a");
+//! assert_eq!(status_class(429), "4xx");
+//! assert!(METRICS.iter().any(|m| m.name == names::HTTP_REQUESTS_TOTAL));
+//! ```
+#![forbid(unsafe_code)]
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+
+/// The handle that renders the Prometheus exposition.
+pub use metrics_exporter_prometheus::PrometheusHandle;
+
+/// The label value used for anything outside a bounded set (unknown models, surfaces).
+pub const OTHER: &str = "other";
+
+/// Metric names. Each is declared with its help text in [`METRICS`].
+pub mod names {
+    /// Counter: requests answered by the HTTP server.
+    pub const HTTP_REQUESTS_TOTAL: &str = "rook_http_requests_total";
+    /// Histogram: time from request head to response head (buffered: whole response).
+    pub const HTTP_REQUEST_DURATION_SECONDS: &str = "rook_http_request_duration_seconds";
+    /// Counter: upstream attempts by outcome.
+    pub const UPSTREAM_REQUESTS_TOTAL: &str = "rook_upstream_requests_total";
+    /// Histogram: upstream attempt duration.
+    pub const UPSTREAM_REQUEST_DURATION_SECONDS: &str = "rook_upstream_request_duration_seconds";
+    /// Histogram: time to the upstream response head.
+    pub const UPSTREAM_TIME_TO_FIRST_BYTE_SECONDS: &str =
+        "rook_upstream_time_to_first_byte_seconds";
+    /// Counter: terminal retry outcomes of requests.
+    pub const UPSTREAM_RETRY_OUTCOMES_TOTAL: &str = "rook_upstream_retry_outcomes_total";
+    /// Gauge: account health status at scrape time.
+    pub const PROVIDER_ACCOUNT_HEALTH: &str = "rook_provider_account_health";
+    /// Gauge: 1 while an account is cooling down.
+    pub const PROVIDER_ACCOUNT_COOLDOWN_ACTIVE: &str = "rook_provider_account_cooldown_active";
+    /// Gauge: seconds left in an account's cooldown.
+    pub const PROVIDER_ACCOUNT_COOLDOWN_REMAINING_SECONDS: &str =
+        "rook_provider_account_cooldown_remaining_seconds";
+    /// Gauge: upstream requests holding a permit.
+    pub const UPSTREAM_IN_FLIGHT: &str = "rook_upstream_in_flight";
+    /// Histogram: time spent waiting for an upstream concurrency permit.
+    pub const UPSTREAM_PERMIT_WAIT_SECONDS: &str = "rook_upstream_permit_wait_seconds";
+    /// Counter: retries refused because the retry budget was spent.
+    pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "rook_retry_budget_exhausted_total";
+    /// Counter: tokens reported by upstreams.
+    pub const TOKENS_TOTAL: &str = "rook_tokens_total";
+    /// Counter: usage events dropped before reaching the registry.
+    pub const USAGE_EVENTS_DROPPED_TOTAL: &str = "rook_usage_events_dropped_total";
+    /// Gauge: always 1, labelled with the build version.
+    pub const BUILD_INFO: &str = "rook_build_info";
+}
+
+/// The kind of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A monotonically increasing count.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// A distribution exposed as a Prometheus histogram.
+    Histogram,
+}
+
+/// One declared metric.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDef {
+    /// The metric name (always starts with `rook_`).
+    pub name: &'static str,
+    /// Its kind.
+    pub kind: Kind,
+    /// The label names it carries.
+    pub labels: &'static [&'static str],
+    /// Help text shown in the exposition.
+    pub help: &'static str,
+}
+
+/// Every metric Rook exposes, declared once.
+pub const METRICS: &[MetricDef] = &[
+    MetricDef {
+        name: names::HTTP_REQUESTS_TOTAL,
+        kind: Kind::Counter,
+        labels: &["surface", "route", "status_class"],
+        help: "HTTP requests answered by Rook, by surface (v1, api), route and status class.",
+    },
+    MetricDef {
+        name: names::HTTP_REQUEST_DURATION_SECONDS,
+        kind: Kind::Histogram,
+        labels: &["surface", "route"],
+        help: "Time from receiving a request to sending the response head (whole body for buffered answers).",
+    },
+    MetricDef {
+        name: names::UPSTREAM_REQUESTS_TOTAL,
+        kind: Kind::Counter,
+        labels: &["vendor", "account", "model", "outcome"],
+        help: "Upstream attempts by outcome (success, rate_limited, server_error, client_error, auth_error, quota_exhausted, timeout, transport_error, stream_error).",
+    },
+    MetricDef {
+        name: names::UPSTREAM_REQUEST_DURATION_SECONDS,
+        kind: Kind::Histogram,
+        labels: &["vendor", "account", "model"],
+        help: "Duration of upstream attempts, to the end of the body.",
+    },
+    MetricDef {
+        name: names::UPSTREAM_TIME_TO_FIRST_BYTE_SECONDS,
+        kind: Kind::Histogram,
+        labels: &["vendor", "account", "model"],
+        help: "Time from sending an upstream request to receiving its response head.",
+    },
+    MetricDef {
+        name: names::UPSTREAM_RETRY_OUTCOMES_TOTAL,
+        kind: Kind::Counter,
+        labels: &["vendor", "account", "model", "outcome"],
+        help: "Retry decisions and terminal retry outcomes (retry_scheduled, retry_exhausted, not_retryable, budget_exhausted, deadline_exceeded, no_account_available, succeeded_after_retry).",
+    },
+    MetricDef {
+        name: names::PROVIDER_ACCOUNT_HEALTH,
+        kind: Kind::Gauge,
+        labels: &["vendor", "account", "status"],
+        help: "1 for the account's health status at scrape time (healthy, degraded, unhealthy, unknown), 0 for the others.",
+    },
+    MetricDef {
+        name: names::PROVIDER_ACCOUNT_COOLDOWN_ACTIVE,
+        kind: Kind::Gauge,
+        labels: &["vendor", "account"],
+        help: "1 while the account is cooling down and skipped by routing.",
+    },
+    MetricDef {
+        name: names::PROVIDER_ACCOUNT_COOLDOWN_REMAINING_SECONDS,
+        kind: Kind::Gauge,
+        labels: &["vendor", "account"],
+        help: "Seconds until the account's cooldown ends (0 when not cooling).",
+    },
+    MetricDef {
+        name: names::UPSTREAM_IN_FLIGHT,
+        kind: Kind::Gauge,
+        labels: &[],
+        help: "Upstream requests currently holding a concurrency permit (streams included).",
+    },
+    MetricDef {
+        name: names::UPSTREAM_PERMIT_WAIT_SECONDS,
+        kind: Kind::Histogram,
+        labels: &[],
+        help: "Time requests waited for an upstream concurrency permit.",
+    },
+    MetricDef {
+        name: names::RETRY_BUDGET_EXHAUSTED_TOTAL,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Retries refused because the retry budget was spent.",
+    },
+    MetricDef {
+        name: names::TOKENS_TOTAL,
+        kind: Kind::Counter,
+        labels: &["vendor", "account", "model", "kind"],
+        help: "Tokens reported by upstreams, by kind (prompt, completion).",
+    },
+    MetricDef {
+        name: names::USAGE_EVENTS_DROPPED_TOTAL,
+        kind: Kind::Counter,
+        labels: &["reason"],
+        help: "Usage events dropped before reaching the registry, by reason (queue_full, write_failed).",
+    },
+    MetricDef {
+        name: names::BUILD_INFO,
+        kind: Kind::Gauge,
+        labels: &["version"],
+        help: "Always 1; the version label names the running build.",
+    },
+];
+
+/// Histogram buckets for request-scale latencies, in seconds.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0,
+];
+
+/// The opaque metric label for an account id: `acct_<id>`.
+///
+/// Account ids are validated by the configuration to `[A-Za-z0-9_.-]{1,64}`, so the
+/// label is bounded and never a display name or a secret.
+pub fn account_label(account_id: &str) -> String {
+    let mut s = String::with_capacity(5 + account_id.len());
+    s.push_str("acct_");
+    s.push_str(account_id);
+    s
+}
+
+/// The status class label (`1xx` … `5xx`) of an HTTP status code.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => OTHER,
+    }
+}
+
+/// Errors installing the exporter or the subscriber.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObservabilityError {
+    /// The Prometheus recorder could not be built or installed.
+    #[error("cannot install the Prometheus recorder: {0}")]
+    Recorder(String),
+    /// The log filter directive is invalid.
+    #[error("invalid log level directive {directive:?}: {reason}")]
+    LogFilter {
+        /// The directive as given.
+        directive: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A tracing subscriber was already installed.
+    #[error("a tracing subscriber is already installed")]
+    SubscriberInstalled,
+}
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global Prometheus recorder (once per process) and returns its handle.
+///
+/// Declares every metric in [`METRICS`] with its help text, configures histogram
+/// buckets for every histogram, and sets `rook_build_info{version}` to 1. A second
+/// call returns the handle of the first. The caller must call
+/// [`PrometheusHandle::run_upkeep`] periodically (the gateway does it every 5 s).
+pub fn install_prometheus(version: &str) -> Result<PrometheusHandle, ObservabilityError> {
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let mut builder = PrometheusBuilder::new();
+    for def in METRICS.iter().filter(|m| m.kind == Kind::Histogram) {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(def.name.to_string()), LATENCY_BUCKETS)
+            .map_err(|e| ObservabilityError::Recorder(e.to_string()))?;
+    }
+    let handle = builder
+        .install_recorder()
+        .map_err(|e| ObservabilityError::Recorder(e.to_string()))?;
+    describe_all();
+    metrics::gauge!(names::BUILD_INFO, "version" => version.to_string()).set(1.0);
+    let _ = HANDLE.set(handle.clone());
+    Ok(HANDLE.get().cloned().unwrap_or(handle))
+}
+
+/// Registers the help text of every metric with the installed recorder.
+pub fn describe_all() {
+    for def in METRICS {
+        let help = def.help;
+        match def.kind {
+            Kind::Counter => metrics::describe_counter!(def.name, help),
+            Kind::Gauge => metrics::describe_gauge!(def.name, help),
+            Kind::Histogram => {
+                metrics::describe_histogram!(def.name, metrics::Unit::Seconds, help)
+            }
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the global tracing subscriber writing to stderr.
+///
+/// `directive` is an `EnvFilter` directive such as `info` or `rook_gateway=debug,info`;
+/// `RUST_LOG`, when set, takes precedence.
+pub fn init_tracing(format: LogFormat, directive: &str) -> Result<(), ObservabilityError> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(v.trim()),
+        _ => EnvFilter::try_new(directive),
+    }
+    .map_err(|e| ObservabilityError::LogFilter {
+        directive: directive.to_string(),
+        reason: e.to_string(),
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true);
+    let result = match format {
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+    result.map_err(|_| ObservabilityError::SubscriberInstalled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_prefixed_and_documented() {
+        let mut seen = HashSet::new();
+        for m in METRICS {
+            assert!(m.name.starts_with("rook_"), "{}", m.name);
+            assert!(seen.insert(m.name), "duplicate {}", m.name);
+            assert!(!m.help.is_empty());
+            if m.kind == Kind::Counter {
+                assert!(m.name.ends_with("_total"), "{}", m.name);
+            }
+            if m.kind == Kind::Histogram {
+                assert!(m.name.ends_with("_seconds"), "{}", m.name);
+            }
+        }
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(200), "2xx");
+        assert_eq!(status_class(503), "5xx");
+        assert_eq!(status_class(99), OTHER);
+    }
+
+    #[test]
+    fn exposition_parses_with_a_real_parser() {
+        let handle = install_prometheus("0.0.0-test").unwrap();
+        metrics::counter!(names::HTTP_REQUESTS_TOTAL, "surface" => "v1", "route" => "gpt", "status_class" => "2xx").increment(3);
+        metrics::histogram!(names::UPSTREAM_PERMIT_WAIT_SECONDS).record(0.002);
+        let text = handle.render();
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+        let total = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == names::HTTP_REQUESTS_TOTAL)
+            .unwrap();
+        assert!(matches!(total.value, prometheus_parse::Value::Counter(v) if v == 3.0));
+        assert!(scrape.samples.iter().any(
+            |s| s.metric == names::BUILD_INFO && s.labels.get("version") == Some("0.0.0-test")
+        ));
+        assert!(text.contains("rook_upstream_permit_wait_seconds_bucket"));
+    }
+}

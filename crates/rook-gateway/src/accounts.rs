@@ -1,0 +1,194 @@
+//! The routing snapshot: the route table plus what the hot path needs per account.
+//!
+//! A snapshot is immutable; run-time changes (admin API) build a new one and swap
+//! it in atomically. Per-account counters that must survive a swap (requests in
+//! flight) live in [`AccountShared`], reused by id across snapshots.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use http::Uri;
+use rook_config::{Secret, Vendor};
+use rook_routing::{AccountIdx, AccountSpec, AvailabilityView, PoolSpec, RouteSpec, RoutingTable};
+
+use crate::health::Health;
+use crate::upstream::{endpoint_uri, AuthStyle};
+
+/// One account as the gateway knows it, before it becomes runtime state.
+#[derive(Debug, Clone)]
+pub struct AccountEntry {
+    /// Account id (`[A-Za-z0-9_.-]{1,64}`).
+    pub id: String,
+    /// Vendor.
+    pub vendor: Vendor,
+    /// OpenAI-style base URL including the version path.
+    pub base_url: String,
+    /// Resolved credentials, if any.
+    pub api_key: Option<Secret>,
+    /// Disabled accounts are never routed to.
+    pub enabled: bool,
+    /// Weight for the weighted strategy.
+    pub weight: u32,
+    /// Order for priority/failover (lower first).
+    pub priority: u32,
+    /// Logical → upstream model names.
+    pub models: BTreeMap<String, String>,
+}
+
+/// State of an account shared across snapshots.
+#[derive(Debug, Default)]
+pub struct AccountShared {
+    /// Upstream requests in flight on this account.
+    pub in_flight: AtomicU64,
+}
+
+/// Per-account data on the hot path.
+#[derive(Debug)]
+pub struct AccountRuntime {
+    /// Account id.
+    pub id: Arc<str>,
+    /// Opaque metric label, `acct_<id>`.
+    pub label: String,
+    /// Vendor.
+    pub vendor: Vendor,
+    /// `{base_url}/chat/completions`.
+    pub chat_uri: Uri,
+    /// `{base_url}/models`.
+    pub models_uri: Uri,
+    /// The base URL as configured.
+    pub base_url: String,
+    /// Credentials.
+    pub api_key: Option<Secret>,
+    /// How credentials are sent.
+    pub auth: AuthStyle,
+    /// Logical → upstream model names.
+    pub models: BTreeMap<String, String>,
+    /// Whether routing may use it.
+    pub enabled: bool,
+    /// Counters shared across snapshots.
+    pub shared: Arc<AccountShared>,
+}
+
+impl AccountRuntime {
+    /// The upstream model name for a logical model.
+    pub fn upstream_model<'a>(&'a self, logical: &'a str) -> &'a str {
+        self.models
+            .get(logical)
+            .map(String::as_str)
+            .unwrap_or(logical)
+    }
+}
+
+/// The route table and the accounts it indexes, in the same order.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Route resolution.
+    pub table: RoutingTable,
+    /// Runtime state, indexed by [`AccountIdx`].
+    pub accounts: Vec<AccountRuntime>,
+}
+
+/// Why a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// References or cycles are broken.
+    #[error(transparent)]
+    Routing(#[from] rook_routing::RoutingError),
+    /// An account's base URL does not form a valid endpoint.
+    #[error("account {id:?}: base_url does not form a valid endpoint URL")]
+    BadUrl {
+        /// The account.
+        id: String,
+    },
+}
+
+/// Reuses per-account shared counters across snapshots.
+#[derive(Debug, Default)]
+pub struct SharedRegistry {
+    map: Mutex<HashMap<String, Arc<AccountShared>>>,
+}
+
+impl SharedRegistry {
+    fn get(&self, id: &str) -> Arc<AccountShared> {
+        let mut map = match self.map.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.entry(id.to_string()).or_default().clone()
+    }
+}
+
+impl Snapshot {
+    /// Builds a snapshot.
+    pub fn build(
+        accounts: Vec<AccountEntry>,
+        pools: Vec<PoolSpec>,
+        routes: Vec<RouteSpec>,
+        shared: &SharedRegistry,
+    ) -> Result<Snapshot, SnapshotError> {
+        let specs = accounts
+            .iter()
+            .map(|a| AccountSpec {
+                id: a.id.clone(),
+                enabled: a.enabled,
+                weight: a.weight,
+                priority: a.priority,
+            })
+            .collect();
+        let table = RoutingTable::new(specs, pools, routes)?;
+        let mut runtime = Vec::with_capacity(accounts.len());
+        for a in accounts {
+            let chat_uri = endpoint_uri(&a.base_url, "/chat/completions")
+                .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
+            let models_uri = endpoint_uri(&a.base_url, "/models")
+                .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
+            runtime.push(AccountRuntime {
+                label: rook_observability::account_label(&a.id),
+                shared: shared.get(&a.id),
+                id: Arc::from(a.id.as_str()),
+                vendor: a.vendor,
+                chat_uri,
+                models_uri,
+                base_url: a.base_url,
+                api_key: a.api_key,
+                // Every vendor is reached through its OpenAI-compatible endpoint.
+                auth: AuthStyle::Bearer,
+                models: a.models,
+                enabled: a.enabled,
+            });
+        }
+        Ok(Snapshot {
+            table,
+            accounts: runtime,
+        })
+    }
+
+    /// The account at `idx`.
+    pub fn account(&self, idx: AccountIdx) -> Option<&AccountRuntime> {
+        self.accounts.get(idx.0)
+    }
+}
+
+/// Routing's view of availability: the health registry and in-flight counts.
+pub struct View<'a> {
+    /// The snapshot whose indices are asked about.
+    pub snapshot: &'a Snapshot,
+    /// Account health.
+    pub health: &'a Health,
+}
+
+impl AvailabilityView for View<'_> {
+    fn is_available(&self, idx: AccountIdx) -> bool {
+        self.snapshot
+            .account(idx)
+            .is_some_and(|a| self.health.is_available(&a.id))
+    }
+
+    fn in_flight(&self, idx: AccountIdx) -> u64 {
+        self.snapshot
+            .account(idx)
+            .map_or(0, |a| a.shared.in_flight.load(Ordering::Relaxed))
+    }
+}

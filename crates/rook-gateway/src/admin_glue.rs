@@ -1,0 +1,202 @@
+//! Connects `/api/*` to `rook-admin`: the gateway's live view as a
+//! [`rook_admin::Runtime`], and request/response conversion.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use rook_admin::{AccountHealthView, ApiRequest, BoxFuture, Runtime};
+
+use crate::accounts::View;
+use crate::app::App;
+use crate::body::RookBody;
+use crate::health::now_ms;
+
+/// Largest admin request body.
+const MAX_ADMIN_BODY: usize = 1024 * 1024;
+
+/// The gateway as the admin API sees it.
+pub(crate) struct RuntimeView(pub(crate) Weak<App>);
+
+fn rfc3339_ms(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+impl Runtime for RuntimeView {
+    fn accounts_health(&self) -> Vec<AccountHealthView> {
+        let Some(app) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let snap = app.snapshot.load();
+        app.health
+            .snapshot()
+            .into_iter()
+            .filter_map(|h| {
+                let acct = snap.accounts.iter().find(|a| a.id == h.id)?;
+                Some(AccountHealthView {
+                    id: h.id.to_string(),
+                    vendor: acct.vendor.as_str().to_string(),
+                    enabled: acct.enabled,
+                    status: h.status.as_str().to_string(),
+                    consecutive_failures: h.consecutive_failures,
+                    cooldown_until: h.cooldown_until_ms.map(rfc3339_ms),
+                    cooldown_remaining_seconds: h.cooldown_remaining.map(|d| d.as_secs_f64()),
+                    last_error_class: h.last_error_class.map(str::to_string),
+                })
+            })
+            .collect()
+    }
+
+    fn routes_without_available_account(&self) -> Vec<String> {
+        let Some(app) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let snap = app.snapshot.load();
+        let view = View {
+            snapshot: &snap,
+            health: &app.health,
+        };
+        snap.table
+            .models()
+            .iter()
+            .filter(|m| {
+                snap.table
+                    .resolve(m, &view)
+                    .map_or(true, |r| r.candidates.is_empty())
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn route_count(&self) -> usize {
+        self.0
+            .upgrade()
+            .map_or(0, |app| app.snapshot.load().table.models().len())
+    }
+
+    fn render_metrics(&self) -> String {
+        let Some(app) = self.0.upgrade() else {
+            return String::new();
+        };
+        crate::metrics_glue::account_gauges(&app);
+        app.metrics.as_ref().map(|h| h.render()).unwrap_or_default()
+    }
+
+    fn uptime_seconds(&self) -> u64 {
+        self.0
+            .upgrade()
+            .map_or(0, |app| app.started.elapsed().as_secs())
+    }
+
+    fn recent_retry_exhaustion(&self) -> u64 {
+        self.0.upgrade().map_or(0, |app| app.recent_exhaustion())
+    }
+
+    fn draining(&self) -> bool {
+        self.0.upgrade().is_some_and(|app| app.is_draining())
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let app = self
+                .0
+                .upgrade()
+                .ok_or_else(|| "the gateway is stopping".to_string())?;
+            app.reload().await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+impl App {
+    /// Counts a request that gave up after retrying (for `/api/status`).
+    pub(crate) fn note_exhaustion(&self) {
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        // Packed: high 32 bits = minute of the last event, low 32 = count in the
+        // 15-minute window that started then.
+        let minute = now / 60_000;
+        let _ = self
+            .recent_exhaustion
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                let (start, count) = (v >> 32, v & 0xffff_ffff);
+                if minute.saturating_sub(start) >= 15 {
+                    Some((minute << 32) | 1)
+                } else {
+                    Some((start << 32) | (count + 1).min(0xffff_ffff))
+                }
+            });
+    }
+
+    /// Retry exhaustions in the current 15-minute window.
+    pub(crate) fn recent_exhaustion(&self) -> u64 {
+        let v = self.recent_exhaustion.load(Ordering::Relaxed);
+        let minute = u64::try_from(now_ms()).unwrap_or(0) / 60_000;
+        if minute.saturating_sub(v >> 32) >= 15 {
+            0
+        } else {
+            v & 0xffff_ffff
+        }
+    }
+}
+
+/// Hands an `/api/*` request to the admin API.
+pub(crate) async fn handle(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Response<RookBody> {
+    let (parts, body) = req.into_parts();
+    let body = match tokio::time::timeout(
+        Duration::from_secs(30),
+        http_body_util::Limited::new(body, MAX_ADMIN_BODY).collect(),
+    )
+    .await
+    {
+        Ok(Ok(c)) => c.to_bytes(),
+        _ => {
+            return convert(rook_admin::error_response(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "The admin request body is too large or did not arrive in time (limit 1 MiB).",
+            ))
+        }
+    };
+    let api = ApiRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts.headers,
+        body,
+        request_id: request_id.to_string(),
+    };
+    let resp = match app.admin.get() {
+        Some(admin) => admin.handle(api).await,
+        None => rook_admin::error_response(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "The admin API is not ready yet.",
+        ),
+    };
+    convert(resp)
+}
+
+fn convert(resp: Response<Bytes>) -> Response<RookBody> {
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, RookBody::full(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_ms(1_795_000_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+}

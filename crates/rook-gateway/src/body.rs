@@ -1,0 +1,317 @@
+//! Response bodies: a full buffer, or a streamed relay of an upstream body.
+//!
+//! The relay forwards each upstream frame as it arrives (no re-framing, so `event:`,
+//! `id:`, comments and CRLF reach the client byte for byte), enforces the idle
+//! timeout between chunks, watches the SSE events go by to learn the usage and
+//! whether `[DONE]` was sent, and turns a failure after the first byte into an
+//! explicit SSE error event (never a fake `[DONE]`). Whatever happens, its finish
+//! hook runs exactly once: at the end, on error, or when the client goes away.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
+
+use crate::sse::SseObserver;
+use crate::usage::Usage;
+
+/// The body of every response Rook sends.
+#[derive(Debug)]
+pub enum RookBody {
+    /// A complete body (possibly empty), sent in one frame.
+    Full(Option<Bytes>),
+    /// A streamed relay of an upstream body.
+    Relay(Box<RelayBody>),
+}
+
+impl RookBody {
+    /// A complete body.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let b = bytes.into();
+        if b.is_empty() {
+            RookBody::Full(None)
+        } else {
+            RookBody::Full(Some(b))
+        }
+    }
+
+    /// An empty body.
+    pub fn empty() -> Self {
+        RookBody::Full(None)
+    }
+}
+
+impl Body for RookBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            RookBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            RookBody::Relay(r) => Pin::new(r.as_mut()).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RookBody::Full(b) => b.is_none(),
+            RookBody::Relay(r) => r.done,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RookBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            RookBody::Full(None) => SizeHint::with_exact(0),
+            RookBody::Relay(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// How a relayed stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The upstream ended the body and sent `[DONE]`.
+    Completed,
+    /// The upstream ended the body cleanly without `[DONE]`.
+    EndedWithoutDone,
+    /// The upstream connection failed mid-stream.
+    UpstreamError,
+    /// No chunk arrived within the idle timeout.
+    IdleTimeout,
+    /// The client went away before the end.
+    ClientGone,
+    /// The gateway's shutdown grace period ran out.
+    Shutdown,
+}
+
+impl StreamEnd {
+    /// Whether the client received the whole stream.
+    pub fn is_complete(self) -> bool {
+        matches!(self, StreamEnd::Completed | StreamEnd::EndedWithoutDone)
+    }
+
+    /// A stable label for logs and usage events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamEnd::Completed => "completed",
+            StreamEnd::EndedWithoutDone => "ended_without_done",
+            StreamEnd::UpstreamError => "upstream_error",
+            StreamEnd::IdleTimeout => "idle_timeout",
+            StreamEnd::ClientGone => "client_gone",
+            StreamEnd::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// What the finish hook learns about a relayed stream.
+#[derive(Debug, Clone)]
+pub struct StreamSummary {
+    /// How it ended.
+    pub end: StreamEnd,
+    /// Usage reported by the upstream, if any.
+    pub usage: Option<Usage>,
+    /// Bytes relayed to the client.
+    pub bytes: u64,
+}
+
+/// Called once when a relayed stream ends.
+pub type FinishHook = Box<dyn FnOnce(StreamSummary) + Send>;
+
+/// A future that resolves when the gateway's shutdown grace period has run out.
+pub type ShutdownSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A streamed relay of an upstream SSE body. See the module docs.
+pub struct RelayBody {
+    upstream: hyper::body::Incoming,
+    idle: Duration,
+    sleep: Pin<Box<Sleep>>,
+    observer: SseObserver,
+    pending: Option<Bytes>,
+    done: bool,
+    bytes: u64,
+    end: Option<StreamEnd>,
+    finish: Option<FinishHook>,
+    shutdown: Option<ShutdownSignal>,
+    _guard: Option<Box<dyn Send + Sync>>,
+}
+
+impl std::fmt::Debug for RelayBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayBody")
+            .field("done", &self.done)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelayBody {
+    /// Wraps an upstream body.
+    ///
+    /// `guard` is held until the relay ends (the upstream concurrency permit);
+    /// `observer` may have seen the first chunk already.
+    pub fn new(
+        upstream: hyper::body::Incoming,
+        idle: Duration,
+        observer: SseObserver,
+        guard: Option<Box<dyn Send + Sync>>,
+        shutdown: Option<ShutdownSignal>,
+        finish: FinishHook,
+    ) -> Self {
+        RelayBody {
+            upstream,
+            idle,
+            sleep: Box::pin(tokio::time::sleep(idle)),
+            observer,
+            pending: None,
+            done: false,
+            bytes: 0,
+            end: None,
+            finish: Some(finish),
+            shutdown,
+            _guard: guard,
+        }
+    }
+
+    /// Puts bytes in front of the upstream's (a chunk read before the head was sent).
+    pub fn with_prefix(mut self, prefix: Bytes) -> Self {
+        if !prefix.is_empty() {
+            self.pending = Some(prefix);
+        }
+        self
+    }
+
+    fn fail(&mut self, end: StreamEnd, message: &str, code: &str) {
+        self.end = Some(end);
+        let mut buf = BytesMut::new();
+        if !self.observer.at_event_boundary() {
+            buf.extend_from_slice(b"\n\n");
+        }
+        let payload = serde_json::json!({
+            "error": {"message": message, "type": "upstream_error", "code": code}
+        });
+        buf.extend_from_slice(b"event: error\ndata: ");
+        buf.extend_from_slice(payload.to_string().as_bytes());
+        buf.extend_from_slice(b"\n\n");
+        self.pending = Some(buf.freeze());
+    }
+
+    fn finish(&mut self, end: StreamEnd) {
+        self.done = true;
+        if let Some(hook) = self.finish.take() {
+            hook(StreamSummary {
+                end,
+                usage: self.observer.usage(),
+                bytes: self.bytes,
+            });
+        }
+        self._guard = None;
+    }
+}
+
+impl Body for RelayBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if let Some(bytes) = this.pending.take() {
+                this.bytes += bytes.len() as u64;
+                if let Some(end) = this.end {
+                    // The error event is the last thing the client gets.
+                    this.finish(end);
+                } else {
+                    this.observer.feed(&bytes);
+                }
+                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            }
+            if let Some(end) = this.end {
+                this.finish(end);
+                return Poll::Ready(None);
+            }
+            if let Some(sd) = this.shutdown.as_mut() {
+                if sd.as_mut().poll(cx).is_ready() {
+                    this.shutdown = None;
+                    this.fail(
+                        StreamEnd::Shutdown,
+                        "The gateway is shutting down; the stream was cut short.",
+                        "gateway_shutdown",
+                    );
+                    continue;
+                }
+            }
+            match Pin::new(&mut this.upstream).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        let deadline = Instant::now() + this.idle;
+                        this.sleep.as_mut().reset(deadline);
+                        if data.is_empty() {
+                            continue;
+                        }
+                        this.observer.feed(&data);
+                        this.bytes += data.len() as u64;
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                    Err(_trailers) => continue,
+                },
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::debug!(error = %e, "upstream stream failed after the first byte");
+                    this.fail(
+                        StreamEnd::UpstreamError,
+                        "The upstream connection failed mid-stream.",
+                        "stream_interrupted",
+                    );
+                    continue;
+                }
+                Poll::Ready(None) => {
+                    let end = if this.observer.saw_done() {
+                        StreamEnd::Completed
+                    } else {
+                        StreamEnd::EndedWithoutDone
+                    };
+                    this.finish(end);
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {
+                    if this.sleep.as_mut().poll(cx).is_ready() {
+                        this.fail(
+                            StreamEnd::IdleTimeout,
+                            "The upstream sent nothing within the stream idle timeout.",
+                            "stream_idle_timeout",
+                        );
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}
+
+impl Drop for RelayBody {
+    fn drop(&mut self) {
+        if self.finish.is_some() {
+            let end = self.end.unwrap_or(StreamEnd::ClientGone);
+            self.finish(end);
+        }
+    }
+}

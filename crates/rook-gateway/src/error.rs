@@ -1,0 +1,353 @@
+//! Client-facing errors and the one place they become HTTP responses.
+//!
+//! Every error a client sees from `/v1/*` is OpenAI-shaped:
+//! `{"error":{"message":"…","type":"…","code":"…"}}`. Upstream 4xx answers keep
+//! their status and a sanitised message; secrets never appear in a message.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use serde::Serialize;
+
+use crate::body::RookBody;
+
+/// An error answered to a client of the OpenAI-compatible surface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request is malformed (bad JSON, missing model, …). 400.
+    BadRequest {
+        /// What is wrong, for the caller.
+        message: String,
+        /// A stable machine-readable code.
+        code: &'static str,
+    },
+    /// Missing or wrong bearer token. 401.
+    Unauthorized,
+    /// No route serves the requested model. 404 `model_not_found`.
+    ModelNotFound {
+        /// The model the caller asked for.
+        model: String,
+    },
+    /// No such path. 404.
+    NotFound,
+    /// The path exists but not with this method. 405.
+    MethodNotAllowed,
+    /// The body is larger than `[limits] max_request_body_bytes`. 413.
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Rate limited by Rook or by every upstream account. 429 with `Retry-After`.
+    RateLimited {
+        /// What happened.
+        message: String,
+        /// When to come back.
+        retry_after: Option<Duration>,
+        /// A stable code.
+        code: &'static str,
+    },
+    /// An upstream answered with a client error; its status and meaning are kept.
+    Upstream {
+        /// The upstream's status (4xx).
+        status: StatusCode,
+        /// The upstream's message, sanitised.
+        message: String,
+        /// The upstream's error type, when it gave one.
+        kind: Option<String>,
+        /// The upstream's error code, when it gave one.
+        code: Option<String>,
+        /// The upstream's `param`, when it gave one.
+        param: Option<String>,
+        /// Retry hint relayed from the upstream (429 only).
+        retry_after: Option<Duration>,
+    },
+    /// The upstream failed (5xx, transport error, bad credentials on our side). 502.
+    BadGateway {
+        /// A sanitised description.
+        message: String,
+        /// A stable code.
+        code: &'static str,
+    },
+    /// The upstream did not answer in time. 504.
+    GatewayTimeout {
+        /// Which timeout fired.
+        message: String,
+    },
+    /// Rook cannot serve now (no account available, overloaded, shutting down). 503.
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// A stable code.
+        code: &'static str,
+        /// When to come back.
+        retry_after: Option<Duration>,
+    },
+    /// A bug or an unexpected internal failure. 500.
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    param: Option<&'a str>,
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::ModelNotFound { .. } | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Upstream { status, .. } => *status,
+            ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A low-cardinality class for logs and usage events.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::ModelNotFound { .. } => "model_not_found",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Upstream { .. } => "upstream_client_error",
+            ApiError::BadGateway { .. } => "bad_gateway",
+            ApiError::GatewayTimeout { .. } => "gateway_timeout",
+            ApiError::Unavailable { .. } => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::Upstream { retry_after, .. }
+            | ApiError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The JSON body of this error.
+    pub fn body(&self) -> Bytes {
+        let (message, kind, code, param): (String, &str, Option<&str>, Option<&str>) = match self {
+            ApiError::BadRequest { message, code } => {
+                (message.clone(), "invalid_request_error", Some(code), None)
+            }
+            ApiError::Unauthorized => (
+                "Missing or invalid bearer token. Send `Authorization: Bearer <token>`.".into(),
+                "authentication_error",
+                Some("invalid_api_key"),
+                None,
+            ),
+            ApiError::ModelNotFound { model } => (
+                format!(
+                    "The model `{}` does not exist or is not routed by this gateway.",
+                    clip(model, 200)
+                ),
+                "invalid_request_error",
+                Some("model_not_found"),
+                Some("model"),
+            ),
+            ApiError::NotFound => (
+                "Unknown path.".into(),
+                "invalid_request_error",
+                Some("not_found"),
+                None,
+            ),
+            ApiError::MethodNotAllowed => (
+                "Method not allowed for this path.".into(),
+                "invalid_request_error",
+                Some("method_not_allowed"),
+                None,
+            ),
+            ApiError::PayloadTooLarge { limit } => (
+                format!("Request body exceeds the limit of {limit} bytes."),
+                "invalid_request_error",
+                Some("request_too_large"),
+                None,
+            ),
+            ApiError::RateLimited { message, code, .. } => {
+                (message.clone(), "rate_limit_error", Some(code), None)
+            }
+            ApiError::Upstream {
+                message,
+                kind,
+                code,
+                param,
+                ..
+            } => (
+                message.clone(),
+                kind.as_deref().unwrap_or("invalid_request_error"),
+                code.as_deref(),
+                param.as_deref(),
+            ),
+            ApiError::BadGateway { message, code } => {
+                (message.clone(), "upstream_error", Some(code), None)
+            }
+            ApiError::GatewayTimeout { message } => (
+                message.clone(),
+                "upstream_error",
+                Some("upstream_timeout"),
+                None,
+            ),
+            ApiError::Unavailable { message, code, .. } => {
+                (message.clone(), "service_unavailable", Some(code), None)
+            }
+            ApiError::Internal => (
+                "Internal error.".into(),
+                "server_error",
+                Some("internal_error"),
+                None,
+            ),
+        };
+        let env = Envelope {
+            error: Inner {
+                message: &message,
+                kind,
+                code,
+                param,
+            },
+        };
+        Bytes::from(serde_json::to_vec(&env).unwrap_or_else(|_| {
+            br#"{"error":{"message":"Internal error.","type":"server_error","code":"internal_error"}}"#.to_vec()
+        }))
+    }
+
+    /// The complete response for this error.
+    ///
+    /// `should_retry` sets `x-should-retry` (honoured by the official OpenAI SDKs):
+    /// `Some(false)` when Rook already retried or the retry budget is spent.
+    pub fn into_response(self, should_retry: Option<bool>) -> Response<RookBody> {
+        let mut resp = Response::new(RookBody::full(self.body()));
+        *resp.status_mut() = self.status();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(d) = self.retry_after() {
+            h.insert(header::RETRY_AFTER, retry_after_value(d));
+        }
+        if matches!(self, ApiError::Unauthorized) {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(v) = should_retry {
+            h.insert(
+                "x-should-retry",
+                HeaderValue::from_static(if v { "true" } else { "false" }),
+            );
+        }
+        resp
+    }
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+pub fn retry_after_value(d: Duration) -> HeaderValue {
+    let secs = d.as_millis().div_ceil(1000).max(1);
+    HeaderValue::from(u64::try_from(secs).unwrap_or(u64::MAX))
+}
+
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Removes secrets from an upstream message before it reaches a client or a log:
+/// the account key itself, and anything shaped like a provider key
+/// (`sk-…`, `sk-ant-…`, `AIza…`, and the masked `sk-abc***xyz` forms providers echo).
+pub fn sanitize_message(message: &str, secret: Option<&str>) -> String {
+    let mut out = clip(message, 1000).to_string();
+    if let Some(s) = secret.filter(|s| s.len() >= 4) {
+        out = out.replace(s, "[redacted]");
+    }
+    let mut result = String::with_capacity(out.len());
+    for (i, word) in out.split(' ').enumerate() {
+        if i > 0 {
+            result.push(' ');
+        }
+        let bare = word
+            .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_' && c != '*');
+        let looks_secret =
+            (bare.starts_with("sk-") || bare.starts_with("AIza") || bare.starts_with("key-"))
+                && bare.len() >= 8;
+        if looks_secret {
+            result.push_str(&word.replace(bare, "[redacted]"));
+        } else {
+            result.push_str(word);
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_openai_shaped() {
+        let e = ApiError::ModelNotFound {
+            model: "nope".into(),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!(v["error"]["code"], "model_not_found");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert!(v["error"]["message"].as_str().unwrap().contains("nope"));
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_value(Duration::from_millis(1)), "1");
+        assert_eq!(retry_after_value(Duration::from_millis(2001)), "3");
+        assert_eq!(retry_after_value(Duration::ZERO), "1");
+    }
+
+    #[test]
+    fn sanitize_removes_keys() {
+        let m = sanitize_message("Incorrect API key provided: sk-abc***wxyz. See docs.", None);
+        assert!(!m.contains("sk-abc"), "{m}");
+        let m = sanitize_message("bad key CANARY-123456 here", Some("CANARY-123456"));
+        assert!(!m.contains("CANARY"), "{m}");
+        assert_eq!(sanitize_message("plain words", None), "plain words");
+    }
+
+    #[test]
+    fn response_sets_headers() {
+        let r = ApiError::Unavailable {
+            message: "x".into(),
+            code: "no_account_available",
+            retry_after: Some(Duration::from_secs(2)),
+        }
+        .into_response(Some(false));
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "2");
+        assert_eq!(r.headers()["x-should-retry"], "false");
+    }
+}

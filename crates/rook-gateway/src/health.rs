@@ -1,0 +1,297 @@
+//! Account health: the circuit breaker per account plus what operators need to see.
+//!
+//! The breaker (from `rook-resilience`) decides availability on the hot path; this
+//! module adds the per-account facts shown by `/api/health/accounts`, `/api/status`
+//! and the metrics (last error class, whether the account has seen traffic), and
+//! converts state to and from the registry so a restart keeps accounts cooled.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rook_resilience::{Admission, Breaker, BreakerConfig, CircuitState, KeySnapshot, PersistedKey};
+
+/// An account id as the breaker knows it.
+pub type Key = Arc<str>;
+
+/// Health status of an account, as shown to operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Closed, no recent failures.
+    Healthy,
+    /// Closed with recent failures, or waiting for its probe.
+    Degraded,
+    /// Cooling down (skipped by routing).
+    Unhealthy,
+    /// No traffic yet since start.
+    Unknown,
+}
+
+impl Status {
+    /// Every status, in display order.
+    pub const ALL: [Status; 4] = [
+        Status::Healthy,
+        Status::Degraded,
+        Status::Unhealthy,
+        Status::Unknown,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Healthy => "healthy",
+            Status::Degraded => "degraded",
+            Status::Unhealthy => "unhealthy",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn from_name(s: &str) -> Status {
+        match s {
+            "healthy" => Status::Healthy,
+            "degraded" => Status::Degraded,
+            "unhealthy" => Status::Unhealthy,
+            _ => Status::Unknown,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Info {
+    seen: bool,
+    last_error_class: Option<&'static str>,
+}
+
+/// The health of one account at a point in time.
+#[derive(Debug, Clone)]
+pub struct AccountHealth {
+    /// Account id.
+    pub id: Key,
+    /// Derived status.
+    pub status: Status,
+    /// Breaker state.
+    pub state: CircuitState,
+    /// Consecutive failures.
+    pub consecutive_failures: u32,
+    /// Consecutive openings.
+    pub times_opened: u32,
+    /// Cooldown left, if cooling.
+    pub cooldown_remaining: Option<Duration>,
+    /// Wall-clock end of the cooldown, in unix milliseconds.
+    pub cooldown_until_ms: Option<i64>,
+    /// Class of the last failure (`rate_limited`, `server_error`, …).
+    pub last_error_class: Option<&'static str>,
+}
+
+/// Per-account health. Cheap to share (`Arc` inside).
+#[derive(Debug)]
+pub struct Health {
+    breaker: Breaker<Key>,
+    info: Mutex<HashMap<Key, Info>>,
+    dirty: AtomicBool,
+}
+
+/// A permission to send one attempt to an account.
+pub type Permit = Admission<Key>;
+
+/// Error classes that are stored (static strings, so `Info` stays cheap).
+pub const ERROR_CLASSES: &[&str] = &[
+    "rate_limited",
+    "quota_exhausted",
+    "auth_error",
+    "server_error",
+    "timeout",
+    "transport_error",
+    "stream_error",
+];
+
+fn class_from_name(s: &str) -> Option<&'static str> {
+    ERROR_CLASSES.iter().copied().find(|c| *c == s)
+}
+
+/// Milliseconds since the unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Health {
+    /// A health registry with the given breaker settings.
+    pub fn new(
+        config: BreakerConfig,
+        observer: Arc<dyn rook_resilience::Observer>,
+    ) -> Result<Self, rook_resilience::BreakerError> {
+        Ok(Health {
+            breaker: Breaker::with_parts(config, Arc::new(rook_resilience::SystemClock), observer)?,
+            info: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(false),
+        })
+    }
+
+    fn info(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Info>> {
+        match self.info.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Makes the tracked accounts exactly `ids` (new ones start closed).
+    pub fn sync_accounts<'a>(&self, ids: impl IntoIterator<Item = &'a Key>) {
+        let ids: Vec<Key> = ids.into_iter().cloned().collect();
+        self.breaker.sync_keys(ids.iter().cloned());
+        let mut info = self.info();
+        info.retain(|k, _| ids.contains(k));
+        for id in ids {
+            info.entry(id).or_default();
+        }
+    }
+
+    /// Whether routing may use the account now (non-consuming).
+    pub fn is_available(&self, id: &Key) -> bool {
+        self.breaker.is_available(id)
+    }
+
+    /// When the account becomes available (`None`: now).
+    pub fn available_at(&self, id: &Key) -> Option<Instant> {
+        self.breaker.available_at(id)
+    }
+
+    /// Takes the right to send one attempt (the single probe when half-open).
+    pub fn try_acquire(&self, id: &Key) -> Option<Permit> {
+        self.breaker.try_acquire(id)
+    }
+
+    fn note(&self, id: &Key, class: Option<&'static str>) {
+        let mut info = self.info();
+        if let Some(i) = info.get_mut(id) {
+            i.seen = true;
+            if class.is_some() {
+                i.last_error_class = class;
+            }
+        }
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// The attempt succeeded (or failed through the caller's fault).
+    pub fn success(&self, permit: Permit) {
+        let id = permit.key().clone();
+        permit.success();
+        self.note(&id, None);
+    }
+
+    /// The attempt failed in a retryable way; `hint` is the upstream's
+    /// retry-after, which opens the account for that long.
+    pub fn failure(&self, permit: Permit, class: &'static str, hint: Option<Duration>) {
+        let id = permit.key().clone();
+        match hint {
+            Some(h) => permit.failure_with_hint(h),
+            None => permit.failure(),
+        }
+        self.note(&id, Some(class));
+    }
+
+    /// A failure after the permit was settled (a stream broken mid-way).
+    pub fn late_failure(&self, id: &Key, class: &'static str) {
+        self.breaker.record_failure(id);
+        self.note(id, Some(class));
+    }
+
+    /// Takes the account out of rotation for `duration` (bad key, no quota).
+    pub fn trip(&self, permit: Permit, class: &'static str, duration: Duration) {
+        let id = permit.key().clone();
+        permit.trip(duration);
+        self.note(&id, Some(class));
+    }
+
+    /// Closes the account again (operator action).
+    pub fn reset(&self, id: &Key) {
+        self.breaker.reset(id);
+        self.note(id, None);
+    }
+
+    fn describe(&self, s: KeySnapshot<Key>, info: Option<&Info>) -> AccountHealth {
+        let seen = info.is_some_and(|i| i.seen);
+        let status = match s.state {
+            CircuitState::Open => Status::Unhealthy,
+            CircuitState::HalfOpen => Status::Degraded,
+            CircuitState::Closed if s.consecutive_failures > 0 => Status::Degraded,
+            CircuitState::Closed if seen => Status::Healthy,
+            _ => Status::Unknown,
+        };
+        let cooldown_until_ms = s
+            .cooldown_remaining
+            .filter(|d| !d.is_zero())
+            .map(|d| now_ms().saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+        AccountHealth {
+            status,
+            state: s.state,
+            consecutive_failures: s.consecutive_failures,
+            times_opened: s.times_opened,
+            cooldown_remaining: s.cooldown_remaining.filter(|d| !d.is_zero()),
+            cooldown_until_ms,
+            last_error_class: info.and_then(|i| i.last_error_class),
+            id: s.key,
+        }
+    }
+
+    /// The health of every tracked account.
+    pub fn snapshot(&self) -> Vec<AccountHealth> {
+        let snaps = self.breaker.snapshot();
+        let info = self.info();
+        snaps
+            .into_iter()
+            .map(|s| {
+                let i = info.get(&s.key).cloned();
+                self.describe(s, i.as_ref())
+            })
+            .collect()
+    }
+
+    /// The health of one account.
+    pub fn account(&self, id: &Key) -> Option<AccountHealth> {
+        let s = self.breaker.state(id)?;
+        let i = self.info().get(id).cloned();
+        Some(self.describe(s, i.as_ref()))
+    }
+
+    /// Restores an account's state from the registry.
+    pub fn restore(
+        &self,
+        id: Key,
+        consecutive_failures: u32,
+        times_opened: u32,
+        cooldown_until_ms: Option<i64>,
+        last_error_class: Option<&str>,
+    ) {
+        let now = now_ms();
+        let cooldown_remaining = cooldown_until_ms.map(|until| {
+            Duration::from_millis(u64::try_from(until.saturating_sub(now)).unwrap_or(0))
+        });
+        self.breaker.restore(
+            id.clone(),
+            PersistedKey {
+                cooldown_remaining,
+                consecutive_failures,
+                times_opened,
+            },
+        );
+        let mut info = self.info();
+        let entry = info.entry(id).or_default();
+        entry.last_error_class = last_error_class.and_then(class_from_name);
+        entry.seen = cooldown_remaining.is_some() || consecutive_failures > 0;
+    }
+
+    /// Asks for the state to be persisted again.
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether anything changed since the last call (and clears the flag).
+    pub fn take_dirty(&self) -> bool {
+        self.dirty.swap(false, Ordering::Relaxed)
+    }
+}

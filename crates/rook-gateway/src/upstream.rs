@@ -1,0 +1,268 @@
+//! The upstream HTTP client and how requests are built for each vendor.
+//!
+//! One pooled client (hyper-util's, over rustls with the webpki roots) serves every
+//! account: HTTP/1.1 and, where TLS negotiates it, HTTP/2. Redirects are never
+//! followed. The client's `Authorization` never goes upstream: each request
+//! carries the account's own credentials, the request id as `x-request-id`, and
+//! only end-to-end headers that are safe to pass on.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::Full;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+/// The pooled upstream client.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Settings of the upstream client.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// How long idle pooled connections are kept.
+    pub pool_idle_timeout: Duration,
+    /// Idle pooled connections kept per host.
+    pub pool_max_idle_per_host: usize,
+}
+
+/// Builds the shared upstream client.
+pub fn build_client(s: &ClientSettings) -> UpstreamClient {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(s.connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    let https = HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(s.pool_idle_timeout)
+        .pool_max_idle_per_host(s.pool_max_idle_per_host)
+        .build(https)
+}
+
+/// How a vendor expects its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStyle {
+    /// `Authorization: Bearer <key>` (OpenAI and every OpenAI-compatible API,
+    /// including Anthropic's and Google's OpenAI-compatible endpoints).
+    Bearer,
+    /// `x-api-key: <key>` plus `anthropic-version` (Anthropic's native API).
+    AnthropicNative,
+}
+
+/// Request headers that are never forwarded upstream.
+///
+/// Hop-by-hop headers (RFC 9110 §7.6.1), the client's credentials, headers Rook
+/// sets itself, and `accept-encoding` (Rook reads the upstream body, so it asks for
+/// identity encoding). The client's `openai-organization`/`openai-project` name the
+/// client's own OpenAI account, not the upstream account's, so they are dropped too.
+fn is_dropped_request_header(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+            | "authorization"
+            | "x-api-key"
+            | "api-key"
+            | "cookie"
+            | "accept-encoding"
+            | "x-request-id"
+            | "idempotency-key"
+            | "forwarded"
+            | "x-forwarded-for"
+            | "x-forwarded-host"
+            | "x-forwarded-proto"
+            | "x-real-ip"
+            | "openai-organization"
+            | "openai-project"
+    ) || name.as_str().starts_with("x-rook-")
+}
+
+/// Response headers that are not relayed to the client.
+pub fn is_dropped_response_header(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "content-length"
+            | "set-cookie"
+            | "alt-svc"
+            | "x-request-id"
+    )
+}
+
+/// Everything needed to send one attempt.
+#[derive(Debug)]
+pub struct UpstreamRequest<'a> {
+    /// `{base_url}/chat/completions` etc.
+    pub uri: Uri,
+    /// The credentials to attach.
+    pub api_key: Option<&'a str>,
+    /// How to attach them.
+    pub auth: AuthStyle,
+    /// The request id, sent as `x-request-id`.
+    pub request_id: &'a str,
+    /// The client's headers (filtered here).
+    pub client_headers: &'a HeaderMap,
+    /// The body to send.
+    pub body: Bytes,
+    /// `true` for SSE requests (sets `accept: text/event-stream`).
+    pub stream: bool,
+}
+
+/// Joins an account's base URL (with its version path) and an endpoint path.
+pub fn endpoint_uri(base_url: &str, path: &str) -> Result<Uri, http::uri::InvalidUri> {
+    let mut s = String::with_capacity(base_url.len() + path.len());
+    s.push_str(base_url.trim_end_matches('/'));
+    s.push_str(path);
+    s.parse()
+}
+
+/// Builds the upstream request for one attempt.
+pub fn build_request(r: UpstreamRequest<'_>) -> Result<Request<Full<Bytes>>, http::Error> {
+    let mut builder = Request::builder().method(Method::POST).uri(r.uri);
+    if let Some(h) = builder.headers_mut() {
+        for (name, value) in r.client_headers {
+            if !is_dropped_request_header(name) {
+                h.append(name.clone(), value.clone());
+            }
+        }
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(r.body.len()));
+        if r.stream {
+            h.insert(
+                header::ACCEPT,
+                HeaderValue::from_static("text/event-stream"),
+            );
+        }
+        if let Ok(v) = HeaderValue::from_str(r.request_id) {
+            h.insert("x-request-id", v);
+        }
+        if let Some(key) = r.api_key {
+            match r.auth {
+                AuthStyle::Bearer => {
+                    let mut v = String::with_capacity(7 + key.len());
+                    v.push_str("Bearer ");
+                    v.push_str(key);
+                    if let Ok(mut v) = HeaderValue::from_str(&v) {
+                        v.set_sensitive(true);
+                        h.insert(header::AUTHORIZATION, v);
+                    }
+                }
+                AuthStyle::AnthropicNative => {
+                    if let Ok(mut v) = HeaderValue::from_str(key) {
+                        v.set_sensitive(true);
+                        h.insert("x-api-key", v);
+                    }
+                    h.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+                }
+            }
+        }
+    }
+    builder.body(Full::new(r.body))
+}
+
+/// Builds a `GET` to an upstream endpoint (model listing, reachability probes).
+pub fn build_get(
+    uri: Uri,
+    api_key: Option<&str>,
+    auth: AuthStyle,
+) -> Result<Request<Full<Bytes>>, http::Error> {
+    let empty = HeaderMap::new();
+    let mut req = build_request(UpstreamRequest {
+        uri,
+        api_key,
+        auth,
+        request_id: "rook-probe",
+        client_headers: &empty,
+        body: Bytes::new(),
+        stream: false,
+    })?;
+    *req.method_mut() = Method::GET;
+    req.headers_mut().remove(header::CONTENT_TYPE);
+    req.headers_mut().remove(header::CONTENT_LENGTH);
+    Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_credentials_and_hop_by_hop_are_dropped() {
+        let mut client = HeaderMap::new();
+        client.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer client-token"),
+        );
+        client.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        client.insert("openai-organization", HeaderValue::from_static("org-1"));
+        client.insert("x-stainless-lang", HeaderValue::from_static("python"));
+        client.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        let req = build_request(UpstreamRequest {
+            uri: endpoint_uri("http://127.0.0.1:9/v1/", "/chat/completions").unwrap(),
+            api_key: Some("acct-key"),
+            auth: AuthStyle::Bearer,
+            request_id: "req-1",
+            client_headers: &client,
+            body: Bytes::from_static(b"{}"),
+            stream: true,
+        })
+        .unwrap();
+        let h = req.headers();
+        assert_eq!(
+            req.uri().to_string(),
+            "http://127.0.0.1:9/v1/chat/completions"
+        );
+        assert_eq!(h["authorization"], "Bearer acct-key");
+        assert!(h["authorization"].is_sensitive());
+        assert!(h.get("connection").is_none());
+        assert!(h.get("accept-encoding").is_none());
+        assert!(h.get("openai-organization").is_none());
+        assert_eq!(h["x-stainless-lang"], "python");
+        assert_eq!(h["x-request-id"], "req-1");
+        assert_eq!(h["accept"], "text/event-stream");
+        assert_eq!(h.get_all("authorization").iter().count(), 1);
+    }
+
+    #[test]
+    fn anthropic_native_headers() {
+        let req = build_get(
+            endpoint_uri("https://api.anthropic.com/v1", "/models").unwrap(),
+            Some("k"),
+            AuthStyle::AnthropicNative,
+        )
+        .unwrap();
+        assert_eq!(req.headers()["x-api-key"], "k");
+        assert!(req.headers().get("authorization").is_none());
+        assert_eq!(req.method(), Method::GET);
+    }
+}
