@@ -41,6 +41,7 @@ mod backend;
 mod error;
 mod migrate;
 mod registry;
+pub mod report;
 mod types;
 
 pub use error::{RegistryError, Result};
