@@ -5,6 +5,8 @@
 //! - `bench`: builds the release server and runs the shared load harness
 //!   (`../shared/bench`) with Rook beside the direct mock; see `docs/performance.md`.
 //! - `release`: a release build of both binaries, with their sizes.
+//! - `demo`: runs `rook-server` (examples/quickstart.toml) in front of the bundled
+//!   fake upstream, so Rook can be tried without a provider key.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
@@ -19,12 +21,14 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "bench" => bench(&args[1..]),
         "release" => release(),
+        "demo" => demo(),
         _ => {
             println!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  ci       fmt check, clippy -D warnings, tests (nextest), doc tests, cargo deny\n  \
                  bench    release build + load harness against a local mock upstream (docs/performance.md)\n  \
-                 release  release build of rook-server and rook-cli"
+                 release  release build of rook-server and rook-cli\n  \
+                 demo     run rook-server with examples/quickstart.toml in front of the bundled fake upstream"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
@@ -148,6 +152,48 @@ fn release() -> Result<(), String> {
         println!("{}: {} KiB", p.display(), size / 1024);
     }
     Ok(())
+}
+
+fn demo() -> Result<(), String> {
+    run(
+        "cargo build",
+        cargo().args([
+            "build",
+            "--locked",
+            "-p",
+            "rook-server",
+            "-p",
+            "rook-test-support",
+            "--bin",
+            "rook-server",
+            "--bin",
+            "rook-fake-upstream",
+        ]),
+    )?;
+    let target = env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let mut fake = Command::new(target.join("debug/rook-fake-upstream"))
+        .args(["--port", "4142"])
+        .spawn()
+        .map_err(|e| format!("cannot start the fake upstream: {e}"))?;
+    println!(
+        "Rook on http://127.0.0.1:4141/v1 (model \"demo\"); try:\n  \
+         curl -s http://127.0.0.1:4141/v1/chat/completions -H 'content-type: application/json' \\\n    \
+         -d '{{\"model\":\"demo\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}]}}'\n\
+         Ctrl-C stops both."
+    );
+    let status = Command::new(target.join("debug/rook-server"))
+        .current_dir(root())
+        .args(["--config", "examples/quickstart.toml"])
+        .status();
+    let _ = fake.kill();
+    let _ = fake.wait();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("rook-server exited with {s}")),
+        Err(e) => Err(format!("cannot start rook-server: {e}")),
+    }
 }
 
 fn bench(args: &[String]) -> Result<(), String> {

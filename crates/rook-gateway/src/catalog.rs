@@ -74,7 +74,7 @@ pub fn declared_records(
 pub async fn sync_declared(config: &Config, registry: &Registry) -> Result<(), AppError> {
     let (accounts, pools, routes) = declared_records(config);
     let report = registry.sync_declared(&accounts, &pools, &routes).await?;
-    tracing::info!(
+    tracing::debug!(
         added = report.added,
         updated = report.updated,
         removed = report.removed,

@@ -292,7 +292,12 @@ impl FakeUpstream {
 
     /// Like [`start`](FakeUpstream::start), returning bind errors.
     pub async fn try_start() -> std::io::Result<FakeUpstream> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::try_start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts on a given address (port 0 picks a free one).
+    pub async fn try_start_on(addr: SocketAddr) -> std::io::Result<FakeUpstream> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             script: Mutex::new(Script {

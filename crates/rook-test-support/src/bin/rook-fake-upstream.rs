@@ -1,0 +1,45 @@
+//! `rook-fake-upstream`: the test suite's fake OpenAI-compatible upstream as a
+//! standalone process, for trying Rook without a provider key (see the README).
+//!
+//! ```text
+//! rook-fake-upstream [--port 8000]
+//! ```
+//! Answers `POST /v1/chat/completions` (buffered or streamed, echoing the model,
+//! with usage) and `GET /v1/models` on `127.0.0.1:PORT` until Ctrl-C.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stdout)]
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let mut port: u16 = 8000;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next()) {
+            ("--port", Some(p)) => match p.parse() {
+                Ok(p) => port = p,
+                Err(_) => {
+                    eprintln!("rook-fake-upstream: --port takes a number");
+                    return ExitCode::from(2);
+                }
+            },
+            _ => {
+                eprintln!("usage: rook-fake-upstream [--port 8000]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let fake = match rook_test_support::FakeUpstream::try_start_on(addr).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("rook-fake-upstream: cannot listen on {addr}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("fake OpenAI-compatible upstream on {}", fake.base_url());
+    let _ = tokio::signal::ctrl_c().await;
+    ExitCode::SUCCESS
+}
