@@ -253,10 +253,10 @@ async fn attempt_loop(
                 ctx.ttfb = Some(ttfb);
                 m::upstream(acct, &ctx.model, "success", elapsed, Some(ttfb));
                 app.health.success(hpermit);
+                let _ = attempts.on_outcome(Outcome::Success, Instant::now());
                 if attempts.retried() {
                     m::retry_outcome(Some(acct), &ctx.model, "succeeded_after_retry");
                 }
-                let _ = attempts.on_outcome(Outcome::Success, Instant::now());
                 return respond(app, acct, success, permit, guard, ctx);
             }
             Err(failure) => {
