@@ -1,2 +1,175 @@
-//! rook-cli
-fn main() {}
+//! `rook-cli`: the Rook operator tool.
+//!
+//! Argument parsing and composition only: `doctor` (pre-flight checks),
+//! `usage report` (reads the registry directly), `config export|validate`,
+//! `accounts|pools|routes list|add|remove|set` (registry or admin API) and
+//! `db migrate`. See `docs/cli.md`.
+//!
+//! Exit codes: 0 success, 1 `doctor --strict` found warnings, 2 any failure
+//! (invalid configuration, unreachable or missing database, rejected change,
+//! bad arguments).
+#![allow(clippy::print_stdout)]
+
+mod admin_client;
+mod common;
+mod config_cmd;
+mod db;
+mod doctor;
+mod manage;
+mod table;
+mod timeparse;
+mod usage;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::common::CliError;
+
+const MAIN_AFTER_HELP: &str = "\
+Examples:
+  rook-cli doctor --config /etc/rook/config.toml
+  rook-cli usage report --since 7d --group-by model,account
+  rook-cli accounts list --json
+
+Exit codes: 0 success; 1 `doctor --strict` found warnings; 2 failure.";
+
+/// The Rook command-line tool: doctor, usage reports, configuration and
+/// registry management.
+#[derive(Debug, Parser)]
+#[command(name = "rook-cli", version, after_help = MAIN_AFTER_HELP)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Config file (else $ROOK_CONFIG, else $XDG_CONFIG_HOME/rook/config.toml,
+    /// else ~/.config/rook/config.toml, else built-in defaults).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "ROOK_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+    /// Database URL, overriding the configuration's `database_url`.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Checks configuration, database, auth posture, bind address, resilience
+    /// settings and account keys; optionally probes every account.
+    Doctor(doctor::DoctorArgs),
+    /// Usage reports read from the registry (the server need not run).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  rook-cli usage report --since 7d --group-by model,account"
+    )]
+    Usage(UsageCommand),
+    /// Export or validate the configuration.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  rook-cli config validate --config /etc/rook/config.toml\n  rook-cli config export"
+    )]
+    Config(ConfigCommand),
+    /// Manage upstream accounts.
+    Accounts(manage::AccountsArgs),
+    /// Manage pools of accounts.
+    Pools(manage::PoolsArgs),
+    /// Manage routes from logical models to pools.
+    Routes(manage::RoutesArgs),
+    /// Database maintenance.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  rook-cli db migrate --config /etc/rook/config.toml"
+    )]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsageCommand {
+    /// Totals and per-group aggregates over a time window.
+    Report(usage::ReportArgs),
+}
+
+const CONFIG_EXPORT_HELP: &str = "\
+Example:
+  rook-cli config export --config /etc/rook/config.toml > effective.json
+
+Secrets are never printed: tokens and API keys show as \"[redacted]\", the
+database password too.";
+
+const CONFIG_VALIDATE_HELP: &str = "\
+Example:
+  rook-cli config validate --config /etc/rook/config.toml && systemctl reload rook
+
+Exit codes: 0 valid; 2 invalid (every problem is listed, one per line, on stderr).";
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Prints the effective configuration as pretty JSON, secrets redacted.
+    #[command(after_help = CONFIG_EXPORT_HELP)]
+    Export,
+    /// Loads and validates the configuration; lists every problem.
+    #[command(after_help = CONFIG_VALIDATE_HELP)]
+    Validate,
+}
+
+const DB_MIGRATE_HELP: &str = "\
+Example:
+  rook-cli db migrate --database-url postgres://rook@db.internal/rook
+
+Creates the database (SQLite file) when missing and applies pending
+migrations. Exit codes: 0 done; 2 failure.";
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Creates the database if missing and applies pending migrations.
+    #[command(after_help = DB_MIGRATE_HELP)]
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, CliError> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Doctor(args) => Ok(doctor::run(g, &args).await),
+        Command::Usage(UsageCommand::Report(args)) => usage::run(g, &args).await.map(|()| 0),
+        Command::Config(ConfigCommand::Export) => config_cmd::export(g).map(|()| 0),
+        Command::Config(ConfigCommand::Validate) => config_cmd::validate(g).map(|()| 0),
+        Command::Accounts(args) => manage::accounts(g, args).await.map(|()| 0),
+        Command::Pools(args) => manage::pools(g, args).await.map(|()| 0),
+        Command::Routes(args) => manage::routes(g, args).await.map(|()| 0),
+        Command::Db(DbCommand::Migrate) => db::migrate(g).await.map(|()| 0),
+    }
+}
