@@ -1,23 +1,128 @@
-//! The `/api/*` surface of Rook: health probes, status, metrics and run-time
-//! management of accounts, pools and routes.
+//! The `/api/*` surface of Rook: health probes, status, metrics, run-time management of
+//! accounts, pools and routes, usage reports and the audit log.
 //!
 //! This crate owns the handlers and their JSON types. It does not know the
 //! gateway: the gateway implements [`Runtime`] (live health, routing reloads,
 //! metrics rendering) and hands each `/api/*` request to [`Admin::handle`] as an
-//! [`ApiRequest`]. Responses are plain `http::Response<Bytes>`.
+//! [`ApiRequest`]. Responses are plain `http::Response<Bytes>`. The route table is
+//! [`ROUTES`]; `GET /api/openapi.json` serves an OpenAPI 3.0 document of exactly those
+//! routes.
 //!
-//! Errors use the admin shape `{"error":{"code","message"}}`.
+//! # Endpoint reference
+//!
+//! **Auth.** Every endpoint needs `Authorization: Bearer <admin token>` (401
+//! `unauthorized` otherwise, also for unknown paths), except `GET /api/health/live` and
+//! `GET /api/health/ready` while `admin_auth.probes_without_auth` is true (the default).
+//! `/api/openapi.json` needs the token like the rest.
+//!
+//! **Errors** are `{"error":{"code","message"}}`:
+//!
+//! | status | code | when |
+//! |---|---|---|
+//! | 400 | `invalid_request` | malformed JSON, not an object, unknown field, failed validation, bad query parameter; the message names the field or parameter (`` `weight`: must be in 1..=1000 ``) |
+//! | 401 | `unauthorized` | missing or wrong admin token |
+//! | 404 | `not_found` | no such account/pool/route, or unknown path |
+//! | 405 | `method_not_allowed` | known path, other method (`Allow` lists the methods) |
+//! | 409 | `conflict` | the id/model is taken |
+//! | 409 | `reference_conflict` | the change would break a reference: delete an account still in a pool, a pool a route uses or another pool falls back to, a route another route falls back to; a pool member, fallback pool, route pool or fallback route that does not exist |
+//! | 409 | `read_only` | the entry is declared in the config file ("… is declared in the config file; change it there") |
+//! | 422 | `invalid_configuration` | routing could not be rebuilt with the change (e.g. the account's `api_key_env` variable is not set, a fallback cycle); the message is the reload error and the change was undone |
+//! | 503 | `database_unavailable` | the registry database cannot be reached |
+//!
+//! **Health and status**: `GET /api/health/live`, `GET /api/health/ready` (200/503 with
+//! `checks`), `GET /api/health/accounts`, `GET /api/status`, `GET /api/metrics`
+//! (Prometheus text), `GET /api/openapi.json`.
+//!
+//! **Accounts** — body fields are the config file's: `id`, `vendor`, `base_url`,
+//! `api_key_env`, `api_key_file`, `enabled` (default true), `weight` (1..=1000, default 1),
+//! `priority` (default 0), `models` (logical → upstream), plus write-only `api_key`.
+//! Responses never contain a key: they carry `"has_api_key": true|false` and
+//! `"source": "config"|"api"`. `base_url` defaults to the vendor's (required for `custom`).
+//! An inline `api_key` takes precedence over `api_key_env`/`api_key_file`.
+//!
+//! | method and path | body | success |
+//! |---|---|---|
+//! | `GET /api/accounts` | | 200 `{"accounts":[…]}` |
+//! | `POST /api/accounts` | account (`id`, `vendor` required) | 201 account |
+//! | `GET /api/accounts/{id}` | | 200 account |
+//! | `PUT /api/accounts/{id}` | full account (`vendor` required; `id` optional, must match) | 200 account |
+//! | `PATCH /api/accounts/{id}` | some fields; `null` resets one | 200 account |
+//! | `DELETE /api/accounts/{id}` | | 204 |
+//! | `PUT /api/accounts/{id}/api_key` | `{"api_key": "…"}` | 200 account |
+//! | `DELETE /api/accounts/{id}/api_key` | | 204 |
+//!
+//! On PUT and PATCH, `"api_key": "…"` sets the key, `"api_key": null` clears it, and an
+//! absent `api_key` keeps it. Omitted optional fields of a PUT take their defaults. Ids
+//! cannot be changed. `source` and `has_api_key` are not accepted in bodies.
+//!
+//! **Pools** — `id`, `strategy` (`priority`, `failover`, `round_robin`, `weighted`,
+//! `least_busy`), `members` (non-empty, no duplicates, existing accounts), `fallback_pool`;
+//! responses add `source`.
+//!
+//! | method and path | body | success |
+//! |---|---|---|
+//! | `GET /api/pools` | | 200 `{"pools":[…]}` |
+//! | `POST /api/pools` | pool | 201 pool |
+//! | `GET /api/pools/{id}` | | 200 pool |
+//! | `PUT /api/pools/{id}` / `PATCH /api/pools/{id}` | pool / some fields | 200 pool |
+//! | `DELETE /api/pools/{id}` | | 204 |
+//! | `PUT /api/pools/{id}/members` | `{"members": […]}` | 200 pool |
+//!
+//! **Routes** — `model`, `pool`, `fallback_route`; responses add `source`. The model is
+//! everything after `/api/routes/`, percent-decoded, so `/api/routes/openai/gpt-4o` and
+//! `/api/routes/openai%2Fgpt-4o` name the same route.
+//!
+//! | method and path | body | success |
+//! |---|---|---|
+//! | `GET /api/routes` | | 200 `{"routes":[…]}` |
+//! | `POST /api/routes` | route | 201 route |
+//! | `GET /api/routes/{model}` | | 200 route |
+//! | `PUT /api/routes/{model}` / `PATCH /api/routes/{model}` | route / some fields | 200 route |
+//! | `DELETE /api/routes/{model}` | | 204 |
+//!
+//! **Writes apply at once.** Writes are serialized; after each successful registry write
+//! the handler calls [`Runtime::reload`]. If the reload fails, the write is undone with a
+//! compensating registry call and the answer is 422 `invalid_configuration`. A successful
+//! change appends an audit event: actor `admin`, action `create` / `update` / `delete` /
+//! `set_api_key` / `clear_api_key` / `set_members`, `entity_type` (`account`, `pool`,
+//! `route`), `entity_id`, the request id, and as `detail` the entity as the API shows it
+//! (for deletes: as it was), never a key.
+//!
+//! **Usage**: `GET /api/usage?since=…&until=…&group_by=…` answers the registry's usage
+//! report (the same as `rook-cli usage report`):
+//! `{"since_ms","until_ms","totals":{…},"groups":{"model":[{"key",…}]}}`. `since` and
+//! `until` take a duration back from now (`30m`, `24h`, `7d`; units `s m h d w`), a date
+//! `YYYY-MM-DD` (UTC midnight) or an RFC 3339 timestamp (`Z` or `±HH:MM`; in a query
+//! string encode `+` as `%2B`). `since` defaults to `24h`, `until` to open (`null`);
+//! `group_by` is a comma-separated list of `model`, `account`, `vendor`, `day`, `outcome`
+//! (default `model`). Unknown or repeated parameters are 400.
+//!
+//! **Audit**: `GET /api/audit/events?limit=50&before=<id>` answers
+//! `{"events":[{"id","ts_ms","ts","request_id","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,
+//! newest first; `limit` is 1..=500 (default 50); pass `next_before` as `before` for the
+//! next page (`null` when the page was not full).
+//!
+//! # Example
 //!
 //! ```
 //! use bytes::Bytes;
-//! use rook_admin::{ApiRequest, error_response};
+//! use rook_admin::{ApiRequest, error_response, ROUTES};
 //!
 //! let resp = error_response(http::StatusCode::NOT_FOUND, "not_found", "no such path");
 //! assert_eq!(resp.status(), 404);
 //! let req = ApiRequest::new(http::Method::GET, "/api/health/live", Bytes::new());
 //! assert_eq!(req.path, "/api/health/live");
+//! assert!(ROUTES.contains(&("PUT", "/api/accounts/{id}/api_key")));
 //! ```
 #![forbid(unsafe_code)]
+
+mod body;
+mod entities;
+mod error;
+mod openapi;
+mod reports;
+
+use error::{ApiError, ApiResult};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -111,6 +216,8 @@ pub struct Admin {
     runtime: Arc<dyn Runtime>,
     token: Option<Secret>,
     version: &'static str,
+    /// Serializes writes, so a write, its reload and its undo are not interleaved with another.
+    write_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -163,6 +270,7 @@ impl Admin {
             runtime,
             token,
             version,
+            write_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -201,17 +309,48 @@ impl Admin {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return r;
         }
-        match (&req.method, req.path.as_str()) {
-            (&Method::GET, "/api/health/live") => {
+        let matched: Vec<(&(&str, &str), Vec<String>)> = ROUTES
+            .iter()
+            .filter_map(|r| match_template(r.1, &req.path).map(|p| (r, p)))
+            .collect();
+        if matched.is_empty() {
+            return error_response(StatusCode::NOT_FOUND, "not_found", "Unknown admin path.");
+        }
+        let Some((route, params)) = matched.iter().find(|(r, _)| r.0 == req.method.as_str()) else {
+            let allow: Vec<&str> = matched.iter().map(|(r, _)| r.0).collect();
+            let mut r = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                &format!(
+                    "Method not allowed for this path; allowed: {}.",
+                    allow.join(", ")
+                ),
+            );
+            if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
+            return r;
+        };
+        let param = params.first().map(String::as_str).unwrap_or_default();
+        match self.dispatch(route, param, &req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        }
+    }
+
+    /// Runs the handler of one entry of [`ROUTES`]; `param` is its path parameter, if any.
+    async fn dispatch(&self, route: &(&str, &str), param: &str, req: &ApiRequest) -> ApiResult {
+        Ok(match *route {
+            ("GET", "/api/health/live") => {
                 json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
             }
-            (&Method::GET, "/api/health/ready") => self.ready().await,
-            (&Method::GET, "/api/health/accounts") => json_response(
+            ("GET", "/api/health/ready") => self.ready().await,
+            ("GET", "/api/health/accounts") => json_response(
                 StatusCode::OK,
                 &serde_json::json!({"accounts": self.runtime.accounts_health()}),
             ),
-            (&Method::GET, "/api/status") => self.status().await,
-            (&Method::GET, "/api/metrics") => {
+            ("GET", "/api/status") => self.status().await,
+            ("GET", "/api/metrics") => {
                 let mut r = Response::new(Bytes::from(self.runtime.render_metrics()));
                 r.headers_mut().insert(
                     header::CONTENT_TYPE,
@@ -219,13 +358,40 @@ impl Admin {
                 );
                 r
             }
-            (_, p) if KNOWN_PATHS.contains(&p) => error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method not allowed for this path.",
-            ),
-            _ => error_response(StatusCode::NOT_FOUND, "not_found", "Unknown admin path."),
-        }
+            ("GET", "/api/openapi.json") => {
+                json_response(StatusCode::OK, &openapi::document(self.version))
+            }
+            ("GET", "/api/accounts") => self.list_accounts().await?,
+            ("POST", "/api/accounts") => self.create_account(req).await?,
+            ("GET", "/api/accounts/{id}") => self.get_account(param).await?,
+            ("PUT", "/api/accounts/{id}") => self.update_account(req, param, false).await?,
+            ("PATCH", "/api/accounts/{id}") => self.update_account(req, param, true).await?,
+            ("DELETE", "/api/accounts/{id}") => self.delete_account(req, param).await?,
+            ("PUT", "/api/accounts/{id}/api_key") => self.set_account_key(req, param).await?,
+            ("DELETE", "/api/accounts/{id}/api_key") => self.clear_account_key(req, param).await?,
+            ("GET", "/api/pools") => self.list_pools().await?,
+            ("POST", "/api/pools") => self.create_pool(req).await?,
+            ("GET", "/api/pools/{id}") => self.get_pool(param).await?,
+            ("PUT", "/api/pools/{id}") => self.update_pool(req, param, false).await?,
+            ("PATCH", "/api/pools/{id}") => self.update_pool(req, param, true).await?,
+            ("DELETE", "/api/pools/{id}") => self.delete_pool(req, param).await?,
+            ("PUT", "/api/pools/{id}/members") => self.set_pool_members(req, param).await?,
+            ("GET", "/api/routes") => self.list_routes().await?,
+            ("POST", "/api/routes") => self.create_route(req).await?,
+            ("GET", "/api/routes/{model}") => self.get_route(param).await?,
+            ("PUT", "/api/routes/{model}") => self.update_route(req, param, false).await?,
+            ("PATCH", "/api/routes/{model}") => self.update_route(req, param, true).await?,
+            ("DELETE", "/api/routes/{model}") => self.delete_route(req, param).await?,
+            ("GET", "/api/usage") => self.usage(req).await?,
+            ("GET", "/api/audit/events") => self.audit_events(req).await?,
+            (method, path) => {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    format!("no handler for {method} {path}"),
+                ))
+            }
+        })
     }
 
     async fn ready(&self) -> Response<Bytes> {
@@ -320,11 +486,106 @@ impl Admin {
     }
 }
 
-/// Every path the admin API serves (exact paths; collections also take `/{id}`).
-pub const KNOWN_PATHS: &[&str] = &[
-    "/api/health/live",
-    "/api/health/ready",
-    "/api/health/accounts",
-    "/api/status",
-    "/api/metrics",
+/// Every route of the admin API: `(method, path template)`. The dispatcher serves exactly
+/// these, and the OpenAPI document describes exactly these (a test checks both ways).
+///
+/// A `{id}` parameter is one path segment; `{model}` (last in its template) is the whole
+/// rest of the path, so model names may contain `/`. Parameters are percent-decoded.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/health/live"),
+    ("GET", "/api/health/ready"),
+    ("GET", "/api/health/accounts"),
+    ("GET", "/api/status"),
+    ("GET", "/api/metrics"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/accounts"),
+    ("POST", "/api/accounts"),
+    ("GET", "/api/accounts/{id}"),
+    ("PUT", "/api/accounts/{id}"),
+    ("PATCH", "/api/accounts/{id}"),
+    ("DELETE", "/api/accounts/{id}"),
+    ("PUT", "/api/accounts/{id}/api_key"),
+    ("DELETE", "/api/accounts/{id}/api_key"),
+    ("GET", "/api/pools"),
+    ("POST", "/api/pools"),
+    ("GET", "/api/pools/{id}"),
+    ("PUT", "/api/pools/{id}"),
+    ("PATCH", "/api/pools/{id}"),
+    ("DELETE", "/api/pools/{id}"),
+    ("PUT", "/api/pools/{id}/members"),
+    ("GET", "/api/routes"),
+    ("POST", "/api/routes"),
+    ("GET", "/api/routes/{model}"),
+    ("PUT", "/api/routes/{model}"),
+    ("PATCH", "/api/routes/{model}"),
+    ("DELETE", "/api/routes/{model}"),
+    ("GET", "/api/usage"),
+    ("GET", "/api/audit/events"),
 ];
+
+/// Matches `path` against a [`ROUTES`] template; returns the decoded path parameters.
+fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
+    let t: Vec<&str> = template.split('/').collect();
+    let p: Vec<&str> = path.split('/').collect();
+    let mut params = Vec::new();
+    for (i, seg) in t.iter().enumerate() {
+        if seg.starts_with('{') && seg.ends_with('}') {
+            let raw = if *seg == "{model}" && i + 1 == t.len() {
+                p.get(i..)?.join("/")
+            } else {
+                (*p.get(i)?).to_string()
+            };
+            let value = reports::decode_path(&raw)?;
+            if value.is_empty() {
+                return None;
+            }
+            params.push(value);
+            if *seg == "{model}" && i + 1 == t.len() {
+                return Some(params);
+            }
+        } else if p.get(i) != Some(seg) {
+            return None;
+        }
+    }
+    (p.len() == t.len()).then_some(params)
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        assert_eq!(
+            match_template("/api/accounts", "/api/accounts"),
+            Some(vec![])
+        );
+        assert_eq!(match_template("/api/accounts", "/api/accounts/"), None);
+        assert_eq!(
+            match_template("/api/accounts/{id}", "/api/accounts/a.b"),
+            Some(vec!["a.b".to_string()])
+        );
+        assert_eq!(
+            match_template("/api/accounts/{id}", "/api/accounts/a/api_key"),
+            None
+        );
+        assert_eq!(match_template("/api/accounts/{id}", "/api/accounts/"), None);
+        assert_eq!(
+            match_template("/api/accounts/{id}/api_key", "/api/accounts/a/api_key"),
+            Some(vec!["a".to_string()])
+        );
+        assert_eq!(
+            match_template("/api/routes/{model}", "/api/routes/openai/gpt-4o:free"),
+            Some(vec!["openai/gpt-4o:free".to_string()])
+        );
+        assert_eq!(
+            match_template("/api/routes/{model}", "/api/routes/openai%2Fgpt-4o%3Afree"),
+            Some(vec!["openai/gpt-4o:free".to_string()])
+        );
+        assert_eq!(match_template("/api/routes/{model}", "/api/routes/"), None);
+        assert_eq!(
+            match_template("/api/routes/{model}", "/api/routes/%zz"),
+            None
+        );
+    }
+}

@@ -1,0 +1,811 @@
+//! Accounts, pools and routes: JSON views, body parsing and validation, and the CRUD
+//! handlers (write, reload routing, undo on a failed reload, audit).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use rook_config::{check_base_url, is_env_var_name, is_valid_id, Strategy, Vendor};
+use rook_registry::{AccountRecord, AuditEvent, PoolRecord, RegistryError, RouteRecord, Source};
+use serde_json::{json, Map, Value};
+
+use crate::body::Body;
+use crate::error::{ApiError, ApiResult};
+use crate::{json_response, Admin, ApiRequest};
+
+/// Fields of an account body (the config file's names plus write-only `api_key`).
+pub(crate) const ACCOUNT_FIELDS: &[&str] = &[
+    "id",
+    "vendor",
+    "base_url",
+    "api_key_env",
+    "api_key_file",
+    "api_key",
+    "enabled",
+    "weight",
+    "priority",
+    "models",
+];
+/// Fields of a pool body.
+pub(crate) const POOL_FIELDS: &[&str] = &["id", "strategy", "members", "fallback_pool"];
+/// Fields of a route body.
+pub(crate) const ROUTE_FIELDS: &[&str] = &["model", "pool", "fallback_route"];
+
+/// Longest logical model name accepted for a route.
+const MAX_MODEL_LEN: usize = 256;
+
+// ------------------------------------------------------------------ views
+
+/// An account as the API shows it: never the key, only `has_api_key`.
+pub(crate) fn account_view(a: &AccountRecord) -> Value {
+    json!({
+        "id": a.id,
+        "vendor": a.vendor,
+        "base_url": a.base_url,
+        "api_key_env": a.api_key_env,
+        "api_key_file": a.api_key_file,
+        "enabled": a.enabled,
+        "weight": a.weight,
+        "priority": a.priority,
+        "models": a.models,
+        "has_api_key": a.has_api_key(),
+        "source": a.source.as_str(),
+    })
+}
+
+/// A pool as the API shows it.
+pub(crate) fn pool_view(p: &PoolRecord) -> Value {
+    json!({
+        "id": p.id,
+        "strategy": p.strategy,
+        "members": p.members,
+        "fallback_pool": p.fallback_pool,
+        "source": p.source.as_str(),
+    })
+}
+
+/// A route as the API shows it.
+pub(crate) fn route_view(r: &RouteRecord) -> Value {
+    json!({
+        "model": r.model,
+        "pool": r.pool,
+        "fallback_route": r.fallback_route,
+        "source": r.source.as_str(),
+    })
+}
+
+/// The writable fields of a view (the merge base of a PATCH): `null`s, `source` and
+/// `has_api_key` removed.
+fn writable(view: Value, fields: &[&str]) -> Map<String, Value> {
+    match view {
+        Value::Object(m) => m
+            .into_iter()
+            .filter(|(k, v)| !v.is_null() && fields.contains(&k.as_str()))
+            .collect(),
+        _ => Map::new(),
+    }
+}
+
+/// JSON merge patch (top level): present keys replace, `null` removes.
+fn merge(mut base: Map<String, Value>, patch: Map<String, Value>) -> Map<String, Value> {
+    for (k, v) in patch {
+        if v.is_null() {
+            base.remove(&k);
+        } else {
+            base.insert(k, v);
+        }
+    }
+    base
+}
+
+// ------------------------------------------------------------------ validation
+
+fn check_id(field: &str, id: &str) -> ApiResult<()> {
+    if is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            "must be 1 to 64 characters of A-Z, a-z, 0-9, `_`, `.`, `-`",
+        ))
+    }
+}
+
+fn check_model_name(field: &str, model: &str) -> ApiResult<()> {
+    if model.trim().is_empty() {
+        return Err(ApiError::field(field, "must not be empty"));
+    }
+    if model.len() > MAX_MODEL_LEN {
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {MAX_MODEL_LEN} bytes"),
+        ));
+    }
+    if model.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_api_key(key: &str) -> ApiResult<()> {
+    if key.trim().is_empty() {
+        return Err(ApiError::field("api_key", "must not be empty"));
+    }
+    if key.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ApiError::field(
+            "api_key",
+            "must not contain whitespace or control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The id of a body on an `/{id}` path: optional in the body, and equal to the path's.
+fn path_id(body: &Body, field: &str, path: &str, what: &str) -> ApiResult<String> {
+    if let Some(given) = body.opt::<String>(field)? {
+        if given != path {
+            return Err(ApiError::field(
+                field,
+                format!("must match the path ('{path}'); {what} cannot be renamed"),
+            ));
+        }
+    }
+    Ok(path.to_string())
+}
+
+/// What a body asks for the inline key: absent keeps it, a string sets it, `null` clears it.
+#[derive(Debug)]
+enum KeyChange {
+    Keep,
+    Set(String),
+    Clear,
+}
+
+fn key_change(body: &Body) -> ApiResult<KeyChange> {
+    if !body.has("api_key") {
+        return Ok(KeyChange::Keep);
+    }
+    match body.opt::<String>("api_key")? {
+        None => Ok(KeyChange::Clear),
+        Some(k) => {
+            check_api_key(&k)?;
+            Ok(KeyChange::Set(k))
+        }
+    }
+}
+
+/// An account from a full body (`path` is the id of the URL, if any). The key is not read.
+fn account_from_body(body: &Body, path: Option<&str>) -> ApiResult<AccountRecord> {
+    let id = match path {
+        Some(p) => path_id(body, "id", p, "accounts")?,
+        None => body.req::<String>("id")?,
+    };
+    check_id("id", &id)?;
+    let vendor_name: String = body.req("vendor")?;
+    let vendor = Vendor::from_name(&vendor_name).ok_or_else(|| {
+        let names: Vec<&str> = Vendor::ALL.iter().map(|v| v.as_str()).collect();
+        ApiError::field(
+            "vendor",
+            format!(
+                "unknown vendor '{vendor_name}'; expected one of {}",
+                names.join(", ")
+            ),
+        )
+    })?;
+    let base_url = match body.opt::<String>("base_url")? {
+        Some(url) => {
+            check_base_url(&url).map_err(|m| ApiError::field("base_url", m))?;
+            url.trim().trim_end_matches('/').to_string()
+        }
+        None => vendor
+            .default_base_url()
+            .ok_or_else(|| {
+                ApiError::field(
+                    "base_url",
+                    "is required for vendor \"custom\" (there is no default)",
+                )
+            })?
+            .to_string(),
+    };
+    let api_key_env: Option<String> = body.opt("api_key_env")?;
+    if let Some(var) = &api_key_env {
+        if !is_env_var_name(var) {
+            return Err(ApiError::field(
+                "api_key_env",
+                "must be an environment variable name (letters, digits and `_`, not starting with a digit)",
+            ));
+        }
+    }
+    let api_key_file: Option<String> = body.opt("api_key_file")?;
+    if let Some(path) = &api_key_file {
+        if path.trim().is_empty() {
+            return Err(ApiError::field("api_key_file", "must not be empty"));
+        }
+        if path.chars().any(char::is_control) {
+            return Err(ApiError::field(
+                "api_key_file",
+                "must not contain control characters",
+            ));
+        }
+    }
+    if api_key_env.is_some() && api_key_file.is_some() {
+        return Err(ApiError::invalid(
+            "`api_key_file`: set only one of `api_key_env` and `api_key_file`",
+        ));
+    }
+    let weight: u32 = body.opt("weight")?.unwrap_or(1);
+    if !(1..=1000).contains(&weight) {
+        return Err(ApiError::field(
+            "weight",
+            format!("must be in 1..=1000, got {weight}"),
+        ));
+    }
+    let models: BTreeMap<String, String> = body.opt("models")?.unwrap_or_default();
+    for (logical, upstream) in &models {
+        if logical.trim().is_empty() {
+            return Err(ApiError::field(
+                "models",
+                "logical model name must not be empty",
+            ));
+        }
+        if upstream.trim().is_empty() {
+            return Err(ApiError::field(
+                &format!("models.{logical}"),
+                "upstream model name must not be empty",
+            ));
+        }
+    }
+    Ok(AccountRecord {
+        id,
+        vendor: vendor.as_str().to_string(),
+        base_url,
+        api_key_env,
+        api_key_file,
+        api_key: None,
+        enabled: body.opt("enabled")?.unwrap_or(true),
+        weight,
+        priority: body.opt("priority")?.unwrap_or(0),
+        models,
+        source: Source::Api,
+    })
+}
+
+fn check_members(members: &[String]) -> ApiResult<()> {
+    if members.is_empty() {
+        return Err(ApiError::field(
+            "members",
+            "must list at least one account id",
+        ));
+    }
+    for (i, m) in members.iter().enumerate() {
+        check_id(&format!("members[{i}]"), m)?;
+        if members[..i].contains(m) {
+            return Err(ApiError::field(
+                &format!("members[{i}]"),
+                format!("duplicate member '{m}'"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn pool_from_body(body: &Body, path: Option<&str>) -> ApiResult<PoolRecord> {
+    let id = match path {
+        Some(p) => path_id(body, "id", p, "pools")?,
+        None => body.req::<String>("id")?,
+    };
+    check_id("id", &id)?;
+    let strategy_name: String = body.req("strategy")?;
+    let strategy = Strategy::from_name(&strategy_name).ok_or_else(|| {
+        let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.as_str()).collect();
+        ApiError::field(
+            "strategy",
+            format!(
+                "unknown strategy '{strategy_name}'; expected one of {}",
+                names.join(", ")
+            ),
+        )
+    })?;
+    let members: Vec<String> = body.req("members")?;
+    check_members(&members)?;
+    let fallback_pool: Option<String> = body.opt("fallback_pool")?;
+    if let Some(fb) = &fallback_pool {
+        check_id("fallback_pool", fb)?;
+        if *fb == id {
+            return Err(ApiError::field(
+                "fallback_pool",
+                "a pool cannot fall back to itself",
+            ));
+        }
+    }
+    Ok(PoolRecord {
+        id,
+        strategy: strategy.as_str().to_string(),
+        members,
+        fallback_pool,
+        source: Source::Api,
+    })
+}
+
+fn route_from_body(body: &Body, path: Option<&str>) -> ApiResult<RouteRecord> {
+    let model = match path {
+        Some(p) => path_id(body, "model", p, "routes")?,
+        None => body.req::<String>("model")?,
+    };
+    check_model_name("model", &model)?;
+    let pool: String = body.req("pool")?;
+    check_id("pool", &pool)?;
+    let fallback_route: Option<String> = body.opt("fallback_route")?;
+    if let Some(fb) = &fallback_route {
+        check_model_name("fallback_route", fb)?;
+        if *fb == model {
+            return Err(ApiError::field(
+                "fallback_route",
+                "a route cannot fall back to itself",
+            ));
+        }
+    }
+    Ok(RouteRecord {
+        model,
+        pool,
+        fallback_route,
+        source: Source::Api,
+    })
+}
+
+// ------------------------------------------------------------------ write, reload, undo
+
+/// How to put the registry back when routing cannot be rebuilt after a write.
+#[derive(Debug)]
+pub(crate) enum Undo {
+    DeleteAccount(String),
+    RestoreAccount(Box<AccountRecord>),
+    RecreateAccount(Box<AccountRecord>),
+    SetKey(String, Option<String>),
+    DeletePool(String),
+    RestorePool(PoolRecord),
+    RecreatePool(PoolRecord),
+    DeleteRoute(String),
+    RestoreRoute(RouteRecord),
+    RecreateRoute(RouteRecord),
+}
+
+/// What a successful write records in the audit log.
+struct Change<'a> {
+    action: &'static str,
+    entity_type: &'static str,
+    entity_id: &'a str,
+    detail: Value,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn no_content() -> Response<Bytes> {
+    let mut r = Response::new(Bytes::new());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
+fn read_only_check(source: Source, entity: &str, id: &str) -> ApiResult<()> {
+    if source == Source::Config {
+        Err(ApiError::read_only(entity, id))
+    } else {
+        Ok(())
+    }
+}
+
+impl Admin {
+    async fn undo(&self, undo: Undo) -> Result<(), RegistryError> {
+        let r = &self.registry;
+        match undo {
+            Undo::DeleteAccount(id) => r.delete_account(&id).await,
+            Undo::RestoreAccount(old) => {
+                r.update_account(&old).await?;
+                r.set_account_api_key(&old.id, old.api_key.clone()).await
+            }
+            Undo::RecreateAccount(old) => r.create_account(&old).await.map(|_| ()),
+            Undo::SetKey(id, key) => r.set_account_api_key(&id, key).await,
+            Undo::DeletePool(id) => r.delete_pool(&id).await,
+            Undo::RestorePool(old) => r.update_pool(&old).await.map(|_| ()),
+            Undo::RecreatePool(old) => r.create_pool(&old).await.map(|_| ()),
+            Undo::DeleteRoute(model) => r.delete_route(&model).await,
+            Undo::RestoreRoute(old) => r.update_route(&old).await.map(|_| ()),
+            Undo::RecreateRoute(old) => r.create_route(&old).await.map(|_| ()),
+        }
+    }
+
+    /// After a registry write: rebuild routing; on failure undo the write and answer 422;
+    /// on success append the audit event.
+    async fn commit(&self, req: &ApiRequest, change: Change<'_>, undo: Undo) -> ApiResult<()> {
+        if let Err(message) = self.runtime.reload().await {
+            return match self.undo(undo).await {
+                Ok(()) => Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_configuration",
+                    format!("{message} (the change was not applied)"),
+                )),
+                Err(e) => {
+                    tracing::error!(error = %e, reload_error = %message,
+                        "admin change broke routing and could not be undone");
+                    Err(ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal_error",
+                        format!(
+                            "routing could not be rebuilt ({message}) and undoing the change failed ({e})"
+                        ),
+                    ))
+                }
+            };
+        }
+        let event = AuditEvent {
+            id: None,
+            ts_ms: now_ms(),
+            request_id: (!req.request_id.is_empty()).then(|| req.request_id.clone()),
+            actor: "admin".to_string(),
+            action: change.action.to_string(),
+            entity_type: change.entity_type.to_string(),
+            entity_id: change.entity_id.to_string(),
+            detail: change.detail,
+        };
+        if let Err(e) = self.registry.insert_audit(&event).await {
+            tracing::warn!(error = %e, action = change.action, entity_type = change.entity_type,
+                entity_id = change.entity_id, "could not write the audit event of an admin change");
+        }
+        Ok(())
+    }
+
+    // -------------------------------------------------------------- accounts
+
+    pub(crate) async fn list_accounts(&self) -> ApiResult {
+        let list = self.registry.list_accounts().await?;
+        let views: Vec<Value> = list.iter().map(account_view).collect();
+        Ok(json_response(StatusCode::OK, &json!({ "accounts": views })))
+    }
+
+    pub(crate) async fn get_account(&self, id: &str) -> ApiResult {
+        let a = self.registry.get_account(id).await?;
+        Ok(json_response(StatusCode::OK, &account_view(&a)))
+    }
+
+    pub(crate) async fn create_account(&self, req: &ApiRequest) -> ApiResult {
+        let body = Body::parse(&req.body, ACCOUNT_FIELDS)?;
+        let mut rec = account_from_body(&body, None)?;
+        if let KeyChange::Set(k) = key_change(&body)? {
+            rec.api_key = Some(k);
+        }
+        let _guard = self.write_lock.lock().await;
+        let created = self.registry.create_account(&rec).await?;
+        let view = account_view(&created);
+        let change = Change {
+            action: "create",
+            entity_type: "account",
+            entity_id: &created.id,
+            detail: view.clone(),
+        };
+        self.commit(req, change, Undo::DeleteAccount(created.id.clone()))
+            .await?;
+        Ok(json_response(StatusCode::CREATED, &view))
+    }
+
+    pub(crate) async fn update_account(
+        &self,
+        req: &ApiRequest,
+        id: &str,
+        patch: bool,
+    ) -> ApiResult {
+        let body = Body::parse(&req.body, ACCOUNT_FIELDS)?;
+        let _guard = self.write_lock.lock().await;
+        let old = self.registry.get_account(id).await?;
+        read_only_check(old.source, "account", id)?;
+        let full = if patch {
+            let base = writable(account_view(&old), ACCOUNT_FIELDS);
+            Body::from_value(
+                Value::Object(merge(base, body.clone().into_map())),
+                ACCOUNT_FIELDS,
+            )?
+        } else {
+            body.clone()
+        };
+        let rec = account_from_body(&full, Some(id))?;
+        let key = key_change(&body)?;
+        let mut updated = self.registry.update_account(&rec).await?;
+        let new_key = match key {
+            KeyChange::Keep => None,
+            KeyChange::Set(k) => Some(Some(k)),
+            KeyChange::Clear => Some(None),
+        };
+        updated.api_key = old.api_key.clone();
+        if let Some(k) = new_key {
+            if let Err(e) = self.registry.set_account_api_key(id, k.clone()).await {
+                if let Err(u) = self.undo(Undo::RestoreAccount(Box::new(old))).await {
+                    tracing::error!(error = %u, "could not undo a half-applied account update");
+                }
+                return Err(e.into());
+            }
+            updated.api_key = k;
+        }
+        let view = account_view(&updated);
+        let change = Change {
+            action: "update",
+            entity_type: "account",
+            entity_id: id,
+            detail: view.clone(),
+        };
+        self.commit(req, change, Undo::RestoreAccount(Box::new(old)))
+            .await?;
+        Ok(json_response(StatusCode::OK, &view))
+    }
+
+    pub(crate) async fn delete_account(&self, req: &ApiRequest, id: &str) -> ApiResult {
+        let _guard = self.write_lock.lock().await;
+        let old = self.registry.get_account(id).await?;
+        read_only_check(old.source, "account", id)?;
+        self.registry.delete_account(id).await?;
+        let change = Change {
+            action: "delete",
+            entity_type: "account",
+            entity_id: id,
+            detail: account_view(&old),
+        };
+        self.commit(req, change, Undo::RecreateAccount(Box::new(old)))
+            .await?;
+        Ok(no_content())
+    }
+
+    pub(crate) async fn set_account_key(&self, req: &ApiRequest, id: &str) -> ApiResult {
+        let body = Body::parse(&req.body, &["api_key"])?;
+        let key: String = body.req("api_key")?;
+        check_api_key(&key)?;
+        let _guard = self.write_lock.lock().await;
+        let old = self.registry.get_account(id).await?;
+        read_only_check(old.source, "account", id)?;
+        self.registry
+            .set_account_api_key(id, Some(key.clone()))
+            .await?;
+        let mut updated = old.clone();
+        updated.api_key = Some(key);
+        let view = account_view(&updated);
+        let change = Change {
+            action: "set_api_key",
+            entity_type: "account",
+            entity_id: id,
+            detail: view.clone(),
+        };
+        self.commit(req, change, Undo::SetKey(id.to_string(), old.api_key))
+            .await?;
+        Ok(json_response(StatusCode::OK, &view))
+    }
+
+    pub(crate) async fn clear_account_key(&self, req: &ApiRequest, id: &str) -> ApiResult {
+        let _guard = self.write_lock.lock().await;
+        let old = self.registry.get_account(id).await?;
+        read_only_check(old.source, "account", id)?;
+        self.registry.set_account_api_key(id, None).await?;
+        let mut updated = old.clone();
+        updated.api_key = None;
+        let change = Change {
+            action: "clear_api_key",
+            entity_type: "account",
+            entity_id: id,
+            detail: account_view(&updated),
+        };
+        self.commit(req, change, Undo::SetKey(id.to_string(), old.api_key))
+            .await?;
+        Ok(no_content())
+    }
+
+    // -------------------------------------------------------------- pools
+
+    pub(crate) async fn list_pools(&self) -> ApiResult {
+        let list = self.registry.list_pools().await?;
+        let views: Vec<Value> = list.iter().map(pool_view).collect();
+        Ok(json_response(StatusCode::OK, &json!({ "pools": views })))
+    }
+
+    pub(crate) async fn get_pool(&self, id: &str) -> ApiResult {
+        let p = self.registry.get_pool(id).await?;
+        Ok(json_response(StatusCode::OK, &pool_view(&p)))
+    }
+
+    pub(crate) async fn create_pool(&self, req: &ApiRequest) -> ApiResult {
+        let body = Body::parse(&req.body, POOL_FIELDS)?;
+        let rec = pool_from_body(&body, None)?;
+        let _guard = self.write_lock.lock().await;
+        let created = self.registry.create_pool(&rec).await?;
+        let view = pool_view(&created);
+        let change = Change {
+            action: "create",
+            entity_type: "pool",
+            entity_id: &created.id,
+            detail: view.clone(),
+        };
+        self.commit(req, change, Undo::DeletePool(created.id.clone()))
+            .await?;
+        Ok(json_response(StatusCode::CREATED, &view))
+    }
+
+    pub(crate) async fn update_pool(&self, req: &ApiRequest, id: &str, patch: bool) -> ApiResult {
+        let body = Body::parse(&req.body, POOL_FIELDS)?;
+        let _guard = self.write_lock.lock().await;
+        let old = self.registry.get_pool(id).await?;
+        read_only_check(old.source, "pool", id)?;
+        let full = if patch {
+            let base = writable(pool_view(&old), POOL_FIELDS);
+            Body::from_value(Value::Object(merge(base, body.into_map())), POOL_FIELDS)?
+        } else {
+            body
+        };
+        let rec = pool_from_body(&full, Some(id))?;
+        self.write_pool(req, "update", rec, old).await
+    }
+
+    pub(crate) async fn set_pool_members(&self, req: &ApiRequest, id: &str) -> ApiResult {
+        let body = Body::parse(&req.body, &["members"])?;
+        let members: Vec<String> = body.req("members")?;
+        check_members(&members)?;
+        let _guard = self.write_lock.lock().await;
+        let old = self.registry.get_pool(id).await?;
+        read_only_check(old.source, "pool", id)?;
+        let rec = PoolRecord {
+            members,
+            ..old.clone()
+        };
+        self.write_pool(req, "set_members", rec, old).await
+    }
+
+    async fn write_pool(
+        &self,
+        req: &ApiRequest,
+        action: &'static str,
+        rec: PoolRecord,
+        old: PoolRecord,
+    ) -> ApiResult {
+        let updated = self.registry.update_pool(&rec).await?;
+        let view = pool_view(&updated);
+        let change = Change {
+            action,
+            entity_type: "pool",
+            entity_id: &updated.id,
+            detail: view.clone(),
+        };
+        self.commit(req, change, Undo::RestorePool(old)).await?;
+        Ok(json_response(StatusCode::OK, &view))
+    }
+
+    pub(crate) async fn delete_pool(&self, req: &ApiRequest, id: &str) -> ApiResult {
+        let _guard = self.write_lock.lock().await;
+        let old = self.registry.get_pool(id).await?;
+        read_only_check(old.source, "pool", id)?;
+        self.registry.delete_pool(id).await?;
+        let change = Change {
+            action: "delete",
+            entity_type: "pool",
+            entity_id: id,
+            detail: pool_view(&old),
+        };
+        self.commit(req, change, Undo::RecreatePool(old)).await?;
+        Ok(no_content())
+    }
+
+    // -------------------------------------------------------------- routes
+
+    pub(crate) async fn list_routes(&self) -> ApiResult {
+        let list = self.registry.list_routes().await?;
+        let views: Vec<Value> = list.iter().map(route_view).collect();
+        Ok(json_response(StatusCode::OK, &json!({ "routes": views })))
+    }
+
+    pub(crate) async fn get_route(&self, model: &str) -> ApiResult {
+        let r = self.registry.get_route(model).await?;
+        Ok(json_response(StatusCode::OK, &route_view(&r)))
+    }
+
+    pub(crate) async fn create_route(&self, req: &ApiRequest) -> ApiResult {
+        let body = Body::parse(&req.body, ROUTE_FIELDS)?;
+        let rec = route_from_body(&body, None)?;
+        let _guard = self.write_lock.lock().await;
+        let created = self.registry.create_route(&rec).await?;
+        let view = route_view(&created);
+        let change = Change {
+            action: "create",
+            entity_type: "route",
+            entity_id: &created.model,
+            detail: view.clone(),
+        };
+        self.commit(req, change, Undo::DeleteRoute(created.model.clone()))
+            .await?;
+        Ok(json_response(StatusCode::CREATED, &view))
+    }
+
+    pub(crate) async fn update_route(
+        &self,
+        req: &ApiRequest,
+        model: &str,
+        patch: bool,
+    ) -> ApiResult {
+        let body = Body::parse(&req.body, ROUTE_FIELDS)?;
+        let _guard = self.write_lock.lock().await;
+        let old = self.registry.get_route(model).await?;
+        read_only_check(old.source, "route", model)?;
+        let full = if patch {
+            let base = writable(route_view(&old), ROUTE_FIELDS);
+            Body::from_value(Value::Object(merge(base, body.into_map())), ROUTE_FIELDS)?
+        } else {
+            body
+        };
+        let rec = route_from_body(&full, Some(model))?;
+        let updated = self.registry.update_route(&rec).await?;
+        let view = route_view(&updated);
+        let change = Change {
+            action: "update",
+            entity_type: "route",
+            entity_id: model,
+            detail: view.clone(),
+        };
+        self.commit(req, change, Undo::RestoreRoute(old)).await?;
+        Ok(json_response(StatusCode::OK, &view))
+    }
+
+    pub(crate) async fn delete_route(&self, req: &ApiRequest, model: &str) -> ApiResult {
+        let _guard = self.write_lock.lock().await;
+        let old = self.registry.get_route(model).await?;
+        read_only_check(old.source, "route", model)?;
+        self.registry.delete_route(model).await?;
+        let change = Change {
+            action: "delete",
+            entity_type: "route",
+            entity_id: model,
+            detail: route_view(&old),
+        };
+        self.commit(req, change, Undo::RecreateRoute(old)).await?;
+        Ok(no_content())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: Value, fields: &[&str]) -> Body {
+        match Body::from_value(v, fields) {
+            Ok(b) => b,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn account_defaults_and_base_url() {
+        let b = body(json!({"id": "a", "vendor": "open_ai"}), ACCOUNT_FIELDS);
+        let a = account_from_body(&b, None).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(a.base_url, "https://api.openai.com/v1");
+        assert!(a.enabled);
+        assert_eq!(a.weight, 1);
+        let b = body(json!({"id": "a", "vendor": "custom"}), ACCOUNT_FIELDS);
+        let e = account_from_body(&b, None).err();
+        assert!(e.is_some_and(|e| e.message.contains("`base_url`")));
+    }
+
+    #[test]
+    fn merge_patch() {
+        let base = writable(
+            json!({"model": "m", "pool": "p", "fallback_route": "x", "source": "api"}),
+            ROUTE_FIELDS,
+        );
+        let merged = merge(
+            base,
+            json!({"fallback_route": null})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        assert_eq!(Value::Object(merged), json!({"model": "m", "pool": "p"}));
+    }
+}
