@@ -66,9 +66,9 @@ pub use load::{
     ENV_PREFIX, ENV_SEPARATOR, RESERVED_ENV_VARS,
 };
 pub use model::{
-    AccountConfig, AdminAuth, Config, DatabaseBackend, InboundAuth, Limits, LogFormat, ModelPrice,
-    PoolConfig, RouteConfig, Strategy, Upstream, UpstreamResilience, Usage, Vendor,
-    DEFAULT_ADMIN_TOKEN_ENV, DEFAULT_INBOUND_TOKEN_ENV,
+    AccountConfig, AdminAuth, Config, DatabaseBackend, Idempotency, InboundAuth, Limits, LogFormat,
+    ModelPrice, PoolConfig, RateLimits, RouteConfig, Strategy, Upstream, UpstreamResilience, Usage,
+    Vendor, DEFAULT_ADMIN_TOKEN_ENV, DEFAULT_INBOUND_TOKEN_ENV,
 };
 pub use redact::redact_database_url;
 pub use secret::{Secret, SecretError, SecretSource, REDACTED};

@@ -55,6 +55,10 @@ pub struct Config {
     pub upstream_resilience: UpstreamResilience,
     /// Usage event recording.
     pub usage: Usage,
+    /// `Idempotency-Key` handling.
+    pub idempotency: Idempotency,
+    /// Request rate limits (per instance).
+    pub rate_limits: RateLimits,
     /// Optional price table, keyed by logical model name.
     pub pricing: BTreeMap<String, ModelPrice>,
     /// Upstream accounts declared in the file (file-only; no env override).
@@ -80,6 +84,8 @@ impl Default for Config {
             upstream: Upstream::default(),
             upstream_resilience: UpstreamResilience::default(),
             usage: Usage::default(),
+            idempotency: Idempotency::default(),
+            rate_limits: RateLimits::default(),
             pricing: BTreeMap::new(),
             accounts: Vec::new(),
             pools: Vec::new(),
@@ -106,6 +112,8 @@ impl fmt::Debug for Config {
             .field("upstream", &self.upstream)
             .field("upstream_resilience", &self.upstream_resilience)
             .field("usage", &self.usage)
+            .field("idempotency", &self.idempotency)
+            .field("rate_limits", &self.rate_limits)
             .field("pricing", &self.pricing)
             .field("accounts", &self.accounts)
             .field("pools", &self.pools)
@@ -474,6 +482,41 @@ impl Default for Usage {
     }
 }
 
+/// `[idempotency]`: replay of buffered chat completions sent with an
+/// `Idempotency-Key` header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Idempotency {
+    /// Whether `Idempotency-Key` is honoured. Default `true`.
+    pub enabled: bool,
+    /// How long a stored response can be replayed. Default `86400` (24 h);
+    /// `60..=604800`.
+    pub replay_window_seconds: u64,
+}
+
+impl Default for Idempotency {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            replay_window_seconds: 86_400,
+        }
+    }
+}
+
+/// `[rate_limits]`: requests per minute (token buckets, per instance); `0` means
+/// no limit. Per-account limits are `requests_per_minute` / `tokens_per_minute` on
+/// each `[[accounts]]` entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Requests per minute per principal (inbound token). Default `0` (none);
+    /// at most `1000000`.
+    pub principal_requests_per_minute: u32,
+    /// Requests per minute per route (logical model). Default `0` (none); at
+    /// most `1000000`.
+    pub route_requests_per_minute: u32,
+}
+
 /// `[pricing."<model>"]`: price of one logical model, in US dollars per
 /// million tokens. Both default to `0`; negative or non-finite is invalid.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -583,6 +626,15 @@ pub struct AccountConfig {
     /// under their logical name.
     #[serde(default)]
     pub models: BTreeMap<String, String>,
+    /// Requests per minute this account may receive (token bucket, per instance).
+    /// Absent: no limit; `1..=1000000`.
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    /// Tokens per minute this account may receive; each request reserves its
+    /// estimate (prompt bytes / 4 + `max_tokens`, or 256) and is reconciled with
+    /// the reported usage. Absent: no limit; `1..=1000000000`.
+    #[serde(default)]
+    pub tokens_per_minute: Option<u32>,
 }
 
 fn default_true() -> bool {
@@ -606,6 +658,8 @@ impl AccountConfig {
             weight: 1,
             priority: 0,
             models: BTreeMap::new(),
+            requests_per_minute: None,
+            tokens_per_minute: None,
         }
     }
 

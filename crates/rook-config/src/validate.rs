@@ -276,6 +276,7 @@ impl Config {
         self.check_top(&mut c);
         self.check_sections(&mut c);
         self.check_pricing(&mut c);
+        self.check_limits(&mut c);
         self.check_accounts(&mut c);
         self.check_pools(&mut c);
         self.check_routes(&mut c);
@@ -510,6 +511,27 @@ impl Config {
         );
     }
 
+    fn check_limits(&self, c: &mut Checker) {
+        c.range_u64(
+            "idempotency.replay_window_seconds",
+            self.idempotency.replay_window_seconds,
+            60,
+            604_800,
+        );
+        c.range_u64(
+            "rate_limits.principal_requests_per_minute",
+            u64::from(self.rate_limits.principal_requests_per_minute),
+            0,
+            1_000_000,
+        );
+        c.range_u64(
+            "rate_limits.route_requests_per_minute",
+            u64::from(self.rate_limits.route_requests_per_minute),
+            0,
+            1_000_000,
+        );
+    }
+
     fn check_pricing(&self, c: &mut Checker) {
         for (model, price) in &self.pricing {
             let key = format!("pricing.{model:?}");
@@ -572,6 +594,31 @@ impl Config {
                 c.push(
                     format!("{key}.weight"),
                     format!("must be in 1..=1000, got {}", a.weight),
+                );
+            }
+            if a.priority < 0 {
+                c.push(
+                    format!("{key}.priority"),
+                    format!(
+                        "must be 0 or more (lower is tried first), got {}",
+                        a.priority
+                    ),
+                );
+            }
+            if let Some(rpm) = a.requests_per_minute {
+                c.range_u64(
+                    &format!("{key}.requests_per_minute"),
+                    u64::from(rpm),
+                    1,
+                    1_000_000,
+                );
+            }
+            if let Some(tpm) = a.tokens_per_minute {
+                c.range_u64(
+                    &format!("{key}.tokens_per_minute"),
+                    u64::from(tpm),
+                    1,
+                    1_000_000_000,
                 );
             }
             for (logical, upstream) in &a.models {

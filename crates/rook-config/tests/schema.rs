@@ -81,7 +81,7 @@ fn full_document_parses() {
         vendor = "custom"
         base_url = "http://localhost:11434/v1/"
         weight = 3
-        priority = -1
+        priority = 2
         enabled = false
         models = { "gpt-4o" = "llama3" }
 
@@ -110,7 +110,7 @@ fn full_document_parses() {
         a.effective_base_url().as_deref(),
         Some("http://localhost:11434/v1")
     );
-    assert_eq!((a.weight, a.priority, a.enabled), (3, -1, false));
+    assert_eq!((a.weight, a.priority, a.enabled), (3, 2, false));
     assert_eq!(a.upstream_model("gpt-4o"), "llama3");
     assert_eq!(a.upstream_model("other"), "other");
     assert_eq!(a.resolve_api_key().unwrap().map(|s| s.to_string()), None);

@@ -297,6 +297,21 @@ fn account_rules() {
     assert_problem(&acct("weight = 0"), &format!("{k}.weight"), "1..=1000");
     assert_problem(&acct("weight = 1001"), &format!("{k}.weight"), "1..=1000");
     assert_problem(
+        &acct("priority = -1"),
+        &format!("{k}.priority"),
+        "0 or more",
+    );
+    assert_problem(
+        &acct("requests_per_minute = 0"),
+        &format!("{k}.requests_per_minute"),
+        "1..=1000000",
+    );
+    assert_problem(
+        &acct("tokens_per_minute = 0"),
+        &format!("{k}.tokens_per_minute"),
+        "1..=1000000000",
+    );
+    assert_problem(
         &acct("api_key_env = 'K'\napi_key_file = '/k'"),
         k,
         "only one of api_key_env and api_key_file",
@@ -506,4 +521,18 @@ fn candidate_config_built_in_code() {
     c.accounts.push(AccountConfig::new("new", Vendor::OpenAi));
     let p = c.validate().unwrap_err();
     assert_eq!(p[0].key, "accounts[3] (id \"new\").id");
+}
+
+#[test]
+fn idempotency_and_rate_limit_ranges() {
+    assert_problem(
+        "[idempotency]\nreplay_window_seconds = 10",
+        "idempotency.replay_window_seconds",
+        "60..=604800",
+    );
+    assert_problem(
+        "[rate_limits]\nroute_requests_per_minute = 2000000",
+        "rate_limits.route_requests_per_minute",
+        "0..=1000000",
+    );
 }

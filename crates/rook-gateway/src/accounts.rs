@@ -34,6 +34,10 @@ pub struct AccountEntry {
     pub priority: u32,
     /// Logical → upstream model names.
     pub models: BTreeMap<String, String>,
+    /// `requests_per_minute` from the configuration.
+    pub requests_per_minute: Option<u32>,
+    /// `tokens_per_minute` from the configuration.
+    pub tokens_per_minute: Option<u32>,
 }
 
 /// State of an account shared across snapshots.
@@ -41,6 +45,15 @@ pub struct AccountEntry {
 pub struct AccountShared {
     /// Upstream requests in flight on this account.
     pub in_flight: AtomicU64,
+    /// Request and token limits, set when the account is first seen.
+    pub limits: std::sync::OnceLock<Option<crate::ratelimit::AccountLimits>>,
+}
+
+impl AccountShared {
+    /// The account's rate limits, if it has any.
+    pub fn limits(&self) -> Option<&crate::ratelimit::AccountLimits> {
+        self.limits.get().and_then(Option::as_ref)
+    }
 }
 
 /// Per-account data on the hot path.
@@ -140,13 +153,21 @@ impl Snapshot {
         let table = RoutingTable::new(specs, pools, routes)?;
         let mut runtime = Vec::with_capacity(accounts.len());
         for a in accounts {
+            let shared_state = shared.get(&a.id);
+            let _ = shared_state
+                .limits
+                .set(crate::ratelimit::AccountLimits::new(
+                    a.requests_per_minute,
+                    a.tokens_per_minute,
+                    std::time::Instant::now(),
+                ));
             let chat_uri = endpoint_uri(&a.base_url, "/chat/completions")
                 .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
             let models_uri = endpoint_uri(&a.base_url, "/models")
                 .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
             runtime.push(AccountRuntime {
                 label: rook_observability::account_label(&a.id),
-                shared: shared.get(&a.id),
+                shared: shared_state,
                 id: Arc::from(a.id.as_str()),
                 vendor: a.vendor,
                 chat_uri,

@@ -43,6 +43,10 @@ pub struct App {
     pub(crate) recent_exhaustion: AtomicU64,
     pub(crate) timeouts: Timeouts,
     pub(crate) admin: std::sync::OnceLock<rook_admin::Admin>,
+    /// Hashed identity of the inbound credential (`anonymous` without auth).
+    pub(crate) principal: Arc<str>,
+    pub(crate) principal_limits: crate::ratelimit::KeyedLimiter,
+    pub(crate) route_limits: crate::ratelimit::KeyedLimiter,
     id_seq: AtomicU64,
     id_prefix: u64,
 }
@@ -182,10 +186,18 @@ impl App {
 
         crate::catalog::sync_declared(&config, &registry).await?;
         let shared = SharedRegistry::default();
-        let snapshot = crate::catalog::load_snapshot(&registry, &shared).await?;
+        let snapshot = crate::catalog::load_snapshot(&registry, &shared, &config).await?;
         health.sync_accounts(snapshot.accounts.iter().map(|a| &a.id));
         crate::catalog::restore_health(&registry, &health, &snapshot).await;
 
+        let principal: Arc<str> = match &inbound_token {
+            Some(t) => Arc::from(principal_hash(t.expose()).as_str()),
+            None => Arc::from("anonymous"),
+        };
+        let principal_limits =
+            crate::ratelimit::KeyedLimiter::new(config.rate_limits.principal_requests_per_minute);
+        let route_limits =
+            crate::ratelimit::KeyedLimiter::new(config.rate_limits.route_requests_per_minute);
         let usage = UsageSink::start(registry.clone(), &config.usage, config.pricing.clone());
         let (state_tx, _) = watch::channel(Phase::Running);
         let app = Arc::new(App {
@@ -206,6 +218,9 @@ impl App {
             recent_exhaustion: AtomicU64::new(0),
             timeouts,
             admin: std::sync::OnceLock::new(),
+            principal,
+            principal_limits,
+            route_limits,
             id_seq: AtomicU64::new(0),
             id_prefix: fastrand::u64(..),
         });
@@ -218,6 +233,7 @@ impl App {
             env!("CARGO_PKG_VERSION"),
         ));
         crate::catalog::spawn_health_persister(&app);
+        crate::idempotency::spawn_pruner(&app);
         Ok(app)
     }
 
@@ -311,6 +327,7 @@ impl App {
     ) -> Response<RookBody> {
         if let Some(token) = &self.inbound_token {
             if !bearer_matches(req.headers(), token) {
+                self.record_rejected(request_id, start, None, &ApiError::Unauthorized);
                 return ApiError::Unauthorized.into_response(None);
             }
         }
@@ -320,7 +337,10 @@ impl App {
                 let (parts, body) = req.into_parts();
                 let body = match self.read_body(&parts.headers, body).await {
                     Ok(b) => b,
-                    Err(e) => return e.into_response(None),
+                    Err(e) => {
+                        self.record_rejected(request_id, start, Some(self.principal.clone()), &e);
+                        return e.into_response(None);
+                    }
                 };
                 crate::chat::chat(self, parts, body, request_id, start).await
             }
@@ -330,6 +350,39 @@ impl App {
             }
             _ => ApiError::NotFound.into_response(None),
         }
+    }
+
+    /// Records the usage event of a request refused before its body was read.
+    fn record_rejected(
+        &self,
+        request_id: &str,
+        start: Instant,
+        principal: Option<Arc<str>>,
+        err: &ApiError,
+    ) {
+        let status = err.status().as_u16();
+        tracing::info!(
+            request_id,
+            status,
+            error_class = err.class(),
+            "request refused"
+        );
+        self.usage.record(crate::usage_writer::Record {
+            request_id: request_id.to_string(),
+            principal,
+            model: String::new(),
+            vendor: None,
+            account_id: None,
+            upstream_model: None,
+            stream: false,
+            attempts: 0,
+            outcome: "error".into(),
+            status,
+            latency: start.elapsed(),
+            ttfb: None,
+            usage: None,
+            error_class: Some(err.class().to_string()),
+        });
     }
 
     /// Reads a request body, refusing it (413) before buffering when it is too large.
@@ -388,12 +441,24 @@ impl App {
 
     /// Rebuilds the routing snapshot from the registry (after admin changes).
     pub async fn reload(&self) -> Result<(), AppError> {
-        let snap = crate::catalog::load_snapshot(&self.registry, &self.shared).await?;
+        let snap =
+            crate::catalog::load_snapshot(&self.registry, &self.shared, &self.config).await?;
         self.health
             .sync_accounts(snap.accounts.iter().map(|a| &a.id));
         self.snapshot.store(Arc::new(snap));
         Ok(())
     }
+}
+
+/// The stored identity of a credential: the first 16 bytes of
+/// SHA-256("rook-principal:" + token), hex. Never the token itself.
+pub fn principal_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"rook-principal:")
+        .chain_update(token.as_bytes())
+        .finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Longest time to receive a request body once its head has arrived.

@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use crate::sse::SseObserver;
+use crate::sse::{SseObserver, UsageChunkFilter};
 use crate::usage::Usage;
 
 /// The body of every response Rook sends.
@@ -141,6 +141,7 @@ pub struct RelayBody {
     end: Option<StreamEnd>,
     finish: Option<FinishHook>,
     shutdown: Option<ShutdownSignal>,
+    filter: Option<UsageChunkFilter>,
     _guard: Option<Box<dyn Send + Sync>>,
 }
 
@@ -177,7 +178,22 @@ impl RelayBody {
             end: None,
             finish: Some(finish),
             shutdown,
+            filter: None,
             _guard: guard,
+        }
+    }
+
+    /// Removes the usage-only chunk Rook asked for on the client's behalf.
+    pub fn strip_usage_chunk(mut self) -> Self {
+        self.filter = Some(UsageChunkFilter::new());
+        self
+    }
+
+    /// Passes relayed bytes through the usage filter, if any.
+    fn filtered(&mut self, data: Bytes) -> Bytes {
+        match &mut self.filter {
+            Some(f) => Bytes::from(f.push(&data)),
+            None => data,
         }
     }
 
@@ -192,7 +208,15 @@ impl RelayBody {
     fn fail(&mut self, end: StreamEnd, message: &str, code: &str) {
         self.end = Some(end);
         let mut buf = BytesMut::new();
-        if !self.observer.at_event_boundary() {
+        let at_boundary = match &mut self.filter {
+            // Only complete events were sent; the half event held back is dropped.
+            Some(f) => {
+                f.discard();
+                true
+            }
+            None => self.observer.at_event_boundary(),
+        };
+        if !at_boundary {
             buf.extend_from_slice(b"\n\n");
         }
         let payload = serde_json::json!({
@@ -230,14 +254,18 @@ impl Body for RelayBody {
             if this.done {
                 return Poll::Ready(None);
             }
-            if let Some(bytes) = this.pending.take() {
-                this.bytes += bytes.len() as u64;
+            if let Some(mut bytes) = this.pending.take() {
                 if let Some(end) = this.end {
-                    // The error event is the last thing the client gets.
+                    // The error event (or the last held bytes) ends the stream.
                     this.finish(end);
                 } else {
                     this.observer.feed(&bytes);
+                    bytes = this.filtered(bytes);
+                    if bytes.is_empty() {
+                        continue;
+                    }
                 }
+                this.bytes += bytes.len() as u64;
                 return Poll::Ready(Some(Ok(Frame::data(bytes))));
             }
             if let Some(end) = this.end {
@@ -264,6 +292,10 @@ impl Body for RelayBody {
                             continue;
                         }
                         this.observer.feed(&data);
+                        let data = this.filtered(data);
+                        if data.is_empty() {
+                            continue;
+                        }
                         this.bytes += data.len() as u64;
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
@@ -284,6 +316,12 @@ impl Body for RelayBody {
                     } else {
                         StreamEnd::EndedWithoutDone
                     };
+                    let rest = this.filter.as_mut().map(UsageChunkFilter::finish);
+                    if let Some(rest) = rest.filter(|r| !r.is_empty()) {
+                        this.end = Some(end);
+                        this.pending = Some(Bytes::from(rest));
+                        continue;
+                    }
                     this.finish(end);
                     return Poll::Ready(None);
                 }

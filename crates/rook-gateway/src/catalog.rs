@@ -100,15 +100,17 @@ pub fn resolve_key(rec: &AccountRecord) -> Result<Option<Secret>, AppError> {
     })
 }
 
-/// Builds the routing snapshot from the registry.
+/// Builds the routing snapshot from the registry; per-account rate limits come
+/// from the configuration (accounts managed through the API have none).
 pub async fn load_snapshot(
     registry: &Registry,
     shared: &SharedRegistry,
+    config: &Config,
 ) -> Result<Snapshot, AppError> {
     let accounts = registry.list_accounts().await?;
     let pools = registry.list_pools().await?;
     let routes = registry.list_routes().await?;
-    build_snapshot(&accounts, &pools, &routes, shared)
+    build_snapshot(&accounts, &pools, &routes, shared, config)
 }
 
 /// Builds a routing snapshot from records.
@@ -117,11 +119,13 @@ pub fn build_snapshot(
     pools: &[PoolRecord],
     routes: &[RouteRecord],
     shared: &SharedRegistry,
+    config: &Config,
 ) -> Result<Snapshot, AppError> {
     let mut entries = Vec::with_capacity(accounts.len());
     for rec in accounts {
         let vendor = Vendor::from_name(&rec.vendor).unwrap_or(Vendor::Custom);
         let api_key = if rec.enabled { resolve_key(rec)? } else { None };
+        let declared = config.account(&rec.id);
         entries.push(AccountEntry {
             id: rec.id.clone(),
             vendor,
@@ -131,6 +135,8 @@ pub fn build_snapshot(
             weight: rec.weight,
             priority: rec.priority,
             models: rec.models.clone(),
+            requests_per_minute: declared.and_then(|a| a.requests_per_minute),
+            tokens_per_minute: declared.and_then(|a| a.tokens_per_minute),
         });
     }
     let mut pool_specs = Vec::with_capacity(pools.len());

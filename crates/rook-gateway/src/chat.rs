@@ -16,6 +16,7 @@ use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use rook_config::Vendor;
 use rook_resilience::{Decision, GiveUpReason, Outcome};
 use rook_routing::{AccountIdx, RoutingError};
 
@@ -34,6 +35,22 @@ use crate::usage_writer::Record;
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Largest buffered upstream answer Rook accepts.
 const MAX_BUFFERED_ANSWER: usize = 64 * 1024 * 1024;
+
+/// An account's token reservation, reconciled when the attempt's usage is known.
+pub(crate) struct Reserved {
+    shared: Arc<crate::accounts::AccountShared>,
+    reservation: crate::ratelimit::Reservation,
+}
+
+impl Reserved {
+    /// Settles the reservation with the tokens actually used (`Some(0)` for a
+    /// failed attempt, `None` when unknown).
+    pub(crate) fn settle(self, used: Option<u64>) {
+        if let Some(l) = self.shared.limits() {
+            l.reconcile(self.reservation, used, Instant::now());
+        }
+    }
+}
 
 /// What an attempt did to the account's health.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +89,8 @@ enum Success {
         headers: HeaderMap,
         first: Bytes,
         rest: Incoming,
+        /// Rook added `stream_options.include_usage`; the usage chunk is removed.
+        injected_usage: bool,
     },
 }
 
@@ -95,6 +114,17 @@ pub(crate) async fn chat(
     request_id: &str,
     start: Instant,
 ) -> Response<RookBody> {
+    let mut ctx = Ctx {
+        request_id,
+        start,
+        model: String::new(),
+        stream: false,
+        attempts: 0,
+        account: None,
+        vendor: None,
+        upstream_model: None,
+        ttfb: None,
+    };
     let probe = match probe_chat(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -104,25 +134,16 @@ pub(crate) async fn chat(
                 ProbeError::InvalidModel => "invalid_model",
                 ProbeError::InvalidStream => "invalid_stream",
             };
-            return ApiError::BadRequest {
+            let err = ApiError::BadRequest {
                 message: e.to_string(),
                 code,
-            }
-            .into_response(None);
+            };
+            return finish_error(app, &ctx, err, None, "bad_request");
         }
     };
+    ctx.model = clip_model(&probe.model);
+    ctx.stream = probe.stream;
     let snap = app.snapshot.load_full();
-    let mut ctx = Ctx {
-        request_id,
-        start,
-        model: probe.model.clone(),
-        stream: probe.stream,
-        attempts: 0,
-        account: None,
-        vendor: None,
-        upstream_model: None,
-        ttfb: None,
-    };
     let view = View {
         snapshot: &snap,
         health: &app.health,
@@ -130,7 +151,9 @@ pub(crate) async fn chat(
     let resolution = match snap.table.resolve(&probe.model, &view) {
         Ok(r) => r,
         Err(RoutingError::UnknownModel { .. }) => {
-            let err = ApiError::ModelNotFound { model: probe.model };
+            let err = ApiError::ModelNotFound {
+                model: ctx.model.clone(),
+            };
             return finish_error(app, &ctx, err, None, "model_not_found");
         }
         Err(e) => {
@@ -146,22 +169,74 @@ pub(crate) async fn chat(
         };
         return finish_error(app, &ctx, err, None, "shutting_down");
     }
-    if resolution.candidates.is_empty() {
-        m::retry_outcome(None, &ctx.model, "no_account_available");
-        let err = all_cooling(app, &snap, &resolution.unavailable, None);
-        return finish_error(app, &ctx, err, Some(false), "no_account_available");
+    // Rate limits: over either, 429 without an upstream call.
+    let now = Instant::now();
+    let limited = app
+        .principal_limits
+        .check(&app.principal, now)
+        .err()
+        .map(|w| (w, "principal"))
+        .or_else(|| {
+            app.route_limits
+                .check(&probe.model, now)
+                .err()
+                .map(|w| (w, "route"))
+        });
+    if let Some((wait, scope)) = limited {
+        let err = ApiError::RateLimited {
+            message: format!(
+                "Rate limit exceeded for this {scope}; retry after the indicated time."
+            ),
+            retry_after: Some(wait.max(Duration::from_secs(1))),
+            code: "rate_limit_exceeded",
+        };
+        return finish_error(app, &ctx, err, None, "rate_limited");
     }
-    attempt_loop(
-        app,
-        &snap,
-        &parts.headers,
-        &body,
-        &probe,
-        resolution.candidates,
-        resolution.unavailable,
-        &mut ctx,
-    )
-    .await
+    // Idempotency (buffered requests only).
+    let idem = if probe.stream || !app.config.idempotency.enabled {
+        None
+    } else {
+        match crate::idempotency::begin(app, &parts.headers, &body).await {
+            Ok(guard) => guard,
+            Err(crate::idempotency::Early::Error(err, class)) => {
+                return finish_error(app, &ctx, err, None, class);
+            }
+            Err(crate::idempotency::Early::Replay(resp)) => {
+                record(app, &ctx, resp.status().as_u16(), "replayed", None, None);
+                return resp;
+            }
+        }
+    };
+    let resp = if resolution.candidates.is_empty() {
+        m::retry_outcome(None, &ctx.model, "no_account_available");
+        let err = all_cooling(app, &snap, &resolution.unavailable, None, None);
+        finish_error(app, &ctx, err, Some(false), "no_account_available")
+    } else {
+        attempt_loop(
+            app,
+            &snap,
+            &parts.headers,
+            &body,
+            &probe,
+            resolution.candidates,
+            resolution.unavailable,
+            &mut ctx,
+        )
+        .await
+    };
+    match idem {
+        Some(guard) => guard.finish(resp).await,
+        None => resp,
+    }
+}
+
+/// A client-chosen model name as it may appear in logs and usage events.
+fn clip_model(model: &str) -> String {
+    let mut end = model.len().min(200);
+    while !model.is_char_boundary(end) {
+        end -= 1;
+    }
+    model[..end].to_string()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -179,34 +254,54 @@ async fn attempt_loop(
     let deadline = Instant::now() + app.timeouts.deadline;
     let mut next = 0usize;
     let mut last: Option<(Failure, &AccountRuntime)> = None;
+    let estimate = crate::ratelimit::estimate_tokens(body, probe.max_tokens);
     loop {
-        // The next candidate whose breaker admits an attempt.
+        // The next candidate within its rate limits whose breaker admits an attempt.
         let mut picked = None;
+        let mut limit_wait: Option<Duration> = None;
         for _ in 0..candidates.len() {
             let idx = candidates[next % candidates.len()];
             next += 1;
             let Some(acct) = snap.account(idx) else {
                 continue;
             };
+            let reservation = match acct.shared.limits() {
+                Some(l) => match l.try_reserve(estimate, Instant::now()) {
+                    Ok(r) => Some(r),
+                    Err(wait) => {
+                        limit_wait = Some(limit_wait.map_or(wait, |w| w.min(wait)));
+                        continue;
+                    }
+                },
+                None => None,
+            };
             match app.health.try_acquire(&acct.id) {
                 Some(p) => {
-                    picked = Some((acct, p));
+                    picked = Some((acct, p, reservation));
                     break;
                 }
                 None => {
+                    if let (Some(l), Some(r)) = (acct.shared.limits(), reservation) {
+                        l.reconcile(r, Some(0), Instant::now());
+                    }
                     if !unavailable.contains(&idx) {
                         unavailable.push(idx);
                     }
                 }
             }
         }
-        let Some((acct, hpermit)) = picked else {
-            // Every candidate is cooling now (some may have failed in this request).
+        let Some((acct, hpermit, reservation)) = picked else {
+            // Every candidate is cooling or over its limits now (some may have
+            // failed in this request).
             let labels = last.as_ref().map(|(_, a)| *a);
             m::retry_outcome(labels, &ctx.model, "no_account_available");
-            let err = all_cooling(app, snap, &unavailable, last.map(|(f, _)| f));
+            let err = all_cooling(app, snap, &unavailable, last.map(|(f, _)| f), limit_wait);
             return finish_error(app, ctx, err, Some(false), "no_account_available");
         };
+        let reservation = reservation.map(|r| Reserved {
+            shared: acct.shared.clone(),
+            reservation: r,
+        });
 
         let wait_start = Instant::now();
         let permit = match app.limiter.acquire().await {
@@ -257,11 +352,14 @@ async fn attempt_loop(
                 if attempts.retried() {
                     m::retry_outcome(Some(acct), &ctx.model, "succeeded_after_retry");
                 }
-                return respond(app, acct, success, permit, guard, ctx);
+                return respond(app, acct, success, permit, guard, reservation, ctx);
             }
             Err(failure) => {
                 drop(guard);
                 drop(permit);
+                if let Some(r) = reservation {
+                    r.settle(Some(0));
+                }
                 m::upstream(acct, &ctx.model, failure.class, elapsed, None);
                 match failure.health {
                     HealthEffect::Success => app.health.success(hpermit),
@@ -352,15 +450,29 @@ fn all_cooling(
     snap: &Snapshot,
     unavailable: &[AccountIdx],
     last: Option<Failure>,
+    limit_wait: Option<Duration>,
 ) -> ApiError {
     let now = Instant::now();
-    let earliest = unavailable
+    let cooling = unavailable
         .iter()
         .filter_map(|i| snap.account(*i))
         .filter_map(|a| app.health.available_at(&a.id))
         .map(|t| t.saturating_duration_since(now))
-        .min()
-        .unwrap_or(Duration::from_secs(1));
+        .min();
+    let earliest = match (cooling, limit_wait) {
+        (Some(c), Some(l)) => c.min(l),
+        (c, l) => c.or(l).unwrap_or(Duration::from_secs(1)),
+    }
+    .max(Duration::from_millis(1));
+    if last.is_none() && unavailable.is_empty() {
+        if let Some(wait) = limit_wait {
+            return ApiError::RateLimited {
+                message: "Every account of this route is at its configured rate limit.".into(),
+                retry_after: Some(wait),
+                code: "account_rate_limit_exceeded",
+            };
+        }
+    }
     let all_rate_limited = !unavailable.is_empty()
         && unavailable
             .iter()
@@ -434,7 +546,10 @@ async fn attempt(
     request_id: &str,
     first_byte: Duration,
 ) -> Result<(Success, Duration), Failure> {
-    let upstream_body = rewrite_chat(body, probe, Some(upstream_model), false);
+    // Ask for usage on streams the client did not ask it for (the usage-only chunk
+    // is removed again on the way back). `custom` upstreams may reject the field.
+    let inject = probe.stream && !probe.has_stream_options && acct.vendor != Vendor::Custom;
+    let upstream_body = rewrite_chat(body, probe, Some(upstream_model), inject);
     let req = build_request(UpstreamRequest {
         uri: acct.chat_uri.clone(),
         api_key: acct.api_key.as_ref().map(|k| k.expose()),
@@ -499,6 +614,7 @@ async fn attempt(
                     headers: head.headers,
                     first,
                     rest: incoming,
+                    injected_usage: inject,
                 },
                 ttfb,
             ));
@@ -702,6 +818,7 @@ fn respond(
     success: Success,
     permit: rook_resilience::Permit,
     guard: m::InFlight,
+    reservation: Option<Reserved>,
     ctx: &Ctx<'_>,
 ) -> Response<RookBody> {
     match success {
@@ -713,6 +830,9 @@ fn respond(
             drop(guard);
             drop(permit);
             let usage = Usage::from_chunk(&body);
+            if let Some(r) = reservation {
+                r.settle(usage.map(|u| u.total_tokens));
+            }
             let mut resp = Response::new(RookBody::full(body));
             *resp.status_mut() = status;
             copy_response_headers(&headers, resp.headers_mut());
@@ -725,6 +845,7 @@ fn respond(
             headers,
             first,
             rest,
+            injected_usage,
         } => {
             let app2 = app.clone();
             let fin = Finish {
@@ -738,6 +859,7 @@ fn respond(
                 upstream_model: ctx.upstream_model.clone(),
                 ttfb: ctx.ttfb,
                 status: status.as_u16(),
+                reservation,
             };
             let hook = Box::new(move |summary: crate::body::StreamSummary| {
                 fin.done(&app2, summary);
@@ -751,6 +873,11 @@ fn respond(
                 hook,
             )
             .with_prefix(first);
+            let relay = if injected_usage {
+                relay.strip_usage_chunk()
+            } else {
+                relay
+            };
             let mut resp = Response::new(RookBody::Relay(Box::new(relay)));
             *resp.status_mut() = status;
             copy_response_headers(&headers, resp.headers_mut());
@@ -775,10 +902,14 @@ struct Finish {
     upstream_model: Option<String>,
     ttfb: Option<Duration>,
     status: u16,
+    reservation: Option<Reserved>,
 }
 
 impl Finish {
-    fn done(self, app: &Arc<App>, summary: crate::body::StreamSummary) {
+    fn done(mut self, app: &Arc<App>, summary: crate::body::StreamSummary) {
+        if let Some(r) = self.reservation.take() {
+            r.settle(summary.usage.map(|u| u.total_tokens));
+        }
         let outcome = match summary.end {
             StreamEnd::Completed | StreamEnd::EndedWithoutDone => "success",
             StreamEnd::ClientGone => "client_gone",
@@ -858,6 +989,7 @@ fn record(
     );
     app.usage.record(Record {
         request_id: ctx.request_id.to_string(),
+        principal: Some(app.principal.clone()),
         model: ctx.model.clone(),
         vendor: ctx.vendor,
         account_id: ctx.account.clone(),

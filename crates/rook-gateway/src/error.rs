@@ -39,6 +39,13 @@ pub enum ApiError {
         /// The configured limit.
         limit: usize,
     },
+    /// The request conflicts with another (idempotency). 409.
+    Conflict {
+        /// What conflicts.
+        message: String,
+        /// A stable code.
+        code: &'static str,
+    },
     /// Rate limited by Rook or by every upstream account. 429 with `Retry-After`.
     RateLimited {
         /// What happened.
@@ -112,6 +119,7 @@ impl ApiError {
             ApiError::ModelNotFound { .. } | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Upstream { status, .. } => *status,
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
@@ -130,6 +138,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Conflict { .. } => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Upstream { .. } => "upstream_client_error",
             ApiError::BadGateway { .. } => "bad_gateway",
@@ -187,6 +196,9 @@ impl ApiError {
                 Some("request_too_large"),
                 None,
             ),
+            ApiError::Conflict { message, code } => {
+                (message.clone(), "invalid_request_error", Some(code), None)
+            }
             ApiError::RateLimited { message, code, .. } => {
                 (message.clone(), "rate_limit_error", Some(code), None)
             }

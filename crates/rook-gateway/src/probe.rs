@@ -29,6 +29,8 @@ pub struct ChatProbe {
     pub has_stream_options: bool,
     /// Byte offset of the closing `}` of the top-level object.
     pub object_end: usize,
+    /// `max_completion_tokens`, else `max_tokens`, when given as a number.
+    pub max_tokens: Option<u64>,
 }
 
 /// Why a body is not a valid chat request.
@@ -54,6 +56,8 @@ struct Fields<'a> {
     include_usage: Option<bool>,
     has_stream_options: bool,
     bad_stream: bool,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
 }
 
 struct FieldsVisitor;
@@ -72,6 +76,8 @@ impl<'de> Visitor<'de> for FieldsVisitor {
             include_usage: None,
             has_stream_options: false,
             bad_stream: false,
+            max_tokens: None,
+            max_completion_tokens: None,
         };
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match key.as_ref() {
@@ -83,6 +89,16 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                         "false" | "null" => out.stream = Some(false),
                         _ => out.bad_stream = true,
                     }
+                }
+                "max_tokens" => {
+                    out.max_tokens = map
+                        .next_value::<Option<serde_json::Value>>()?
+                        .and_then(|v| v.as_u64())
+                }
+                "max_completion_tokens" => {
+                    out.max_completion_tokens = map
+                        .next_value::<Option<serde_json::Value>>()?
+                        .and_then(|v| v.as_u64())
                 }
                 "stream_options" => {
                     out.has_stream_options = true;
@@ -144,6 +160,7 @@ pub fn probe_chat(body: &[u8]) -> Result<ChatProbe, ProbeError> {
         include_usage: fields.include_usage,
         has_stream_options: fields.has_stream_options,
         object_end,
+        max_tokens: fields.max_completion_tokens.or(fields.max_tokens),
     })
 }
 
@@ -193,6 +210,10 @@ mod tests {
         assert!(p.stream);
         assert_eq!(&body[p.model_span.clone()], br#""gpt-4o""#);
         assert_eq!(p.include_usage, None);
+        assert_eq!(p.max_tokens, None);
+        let p =
+            probe_chat(br#"{"model":"m","max_tokens":100,"max_completion_tokens":50}"#).unwrap();
+        assert_eq!(p.max_tokens, Some(50));
     }
 
     #[test]

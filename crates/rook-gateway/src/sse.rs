@@ -129,6 +129,137 @@ impl SseObserver {
     }
 }
 
+/// Removes the usage-only chunk (`"choices": []` with a `usage` object) from a
+/// stream whose usage Rook asked for on the client's behalf
+/// (`stream_options.include_usage` added upstream), so the client receives what it
+/// would have received without Rook.
+///
+/// Bytes are held only until the event they belong to is complete; complete events
+/// pass at once, unchanged.
+#[derive(Debug, Default)]
+pub struct UsageChunkFilter {
+    held: Vec<u8>,
+}
+
+impl UsageChunkFilter {
+    /// A filter with nothing held.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the next bytes; returns what may be sent now (possibly empty).
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.held.extend_from_slice(bytes);
+        let end = complete_events_end(&self.held);
+        if end == 0 {
+            return Vec::new();
+        }
+        let rest = self.held.split_off(end);
+        let complete = std::mem::replace(&mut self.held, rest);
+        let mut out = Vec::with_capacity(complete.len());
+        for event in split_events(&complete) {
+            if !is_usage_only_event(event) {
+                out.extend_from_slice(event);
+            }
+        }
+        out
+    }
+
+    /// At the end of the stream: whatever is still held (an unterminated event).
+    pub fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.held)
+    }
+
+    /// Drops held bytes (the stream failed; a half event must not reach the client).
+    pub fn discard(&mut self) {
+        self.held.clear();
+    }
+}
+
+/// The length of the prefix of `buf` made of complete events (ending in a blank line).
+fn complete_events_end(buf: &[u8]) -> usize {
+    let mut end = 0;
+    let mut line_start = true;
+    let mut i = 0;
+    while i < buf.len() {
+        let b = buf[i];
+        if b == b'\r' || b == b'\n' {
+            let mut next = i + 1;
+            if b == b'\r' && buf.get(next) == Some(&b'\n') {
+                next += 1;
+            } else if b == b'\r' && next == buf.len() {
+                // A CR at the very end might be the first half of CRLF: wait.
+                break;
+            }
+            if line_start {
+                end = next;
+            }
+            line_start = true;
+            i = next;
+        } else {
+            line_start = false;
+            i += 1;
+        }
+    }
+    end
+}
+
+/// Splits a buffer of complete events into events (each with its terminators).
+fn split_events(buf: &[u8]) -> Vec<&[u8]> {
+    let mut events = Vec::new();
+    let mut start = 0;
+    let mut line_start = true;
+    let mut i = 0;
+    while i < buf.len() {
+        let b = buf[i];
+        if b == b'\r' || b == b'\n' {
+            let mut next = i + 1;
+            if b == b'\r' && buf.get(next) == Some(&b'\n') {
+                next += 1;
+            }
+            if line_start {
+                events.push(&buf[start..next]);
+                start = next;
+            }
+            line_start = true;
+            i = next;
+        } else {
+            line_start = false;
+            i += 1;
+        }
+    }
+    if start < buf.len() {
+        events.push(&buf[start..]);
+    }
+    events
+}
+
+/// Whether an event is the usage-only chunk: its data is a JSON object with an empty
+/// `choices` array and a `usage` object.
+fn is_usage_only_event(event: &[u8]) -> bool {
+    if !memchr_str(event, b"\"usage\"") {
+        return false;
+    }
+    let mut data = Vec::new();
+    for line in event.split(|&b| b == b'\n' || b == b'\r') {
+        if let Some(v) = line.strip_prefix(b"data:") {
+            if !data.is_empty() {
+                data.push(b'\n');
+            }
+            data.extend_from_slice(v.strip_prefix(b" ").unwrap_or(v));
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct Chunk {
+        choices: Option<Vec<serde::de::IgnoredAny>>,
+        usage: Option<serde::de::IgnoredAny>,
+    }
+    match serde_json::from_slice::<Chunk>(&data) {
+        Ok(c) => c.usage.is_some() && c.choices.is_some_and(|v| v.is_empty()),
+        Err(_) => false,
+    }
+}
+
 fn memchr_str(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -177,6 +308,39 @@ mod tests {
         o.feed(b"\n");
         assert!(o.at_event_boundary());
         assert!(!o.saw_done());
+    }
+
+    #[test]
+    fn usage_filter_drops_only_the_usage_chunk_in_any_split() {
+        let input = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
+            data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n\
+            data: [DONE]\n\n";
+        let expected = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n";
+        for crlf in [false, true] {
+            let (inp, exp) = if crlf {
+                (input.replace('\n', "\r\n"), expected.replace('\n', "\r\n"))
+            } else {
+                (input.to_string(), expected.to_string())
+            };
+            for split in 0..inp.len() {
+                let mut f = UsageChunkFilter::new();
+                let mut out = f.push(&inp.as_bytes()[..split]);
+                out.extend(f.push(&inp.as_bytes()[split..]));
+                out.extend(f.finish());
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    exp,
+                    "split {split} crlf {crlf}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn usage_filter_keeps_usage_on_content_chunks() {
+        let input = "data: {\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":1}}\n\n";
+        let mut f = UsageChunkFilter::new();
+        assert_eq!(f.push(input.as_bytes()), input.as_bytes());
     }
 
     #[test]

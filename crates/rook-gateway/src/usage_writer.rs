@@ -25,6 +25,8 @@ use crate::usage::Usage;
 pub struct Record {
     /// Request id.
     pub request_id: String,
+    /// Hashed principal (never the raw token); `None` when unauthenticated.
+    pub principal: Option<Arc<str>>,
     /// Logical model.
     pub model: String,
     /// Vendor of the last account tried.
@@ -57,7 +59,7 @@ impl Record {
             id: None,
             request_id: self.request_id,
             ts_ms: now_ms(),
-            principal_hash: None,
+            principal_hash: self.principal.map(|p| p.to_string()),
             model: self.model,
             vendor: self.vendor.map(str::to_string),
             account_id: self.account_id.map(|a| a.to_string()),
@@ -212,6 +214,13 @@ async fn write_with_retry(registry: &Registry, buf: &mut Vec<UsageEvent>, closin
         loop {
             match registry.insert_usage_events(&buf[chunk_start..end]).await {
                 Ok(()) => break,
+                Err(e) if !e.is_unavailable() => {
+                    // Not a connectivity problem: retrying cannot help, and a poison
+                    // batch must not block the queue.
+                    usage_dropped("write_failed", (end - chunk_start) as u64);
+                    tracing::error!(error = %e, events = end - chunk_start, "usage events rejected by the database; dropped");
+                    break;
+                }
                 Err(e) => {
                     tries += 1;
                     if tries == 1 || tries % 20 == 0 {

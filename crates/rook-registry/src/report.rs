@@ -207,7 +207,15 @@ impl crate::Registry {
 mod tests {
     use super::*;
 
-    fn ev(model: &str, outcome: &str, stream: bool, p: u64, c: u64, lat: u64, ts: i64) -> UsageEvent {
+    fn ev(
+        model: &str,
+        outcome: &str,
+        stream: bool,
+        p: u64,
+        c: u64,
+        lat: u64,
+        ts: i64,
+    ) -> UsageEvent {
         UsageEvent {
             request_id: format!("r{ts}"),
             ts_ms: ts,

@@ -1,0 +1,232 @@
+//! `Idempotency-Key` on buffered `POST /v1/chat/completions`.
+//!
+//! The first request with a key runs; its successful response is stored in the
+//! registry (scoped by the hashed principal) and replayed, with
+//! `idempotency-replayed: true` and no upstream call, to a repeat with the same key
+//! and the same body within the replay window. The same key with a different body
+//! is 409 `idempotency_key_reused`; a repeat while the first is still running is 409
+//! `idempotency_request_in_progress`. Failed requests are not stored (the record is
+//! released so the client can retry). The registry makes the claim atomic, so
+//! several instances sharing PostgreSQL agree on which one runs the request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use rook_registry::{IdempotencyBegin, StoredResponse};
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::body::RookBody;
+use crate::error::ApiError;
+use crate::health::now_ms;
+
+/// Why a request ends before the attempt loop.
+pub(crate) enum Early {
+    /// Answer with this error.
+    Error(ApiError, &'static str),
+    /// Answer with the stored response.
+    Replay(Response<RookBody>),
+}
+
+/// The claim on a key while the first request runs.
+pub(crate) struct Guard {
+    app: Arc<App>,
+    key: String,
+    settled: bool,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn valid_key(k: &str) -> bool {
+    !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// Claims the request's key, if it has one.
+pub(crate) async fn begin(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Option<Guard>, Early> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = match raw.to_str() {
+        Ok(k) if valid_key(k) => k.to_string(),
+        _ => {
+            return Err(Early::Error(
+                ApiError::BadRequest {
+                    message: "Idempotency-Key must be 1 to 255 visible ASCII characters.".into(),
+                    code: "invalid_idempotency_key",
+                },
+                "bad_request",
+            ))
+        }
+    };
+    let body_hash = hex(&Sha256::digest(body));
+    let now = now_ms();
+    let window = i64::try_from(app.config.idempotency.replay_window_seconds)
+        .unwrap_or(86_400)
+        .saturating_mul(1000);
+    let begun = app
+        .registry
+        .idempotency_begin(
+            &app.principal,
+            &key,
+            &body_hash,
+            now,
+            now.saturating_add(window),
+        )
+        .await;
+    match begun {
+        Ok(IdempotencyBegin::Started) => Ok(Some(Guard {
+            app: app.clone(),
+            key,
+            settled: false,
+        })),
+        Ok(IdempotencyBegin::InProgress) => Err(Early::Error(
+            ApiError::Conflict {
+                message: "A request with this Idempotency-Key is still in progress.".into(),
+                code: "idempotency_request_in_progress",
+            },
+            "idempotency_in_progress",
+        )),
+        Ok(IdempotencyBegin::Mismatch) => Err(Early::Error(
+            ApiError::Conflict {
+                message: "This Idempotency-Key was used with a different request body.".into(),
+                code: "idempotency_key_reused",
+            },
+            "idempotency_key_reused",
+        )),
+        Ok(IdempotencyBegin::Replay(stored)) => Err(Early::Replay(replay(stored))),
+        Err(e) => {
+            tracing::warn!(error = %e, "idempotency store unavailable");
+            Err(Early::Error(
+                ApiError::Unavailable {
+                    message: "Idempotency-Key could not be honoured: the registry is unavailable."
+                        .into(),
+                    code: "idempotency_unavailable",
+                    retry_after: Some(Duration::from_secs(1)),
+                },
+                "idempotency_unavailable",
+            ))
+        }
+    }
+}
+
+fn replay(stored: StoredResponse) -> Response<RookBody> {
+    let mut resp = Response::new(RookBody::full(stored.body));
+    *resp.status_mut() = StatusCode::from_u16(stored.status_code).unwrap_or(StatusCode::OK);
+    for (k, v) in stored.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            resp.headers_mut().append(k, v);
+        }
+    }
+    resp.headers_mut()
+        .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    resp
+}
+
+/// Response headers worth storing for a replay.
+fn stored_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(k, _)| *k == header::CONTENT_TYPE || k.as_str().starts_with("openai-"))
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+impl Guard {
+    /// Stores a successful response for replay, or releases the key.
+    pub(crate) async fn finish(mut self, resp: Response<RookBody>) -> Response<RookBody> {
+        self.settled = true;
+        let body = match resp.body() {
+            RookBody::Full(Some(b)) if resp.status().is_success() => Some(b.clone()),
+            _ => None,
+        };
+        let registry = &self.app.registry;
+        let principal = &self.app.principal;
+        let result = match body {
+            Some(body) => {
+                let stored = StoredResponse {
+                    status_code: resp.status().as_u16(),
+                    headers: stored_headers(resp.headers()),
+                    body: body.to_vec(),
+                };
+                registry
+                    .idempotency_complete(principal, &self.key, stored)
+                    .await
+            }
+            None => registry.idempotency_abandon(principal, &self.key).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not settle an idempotency record");
+        }
+        resp
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // The client went away mid-request: release the key so a retry can run.
+        let app = self.app.clone();
+        let key = std::mem::take(&mut self.key);
+        tokio::spawn(async move {
+            if let Err(e) = app.registry.idempotency_abandon(&app.principal, &key).await {
+                tracing::warn!(error = %e, "could not release an idempotency record");
+            }
+        });
+    }
+}
+
+/// Prunes expired records in the background.
+pub(crate) fn spawn_pruner(app: &Arc<App>) {
+    let weak = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let Some(app) = weak.upgrade() else { return };
+            match app.registry.prune_idempotency(now_ms()).await {
+                Ok(n) if n > 0 => tracing::debug!(pruned = n, "expired idempotency records pruned"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "idempotency pruning failed"),
+            }
+            let days = i64::from(app.config.usage.retention_days);
+            let cutoff = now_ms().saturating_sub(days.saturating_mul(86_400_000));
+            match app.registry.prune_usage_before(cutoff).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(pruned = n, retention_days = days, "old usage events pruned")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "usage pruning failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert!(valid_key("abc-123"));
+        assert!(!valid_key(""));
+        assert!(!valid_key("has space"));
+        assert!(!valid_key(&"k".repeat(256)));
+    }
+}
