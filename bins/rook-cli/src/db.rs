@@ -1,4 +1,4 @@
-//! `db migrate`.
+//! `db migrate` and `db backup`.
 
 use rook_gateway::rook_config::redact_database_url;
 use rook_gateway::rook_registry::{ConnectOptions, Registry};
@@ -44,6 +44,18 @@ pub async fn migrate(g: &GlobalArgs) -> Result<(), CliError> {
         crate::common::outln("nothing applied (another process migrated concurrently)");
     }
     registry.close().await;
+    Ok(())
+}
+
+/// Writes a consistent copy of a SQLite registry to `path`.
+pub async fn backup(g: &GlobalArgs, path: &std::path::Path) -> Result<(), CliError> {
+    let loaded = load_config(g)?;
+    let registry = crate::common::open_existing(&loaded.config.database_url).await?;
+    eprintln!("writing backup to {} ...", path.display());
+    let result = registry.backup_to(path).await.map_err(registry_error);
+    registry.close().await;
+    result?;
+    crate::common::outln(&format!("backup written to {}", path.display()));
     Ok(())
 }
 

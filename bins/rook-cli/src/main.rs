@@ -131,11 +131,25 @@ Example:
 Creates the database (SQLite file) when missing and applies pending
 migrations. Exit codes: 0 done; 2 failure.";
 
+const DB_BACKUP_HELP: &str = "\
+Example:
+  rook-cli db backup /var/backups/rook-$(date +%F).db --config /etc/rook/config.toml
+
+Writes an online, consistent copy of a SQLite registry (the server may keep
+running); the file is created with mode 0600 and never overwritten. PostgreSQL
+registries are backed up with pg_dump. Exit codes: 0 done; 2 failure.";
+
 #[derive(Debug, Subcommand)]
 enum DbCommand {
     /// Creates the database if missing and applies pending migrations.
     #[command(after_help = DB_MIGRATE_HELP)]
     Migrate,
+    /// Writes a consistent copy of a SQLite registry to PATH.
+    #[command(after_help = DB_BACKUP_HELP)]
+    Backup {
+        /// Where to write the copy (must not exist).
+        path: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -171,5 +185,6 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Pools(args) => manage::pools(g, args).await.map(|()| 0),
         Command::Routes(args) => manage::routes(g, args).await.map(|()| 0),
         Command::Db(DbCommand::Migrate) => db::migrate(g).await.map(|()| 0),
+        Command::Db(DbCommand::Backup { path }) => db::backup(g, &path).await.map(|()| 0),
     }
 }

@@ -68,6 +68,35 @@ fn migrate_reports_applied_then_up_to_date() {
 }
 
 #[test]
+fn backup_writes_a_usable_copy_and_never_overwrites() {
+    let env = Env::new();
+    let cfg = setup(&env, true);
+    let c = cfg.as_str();
+    let target = env.path("backup.db");
+    let t = target.display().to_string();
+    let run = env.run(&["db", "backup", &t, "--config", c], &[]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("backup written"), "{}", run.stdout);
+    // The copy is a registry the CLI can read.
+    let copy_cfg = env.path("copy.toml");
+    std::fs::write(&copy_cfg, format!("database_url = \"sqlite://{t}\"\n")).unwrap();
+    let run = env.run(
+        &[
+            "accounts",
+            "list",
+            "--json",
+            "--config",
+            &copy_cfg.display().to_string(),
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    // A second backup to the same path is refused.
+    env.run(&["db", "backup", &t, "--config", c], &[])
+        .assert_code(2);
+}
+
+#[test]
 fn add_list_set_remove_against_the_registry() {
     let env = Env::new();
     let cfg = setup(&env, true);

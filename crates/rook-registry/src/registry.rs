@@ -437,6 +437,47 @@ impl Registry {
         }
     }
 
+    /// Writes an online, consistent copy of a SQLite registry to `path` (SQLite's
+    /// `VACUUM INTO`), readable only by its owner. The server may keep running.
+    ///
+    /// # Errors
+    /// [`RegistryError::AlreadyExists`] when `path` exists (it is never overwritten),
+    /// [`RegistryError::Invalid`] on PostgreSQL (use `pg_dump`).
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
+        let pool = match &*self.db {
+            Db::Sqlite(p) => p,
+            Db::Postgres(_) => {
+                return Err(RegistryError::Invalid {
+                    message: "backup is for SQLite registries; back up PostgreSQL with pg_dump"
+                        .into(),
+                })
+            }
+        };
+        if path.exists() {
+            return Err(RegistryError::AlreadyExists {
+                entity: "backup file",
+                id: path.display().to_string(),
+            });
+        }
+        let target = path.to_str().ok_or_else(|| RegistryError::Invalid {
+            message: "the backup path must be valid UTF-8".into(),
+        })?;
+        sqlx::query("VACUUM INTO ?1")
+            .bind(target)
+            .execute(pool)
+            .await?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| RegistryError::Other {
+                    message: format!("backup written, but its permissions could not be set: {e}"),
+                },
+            )?;
+        }
+        Ok(())
+    }
+
     /// Applied and pending migration versions. Fails with [`RegistryError::Migration`] if an
     /// applied migration differs from the embedded one.
     pub async fn migration_status(&self) -> Result<MigrationStatus> {

@@ -212,3 +212,34 @@ async fn edited_migration_is_reported() {
         other => panic!("expected Migration, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn backup_is_a_consistent_private_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rook.db").display());
+    let r = Registry::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap();
+    r.create_account(&AccountRecord::new("a", "open_ai", "https://x.invalid"))
+        .await
+        .unwrap();
+    let target = dir.path().join("backup.db");
+    r.backup_to(&target).await.unwrap();
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let copy = Registry::connect(
+        &format!("sqlite://{}", target.display()),
+        ConnectOptions {
+            create_if_missing: false,
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(copy.list_accounts().await.unwrap()[0].id, "a");
+    // Never overwrites.
+    assert!(matches!(
+        r.backup_to(&target).await,
+        Err(RegistryError::AlreadyExists { .. })
+    ));
+}
