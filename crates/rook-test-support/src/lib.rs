@@ -74,4 +74,4 @@ pub mod server;
 pub use error::{Error, ErrorKind};
 pub use fake::{FakeUpstream, RecordedRequest, Reply};
 pub use http::{sse_events, SseEvent, TestResponse};
-pub use server::{free_port, rook_server_bin, RookServer, TestDir};
+pub use server::{free_port, rook_server_bin, workspace_bin, RookServer, TestDir};

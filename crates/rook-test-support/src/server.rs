@@ -100,6 +100,40 @@ pub fn rook_server_bin() -> Option<PathBuf> {
     candidate.exists().then_some(candidate)
 }
 
+/// Finds a binary of this workspace next to the running test executable, building
+/// it first (`$CARGO build -p PACKAGE --bin BIN`) when it is missing, so a test of
+/// one package can drive another package's binary (e.g. `rook-cli` from the
+/// server's tests).
+pub fn workspace_bin(package: &str, bin: &str) -> Result<PathBuf, Error> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::from_source(ErrorKind::Io, "locating the test executable", &e))?;
+    let mut dir = exe
+        .parent()
+        .ok_or_else(|| Error::new(ErrorKind::Io, "test executable has no directory"))?;
+    if dir.ends_with("deps") {
+        dir = dir
+            .parent()
+            .ok_or_else(|| Error::new(ErrorKind::Io, "deps directory has no parent"))?;
+    }
+    let candidate = dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    if candidate.exists() {
+        return Ok(candidate);
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "-p", package, "--bin", bin])
+        .status()
+        .map_err(|e| Error::from_source(ErrorKind::Io, "running cargo build", &e))?;
+    if status.success() && candidate.exists() {
+        Ok(candidate)
+    } else {
+        Err(Error::new(
+            ErrorKind::Io,
+            format!("{bin} is not built and `cargo build -p {package}` did not produce it"),
+        ))
+    }
+}
+
 type Logs = Arc<Mutex<String>>;
 
 fn read_logs(logs: &Logs) -> String {
