@@ -157,7 +157,7 @@ async fn usage_report_matches_the_traffic_sent() {
         .unwrap()
         .success());
 
-    let report = usage_report(&server.config_path().to_path_buf());
+    let report = usage_report(server.config_path());
     let t = &report["totals"];
     assert_eq!(t["requests"], 8, "{report:#}");
     assert_eq!(t["failed_requests"], 2);
@@ -194,7 +194,7 @@ async fn a_broken_stream_is_counted_as_partial() {
     s.collect().await;
     server.sigterm().unwrap();
     server.wait_exit(Duration::from_secs(15)).await.unwrap();
-    let report = usage_report(&server.config_path().to_path_buf());
+    let report = usage_report(server.config_path());
     assert_eq!(
         report["groups"]["outcome"][0]["key"], "partial",
         "{report:#}"
