@@ -299,6 +299,28 @@ async fn secrets_never_leak_into_logs_metrics_or_errors() {
     assert_eq!(acct_a["status"], "unhealthy");
     assert_eq!(acct_a["last_error_class"], "auth_error");
 
+    // The operator fixed the key: a reset puts A back in rotation at once.
+    let [(k, v)] = admin();
+    let r = http::request(
+        "POST",
+        &server.url("/api/accounts/a/reset"),
+        &[(k, &v)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["account"]["status"], "healthy");
+    let r = http::post_json(&url, &[], &json!({"model": "m", "messages": []}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        a.request_count(),
+        2,
+        "A was not back in rotation after the reset"
+    );
+
     let metrics = get_admin(&server, "/api/metrics").await.text();
     let status = get_admin(&server, "/api/status").await.text();
     for (what, text) in [

@@ -445,6 +445,12 @@ impl Admin {
                 }
             };
         }
+        self.audit(req, change).await;
+        Ok(())
+    }
+
+    /// Writes the audit event of a successful change (a failure is logged).
+    async fn audit(&self, req: &ApiRequest, change: Change<'_>) {
         let event = AuditEvent {
             id: None,
             ts_ms: now_ms(),
@@ -459,7 +465,37 @@ impl Admin {
             tracing::warn!(error = %e, action = change.action, entity_type = change.entity_type,
                 entity_id = change.entity_id, "could not write the audit event of an admin change");
         }
-        Ok(())
+    }
+
+    /// `POST /api/accounts/{id}/reset`: puts an account back in rotation (closes its
+    /// breaker, clears its cooldown), e.g. after its key was fixed. Works for
+    /// config-declared accounts too: health is not configuration.
+    pub(crate) async fn reset_account_health(&self, req: &ApiRequest, id: &str) -> ApiResult {
+        self.registry.get_account(id).await?;
+        if !self.runtime.reset_health(id) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_routed",
+                format!("account {id:?} is not loaded in routing"),
+            ));
+        }
+        let health = self
+            .runtime
+            .accounts_health()
+            .into_iter()
+            .find(|h| h.id == id);
+        let detail = json!({ "id": id });
+        self.audit(
+            req,
+            Change {
+                action: "reset_health",
+                entity_type: "account",
+                entity_id: id,
+                detail,
+            },
+        )
+        .await;
+        Ok(json_response(StatusCode::OK, &json!({ "account": health })))
     }
 
     // -------------------------------------------------------------- accounts
@@ -581,6 +617,8 @@ impl Admin {
         };
         self.commit(req, change, Undo::SetKey(id.to_string(), old.api_key))
             .await?;
+        // A new key: the old key's failures no longer apply.
+        self.runtime.reset_health(id);
         Ok(json_response(StatusCode::OK, &view))
     }
 

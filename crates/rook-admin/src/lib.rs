@@ -176,6 +176,9 @@ pub trait Runtime: Send + Sync {
     fn draining(&self) -> bool;
     /// Rebuilds routing from the registry after a change.
     fn reload(&self) -> BoxFuture<'_, Result<(), String>>;
+    /// Closes an account's breaker and clears its cooldown (operator action).
+    /// `false` when routing does not know the account.
+    fn reset_health(&self, id: &str) -> bool;
 }
 
 /// One `/api/*` request, already read.
@@ -369,6 +372,7 @@ impl Admin {
             ("DELETE", "/api/accounts/{id}") => self.delete_account(req, param).await?,
             ("PUT", "/api/accounts/{id}/api_key") => self.set_account_key(req, param).await?,
             ("DELETE", "/api/accounts/{id}/api_key") => self.clear_account_key(req, param).await?,
+            ("POST", "/api/accounts/{id}/reset") => self.reset_account_health(req, param).await?,
             ("GET", "/api/pools") => self.list_pools().await?,
             ("POST", "/api/pools") => self.create_pool(req).await?,
             ("GET", "/api/pools/{id}") => self.get_pool(param).await?,
@@ -506,6 +510,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/accounts/{id}"),
     ("PUT", "/api/accounts/{id}/api_key"),
     ("DELETE", "/api/accounts/{id}/api_key"),
+    ("POST", "/api/accounts/{id}/reset"),
     ("GET", "/api/pools"),
     ("POST", "/api/pools"),
     ("GET", "/api/pools/{id}"),

@@ -189,6 +189,15 @@ fn paths() -> Value {
                 "responses": responses(deleted(), WRITE_ERRORS),
             }
         },
+        "/api/accounts/{id}/reset": {
+            "parameters": [param("AccountId")],
+            "post": {
+                "operationId": "resetAccountHealth",
+                "tags": ["accounts"],
+                "summary": "Put the account back in rotation: close its breaker and clear its cooldown (also for config-declared accounts)",
+                "responses": responses(json!({"200": {"description": "The account's health after the reset: `{\"account\": AccountHealth}`.", "content": {"application/json": {"schema": {"type": "object"}}}}}), WRITE_ERRORS),
+            }
+        },
         "/api/pools": {
             "get": {
                 "operationId": "listPools",

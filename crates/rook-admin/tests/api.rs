@@ -53,6 +53,9 @@ impl Runtime for FakeRuntime {
     fn draining(&self) -> bool {
         false
     }
+    fn reset_health(&self, id: &str) -> bool {
+        id != "unrouted"
+    }
     fn reload(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             self.reloads.fetch_add(1, Ordering::SeqCst);
@@ -1314,4 +1317,44 @@ async fn database_unavailable_is_503() {
         let r = e.call(method, path, body).await;
         expect(&r, 503, "database_unavailable");
     }
+}
+
+#[tokio::test]
+async fn reset_puts_an_account_back_and_is_audited() {
+    let e = env().await;
+    let r = e
+        .call(
+            "POST",
+            "/api/accounts",
+            Some(json!({"id": "acct-r", "vendor": "open_ai"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = e.call("POST", "/api/accounts/acct-r/reset", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = e.call("POST", "/api/accounts/nope/reset", None).await;
+    expect(&r, 404, "not_found");
+    let r = e
+        .call(
+            "POST",
+            "/api/accounts",
+            Some(json!({"id": "unrouted", "vendor": "open_ai"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = e.call("POST", "/api/accounts/unrouted/reset", None).await;
+    expect(&r, 409, "not_routed");
+    let events = e.call("GET", "/api/audit/events", None).await.json();
+    let resets: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|ev| ev["action"] == "reset_health")
+        .collect();
+    assert_eq!(
+        resets.len(),
+        1,
+        "only the successful reset is audited: {events:#}"
+    );
+    assert_eq!(resets[0]["entity_id"], "acct-r");
 }

@@ -101,6 +101,21 @@ impl Runtime for RuntimeView {
         self.0.upgrade().is_some_and(|app| app.is_draining())
     }
 
+    fn reset_health(&self, id: &str) -> bool {
+        let Some(app) = self.0.upgrade() else {
+            return false;
+        };
+        let snap = app.snapshot.load();
+        match snap.accounts.iter().find(|a| &*a.id == id) {
+            Some(acct) => {
+                app.health.reset(&acct.id);
+                tracing::info!(account = %acct.label, "account health reset by an operator");
+                true
+            }
+            None => false,
+        }
+    }
+
     fn reload(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let app = self
