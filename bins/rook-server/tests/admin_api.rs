@@ -161,6 +161,12 @@ async fn admin_changes_apply_without_restart() {
         404
     );
 
+    // Deleting a pool a route uses breaks a reference: 409, nothing changes.
+    let r = admin(&server, "DELETE", "/api/pools/api-pool", None).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "reference_conflict");
+    assert_eq!(chat(&server, "team/model:v1").await.status, 200);
+
     // Config-declared entries are read-only.
     let r = admin(&server, "DELETE", "/api/routes/declared-model", None).await;
     assert_eq!(r.status, 409);

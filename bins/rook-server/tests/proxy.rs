@@ -441,3 +441,20 @@ async fn sigterm_drains_in_flight_streams() {
     assert!(status.success(), "{status:?}\n{}", server.logs());
     assert!(server.logs().contains("shutdown complete"));
 }
+
+#[tokio::test]
+async fn an_external_bind_without_an_admin_token_refuses_to_start() {
+    let cfg = r#"
+host = "0.0.0.0"
+port = {port}
+database_url = "sqlite://{dir}/rook.db"
+[inbound_auth]
+enabled = true
+"#;
+    let (code, logs) = RookServer::start_expect_failure(bin(), cfg, &[("ROOK_TOKEN", "t")])
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "{logs}");
+    assert!(logs.contains("admin token"), "{logs}");
+    assert!(!logs.contains("listening"), "{logs}");
+}
