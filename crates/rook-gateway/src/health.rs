@@ -61,6 +61,8 @@ impl Status {
 #[derive(Debug, Default, Clone)]
 struct Info {
     seen: bool,
+    /// The last outcome was a success (nothing to persist on the next one).
+    clean: bool,
     last_error_class: Option<&'static str>,
 }
 
@@ -165,15 +167,21 @@ impl Health {
         self.breaker.try_acquire(id)
     }
 
+    /// Records an outcome's effect on the account; only changes are persisted, so a
+    /// steady stream of successes costs no database writes.
     fn note(&self, id: &Key, class: Option<&'static str>) {
         let mut info = self.info();
-        if let Some(i) = info.get_mut(id) {
-            i.seen = true;
-            if class.is_some() {
-                i.last_error_class = class;
-            }
+        let Some(i) = info.get_mut(id) else { return };
+        let changed = class.is_some() || !i.seen || !i.clean;
+        i.seen = true;
+        i.clean = class.is_none();
+        if class.is_some() {
+            i.last_error_class = class;
         }
-        self.dirty.store(true, Ordering::Relaxed);
+        drop(info);
+        if changed {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
     }
 
     /// The attempt succeeded (or failed through the caller's fault).
@@ -211,6 +219,7 @@ impl Health {
     pub fn reset(&self, id: &Key) {
         self.breaker.reset(id);
         self.note(id, None);
+        self.mark_dirty();
     }
 
     fn describe(&self, s: KeySnapshot<Key>, info: Option<&Info>) -> AccountHealth {

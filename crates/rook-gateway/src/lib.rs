@@ -153,7 +153,7 @@ pub async fn run(
     let app = App::build(config, registry, Some(metrics.clone())).await?;
     // Histograms need periodic upkeep.
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tick.tick().await;
             metrics.run_upkeep();
