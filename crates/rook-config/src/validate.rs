@@ -679,35 +679,23 @@ impl Config {
                 }
             }
         }
-        for (i, p) in self.pools.iter().enumerate() {
-            if let Some(fb) = &p.fallback_pool {
-                if !index.contains_key(fb.as_str()) {
-                    c.push(
-                        format!("{}.fallback_pool", pool_key(i, p)),
-                        format!("{fb:?} is not a declared pool id"),
-                    );
-                }
-            }
-        }
-        let next: Vec<Option<usize>> = self
+        let entries: Vec<FallbackEntry<'_>> = self
             .pools
             .iter()
-            .map(|p| {
-                p.fallback_pool
-                    .as_deref()
-                    .and_then(|fb| index.get(fb).copied())
+            .enumerate()
+            .map(|(i, p)| FallbackEntry {
+                key: pool_key(i, p),
+                name: p.id.as_str(),
+                fallback: p.fallback_pool.as_deref(),
             })
             .collect();
-        for cycle in cycles(&next) {
-            let Some(&start) = cycle.first() else {
-                continue;
-            };
-            let names: Vec<&str> = cycle.iter().map(|&i| self.pools[i].id.as_str()).collect();
-            c.push(
-                format!("{}.fallback_pool", pool_key(start, &self.pools[start])),
-                format!("fallback cycle: {} -> {}", names.join(" -> "), names[0]),
-            );
-        }
+        check_fallbacks(
+            c,
+            &entries,
+            |n| index.get(n).copied(),
+            "fallback_pool",
+            "a declared pool id",
+        );
     }
 
     fn check_routes(&self, c: &mut Checker) {
@@ -733,38 +721,68 @@ impl Config {
                 );
             }
         }
-        for (i, r) in self.routes.iter().enumerate() {
-            if let Some(fb) = &r.fallback_route {
-                if !index.contains_key(fb.as_str()) {
-                    c.push(
-                        format!("{}.fallback_route", route_key(i, r)),
-                        format!("{fb:?} is not the model of a declared route"),
-                    );
-                }
-            }
-        }
-        let next: Vec<Option<usize>> = self
+        let entries: Vec<FallbackEntry<'_>> = self
             .routes
             .iter()
-            .map(|r| {
-                r.fallback_route
-                    .as_deref()
-                    .and_then(|fb| index.get(fb).copied())
+            .enumerate()
+            .map(|(i, r)| FallbackEntry {
+                key: route_key(i, r),
+                name: r.model.as_str(),
+                fallback: r.fallback_route.as_deref(),
             })
             .collect();
-        for cycle in cycles(&next) {
-            let Some(&start) = cycle.first() else {
-                continue;
-            };
-            let names: Vec<&str> = cycle
-                .iter()
-                .map(|&i| self.routes[i].model.as_str())
-                .collect();
-            c.push(
-                format!("{}.fallback_route", route_key(start, &self.routes[start])),
-                format!("fallback cycle: {} -> {}", names.join(" -> "), names[0]),
-            );
+        check_fallbacks(
+            c,
+            &entries,
+            |n| index.get(n).copied(),
+            "fallback_route",
+            "the model of a declared route",
+        );
+    }
+}
+
+/// A pool or route as far as its fallback is concerned.
+struct FallbackEntry<'a> {
+    /// Where it is in the file (`pools[0] (id "p")`).
+    key: String,
+    /// Its id (pool) or model (route).
+    name: &'a str,
+    /// What it falls back to.
+    fallback: Option<&'a str>,
+}
+
+/// Checks that every fallback names a declared entry and that the fallback chain
+/// has no cycle (each cycle reported once, at its first entry).
+fn check_fallbacks(
+    c: &mut Checker,
+    entries: &[FallbackEntry<'_>],
+    index: impl Fn(&str) -> Option<usize>,
+    field: &str,
+    what: &str,
+) {
+    for e in entries {
+        if let Some(fb) = e.fallback {
+            if index(fb).is_none() {
+                c.push(
+                    format!("{}.{field}", e.key),
+                    format!("{fb:?} is not {what}"),
+                );
+            }
         }
+    }
+    let next: Vec<Option<usize>> = entries
+        .iter()
+        .map(|e| e.fallback.and_then(&index))
+        .collect();
+    for cycle in cycles(&next) {
+        let Some(&start) = cycle.first() else {
+            continue;
+        };
+        let names: Vec<&str> = cycle.iter().map(|&i| entries[i].name).collect();
+        c.push(
+            format!("{}.{field}", entries[start].key),
+            format!("fallback cycle: {} -> {}", names.join(" -> "), names[0]),
+        );
     }
 }
 

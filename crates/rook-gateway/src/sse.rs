@@ -176,9 +176,10 @@ impl UsageChunkFilter {
     }
 }
 
-/// The length of the prefix of `buf` made of complete events (ending in a blank line).
-fn complete_events_end(buf: &[u8]) -> usize {
-    let mut end = 0;
+/// Calls `f` with the end offset of each complete event in `buf` (an event ends with
+/// a blank line; lines end in LF, CRLF or CR). A CR at the very end of `buf` might be
+/// the first half of a CRLF, so the scan stops before it.
+fn for_each_event_end(buf: &[u8], mut f: impl FnMut(usize)) {
     let mut line_start = true;
     let mut i = 0;
     while i < buf.len() {
@@ -188,11 +189,10 @@ fn complete_events_end(buf: &[u8]) -> usize {
             if b == b'\r' && buf.get(next) == Some(&b'\n') {
                 next += 1;
             } else if b == b'\r' && next == buf.len() {
-                // A CR at the very end might be the first half of CRLF: wait.
-                break;
+                return;
             }
             if line_start {
-                end = next;
+                f(next);
             }
             line_start = true;
             i = next;
@@ -201,6 +201,12 @@ fn complete_events_end(buf: &[u8]) -> usize {
             i += 1;
         }
     }
+}
+
+/// The length of the prefix of `buf` made of complete events.
+fn complete_events_end(buf: &[u8]) -> usize {
+    let mut end = 0;
+    for_each_event_end(buf, |e| end = e);
     end
 }
 
@@ -208,26 +214,10 @@ fn complete_events_end(buf: &[u8]) -> usize {
 fn split_events(buf: &[u8]) -> Vec<&[u8]> {
     let mut events = Vec::new();
     let mut start = 0;
-    let mut line_start = true;
-    let mut i = 0;
-    while i < buf.len() {
-        let b = buf[i];
-        if b == b'\r' || b == b'\n' {
-            let mut next = i + 1;
-            if b == b'\r' && buf.get(next) == Some(&b'\n') {
-                next += 1;
-            }
-            if line_start {
-                events.push(&buf[start..next]);
-                start = next;
-            }
-            line_start = true;
-            i = next;
-        } else {
-            line_start = false;
-            i += 1;
-        }
-    }
+    for_each_event_end(buf, |end| {
+        events.push(&buf[start..end]);
+        start = end;
+    });
     if start < buf.len() {
         events.push(&buf[start..]);
     }
