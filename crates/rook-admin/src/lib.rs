@@ -528,6 +528,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/audit/events"),
 ];
 
+/// The [`ROUTES`] template a path belongs to (any method), e.g.
+/// `/api/accounts/{id}` for `/api/accounts/a`: a bounded label for metrics.
+pub fn route_template(path: &str) -> Option<&'static str> {
+    ROUTES
+        .iter()
+        .map(|(_, t)| *t)
+        .find(|t| match_template(t, path).is_some())
+}
+
 /// Matches `path` against a [`ROUTES`] template; returns the decoded path parameters.
 fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
     let t: Vec<&str> = template.split('/').collect();

@@ -497,24 +497,14 @@ fn is_valid_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// The `surface` and `route` labels of a path (bounded).
+/// The `surface` and `route` labels of a path (bounded): `/v1` paths by name,
+/// `/api` paths by their admin route template, anything else `other`.
 pub(crate) fn route_label(path: &str) -> (&'static str, &'static str) {
     match path {
         "/v1/chat/completions" => ("v1", "/v1/chat/completions"),
         "/v1/models" => ("v1", "/v1/models"),
         p if p.starts_with("/v1/") => ("v1", "other"),
-        "/api/health/live" => ("api", "/api/health/live"),
-        "/api/health/ready" => ("api", "/api/health/ready"),
-        "/api/health/accounts" => ("api", "/api/health/accounts"),
-        "/api/status" => ("api", "/api/status"),
-        "/api/metrics" => ("api", "/api/metrics"),
-        "/api/openapi.json" => ("api", "/api/openapi.json"),
-        p if p.starts_with("/api/accounts") => ("api", "/api/accounts"),
-        p if p.starts_with("/api/pools") => ("api", "/api/pools"),
-        p if p.starts_with("/api/routes") => ("api", "/api/routes"),
-        p if p.starts_with("/api/usage") => ("api", "/api/usage"),
-        p if p.starts_with("/api/audit") => ("api", "/api/audit/events"),
-        p if p.starts_with("/api/") => ("api", "other"),
+        p if p.starts_with("/api/") => ("api", rook_admin::route_template(p).unwrap_or("other")),
         _ => ("other", "other"),
     }
 }
@@ -565,7 +555,15 @@ mod tests {
             ("v1", "/v1/chat/completions")
         );
         assert_eq!(route_label("/v1/anything/else"), ("v1", "other"));
-        assert_eq!(route_label("/api/accounts/x"), ("api", "/api/accounts"));
+        assert_eq!(
+            route_label("/api/accounts/x"),
+            ("api", "/api/accounts/{id}")
+        );
+        assert_eq!(
+            route_label("/api/routes/a/b:c"),
+            ("api", "/api/routes/{model}")
+        );
+        assert_eq!(route_label("/api/nope"), ("api", "other"));
         assert_eq!(route_label("/random"), ("other", "other"));
     }
 }
