@@ -1,7 +1,8 @@
 //! Repository automation for Rook: `cargo xtask <task>`.
 //!
 //! - `ci`: exactly what CI runs: format check, clippy with `-D warnings`, the tests
-//!   (nextest), the doc tests, and `cargo deny check bans licenses sources`.
+//!   (nextest), the doc tests, rustdoc with `-D warnings`, and
+//!   `cargo deny check bans licenses sources`.
 //! - `bench`: builds the release server and runs the shared load harness
 //!   (`../shared/bench`) with Rook beside the direct mock; see `docs/performance.md`.
 //! - `release`: a release build of both binaries, with their sizes.
@@ -116,6 +117,12 @@ fn ci() -> Result<(), String> {
     run(
         "cargo test --doc",
         cargo().args(["test", "--workspace", "--doc", "--locked"]),
+    )?;
+    run(
+        "cargo doc",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     if !has_subcommand("deny") {
         run(
