@@ -727,6 +727,31 @@ async fn do_list(b: &Backend, e: Entity, args: &ListArgs) -> Result<(), CliError
         crate::common::outln(&text);
     } else {
         crate::common::out(&render_list(e, &items));
+        if let Backend::Registry(_, config) = b {
+            // Declared entries reach the registry when the server starts.
+            let declared: Vec<&str> = match e {
+                Entity::Account => config.accounts.iter().map(|a| a.id.as_str()).collect(),
+                Entity::Pool => config.pools.iter().map(|p| p.id.as_str()).collect(),
+                Entity::Route => config.routes.iter().map(|r| r.model.as_str()).collect(),
+            };
+            let key = if matches!(e, Entity::Route) {
+                "model"
+            } else {
+                "id"
+            };
+            let missing: Vec<&str> = declared
+                .into_iter()
+                .filter(|d| !items.iter().any(|i| i[key].as_str() == Some(d)))
+                .collect();
+            if !missing.is_empty() {
+                eprintln!(
+                    "note: {} declared in the config file but not in the registry yet ({}); \
+                     rook-server syncs them when it starts",
+                    e.plural(),
+                    missing.join(", ")
+                );
+            }
+        }
     }
     Ok(())
 }

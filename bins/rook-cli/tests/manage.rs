@@ -545,3 +545,30 @@ fn server_mode_uses_the_admin_api() {
         seen[5]
     );
 }
+
+#[test]
+fn list_notes_declared_entries_the_server_has_not_synced_yet() {
+    let env = Env::new();
+    let cfg = env
+        .config(&format!("database_url = \"{}\"\n{DECLARED}", env.db_url()))
+        .display()
+        .to_string();
+    env.run(&["db", "migrate", "--config", &cfg], &[])
+        .assert_code(0);
+    let run = env.run(&["accounts", "list", "--config", &cfg], &[]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("not in the registry yet"),
+        "{}",
+        run.stderr
+    );
+    // Once synced (as the server does at start), no note.
+    let cfg2 = setup(&env, true);
+    let run = env.run(&["accounts", "list", "--config", &cfg2], &[]);
+    run.assert_code(0);
+    assert!(
+        !run.stderr.contains("not in the registry yet"),
+        "{}",
+        run.stderr
+    );
+}
