@@ -93,6 +93,14 @@ fn main() -> ExitCode {
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
+    tracing::info!(
+        flavor = if single_cpu {
+            "current_thread"
+        } else {
+            "multi_thread"
+        },
+        "async runtime"
+    );
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

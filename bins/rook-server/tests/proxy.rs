@@ -458,3 +458,69 @@ enabled = true
     assert!(logs.contains("admin token"), "{logs}");
     assert!(!logs.contains("listening"), "{logs}");
 }
+
+/// On one CPU the server runs a current-thread runtime: it must serve buffered and
+/// streamed requests and drain on SIGTERM just the same.
+#[tokio::test]
+async fn serves_and_drains_on_a_single_cpu() {
+    if std::process::Command::new("taskset")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "taskset (util-linux) is needed in CI"
+        );
+        eprintln!("skipped: taskset not installed");
+        return;
+    }
+    let dir = rook_test_support::TestDir::new("rook-1cpu").unwrap();
+    let wrapper = dir.path().join("rook-server-1cpu");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec taskset -c 0 {} \"$@\"\n", bin().display()),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let a = FakeUpstream::start().await;
+    let b = FakeUpstream::start().await;
+    let mut server = RookServer::start(&wrapper, &config(&a, &b, ""), ENV)
+        .await
+        .unwrap();
+    assert!(
+        server.logs().contains("current_thread"),
+        "{}",
+        server.logs()
+    );
+    assert_eq!(post(&server, &chat_body(false)).await.status, 200);
+    let chunks: Vec<String> = (0..5).map(|i| format!("c{i} ")).collect();
+    for up in [&a, &b] {
+        up.set_default(Reply::stream(chunks.clone()).chunk_delay(Duration::from_millis(50)));
+    }
+    let (k, v) = auth();
+    let mut s = http::post_json_stream(
+        &server.url("/v1/chat/completions"),
+        &[(k, &v)],
+        &chat_body(true),
+    )
+    .await
+    .unwrap();
+    s.next_chunk().await.unwrap().unwrap();
+    server.sigterm().unwrap();
+    let out = s.collect().await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.sse().last().unwrap().data, "[DONE]");
+    assert!(
+        server
+            .wait_exit(Duration::from_secs(15))
+            .await
+            .unwrap()
+            .success(),
+        "{}",
+        server.logs()
+    );
+}
