@@ -461,7 +461,7 @@ pub struct Usage {
     /// Events buffered in memory before new ones are dropped.
     /// Default `10000`; `1..=10000000`.
     pub queue_capacity: u32,
-    /// Events written per batch. Default `256`; `1..=queue_capacity`.
+    /// Events written per batch. Default `1024`; `1..=queue_capacity`.
     pub batch_size: u32,
     /// Longest wait before a partial batch is written.
     /// Default `500`; `1..=600000`.
@@ -475,7 +475,7 @@ impl Default for Usage {
         Self {
             enabled: true,
             queue_capacity: 10_000,
-            batch_size: 256,
+            batch_size: 1024,
             flush_interval_ms: 500,
             retention_days: 30,
         }

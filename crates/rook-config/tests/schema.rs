@@ -51,7 +51,7 @@ fn defaults_are_valid_and_documented_values() {
     assert_eq!(r.max_cooled_share, 0.5);
     assert!(c.usage.enabled);
     assert_eq!(c.usage.queue_capacity, 10_000);
-    assert_eq!(c.usage.batch_size, 256);
+    assert_eq!(c.usage.batch_size, 1024);
     assert_eq!(c.usage.flush_interval_ms, 500);
     assert_eq!(c.usage.retention_days, 30);
     assert!(c.pricing.is_empty() && c.accounts.is_empty() && c.pools.is_empty());

@@ -209,35 +209,32 @@ async fn writer(registry: Registry, mut rx: mpsc::Receiver<Msg>, batch: usize, f
 async fn write_with_retry(registry: &Registry, buf: &mut Vec<UsageEvent>, closing: bool) {
     let mut delay = Duration::from_millis(100);
     let mut tries = 0u32;
-    for chunk_start in (0..buf.len()).step_by(512) {
-        let end = (chunk_start + 512).min(buf.len());
-        loop {
-            match registry.insert_usage_events(&buf[chunk_start..end]).await {
-                Ok(()) => break,
-                Err(e) if !e.is_unavailable() => {
-                    // Not a connectivity problem: retrying cannot help, and a poison
-                    // batch must not block the queue.
-                    usage_dropped("write_failed", (end - chunk_start) as u64);
-                    tracing::error!(error = %e, events = end - chunk_start, "usage events rejected by the database; dropped");
+    loop {
+        // One transaction per batch (the registry splits it into multi-row inserts).
+        match registry.insert_usage_events(buf).await {
+            Ok(()) => break,
+            Err(e) if !e.is_unavailable() => {
+                // Not a connectivity problem: retrying cannot help, and a poison
+                // batch must not block the queue.
+                usage_dropped("write_failed", buf.len() as u64);
+                tracing::error!(error = %e, events = buf.len(), "usage events rejected by the database; dropped");
+                break;
+            }
+            Err(e) => {
+                tries += 1;
+                if tries == 1 || tries % 20 == 0 {
+                    tracing::warn!(error = %e, events = buf.len(), "usage write failed; retrying");
+                }
+                if closing && tries >= 5 {
+                    usage_dropped("write_failed", buf.len() as u64);
+                    tracing::error!(
+                        events = buf.len(),
+                        "usage events lost at shutdown: the database is unreachable"
+                    );
                     break;
                 }
-                Err(e) => {
-                    tries += 1;
-                    if tries == 1 || tries % 20 == 0 {
-                        tracing::warn!(error = %e, events = end - chunk_start, "usage write failed; retrying");
-                    }
-                    if closing && tries >= 5 {
-                        usage_dropped("write_failed", (buf.len() - chunk_start) as u64);
-                        tracing::error!(
-                            events = buf.len() - chunk_start,
-                            "usage events lost at shutdown: the database is unreachable"
-                        );
-                        buf.clear();
-                        return;
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
     }
