@@ -364,6 +364,30 @@ pool = "p"
     .unwrap();
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "upstream_unreachable");
+
+    // With retries allowed, the only account is cooling after its failure: 503
+    // with Retry-After, and the message keeps the cause.
+    let cfg = cfg.replace("max_buffered_attempts = 1", "max_buffered_attempts = 3");
+    let server = RookServer::start(bin(), &cfg, &[]).await.unwrap();
+    let r = http::post_json(
+        &server.url("/v1/chat/completions"),
+        &[],
+        &json!({"model": "m", "messages": []}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    let e = r.json();
+    assert_eq!(e["error"]["code"], "no_account_available");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("transport_error"),
+        "{e}"
+    );
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(r.header("x-should-retry"), Some("false"));
 }
 
 #[tokio::test]

@@ -502,19 +502,10 @@ fn all_cooling(
                 retry_after: Some(earliest),
             },
             ApiError::Upstream { status, .. } if status.is_server_error() => {
-                ApiError::Unavailable {
-                    message: "Every account of this route failed or is cooling down.".into(),
-                    code: "no_account_available",
-                    retry_after: Some(earliest),
-                }
+                failed_or_cooling(f.class, earliest)
             }
-            other @ (ApiError::BadGateway { .. } | ApiError::GatewayTimeout { .. }) => {
-                let _ = other;
-                ApiError::Unavailable {
-                    message: "Every account of this route failed or is cooling down.".into(),
-                    code: "no_account_available",
-                    retry_after: Some(earliest),
-                }
+            ApiError::BadGateway { .. } | ApiError::GatewayTimeout { .. } => {
+                failed_or_cooling(f.class, earliest)
             }
             other => other,
         };
@@ -531,6 +522,18 @@ fn all_cooling(
             code: "no_account_available",
             retry_after: Some(earliest),
         }
+    }
+}
+
+/// Every account failed in this request or is cooling down; the message names the
+/// last failure's class so the cause is not lost.
+fn failed_or_cooling(class: &str, earliest: Duration) -> ApiError {
+    ApiError::Unavailable {
+        message: format!(
+            "Every account of this route failed or is cooling down (last failure: {class})."
+        ),
+        code: "no_account_available",
+        retry_after: Some(earliest),
     }
 }
 
