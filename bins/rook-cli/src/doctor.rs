@@ -9,7 +9,7 @@ use rook_gateway::rook_config::{
     self, redact_database_url, Config, ConfigError, DatabaseBackend, SecretSource, Vendor,
 };
 use rook_gateway::rook_registry::{ConnectOptions, Registry, RegistryError, Source};
-use rook_gateway::upstream::{build_get, endpoint_uri, AuthStyle};
+use rook_gateway::upstream::{build_get, endpoint_uri};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -827,7 +827,7 @@ async fn probe_one(client: &rook_gateway::upstream::UpstreamClient, a: &Acct) ->
         Err(e) => return Check::new(name, Status::Fail, format!("bad base_url: {e}")),
     };
     let url = uri.to_string();
-    let req = match build_get(uri, key.as_deref(), AuthStyle::Bearer) {
+    let req = match build_get(uri, key.as_deref()) {
         Ok(r) => r,
         Err(e) => return Check::new(name, Status::Fail, format!("cannot build the request: {e}")),
     };

@@ -13,7 +13,7 @@ use rook_config::{Secret, Vendor};
 use rook_routing::{AccountIdx, AccountSpec, AvailabilityView, PoolSpec, RouteSpec, RoutingTable};
 
 use crate::health::Health;
-use crate::upstream::{endpoint_uri, AuthStyle};
+use crate::upstream::endpoint_uri;
 
 /// One account as the gateway knows it, before it becomes runtime state.
 #[derive(Debug, Clone)]
@@ -73,8 +73,6 @@ pub struct AccountRuntime {
     pub base_url: String,
     /// Credentials.
     pub api_key: Option<Secret>,
-    /// How credentials are sent.
-    pub auth: AuthStyle,
     /// Logical → upstream model names.
     pub models: BTreeMap<String, String>,
     /// Whether routing may use it.
@@ -174,8 +172,6 @@ impl Snapshot {
                 models_uri,
                 base_url: a.base_url,
                 api_key: a.api_key,
-                // Every vendor is reached through its OpenAI-compatible endpoint.
-                auth: AuthStyle::Bearer,
                 models: a.models,
                 enabled: a.enabled,
             });

@@ -199,7 +199,8 @@ pub(crate) async fn handle(
     convert(resp)
 }
 
-fn convert(resp: Response<Bytes>) -> Response<RookBody> {
+/// An admin-style `http::Response<Bytes>` as a gateway response.
+pub(crate) fn convert(resp: Response<Bytes>) -> Response<RookBody> {
     let (parts, body) = resp.into_parts();
     Response::from_parts(parts, RookBody::full(body))
 }

@@ -433,10 +433,10 @@ impl App {
             .iter()
             .map(|m| serde_json::json!({"id": m, "object": "model", "created": created, "owned_by": "rook"}))
             .collect();
-        json_response(
+        crate::admin_glue::convert(rook_admin::json_response(
             StatusCode::OK,
             &serde_json::json!({"object": "list", "data": data}),
-        )
+        ))
     }
 
     /// Rebuilds the routing snapshot from the registry (after admin changes).
@@ -463,18 +463,6 @@ pub fn principal_hash(token: &str) -> String {
 
 /// Longest time to receive a request body once its head has arrived.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A JSON response.
-pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<RookBody> {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut resp = Response::new(RookBody::full(body));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
 
 /// Whether `Authorization: Bearer <token>` matches, compared in constant time.
 pub(crate) fn bearer_matches(headers: &http::HeaderMap, token: &Secret) -> bool {

@@ -39,11 +39,6 @@ impl RookBody {
             RookBody::Full(Some(b))
         }
     }
-
-    /// An empty body.
-    pub fn empty() -> Self {
-        RookBody::Full(None)
-    }
 }
 
 impl Body for RookBody {
@@ -119,8 +114,6 @@ pub struct StreamSummary {
     pub end: StreamEnd,
     /// Usage reported by the upstream, if any.
     pub usage: Option<Usage>,
-    /// Bytes relayed to the client.
-    pub bytes: u64,
 }
 
 /// Called once when a relayed stream ends.
@@ -137,7 +130,6 @@ pub struct RelayBody {
     observer: SseObserver,
     pending: Option<Bytes>,
     done: bool,
-    bytes: u64,
     end: Option<StreamEnd>,
     finish: Option<FinishHook>,
     shutdown: Option<ShutdownSignal>,
@@ -149,7 +141,6 @@ impl std::fmt::Debug for RelayBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayBody")
             .field("done", &self.done)
-            .field("bytes", &self.bytes)
             .finish_non_exhaustive()
     }
 }
@@ -174,7 +165,6 @@ impl RelayBody {
             observer,
             pending: None,
             done: false,
-            bytes: 0,
             end: None,
             finish: Some(finish),
             shutdown,
@@ -234,7 +224,6 @@ impl RelayBody {
             hook(StreamSummary {
                 end,
                 usage: self.observer.usage(),
-                bytes: self.bytes,
             });
         }
         self._guard = None;
@@ -265,7 +254,6 @@ impl Body for RelayBody {
                         continue;
                     }
                 }
-                this.bytes += bytes.len() as u64;
                 return Poll::Ready(Some(Ok(Frame::data(bytes))));
             }
             if let Some(end) = this.end {
@@ -296,7 +284,6 @@ impl Body for RelayBody {
                         if data.is_empty() {
                             continue;
                         }
-                        this.bytes += data.len() as u64;
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
                     Err(_trailers) => continue,

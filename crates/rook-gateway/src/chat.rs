@@ -556,7 +556,6 @@ async fn attempt(
     let req = build_request(UpstreamRequest {
         uri: acct.chat_uri.clone(),
         api_key: acct.api_key.as_ref().map(|k| k.expose()),
-        auth: acct.auth,
         request_id,
         client_headers,
         body: upstream_body,

@@ -51,16 +51,6 @@ pub fn build_client(s: &ClientSettings) -> UpstreamClient {
         .build(https)
 }
 
-/// How a vendor expects its credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthStyle {
-    /// `Authorization: Bearer <key>` (OpenAI and every OpenAI-compatible API,
-    /// including Anthropic's and Google's OpenAI-compatible endpoints).
-    Bearer,
-    /// `x-api-key: <key>` plus `anthropic-version` (Anthropic's native API).
-    AnthropicNative,
-}
-
 /// Request headers that are never forwarded upstream.
 ///
 /// Hop-by-hop headers (RFC 9110 §7.6.1), the client's credentials, headers Rook
@@ -121,10 +111,9 @@ pub fn is_dropped_response_header(name: &HeaderName) -> bool {
 pub struct UpstreamRequest<'a> {
     /// `{base_url}/chat/completions` etc.
     pub uri: Uri,
-    /// The credentials to attach.
+    /// The account's key, sent as `Authorization: Bearer` (every vendor is reached
+    /// through its OpenAI-compatible endpoint, Anthropic's and Google's included).
     pub api_key: Option<&'a str>,
-    /// How to attach them.
-    pub auth: AuthStyle,
     /// The request id, sent as `x-request-id`.
     pub request_id: &'a str,
     /// The client's headers (filtered here).
@@ -167,23 +156,12 @@ pub fn build_request(r: UpstreamRequest<'_>) -> Result<Request<Full<Bytes>>, htt
             h.insert("x-request-id", v);
         }
         if let Some(key) = r.api_key {
-            match r.auth {
-                AuthStyle::Bearer => {
-                    let mut v = String::with_capacity(7 + key.len());
-                    v.push_str("Bearer ");
-                    v.push_str(key);
-                    if let Ok(mut v) = HeaderValue::from_str(&v) {
-                        v.set_sensitive(true);
-                        h.insert(header::AUTHORIZATION, v);
-                    }
-                }
-                AuthStyle::AnthropicNative => {
-                    if let Ok(mut v) = HeaderValue::from_str(key) {
-                        v.set_sensitive(true);
-                        h.insert("x-api-key", v);
-                    }
-                    h.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
-                }
+            let mut v = String::with_capacity(7 + key.len());
+            v.push_str("Bearer ");
+            v.push_str(key);
+            if let Ok(mut v) = HeaderValue::from_str(&v) {
+                v.set_sensitive(true);
+                h.insert(header::AUTHORIZATION, v);
             }
         }
     }
@@ -191,16 +169,11 @@ pub fn build_request(r: UpstreamRequest<'_>) -> Result<Request<Full<Bytes>>, htt
 }
 
 /// Builds a `GET` to an upstream endpoint (model listing, reachability probes).
-pub fn build_get(
-    uri: Uri,
-    api_key: Option<&str>,
-    auth: AuthStyle,
-) -> Result<Request<Full<Bytes>>, http::Error> {
+pub fn build_get(uri: Uri, api_key: Option<&str>) -> Result<Request<Full<Bytes>>, http::Error> {
     let empty = HeaderMap::new();
     let mut req = build_request(UpstreamRequest {
         uri,
         api_key,
-        auth,
         request_id: "rook-probe",
         client_headers: &empty,
         body: Bytes::new(),
@@ -230,7 +203,6 @@ mod tests {
         let req = build_request(UpstreamRequest {
             uri: endpoint_uri("http://127.0.0.1:9/v1/", "/chat/completions").unwrap(),
             api_key: Some("acct-key"),
-            auth: AuthStyle::Bearer,
             request_id: "req-1",
             client_headers: &client,
             body: Bytes::from_static(b"{}"),
@@ -254,15 +226,14 @@ mod tests {
     }
 
     #[test]
-    fn anthropic_native_headers() {
+    fn probes_are_gets_without_a_body() {
         let req = build_get(
-            endpoint_uri("https://api.anthropic.com/v1", "/models").unwrap(),
+            endpoint_uri("https://api.openai.com/v1", "/models").unwrap(),
             Some("k"),
-            AuthStyle::AnthropicNative,
         )
         .unwrap();
-        assert_eq!(req.headers()["x-api-key"], "k");
-        assert!(req.headers().get("authorization").is_none());
+        assert_eq!(req.headers()["authorization"], "Bearer k");
+        assert!(req.headers().get("content-length").is_none());
         assert_eq!(req.method(), Method::GET);
     }
 }
