@@ -441,9 +441,20 @@ async fn sigterm_drains_in_flight_streams() {
     let mut server = RookServer::start(bin(), &config(&a, &b, "shutdown_grace_seconds = 10"), ENV)
         .await
         .unwrap();
+    assert_sigterm_drains_a_stream(&mut server, &a, &b, Duration::from_millis(100)).await;
+}
+
+/// Starts a slow stream, sends SIGTERM after its first chunk, and checks that the
+/// stream still completes with `[DONE]` and the server exits 0 after draining.
+async fn assert_sigterm_drains_a_stream(
+    server: &mut RookServer,
+    a: &FakeUpstream,
+    b: &FakeUpstream,
+    chunk_delay: Duration,
+) {
     let chunks: Vec<String> = (0..8).map(|i| format!("c{i} ")).collect();
-    for up in [&a, &b] {
-        up.set_default(Reply::stream(chunks.clone()).chunk_delay(Duration::from_millis(100)));
+    for up in [a, b] {
+        up.set_default(Reply::stream(chunks.clone()).chunk_delay(chunk_delay));
     }
     let (k, v) = auth();
     let mut s = http::post_json_stream(
@@ -521,30 +532,5 @@ async fn serves_and_drains_on_a_single_cpu() {
         server.logs()
     );
     assert_eq!(post(&server, &chat_body(false)).await.status, 200);
-    let chunks: Vec<String> = (0..5).map(|i| format!("c{i} ")).collect();
-    for up in [&a, &b] {
-        up.set_default(Reply::stream(chunks.clone()).chunk_delay(Duration::from_millis(50)));
-    }
-    let (k, v) = auth();
-    let mut s = http::post_json_stream(
-        &server.url("/v1/chat/completions"),
-        &[(k, &v)],
-        &chat_body(true),
-    )
-    .await
-    .unwrap();
-    s.next_chunk().await.unwrap().unwrap();
-    server.sigterm().unwrap();
-    let out = s.collect().await;
-    assert!(out.error.is_none(), "{:?}", out.error);
-    assert_eq!(out.sse().last().unwrap().data, "[DONE]");
-    assert!(
-        server
-            .wait_exit(Duration::from_secs(15))
-            .await
-            .unwrap()
-            .success(),
-        "{}",
-        server.logs()
-    );
+    assert_sigterm_drains_a_stream(&mut server, &a, &b, Duration::from_millis(50)).await;
 }
