@@ -5,6 +5,15 @@
 //! while new events wait in the queue; only a full queue drops events, and each
 //! drop is counted (`rook_usage_events_dropped_total{reason}`) and logged. On
 //! shutdown the queue is drained within a deadline.
+//!
+//! With a SQLite file the database work runs on threads of this process, on the
+//! same cores as request handling. While the writer keeps up, it writes through the
+//! registry's low-priority connection, a small statement at a time
+//! ([`Registry::insert_usage_events_background`]), so a batch being written never
+//! delays a request: the request thread preempts it. When events pile up, or a
+//! low-priority write was slow because a saturated CPU starved it, the writer
+//! writes at normal priority in one transaction per batch (for a while, then it
+//! tries the low-priority path again), so recording keeps pace with traffic.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -113,7 +122,8 @@ impl UsageSink {
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1) as usize);
         let batch = cfg.batch_size.max(1) as usize;
         let flush = Duration::from_millis(cfg.flush_interval_ms.max(1));
-        let task = tokio::spawn(writer(registry, rx, batch, flush));
+        let urgent_backlog = urgent_backlog(cfg.queue_capacity.max(1) as usize, batch);
+        let task = tokio::spawn(writer(registry, rx, batch, flush, urgent_backlog));
         UsageSink {
             tx: Some(tx),
             task: Mutex::new(Some(task)),
@@ -164,9 +174,77 @@ pub fn cost(pricing: &BTreeMap<String, ModelPrice>, event: &UsageEvent) -> Optio
 /// How long shutdown waits for queued events to reach the database.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(15);
 
-async fn writer(registry: Registry, mut rx: mpsc::Receiver<Msg>, batch: usize, flush: Duration) {
+/// Events per low-priority write (one statement): about half a millisecond of work.
+const BACKGROUND_CHUNK: usize = 128;
+
+/// A low-priority write slower than this was starved by a busy CPU.
+const STARVED: Duration = Duration::from_millis(20);
+
+/// How long the writer keeps to the normal path after a starved write; doubled for
+/// each starved write in a row, up to [`MAX_AVOID`].
+const FIRST_AVOID: Duration = Duration::from_secs(1);
+const MAX_AVOID: Duration = Duration::from_secs(60);
+
+/// Queued events at which the writer stops using the low-priority path: an eighth of
+/// the queue (so a burst never comes near dropping), at most one batch.
+fn urgent_backlog(queue_capacity: usize, batch: usize) -> usize {
+    (queue_capacity / 8).clamp(1, batch.max(1))
+}
+
+/// Chooses, write by write, between the low-priority and the normal path.
+#[derive(Debug)]
+struct WritePath {
+    /// The registry has a low-priority connection (a SQLite file).
+    available: bool,
+    urgent_backlog: usize,
+    avoid_until: Option<Instant>,
+    next_avoid: Duration,
+}
+
+impl WritePath {
+    fn new(available: bool, urgent_backlog: usize) -> Self {
+        WritePath {
+            available,
+            urgent_backlog,
+            avoid_until: None,
+            next_avoid: FIRST_AVOID,
+        }
+    }
+
+    /// Whether the next write goes through the low-priority path.
+    fn background(&self, queued: usize, closing: bool, now: Instant) -> bool {
+        self.available
+            && !closing
+            && queued < self.urgent_backlog
+            && self.avoid_until.is_none_or(|t| now >= t)
+    }
+
+    /// Learns from a low-priority write that took `took`.
+    fn observe(&mut self, took: Duration, now: Instant) {
+        if took > STARVED {
+            self.avoid_until = Some(now + self.next_avoid);
+            self.next_avoid = (self.next_avoid * 2).min(MAX_AVOID);
+            tracing::debug!(
+                took_ms = took.as_millis() as u64,
+                "usage writer: the CPU is busy; writing at normal priority for a while"
+            );
+        } else {
+            self.avoid_until = None;
+            self.next_avoid = FIRST_AVOID;
+        }
+    }
+}
+
+async fn writer(
+    registry: Registry,
+    mut rx: mpsc::Receiver<Msg>,
+    batch: usize,
+    flush: Duration,
+    urgent_backlog: usize,
+) {
     let mut buf: Vec<UsageEvent> = Vec::with_capacity(batch);
     let mut closing = false;
+    let mut path = WritePath::new(registry.has_background_writer(), urgent_backlog);
     loop {
         // Fill a batch: wait for the first event, then take what arrives within `flush`.
         if buf.is_empty() {
@@ -196,7 +274,7 @@ async fn writer(registry: Registry, mut rx: mpsc::Receiver<Msg>, batch: usize, f
             }
         }
         if !buf.is_empty() {
-            write_with_retry(&registry, &mut buf, closing).await;
+            write_with_retry(&registry, &mut buf, closing, &rx, &mut path).await;
         }
         if closing {
             return;
@@ -204,31 +282,55 @@ async fn writer(registry: Registry, mut rx: mpsc::Receiver<Msg>, batch: usize, f
     }
 }
 
-/// Writes `buf`, retrying with backoff until it succeeds. While closing, gives up
-/// after a few tries and counts what was lost.
-async fn write_with_retry(registry: &Registry, buf: &mut Vec<UsageEvent>, closing: bool) {
+/// Writes `buf`, retrying with backoff until it succeeds: [`BACKGROUND_CHUNK`]
+/// events at a time at low priority while `path` allows it, otherwise the rest in
+/// one normal transaction. While closing, gives up after a few tries and counts
+/// what was lost.
+async fn write_with_retry(
+    registry: &Registry,
+    buf: &mut Vec<UsageEvent>,
+    closing: bool,
+    rx: &mpsc::Receiver<Msg>,
+    path: &mut WritePath,
+) {
     let mut delay = Duration::from_millis(100);
     let mut tries = 0u32;
-    loop {
-        // One transaction per batch (the registry splits it into multi-row inserts).
-        match registry.insert_usage_events(buf).await {
-            Ok(()) => break,
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &buf[done..];
+        let (n, result) = if path.background(rx.len(), closing, Instant::now()) {
+            let n = rest.len().min(BACKGROUND_CHUNK);
+            let started = Instant::now();
+            let result = registry.insert_usage_events_background(&rest[..n]).await;
+            path.observe(started.elapsed(), Instant::now());
+            (n, result)
+        } else {
+            // One transaction for the rest (the registry splits it into multi-row inserts).
+            (rest.len(), registry.insert_usage_events(rest).await)
+        };
+        let left = (buf.len() - done) as u64;
+        match result {
+            Ok(()) => {
+                done += n;
+                tries = 0;
+                delay = Duration::from_millis(100);
+            }
             Err(e) if !e.is_unavailable() => {
                 // Not a connectivity problem: retrying cannot help, and a poison
                 // batch must not block the queue.
-                usage_dropped("write_failed", buf.len() as u64);
-                tracing::error!(error = %e, events = buf.len(), "usage events rejected by the database; dropped");
+                usage_dropped("write_failed", left);
+                tracing::error!(error = %e, events = left, "usage events rejected by the database; dropped");
                 break;
             }
             Err(e) => {
                 tries += 1;
                 if tries == 1 || tries % 20 == 0 {
-                    tracing::warn!(error = %e, events = buf.len(), "usage write failed; retrying");
+                    tracing::warn!(error = %e, events = left, "usage write failed; retrying");
                 }
                 if closing && tries >= 5 {
-                    usage_dropped("write_failed", buf.len() as u64);
+                    usage_dropped("write_failed", left);
                     tracing::error!(
-                        events = buf.len(),
+                        events = left,
                         "usage events lost at shutdown: the database is unreachable"
                     );
                     break;
@@ -239,4 +341,124 @@ async fn write_with_retry(registry: &Registry, buf: &mut Vec<UsageEvent>, closin
         }
     }
     buf.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn urgent_backlog_is_an_eighth_of_the_queue_at_most_a_batch() {
+        assert_eq!(urgent_backlog(10_000, 1024), 1024);
+        assert_eq!(urgent_backlog(4_000, 1024), 500);
+        assert_eq!(urgent_backlog(4, 1024), 1);
+        assert_eq!(urgent_backlog(10_000, 1), 1);
+    }
+
+    #[test]
+    fn write_path_prefers_low_priority_while_calm() {
+        let now = Instant::now();
+        let path = WritePath::new(true, 100);
+        assert!(path.background(0, false, now));
+        assert!(path.background(99, false, now));
+        // Falling behind, or draining at shutdown: normal priority.
+        assert!(!path.background(100, false, now));
+        assert!(!path.background(0, true, now));
+        // No low-priority connection (PostgreSQL, in-memory SQLite).
+        assert!(!WritePath::new(false, 100).background(0, false, now));
+    }
+
+    #[test]
+    fn a_starved_write_avoids_low_priority_for_a_growing_while() {
+        let t0 = Instant::now();
+        let mut path = WritePath::new(true, 100);
+        path.observe(STARVED + Duration::from_millis(1), t0);
+        assert!(!path.background(0, false, t0));
+        assert!(!path.background(0, false, t0 + FIRST_AVOID - Duration::from_millis(1)));
+        let t1 = t0 + FIRST_AVOID;
+        assert!(path.background(0, false, t1));
+        // Starved again: twice as long.
+        path.observe(Duration::from_secs(1), t1);
+        assert!(!path.background(0, false, t1 + FIRST_AVOID));
+        assert!(path.background(0, false, t1 + FIRST_AVOID * 2));
+        // The wait is capped.
+        let mut t = t1 + FIRST_AVOID * 2;
+        for _ in 0..20 {
+            path.observe(Duration::from_secs(1), t);
+            t += MAX_AVOID;
+        }
+        assert!(path.background(0, false, t));
+        // A fast write ends the penalty at once and resets it.
+        path.observe(Duration::from_millis(1), t);
+        assert!(path.background(0, false, t));
+        path.observe(STARVED * 2, t);
+        assert!(path.background(0, false, t + FIRST_AVOID));
+    }
+
+    fn record(i: usize) -> Record {
+        Record {
+            request_id: format!("req-{i}"),
+            principal: None,
+            model: "m".into(),
+            vendor: Some("custom"),
+            account_id: Some(Arc::from("a")),
+            upstream_model: Some("m".into()),
+            stream: false,
+            attempts: 1,
+            outcome: "success".into(),
+            status: 200,
+            latency: Duration::from_millis(3),
+            ttfb: None,
+            usage: None,
+            error_class: None,
+        }
+    }
+
+    /// A burst larger than the urgent backlog is written in full, in order, through
+    /// both paths, and nothing is dropped.
+    #[tokio::test]
+    async fn a_burst_is_written_in_full_through_both_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("rook.db").display());
+        let registry = Registry::connect(&url, rook_registry::ConnectOptions::default())
+            .await
+            .unwrap();
+        assert!(registry.has_background_writer());
+        let cfg = rook_config::Usage {
+            queue_capacity: 4_000,
+            batch_size: 1_024,
+            flush_interval_ms: 20,
+            ..rook_config::Usage::default()
+        };
+        let sink = UsageSink::start(registry.clone(), &cfg, BTreeMap::new());
+        // 3,000 queued at once: more than the urgent backlog (500), so the first
+        // batches go at normal priority, the tail at low priority.
+        for i in 0..3_000 {
+            sink.record(record(i));
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while registry.usage_events(None, None).await.unwrap().len() < 3_000 {
+            assert!(Instant::now() < deadline, "the writer did not catch up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The low-priority connection was used (its thread exists).
+        let background_threads = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .is_ok_and(|c| c.starts_with("rook-db-bg-"))
+            })
+            .count();
+        assert_eq!(background_threads, 1);
+        sink.close().await;
+        let events = registry.usage_events(None, None).await.unwrap();
+        assert_eq!(events.len(), 3_000);
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e.request_id, format!("req-{i}"));
+        }
+        registry.close().await;
+    }
 }

@@ -933,7 +933,7 @@ pub(crate) async fn upsert_health(c: &mut Conn, records: &[HealthRecord]) -> Res
 // ---------------------------------------------------------------- usage
 
 /// Rows per multi-row INSERT (19 binds each, well under both backends' parameter limits).
-const USAGE_CHUNK: usize = 500;
+pub(crate) const USAGE_CHUNK: usize = 500;
 
 pub(crate) async fn insert_usage_events(c: &mut Conn, events: &[UsageEvent]) -> Result<()> {
     for chunk in events.chunks(USAGE_CHUNK) {

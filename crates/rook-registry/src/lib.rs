@@ -40,6 +40,7 @@
 mod backend;
 mod error;
 mod migrate;
+mod priority;
 mod registry;
 pub mod report;
 mod types;

@@ -86,6 +86,9 @@ enum Db {
 #[derive(Clone)]
 pub struct Registry {
     db: Arc<Db>,
+    /// SQLite file only: a one-connection pool, opened on first use, whose worker thread
+    /// runs at the lowest CPU priority (see [`Registry::insert_usage_events_background`]).
+    background: Option<SqlitePool>,
 }
 
 impl fmt::Debug for Registry {
@@ -302,24 +305,31 @@ impl Registry {
 
     async fn connect_inner(url: &str, opts: &ConnectOptions) -> Result<Registry> {
         let lower = url.to_ascii_lowercase();
-        let db = if lower.starts_with("sqlite:") {
-            Db::Sqlite(Self::connect_sqlite(url, opts).await?)
+        let (db, background) = if lower.starts_with("sqlite:") {
+            let (pool, background) = Self::connect_sqlite(url, opts).await?;
+            (Db::Sqlite(pool), background)
         } else if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            Db::Postgres(Self::connect_postgres(url, opts).await?)
+            (Db::Postgres(Self::connect_postgres(url, opts).await?), None)
         } else {
             let scheme = url.split(':').next().unwrap_or("");
             return Err(RegistryError::invalid(format!(
                 "unsupported database URL scheme '{scheme}': expected sqlite: or postgres://"
             )));
         };
-        let registry = Registry { db: Arc::new(db) };
+        let registry = Registry {
+            db: Arc::new(db),
+            background,
+        };
         if opts.migrate {
             registry.migrate().await?;
         }
         Ok(registry)
     }
 
-    async fn connect_sqlite(url: &str, opts: &ConnectOptions) -> Result<SqlitePool> {
+    async fn connect_sqlite(
+        url: &str,
+        opts: &ConnectOptions,
+    ) -> Result<(SqlitePool, Option<SqlitePool>)> {
         // Same splitting as sqlx's own parser.
         let rest = url
             .get("sqlite:".len()..)
@@ -354,17 +364,38 @@ impl Registry {
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true);
-        let mut pool = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
-        pool = if memory {
+        let pool = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        if memory {
             // The in-memory database lives as long as one connection does.
-            pool.max_connections(1)
+            let pool = pool
+                .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-        } else {
-            pool.max_connections(opts.max_connections.max(1))
-        };
-        Ok(pool.connect_with(options).await?)
+                .connect_with(options)
+                .await?;
+            return Ok((pool, None));
+        }
+        let background =
+            SqlitePoolOptions::new()
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .max_connections(1)
+                // A local file cannot go stale like a network connection: skip the ping.
+                .test_before_acquire(false)
+                .after_connect(|_conn, _meta| {
+                    Box::pin(async {
+                        crate::priority::lower_background_threads();
+                        Ok(())
+                    })
+                })
+                .connect_lazy_with(options.clone().thread_name(|id| {
+                    format!("{}{id}", crate::priority::BACKGROUND_THREAD_PREFIX)
+                }));
+        let pool = pool
+            .max_connections(opts.max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        Ok((pool, Some(background)))
     }
 
     async fn connect_postgres(url: &str, opts: &ConnectOptions) -> Result<PgPool> {
@@ -431,6 +462,9 @@ impl Registry {
 
     /// Closes the pool; further calls fail with [`RegistryError::Unavailable`].
     pub async fn close(&self) {
+        if let Some(p) = &self.background {
+            p.close().await;
+        }
         match &*self.db {
             Db::Sqlite(p) => p.close().await,
             Db::Postgres(p) => p.close().await,
@@ -662,6 +696,46 @@ impl Registry {
             return Ok(());
         }
         with_tx!(self, |c, m| m::insert_usage_events(c, events).await)
+    }
+
+    /// Whether [`insert_usage_events_background`](Self::insert_usage_events_background) has a
+    /// low-priority connection of its own (a SQLite file); otherwise it is the same as
+    /// [`insert_usage_events`](Self::insert_usage_events).
+    pub fn has_background_writer(&self) -> bool {
+        self.background.is_some()
+    }
+
+    /// Inserts usage events like [`insert_usage_events`](Self::insert_usage_events), but for
+    /// writes that must not compete with latency-sensitive work.
+    ///
+    /// SQLite does its work on a thread of the calling process (one per connection). For a
+    /// SQLite file this method uses a dedicated connection whose thread runs at the lowest
+    /// CPU priority (nice 19), so on a busy core the request-serving threads preempt it
+    /// instead of waiting for a whole batch to be written. Up to 500 events are written by
+    /// one statement (atomic, one round trip to that thread); more in one transaction.
+    ///
+    /// The price: on a saturated CPU the thread gets very little time, and while it holds
+    /// SQLite's write lock other writers wait. Callers should keep these writes small (a
+    /// hundred rows or so) and use [`insert_usage_events`](Self::insert_usage_events) when
+    /// such a write is slow or when they fall behind. On PostgreSQL and in-memory SQLite
+    /// it is the normal write.
+    pub async fn insert_usage_events_background(&self, events: &[UsageEvent]) -> Result<()> {
+        let Some(pool) = &self.background else {
+            return self.insert_usage_events(events).await;
+        };
+        if events.is_empty() {
+            return Ok(());
+        }
+        if events.len() > crate::backend::sqlite::USAGE_CHUNK {
+            let mut tx = pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(RegistryError::from)?;
+            let result = crate::backend::sqlite::insert_usage_events(&mut tx, events).await;
+            return finish_tx(tx, result).await;
+        }
+        let mut conn = pool.acquire().await.map_err(RegistryError::from)?;
+        crate::backend::sqlite::insert_usage_events(&mut conn, events).await
     }
 
     /// Usage events with `since_ms <= ts_ms < until_ms` (either bound optional), oldest first,

@@ -21,6 +21,7 @@ both_backends!(
     route_crud_and_references,
     health_round_trip,
     usage_round_trip,
+    usage_background_writes,
     idempotency_flow,
     idempotency_concurrent_begin,
     audit_round_trip,
@@ -593,6 +594,33 @@ async fn usage_round_trip(r: &Registry) {
     let rest = r.usage_events(None, None).await.unwrap();
     assert_eq!(rest.len(), 700);
     assert_eq!(rest[0].ts_ms, 1_500);
+}
+
+async fn usage_background_writes(r: &Registry) {
+    // A SQLite file has a low-priority connection of its own; PostgreSQL does not.
+    assert_eq!(r.has_background_writer(), r.backend() == Backend::Sqlite);
+    let events: Vec<UsageEvent> = (0..700).map(usage).collect();
+    // One statement (up to 500), then a transaction (more than 500), then nothing.
+    r.insert_usage_events_background(&events[..100])
+        .await
+        .unwrap();
+    r.insert_usage_events_background(&events[100..])
+        .await
+        .unwrap();
+    r.insert_usage_events_background(&[]).await.unwrap();
+    // Mixed with normal writes, all land exactly once, in order.
+    r.insert_usage_events(&[usage(700)]).await.unwrap();
+    let all = r.usage_events(None, None).await.unwrap();
+    assert_eq!(all.len(), 701);
+    for (got, want) in all.iter().zip(events.iter().chain([&usage(700)])) {
+        assert_eq!(
+            UsageEvent {
+                id: None,
+                ..got.clone()
+            },
+            *want
+        );
+    }
 }
 
 async fn idempotency_flow(r: &Registry) {

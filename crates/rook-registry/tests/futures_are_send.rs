@@ -44,6 +44,7 @@ fn all_futures_are_send(
     send(&r.load_health());
     send(&r.upsert_health(&[]));
     send(&r.insert_usage_events(&[]));
+    send(&r.insert_usage_events_background(&[]));
     send(&r.usage_events(None, None));
     send(&r.prune_usage_before(0));
     send(&r.idempotency_begin("p", "k", "h", 0, 1));

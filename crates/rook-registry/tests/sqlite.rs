@@ -243,3 +243,71 @@ async fn backup_is_a_consistent_private_copy() {
         Err(RegistryError::AlreadyExists { .. })
     ));
 }
+
+/// The nice value of each of this process's threads whose name starts with `prefix`.
+fn thread_nice(prefix: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+        // Fields after the parenthesised name; nice is field 19 of the whole line.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        out.push(rest.split(' ').nth(16).unwrap().parse().unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn background_writes_run_on_a_lowest_priority_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("rook.db").display());
+    let r = Registry::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap();
+    assert!(r.has_background_writer());
+    // The connection is opened on first use.
+    assert!(thread_nice("rook-db-bg-").is_empty());
+    let event = rook_registry::UsageEvent {
+        id: None,
+        request_id: "req-1".into(),
+        ts_ms: 1,
+        principal_hash: None,
+        model: "m".into(),
+        vendor: None,
+        account_id: None,
+        upstream_model: None,
+        stream: false,
+        attempts: 1,
+        outcome: "success".into(),
+        status_code: 200,
+        latency_ms: 1,
+        ttfb_ms: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        total_tokens: None,
+        cost_usd: None,
+        error_class: None,
+    };
+    r.insert_usage_events_background(std::slice::from_ref(&event))
+        .await
+        .unwrap();
+    assert_eq!(thread_nice("rook-db-bg-"), vec![19]);
+    // The normal pool's threads keep the process's priority.
+    let normal = thread_nice("sqlx-sqlite-wor");
+    assert!(!normal.is_empty());
+    assert!(normal.iter().all(|n| *n == 0), "normal threads: {normal:?}");
+    assert_eq!(r.usage_events(None, None).await.unwrap().len(), 1);
+    r.close().await;
+}
+
+#[tokio::test]
+async fn in_memory_registry_has_no_background_writer() {
+    let r = Registry::connect("sqlite::memory:", ConnectOptions::default())
+        .await
+        .unwrap();
+    assert!(!r.has_background_writer());
+    r.insert_usage_events_background(&[]).await.unwrap();
+}
