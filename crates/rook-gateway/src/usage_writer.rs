@@ -10,10 +10,10 @@
 //! same cores as request handling. While the writer keeps up, it writes through the
 //! registry's low-priority connection, a small statement at a time
 //! ([`Registry::insert_usage_events_background`]), so a batch being written never
-//! delays a request: the request thread preempts it. When events pile up, or a
-//! low-priority write was slow because a saturated CPU starved it, the writer
-//! writes at normal priority in one transaction per batch (for a while, then it
-//! tries the low-priority path again), so recording keeps pace with traffic.
+//! delays a request: the request thread preempts it. When the process keeps its
+//! CPUs busy (a low-priority thread would starve), when events pile up, or when a
+//! low-priority write was slow anyway, the writer writes at normal priority in one
+//! transaction per batch, so recording keeps pace with traffic.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -191,6 +191,75 @@ fn urgent_backlog(queue_capacity: usize, batch: usize) -> usize {
     (queue_capacity / 8).clamp(1, batch.max(1))
 }
 
+/// Share of the process's CPUs above which the CPU counts as busy: a low-priority
+/// thread would get almost no time, so the writer does not even try it.
+const BUSY_SHARE: f64 = 0.85;
+
+/// Shortest window over which the process's CPU use is measured.
+const CPU_WINDOW: Duration = Duration::from_millis(100);
+
+/// Measures the CPU time this process used (all threads) against the CPUs it may use.
+#[derive(Debug)]
+struct CpuMeter {
+    cpus: f64,
+    last: Option<(Instant, u64)>,
+    busy: bool,
+}
+
+impl CpuMeter {
+    fn new() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        CpuMeter {
+            cpus: cpus as f64,
+            last: None,
+            busy: false,
+        }
+    }
+
+    /// Whether the process used at least [`BUSY_SHARE`] of its CPUs since the previous
+    /// reading; readings are at least [`CPU_WINDOW`] apart (in between, the last answer
+    /// holds). Without `/proc` it never reports busy.
+    fn busy(&mut self, now: Instant) -> bool {
+        if self
+            .last
+            .is_some_and(|(t, _)| now.duration_since(t) < CPU_WINDOW)
+        {
+            return self.busy;
+        }
+        let Some(ticks) = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| cpu_ticks(&s))
+        else {
+            return false;
+        };
+        if let Some((t, prev)) = self.last {
+            self.busy = cpu_share(ticks.saturating_sub(prev), now.duration_since(t))
+                >= BUSY_SHARE * self.cpus;
+        }
+        self.last = Some((now, ticks));
+        self.busy
+    }
+}
+
+/// User plus system CPU time, in clock ticks, from the text of `/proc/<pid>/stat`.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may contain spaces.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut fields = rest.split_ascii_whitespace().skip(11); // fields 3..=13
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// CPUs' worth of time used: `ticks` (USER_HZ, 100 per second on Linux) over `wall`.
+fn cpu_share(ticks: u64, wall: Duration) -> f64 {
+    let secs = wall.as_secs_f64();
+    if secs <= 0.0 {
+        return 0.0;
+    }
+    ticks as f64 / 100.0 / secs
+}
+
 /// Chooses, write by write, between the low-priority and the normal path.
 #[derive(Debug)]
 struct WritePath {
@@ -212,9 +281,10 @@ impl WritePath {
     }
 
     /// Whether the next write goes through the low-priority path.
-    fn background(&self, queued: usize, closing: bool, now: Instant) -> bool {
+    fn background(&self, queued: usize, closing: bool, cpu_busy: bool, now: Instant) -> bool {
         self.available
             && !closing
+            && !cpu_busy
             && queued < self.urgent_backlog
             && self.avoid_until.is_none_or(|t| now >= t)
     }
@@ -245,6 +315,7 @@ async fn writer(
     let mut buf: Vec<UsageEvent> = Vec::with_capacity(batch);
     let mut closing = false;
     let mut path = WritePath::new(registry.has_background_writer(), urgent_backlog);
+    let mut cpu = CpuMeter::new();
     loop {
         // Fill a batch: wait for the first event, then take what arrives within `flush`.
         if buf.is_empty() {
@@ -274,7 +345,7 @@ async fn writer(
             }
         }
         if !buf.is_empty() {
-            write_with_retry(&registry, &mut buf, closing, &rx, &mut path).await;
+            write_with_retry(&registry, &mut buf, closing, &rx, &mut path, &mut cpu).await;
         }
         if closing {
             return;
@@ -292,13 +363,17 @@ async fn write_with_retry(
     closing: bool,
     rx: &mpsc::Receiver<Msg>,
     path: &mut WritePath,
+    cpu: &mut CpuMeter,
 ) {
     let mut delay = Duration::from_millis(100);
     let mut tries = 0u32;
     let mut done = 0;
     while done < buf.len() {
         let rest = &buf[done..];
-        let (n, result) = if path.background(rx.len(), closing, Instant::now()) {
+        let now = Instant::now();
+        // Only measured when the low-priority path is an option at all.
+        let cpu_busy = path.available && !closing && cpu.busy(now);
+        let (n, result) = if path.background(rx.len(), closing, cpu_busy, now) {
             let n = rest.len().min(BACKGROUND_CHUNK);
             let started = Instant::now();
             let result = registry.insert_usage_events_background(&rest[..n]).await;
@@ -361,13 +436,15 @@ mod tests {
     fn write_path_prefers_low_priority_while_calm() {
         let now = Instant::now();
         let path = WritePath::new(true, 100);
-        assert!(path.background(0, false, now));
-        assert!(path.background(99, false, now));
+        assert!(path.background(0, false, false, now));
+        assert!(path.background(99, false, false, now));
         // Falling behind, or draining at shutdown: normal priority.
-        assert!(!path.background(100, false, now));
-        assert!(!path.background(0, true, now));
+        assert!(!path.background(100, false, false, now));
+        assert!(!path.background(0, true, false, now));
         // No low-priority connection (PostgreSQL, in-memory SQLite).
-        assert!(!WritePath::new(false, 100).background(0, false, now));
+        assert!(!WritePath::new(false, 100).background(0, false, false, now));
+        // A busy CPU would starve the low-priority thread.
+        assert!(!path.background(0, false, true, now));
     }
 
     #[test]
@@ -375,26 +452,65 @@ mod tests {
         let t0 = Instant::now();
         let mut path = WritePath::new(true, 100);
         path.observe(STARVED + Duration::from_millis(1), t0);
-        assert!(!path.background(0, false, t0));
-        assert!(!path.background(0, false, t0 + FIRST_AVOID - Duration::from_millis(1)));
+        assert!(!path.background(0, false, false, t0));
+        assert!(!path.background(0, false, false, t0 + FIRST_AVOID - Duration::from_millis(1)));
         let t1 = t0 + FIRST_AVOID;
-        assert!(path.background(0, false, t1));
+        assert!(path.background(0, false, false, t1));
         // Starved again: twice as long.
         path.observe(Duration::from_secs(1), t1);
-        assert!(!path.background(0, false, t1 + FIRST_AVOID));
-        assert!(path.background(0, false, t1 + FIRST_AVOID * 2));
+        assert!(!path.background(0, false, false, t1 + FIRST_AVOID));
+        assert!(path.background(0, false, false, t1 + FIRST_AVOID * 2));
         // The wait is capped.
         let mut t = t1 + FIRST_AVOID * 2;
         for _ in 0..20 {
             path.observe(Duration::from_secs(1), t);
             t += MAX_AVOID;
         }
-        assert!(path.background(0, false, t));
+        assert!(path.background(0, false, false, t));
         // A fast write ends the penalty at once and resets it.
         path.observe(Duration::from_millis(1), t);
-        assert!(path.background(0, false, t));
+        assert!(path.background(0, false, false, t));
         path.observe(STARVED * 2, t);
-        assert!(path.background(0, false, t + FIRST_AVOID));
+        assert!(path.background(0, false, false, t + FIRST_AVOID));
+    }
+
+    #[test]
+    fn cpu_ticks_are_user_plus_system_time() {
+        let stat = "4242 (rook (a) b) S 1 4242 4242 0 -1 4194560 1000 0 0 0 \
+                    731 269 0 0 20 0 5 0 12345 1000000 2000 18446744073709551615";
+        assert_eq!(cpu_ticks(stat), Some(1000));
+        assert_eq!(cpu_ticks("garbage"), None);
+        assert_eq!(cpu_ticks("1 (x) S 1 2"), None);
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert!(cpu_ticks(&own).is_some());
+    }
+
+    #[test]
+    fn cpu_share_is_cpus_worth_of_time() {
+        assert!((cpu_share(50, Duration::from_millis(500)) - 1.0).abs() < 1e-9);
+        assert!((cpu_share(25, Duration::from_secs(1)) - 0.25).abs() < 1e-9);
+        assert_eq!(cpu_share(10, Duration::ZERO), 0.0);
+    }
+
+    #[test]
+    fn cpu_meter_reports_a_spinning_process_as_busy() {
+        let ticks = || cpu_ticks(&std::fs::read_to_string("/proc/self/stat").unwrap()).unwrap();
+        let mut meter = CpuMeter::new();
+        // A low bar, so that the test holds while other tests share the machine.
+        meter.cpus = 0.25;
+        assert!(!meter.busy(Instant::now()), "no window yet");
+        // Burn 300 ms of CPU on this thread.
+        let start = ticks();
+        let mut x = 0u64;
+        while ticks() < start + 30 {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        assert!(meter.busy(Instant::now()));
+        // Idle for 300 ms: not busy.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!meter.busy(Instant::now()));
     }
 
     fn record(i: usize) -> Record {

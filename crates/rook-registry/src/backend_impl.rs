@@ -932,8 +932,10 @@ pub(crate) async fn upsert_health(c: &mut Conn, records: &[HealthRecord]) -> Res
 
 // ---------------------------------------------------------------- usage
 
-/// Rows per multi-row INSERT (19 binds each, well under both backends' parameter limits).
-pub(crate) const USAGE_CHUNK: usize = 500;
+/// Rows per multi-row INSERT (18 binds each, well under both backends' parameter limits).
+/// Larger statements save little per row, and the memory SQLite needs to prepare one
+/// grows with it (a 500-row statement took ~1.4 MiB on the thread that prepared it).
+pub(crate) const USAGE_CHUNK: usize = 128;
 
 pub(crate) async fn insert_usage_events(c: &mut Conn, events: &[UsageEvent]) -> Result<()> {
     for chunk in events.chunks(USAGE_CHUNK) {
@@ -962,7 +964,12 @@ pub(crate) async fn insert_usage_events(c: &mut Conn, events: &[UsageEvent]) -> 
                 .push_bind(e.cost_usd)
                 .push_bind(&e.error_class);
         });
-        qb.build().execute(&mut *c).await?;
+        // Only the full-size statement is kept prepared: every other row count would be
+        // one more cached statement per connection.
+        qb.build()
+            .persistent(chunk.len() == USAGE_CHUNK)
+            .execute(&mut *c)
+            .await?;
     }
     Ok(())
 }

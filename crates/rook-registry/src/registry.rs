@@ -689,7 +689,7 @@ impl Registry {
 
     // ------------------------------------------------------------ usage
 
-    /// Inserts usage events in one transaction with multi-row INSERTs (500 rows each).
+    /// Inserts usage events in one transaction with multi-row INSERTs (128 rows each).
     /// The `id` field of the inputs is ignored.
     pub async fn insert_usage_events(&self, events: &[UsageEvent]) -> Result<()> {
         if events.is_empty() {
@@ -711,7 +711,7 @@ impl Registry {
     /// SQLite does its work on a thread of the calling process (one per connection). For a
     /// SQLite file this method uses a dedicated connection whose thread runs at the lowest
     /// CPU priority (nice 19), so on a busy core the request-serving threads preempt it
-    /// instead of waiting for a whole batch to be written. Up to 500 events are written by
+    /// instead of waiting for a whole batch to be written. Up to 128 events are written by
     /// one statement (atomic, one round trip to that thread); more in one transaction.
     ///
     /// The price: on a saturated CPU the thread gets very little time, and while it holds

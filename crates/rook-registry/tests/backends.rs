@@ -600,7 +600,7 @@ async fn usage_background_writes(r: &Registry) {
     // A SQLite file has a low-priority connection of its own; PostgreSQL does not.
     assert_eq!(r.has_background_writer(), r.backend() == Backend::Sqlite);
     let events: Vec<UsageEvent> = (0..700).map(usage).collect();
-    // One statement (up to 500), then a transaction (more than 500), then nothing.
+    // One statement (up to 128), then a transaction (more than 128), then nothing.
     r.insert_usage_events_background(&events[..100])
         .await
         .unwrap();
