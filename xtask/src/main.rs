@@ -27,7 +27,9 @@ fn main() -> ExitCode {
             println!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  ci       fmt check, clippy -D warnings, tests (nextest), doc tests, cargo deny\n  \
-                 bench    release build + load harness against a local mock upstream (docs/performance.md)\n  \
+                 bench    release build + load harness against a local mock upstream (docs/performance.md);\n           \
+                 --quick: base case only, 5 s per case; --latency: c=1 latency only, direct vs rook,\n           \
+                 alternating rounds, without the harness's RSS sampler\n  \
                  release  release build of rook-server and rook-cli\n  \
                  demo     run rook-server with examples/quickstart.toml in front of the bundled fake upstream"
             );
@@ -233,6 +235,14 @@ fn bench(args: &[String]) -> Result<(), String> {
     )?;
     let server = root.join("target/release/rook-server");
     let config = root.join("bench/rook-bench.toml");
+    if args.iter().any(|a| a == "--latency") {
+        return latency_bench(
+            &shared,
+            &mock_target.join("release/mock-upstream"),
+            &server,
+            &config,
+        );
+    }
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -260,5 +270,114 @@ fn bench(args: &[String]) -> Result<(), String> {
     }
     run("load harness", &mut cmd)?;
     println!("report: {}", results.join("report.md").display());
+    Ok(())
+}
+
+/// One c=1 latency case of `run.sh`: (p50 ms, p99 ms).
+fn c1_case(shared: &Path, base_url: &str, label: &str, mode: &str) -> Result<(f64, f64), String> {
+    let out = Command::new("bash")
+        .arg(shared.join("run.sh"))
+        .args([base_url, "bench-model", label])
+        .env("MODES", mode)
+        .env("CONCURRENCY", "1")
+        .env(
+            "DURATION",
+            env::var("DURATION").unwrap_or_else(|_| "15".into()),
+        )
+        .env_remove("RSS_PID")
+        .output()
+        .map_err(|e| format!("run.sh: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(label))
+        .ok_or_else(|| format!("run.sh printed no result for {label} {mode}: {text}"))?;
+    let field = |name: &str| -> Result<f64, String> {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no {name} in: {line}"))
+    };
+    if field("errors=")? != 0.0 {
+        return Err(format!("errors in: {line}"));
+    }
+    Ok((field("p50=")?, field("p99=")?))
+}
+
+/// Starts `cmd` pinned to `cpus` with `taskset`.
+fn spawn_pinned(cpus: &str, cmd: &Path, args: &[&str]) -> Result<std::process::Child, String> {
+    Command::new("taskset")
+        .args(["-c", cpus])
+        .arg(cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", cmd.display()))
+}
+
+fn wait_ready(url: &str) -> Result<(), String> {
+    for _ in 0..100 {
+        let ok = Command::new("curl")
+            .args(["-sf", "-o", "/dev/null", "--max-time", "1", url])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("{url} did not become ready"))
+}
+
+/// c=1 latency, direct vs Rook, on the harness's pinning (gateway on CPU 0, wrk and
+/// the mock on CPU 1) and with its own `run.sh`, but without the RSS sampler that
+/// `run-all.sh` runs during every case (it forks `ps` and `awk` twice a second; see
+/// docs/performance.md). Rounds alternate direct and Rook so that both see the
+/// same machine.
+fn latency_bench(shared: &Path, mock: &Path, server: &Path, config: &Path) -> Result<(), String> {
+    let rounds: usize = env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let _ = std::fs::remove_file("/tmp/rook-bench.db");
+    let mut mock = spawn_pinned("1", mock, &["--port", "18000", "--chunks", "16"])?;
+    let mut gateway = match spawn_pinned("0", server, &["--config", &config.to_string_lossy()]) {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = mock.kill();
+            return Err(e);
+        }
+    };
+    let result = (|| -> Result<Vec<String>, String> {
+        wait_ready("http://127.0.0.1:18000/health")?;
+        wait_ready("http://127.0.0.1:4141/api/health/live")?;
+        let mut rows = Vec::new();
+        for round in 1..=rounds {
+            for mode in ["nonstream", "stream"] {
+                let (d50, d99) = c1_case(shared, "http://127.0.0.1:18000/v1", "direct", mode)?;
+                let (r50, r99) = c1_case(shared, "http://127.0.0.1:4141/v1", "rook", mode)?;
+                let row = format!(
+                    "| {round} | {mode} | {d50:.3} / {d99:.3} | {r50:.3} / {r99:.3} | +{:.3} / +{:.3} |",
+                    r50 - d50,
+                    r99 - d99
+                );
+                println!("{row}");
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    })();
+    let _ = gateway.kill();
+    let _ = mock.kill();
+    let _ = gateway.wait();
+    let _ = mock.wait();
+    let rows = result?;
+    println!(
+        "\n| round | mode | direct p50 / p99 ms | rook p50 / p99 ms | added p50 / p99 ms |\n|---|---|---:|---:|---:|"
+    );
+    for row in rows {
+        println!("{row}");
+    }
     Ok(())
 }
