@@ -340,7 +340,11 @@ fn latency_bench(shared: &Path, mock: &Path, server: &Path, config: &Path) -> Re
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
-    let _ = std::fs::remove_file("/tmp/rook-bench.db");
+    // A fresh registry: the file with its WAL and shared-memory files (a WAL left
+    // behind without its database would be replayed into the new one).
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("/tmp/rook-bench.db{suffix}"));
+    }
     let mut mock = spawn_pinned("1", mock, &["--port", "18000", "--chunks", "16"])?;
     let mut gateway = match spawn_pinned("0", server, &["--config", &config.to_string_lossy()]) {
         Ok(g) => g,
