@@ -108,9 +108,19 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // The binary, not the library, installs the process-wide metrics recorder.
+    let metrics = match rook_observability::install_prometheus(rook_gateway::VERSION) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the metrics recorder");
+            eprintln!("rook-server: metrics: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let result = runtime.block_on(rook_gateway::run(
         config,
-        rook_gateway::server::shutdown_signal(),
+        Some(metrics),
+        rook_gateway::shutdown_signal(),
     ));
     match result {
         Ok(()) => ExitCode::SUCCESS,

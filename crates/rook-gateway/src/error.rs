@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-use serde::Serialize;
+use rook_protocol::classify::{Classified, ErrorClass};
+use rook_protocol::openai::ErrorBody;
 
 use crate::body::RookBody;
 
 /// An error answered to a client of the OpenAI-compatible surface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The request is malformed (bad JSON, missing model, …). 400.
     BadRequest {
         /// What is wrong, for the caller.
@@ -95,24 +96,43 @@ pub enum ApiError {
     Internal,
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Inner<'a>,
-}
-
-#[derive(Serialize)]
-struct Inner<'a> {
-    message: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    param: Option<&'a str>,
-}
-
 impl ApiError {
+    /// What the client gets for a classified upstream error answer with `status`
+    /// (the message sanitised of `secret` and anything shaped like a key).
+    pub(crate) fn from_upstream(status: StatusCode, c: &Classified, secret: Option<&str>) -> ApiError {
+        let message = c
+            .upstream
+            .message
+            .as_deref()
+            .map(|m| sanitize_message(m, secret))
+            .unwrap_or_else(|| format!("The upstream answered {status}."));
+        match c.class {
+            ErrorClass::AuthError => ApiError::BadGateway {
+                message: "The upstream rejected the provider account's credentials.".into(),
+                code: "upstream_auth_error",
+            },
+            ErrorClass::Timeout => ApiError::GatewayTimeout {
+                message: "The upstream timed out.".into(),
+            },
+            ErrorClass::ServerError | ErrorClass::TransportError | ErrorClass::StreamError => {
+                ApiError::BadGateway {
+                    message,
+                    code: "upstream_error",
+                }
+            }
+            _ => ApiError::Upstream {
+                status,
+                message,
+                kind: c.upstream.kind.clone(),
+                code: c.upstream.code.clone(),
+                param: c.upstream.param.clone(),
+                retry_after: c.hint.filter(|_| c.class == ErrorClass::RateLimited),
+            },
+        }
+    }
+
     /// The HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -130,7 +150,7 @@ impl ApiError {
     }
 
     /// A low-cardinality class for logs and usage events.
-    pub fn class(&self) -> &'static str {
+    pub(crate) fn class(&self) -> &'static str {
         match self {
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Unauthorized => "unauthorized",
@@ -158,7 +178,7 @@ impl ApiError {
     }
 
     /// The JSON body of this error.
-    pub fn body(&self) -> Bytes {
+    pub(crate) fn body(&self) -> Bytes {
         let (message, kind, code, param): (String, &str, Option<&str>, Option<&str>) = match self {
             ApiError::BadRequest { message, code } => {
                 (message.clone(), "invalid_request_error", Some(code), None)
@@ -233,24 +253,20 @@ impl ApiError {
                 None,
             ),
         };
-        let env = Envelope {
-            error: Inner {
-                message: &message,
-                kind,
-                code,
-                param,
-            },
-        };
-        Bytes::from(serde_json::to_vec(&env).unwrap_or_else(|_| {
-            br#"{"error":{"message":"Internal error.","type":"server_error","code":"internal_error"}}"#.to_vec()
-        }))
+        ErrorBody {
+            message: &message,
+            kind,
+            code,
+            param,
+        }
+        .to_bytes()
     }
 
     /// The complete response for this error.
     ///
     /// `should_retry` sets `x-should-retry` (honoured by the official OpenAI SDKs):
     /// `Some(false)` when Rook already retried or the retry budget is spent.
-    pub fn into_response(self, should_retry: Option<bool>) -> Response<RookBody> {
+    pub(crate) fn into_response(self, should_retry: Option<bool>) -> Response<RookBody> {
         let mut resp = Response::new(RookBody::full(self.body()));
         *resp.status_mut() = self.status();
         let h = resp.headers_mut();
@@ -275,7 +291,7 @@ impl ApiError {
 }
 
 /// `Retry-After` in whole seconds, rounded up, at least 1.
-pub fn retry_after_value(d: Duration) -> HeaderValue {
+pub(crate) fn retry_after_value(d: Duration) -> HeaderValue {
     let secs = d.as_millis().div_ceil(1000).max(1);
     HeaderValue::from(u64::try_from(secs).unwrap_or(u64::MAX))
 }
@@ -294,7 +310,7 @@ fn clip(s: &str, max: usize) -> &str {
 /// Removes secrets from an upstream message before it reaches a client or a log:
 /// the account key itself, and anything shaped like a provider key
 /// (`sk-…`, `sk-ant-…`, `AIza…`, and the masked `sk-abc***xyz` forms providers echo).
-pub fn sanitize_message(message: &str, secret: Option<&str>) -> String {
+pub(crate) fn sanitize_message(message: &str, secret: Option<&str>) -> String {
     let mut out = clip(message, 1000).to_string();
     if let Some(s) = secret.filter(|s| s.len() >= 4) {
         out = out.replace(s, "[redacted]");

@@ -2,9 +2,18 @@
 //! the attempt loop over provider accounts, SSE relaying, usage recording, and the
 //! wiring of every other Rook crate.
 //!
+//! Inside, four parts, each handed only the state it needs:
+//!
+//! | part | owns |
+//! |---|---|
+//! | `app` | accept, request id, inbound auth, body reading, dispatch by surface, lifecycle |
+//! | `proxy` | routing snapshot, account health and counters, retry policy, limiter, upstream client; the attempt loop and the relay |
+//! | `accounting` | the per-request record: log line, token metrics, usage events (batched writer), cost |
+//! | `control` | catalog sync/load, health persistence, retention, the admin API glue |
+//!
 //! The binaries are thin: `rook-server` loads the configuration
-//! ([`rook_config::load`]) and calls [`run`]; `rook-cli` uses the re-exported
-//! crates directly.
+//! ([`rook_config::load`]), installs the tracing subscriber and the Prometheus
+//! recorder, and calls [`run`]; `rook-cli` uses the re-exported crates directly.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,8 +32,10 @@
 //!     model = "my-model"
 //!     pool = "p"
 //! "#)?;
+//! // The binary installs the recorder (and the tracing subscriber) first.
+//! let metrics = rook_gateway::rook_observability::install_prometheus(rook_gateway::VERSION)?;
 //! // Serves until SIGTERM or Ctrl-C, then drains.
-//! rook_gateway::run(config, rook_gateway::server::shutdown_signal()).await?;
+//! rook_gateway::run(config, Some(metrics), rook_gateway::shutdown_signal()).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -33,35 +44,38 @@
 pub use rook_admin;
 pub use rook_config;
 pub use rook_observability;
+pub use rook_protocol;
 pub use rook_registry;
 pub use rook_resilience;
 pub use rook_routing;
 
-pub mod accounts;
-mod admin_glue;
-pub mod app;
-pub mod body;
-pub mod catalog;
-mod chat;
-pub mod error;
-pub mod health;
-mod idempotency;
-mod metrics_glue;
-pub mod probe;
-pub mod ratelimit;
-pub mod server;
-pub mod sse;
-pub mod upstream;
-pub mod usage;
-pub mod usage_writer;
+mod accounting;
+mod app;
+mod body;
+mod control;
+mod error;
+mod lifecycle;
+mod proxy;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
-pub use app::{App, AppError};
+pub use app::server::shutdown_signal;
+pub use app::AppError;
+pub use control::catalog;
+pub use proxy::snapshot::SnapshotError;
+pub use proxy::upstream;
 
 /// The version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Milliseconds since the unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -84,18 +98,14 @@ pub enum RunError {
         /// Why.
         source: std::io::Error,
     },
-    /// The metrics recorder could not be installed.
-    #[error("metrics: {0}")]
-    Metrics(#[from] rook_observability::ObservabilityError),
 }
 
 impl RunError {
     /// The process exit code for this error: 2 for configuration problems, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Unsafe(_)
-            | RunError::App(AppError::Secret { .. })
-            | RunError::App(AppError::Snapshot(_)) => 2,
+            RunError::Unsafe(_) => 2,
+            RunError::App(e) if e.is_config_problem() => 2,
             _ => 1,
         }
     }
@@ -122,12 +132,16 @@ pub fn check_posture(config: &rook_config::Config) -> Result<(), RunError> {
 }
 
 /// Runs the gateway until `shutdown` resolves, then drains and returns.
+///
+/// `metrics` is the Prometheus recorder the binary installed (rendered at
+/// `/api/metrics`); without it the metrics endpoint answers empty. The gateway
+/// installs no global state of its own.
 pub async fn run(
     config: rook_config::Config,
+    metrics: Option<rook_observability::PrometheusHandle>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     check_posture(&config)?;
-    let metrics = rook_observability::install_prometheus(VERSION)?;
     let registry = rook_registry::Registry::connect(
         &config.database_url,
         rook_registry::ConnectOptions::default(),
@@ -142,7 +156,7 @@ pub async fn run(
             addr: addr_text.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "cannot resolve"),
         })?;
-    let listener = server::bind(addr).await.map_err(|e| RunError::Bind {
+    let listener = app::server::bind(addr).await.map_err(|e| RunError::Bind {
         addr: addr_text.clone(),
         source: e,
     })?;
@@ -150,16 +164,18 @@ pub async fn run(
         addr: addr_text.clone(),
         source: e,
     })?;
-    let app = App::build(config, registry, Some(metrics.clone())).await?;
-    // Histograms need periodic upkeep.
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            metrics.run_upkeep();
-        }
-    });
-    let snap = app.snapshot.load();
+    let app = app::App::build(config, registry, metrics.clone()).await?;
+    if let Some(metrics) = metrics {
+        // Histograms need periodic upkeep.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+    }
+    let snap = app.proxy.snapshot.load();
     tracing::info!(
         addr = %local,
         version = VERSION,
@@ -170,7 +186,7 @@ pub async fn run(
         "rook-server listening on http://{local}"
     );
     drop(snap);
-    server::serve(listener, app, shutdown)
+    app::server::serve(listener, app, shutdown)
         .await
         .map_err(|e| RunError::Bind {
             addr: addr_text,

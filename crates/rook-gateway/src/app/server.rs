@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::app::App;
+use super::App;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
 ///
@@ -20,13 +20,13 @@ use crate::app::App;
 /// keep-alive connections close, in-flight requests and streams get
 /// `shutdown_grace` to finish; streams still running after it end with an explicit
 /// SSE error event, and connections left after that are dropped.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut builder = http1::Builder::new();
-    let limits = app.limits();
+    let limits = &app.config.limits;
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
@@ -112,6 +112,6 @@ pub async fn shutdown_signal() {
 }
 
 /// Binds the listening socket.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }

@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use rook_gateway::probe::{probe_chat, rewrite_chat};
-use rook_gateway::sse::{SseObserver, UsageChunkFilter};
+use rook_protocol::openai::probe::{probe_chat, rewrite_chat};
+use rook_protocol::sse::{SseObserver, UsageChunkFilter};
 use serde_json::{json, Map, Value};
 
 fn leaf() -> impl Strategy<Value = Value> {

@@ -12,78 +12,75 @@ use http::Uri;
 use rook_config::{Secret, Vendor};
 use rook_routing::{AccountIdx, AccountSpec, AvailabilityView, PoolSpec, RouteSpec, RoutingTable};
 
-use crate::health::Health;
-use crate::upstream::endpoint_uri;
+use crate::proxy::health::Health;
+use crate::proxy::limits::AccountLimits;
+use crate::proxy::upstream::endpoint_uri;
 
 /// One account as the gateway knows it, before it becomes runtime state.
 #[derive(Debug, Clone)]
-pub struct AccountEntry {
+pub(crate) struct AccountEntry {
     /// Account id (`[A-Za-z0-9_.-]{1,64}`).
-    pub id: String,
+    pub(crate) id: String,
     /// Vendor.
-    pub vendor: Vendor,
+    pub(crate) vendor: Vendor,
     /// OpenAI-style base URL including the version path.
-    pub base_url: String,
+    pub(crate) base_url: String,
     /// Resolved credentials, if any.
-    pub api_key: Option<Secret>,
+    pub(crate) api_key: Option<Secret>,
     /// Disabled accounts are never routed to.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Weight for the weighted strategy.
-    pub weight: u32,
+    pub(crate) weight: u32,
     /// Order for priority/failover (lower first).
-    pub priority: u32,
+    pub(crate) priority: u32,
     /// Logical → upstream model names.
-    pub models: BTreeMap<String, String>,
+    pub(crate) models: BTreeMap<String, String>,
     /// `requests_per_minute` from the configuration.
-    pub requests_per_minute: Option<u32>,
+    pub(crate) requests_per_minute: Option<u32>,
     /// `tokens_per_minute` from the configuration.
-    pub tokens_per_minute: Option<u32>,
+    pub(crate) tokens_per_minute: Option<u32>,
 }
 
 /// State of an account shared across snapshots.
 #[derive(Debug, Default)]
-pub struct AccountShared {
+pub(crate) struct AccountShared {
     /// Upstream requests in flight on this account.
-    pub in_flight: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
     /// Request and token limits, set when the account is first seen.
-    pub limits: std::sync::OnceLock<Option<crate::ratelimit::AccountLimits>>,
+    pub(crate) limits: std::sync::OnceLock<Option<AccountLimits>>,
 }
 
 impl AccountShared {
     /// The account's rate limits, if it has any.
-    pub fn limits(&self) -> Option<&crate::ratelimit::AccountLimits> {
+    pub(crate) fn limits(&self) -> Option<&AccountLimits> {
         self.limits.get().and_then(Option::as_ref)
     }
 }
 
 /// Per-account data on the hot path.
 #[derive(Debug)]
-pub struct AccountRuntime {
+pub(crate) struct AccountRuntime {
     /// Account id.
-    pub id: Arc<str>,
+    pub(crate) id: Arc<str>,
     /// Opaque metric label, `acct_<id>`.
-    pub label: String,
+    pub(crate) label: String,
     /// Vendor.
-    pub vendor: Vendor,
+    pub(crate) vendor: Vendor,
     /// `{base_url}/chat/completions`.
-    pub chat_uri: Uri,
-    /// `{base_url}/models`.
-    pub models_uri: Uri,
-    /// The base URL as configured.
-    pub base_url: String,
+    pub(crate) chat_uri: Uri,
     /// Credentials.
-    pub api_key: Option<Secret>,
+    pub(crate) api_key: Option<Secret>,
     /// Logical → upstream model names.
-    pub models: BTreeMap<String, String>,
+    pub(crate) models: BTreeMap<String, String>,
     /// Whether routing may use it.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Counters shared across snapshots.
-    pub shared: Arc<AccountShared>,
+    pub(crate) shared: Arc<AccountShared>,
 }
 
 impl AccountRuntime {
     /// The upstream model name for a logical model.
-    pub fn upstream_model<'a>(&'a self, logical: &'a str) -> &'a str {
+    pub(crate) fn upstream_model<'a>(&'a self, logical: &'a str) -> &'a str {
         self.models
             .get(logical)
             .map(String::as_str)
@@ -93,11 +90,11 @@ impl AccountRuntime {
 
 /// The route table and the accounts it indexes, in the same order.
 #[derive(Debug)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// Route resolution.
-    pub table: RoutingTable,
+    pub(crate) table: RoutingTable,
     /// Runtime state, indexed by [`AccountIdx`].
-    pub accounts: Vec<AccountRuntime>,
+    pub(crate) accounts: Vec<AccountRuntime>,
 }
 
 /// Why a snapshot could not be built.
@@ -117,7 +114,7 @@ pub enum SnapshotError {
 
 /// Reuses per-account shared counters across snapshots.
 #[derive(Debug, Default)]
-pub struct SharedRegistry {
+pub(crate) struct SharedRegistry {
     map: Mutex<HashMap<String, Arc<AccountShared>>>,
 }
 
@@ -133,7 +130,7 @@ impl SharedRegistry {
 
 impl Snapshot {
     /// Builds a snapshot.
-    pub fn build(
+    pub(crate) fn build(
         accounts: Vec<AccountEntry>,
         pools: Vec<PoolSpec>,
         routes: Vec<RouteSpec>,
@@ -154,14 +151,12 @@ impl Snapshot {
             let shared_state = shared.get(&a.id);
             let _ = shared_state
                 .limits
-                .set(crate::ratelimit::AccountLimits::new(
+                .set(AccountLimits::new(
                     a.requests_per_minute,
                     a.tokens_per_minute,
                     std::time::Instant::now(),
                 ));
             let chat_uri = endpoint_uri(&a.base_url, "/chat/completions")
-                .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
-            let models_uri = endpoint_uri(&a.base_url, "/models")
                 .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
             runtime.push(AccountRuntime {
                 label: rook_observability::account_label(&a.id),
@@ -169,8 +164,6 @@ impl Snapshot {
                 id: Arc::from(a.id.as_str()),
                 vendor: a.vendor,
                 chat_uri,
-                models_uri,
-                base_url: a.base_url,
                 api_key: a.api_key,
                 models: a.models,
                 enabled: a.enabled,
@@ -183,17 +176,17 @@ impl Snapshot {
     }
 
     /// The account at `idx`.
-    pub fn account(&self, idx: AccountIdx) -> Option<&AccountRuntime> {
+    pub(crate) fn account(&self, idx: AccountIdx) -> Option<&AccountRuntime> {
         self.accounts.get(idx.0)
     }
 }
 
 /// Routing's view of availability: the health registry and in-flight counts.
-pub struct View<'a> {
+pub(crate) struct View<'a> {
     /// The snapshot whose indices are asked about.
-    pub snapshot: &'a Snapshot,
+    pub(crate) snapshot: &'a Snapshot,
     /// Account health.
-    pub health: &'a Health,
+    pub(crate) health: &'a Health,
 }
 
 impl AvailabilityView for View<'_> {
@@ -207,5 +200,15 @@ impl AvailabilityView for View<'_> {
         self.snapshot
             .account(idx)
             .map_or(0, |a| a.shared.in_flight.load(Ordering::Relaxed))
+    }
+}
+
+impl AccountRuntime {
+    /// The account's metric labels.
+    pub(crate) fn labels(&self) -> crate::accounting::metrics::Labels<'_> {
+        crate::accounting::metrics::Labels {
+            vendor: self.vendor.as_str(),
+            account: &self.label,
+        }
     }
 }

@@ -6,18 +6,31 @@
 //! through the admin API. Account health is restored from the registry and written
 //! back whenever it changes, so a restart keeps cooled accounts cooled.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use rook_config::{Config, Secret, SecretSource, Vendor};
-use rook_registry::{
-    AccountRecord, HealthRecord, HealthStatus, PoolRecord, Registry, RouteRecord, Source,
-};
+use rook_registry::{AccountRecord, PoolRecord, Registry, RouteRecord, Source};
 use rook_routing::{PoolSpec, RouteSpec, Strategy};
 
-use crate::accounts::{AccountEntry, SharedRegistry, Snapshot, SnapshotError};
-use crate::app::{App, AppError};
-use crate::health::{now_ms, Health, Status};
+use crate::proxy::snapshot::{AccountEntry, SharedRegistry, Snapshot, SnapshotError};
+
+/// Why the catalog could not be synced or loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// A secret could not be read.
+    #[error("{what}: {source}")]
+    Secret {
+        /// Whose secret.
+        what: String,
+        /// Why.
+        source: rook_config::SecretError,
+    },
+    /// The registry failed.
+    #[error("registry: {0}")]
+    Registry(#[from] rook_registry::RegistryError),
+    /// The routing configuration is inconsistent.
+    #[error("routing: {0}")]
+    Snapshot(#[from] SnapshotError),
+}
 
 /// Maps a config priority (signed) onto the registry's unsigned one, keeping order
 /// for the values operators use (negative priorities sort first as 0).
@@ -71,7 +84,7 @@ pub fn declared_records(
 }
 
 /// Syncs the config-declared entries into the registry.
-pub async fn sync_declared(config: &Config, registry: &Registry) -> Result<(), AppError> {
+pub(crate) async fn sync_declared(config: &Config, registry: &Registry) -> Result<(), CatalogError> {
     let (accounts, pools, routes) = declared_records(config);
     let report = registry.sync_declared(&accounts, &pools, &routes).await?;
     tracing::debug!(
@@ -85,7 +98,7 @@ pub async fn sync_declared(config: &Config, registry: &Registry) -> Result<(), A
 
 /// Resolves an account record's credentials: an API-managed key, else its env var
 /// or file.
-pub fn resolve_key(rec: &AccountRecord) -> Result<Option<Secret>, AppError> {
+pub(crate) fn resolve_key(rec: &AccountRecord) -> Result<Option<Secret>, CatalogError> {
     if let Some(k) = &rec.api_key {
         return Ok(Some(Secret::new(k.clone())));
     }
@@ -94,7 +107,7 @@ pub fn resolve_key(rec: &AccountRecord) -> Result<Option<Secret>, AppError> {
         (None, Some(path)) => SecretSource::File(path.into()),
         (None, None) => return Ok(None),
     };
-    source.resolve().map(Some).map_err(|e| AppError::Secret {
+    source.resolve().map(Some).map_err(|e| CatalogError::Secret {
         what: format!("account {:?} api key", rec.id),
         source: e,
     })
@@ -102,11 +115,11 @@ pub fn resolve_key(rec: &AccountRecord) -> Result<Option<Secret>, AppError> {
 
 /// Builds the routing snapshot from the registry; per-account rate limits come
 /// from the configuration (accounts managed through the API have none).
-pub async fn load_snapshot(
+pub(crate) async fn load_snapshot(
     registry: &Registry,
     shared: &SharedRegistry,
     config: &Config,
-) -> Result<Snapshot, AppError> {
+) -> Result<Snapshot, CatalogError> {
     let accounts = registry.list_accounts().await?;
     let pools = registry.list_pools().await?;
     let routes = registry.list_routes().await?;
@@ -114,13 +127,13 @@ pub async fn load_snapshot(
 }
 
 /// Builds a routing snapshot from records.
-pub fn build_snapshot(
+pub(crate) fn build_snapshot(
     accounts: &[AccountRecord],
     pools: &[PoolRecord],
     routes: &[RouteRecord],
     shared: &SharedRegistry,
     config: &Config,
-) -> Result<Snapshot, AppError> {
+) -> Result<Snapshot, CatalogError> {
     let mut entries = Vec::with_capacity(accounts.len());
     for rec in accounts {
         let vendor = Vendor::from_name(&rec.vendor).unwrap_or(Vendor::Custom);
@@ -142,7 +155,7 @@ pub fn build_snapshot(
     let mut pool_specs = Vec::with_capacity(pools.len());
     for p in pools {
         let strategy: Strategy = p.strategy.parse().map_err(|_| {
-            AppError::Snapshot(SnapshotError::Routing(
+            CatalogError::Snapshot(SnapshotError::Routing(
                 rook_routing::RoutingError::UnknownPool {
                     route: String::new(),
                     pool: p.id.clone(),
@@ -167,80 +180,3 @@ pub fn build_snapshot(
     Ok(Snapshot::build(entries, pool_specs, route_specs, shared)?)
 }
 
-/// Restores account health from the registry.
-pub async fn restore_health(registry: &Registry, health: &Health, snapshot: &Snapshot) {
-    let records = match registry.load_health().await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not load account health; starting with every account closed");
-            return;
-        }
-    };
-    for rec in records {
-        let Some(acct) = snapshot.accounts.iter().find(|a| *a.id == *rec.account_id) else {
-            continue;
-        };
-        health.restore(
-            acct.id.clone(),
-            rec.consecutive_failures,
-            rec.times_opened,
-            rec.cooldown_until_ms,
-            rec.last_error_class.as_deref(),
-        );
-        if rec.cooldown_until_ms.is_some_and(|t| t > now_ms()) {
-            tracing::info!(account = %acct.label, "account still cooling down from before the restart");
-        }
-    }
-}
-
-fn to_record(h: &crate::health::AccountHealth, now: i64) -> HealthRecord {
-    HealthRecord {
-        account_id: h.id.to_string(),
-        status: match h.status {
-            Status::Healthy => HealthStatus::Healthy,
-            Status::Degraded => HealthStatus::Degraded,
-            Status::Unhealthy => HealthStatus::Unhealthy,
-            Status::Unknown => HealthStatus::Unknown,
-        },
-        consecutive_failures: h.consecutive_failures,
-        times_opened: h.times_opened,
-        cooldown_until_ms: h.cooldown_until_ms,
-        last_error_class: h.last_error_class.map(str::to_string),
-        updated_at_ms: now,
-    }
-}
-
-/// Writes every account's health to the registry.
-pub async fn persist_health(app: &App) {
-    let now = now_ms();
-    let records: Vec<HealthRecord> = app
-        .health
-        .snapshot()
-        .iter()
-        .map(|h| to_record(h, now))
-        .collect();
-    if records.is_empty() {
-        return;
-    }
-    if let Err(e) = app.registry.upsert_health(&records).await {
-        tracing::warn!(error = %e, "could not persist account health");
-        // Try again next round.
-        app.health.mark_dirty();
-    }
-}
-
-/// Persists health changes in the background (at most once a second).
-pub fn spawn_health_persister(app: &Arc<App>) {
-    let weak = Arc::downgrade(app);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(app) = weak.upgrade() else { return };
-            if app.health.take_dirty() {
-                persist_health(&app).await;
-            }
-        }
-    });
-}

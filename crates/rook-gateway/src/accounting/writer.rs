@@ -25,41 +25,41 @@ use rook_registry::{Registry, UsageEvent};
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
 
-use crate::health::now_ms;
-use crate::metrics_glue::usage_dropped;
-use crate::usage::Usage;
+use crate::accounting::metrics::usage_dropped;
+use crate::proxy::health::now_ms;
+use rook_protocol::Usage;
 
 /// What the request path knows about a finished request.
 #[derive(Debug, Clone)]
-pub struct Record {
+pub(crate) struct Record {
     /// Request id.
-    pub request_id: String,
+    pub(crate) request_id: String,
     /// Hashed principal (never the raw token); `None` when unauthenticated.
-    pub principal: Option<Arc<str>>,
+    pub(crate) principal: Option<Arc<str>>,
     /// Logical model.
-    pub model: String,
+    pub(crate) model: String,
     /// Vendor of the last account tried.
-    pub vendor: Option<&'static str>,
+    pub(crate) vendor: Option<&'static str>,
     /// Last account tried.
-    pub account_id: Option<Arc<str>>,
+    pub(crate) account_id: Option<Arc<str>>,
     /// Upstream model name sent.
-    pub upstream_model: Option<String>,
+    pub(crate) upstream_model: Option<String>,
     /// Streamed?
-    pub stream: bool,
+    pub(crate) stream: bool,
     /// Upstream attempts made.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// `success`, `error`, `partial`, `client_gone`.
-    pub outcome: String,
+    pub(crate) outcome: String,
     /// Status sent to the client.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Time to the end of the answer.
-    pub latency: Duration,
+    pub(crate) latency: Duration,
     /// Time to the upstream's first byte.
-    pub ttfb: Option<Duration>,
+    pub(crate) ttfb: Option<Duration>,
     /// Tokens, when reported.
-    pub usage: Option<Usage>,
+    pub(crate) usage: Option<Usage>,
     /// Error class, when not a success.
-    pub error_class: Option<String>,
+    pub(crate) error_class: Option<String>,
 }
 
 impl Record {
@@ -98,7 +98,7 @@ enum Msg {
 }
 
 /// The sending side of the usage queue.
-pub struct UsageSink {
+pub(crate) struct UsageSink {
     tx: Option<mpsc::Sender<Msg>>,
     task: Mutex<Option<JoinHandle<()>>>,
     pricing: BTreeMap<String, ModelPrice>,
@@ -107,7 +107,7 @@ pub struct UsageSink {
 impl UsageSink {
     /// Starts the writer task (a disabled sink records nothing). `pricing` gives
     /// each event its cost.
-    pub fn start(
+    pub(crate) fn start(
         registry: Registry,
         cfg: &rook_config::Usage,
         pricing: BTreeMap<String, ModelPrice>,
@@ -132,7 +132,7 @@ impl UsageSink {
     }
 
     /// Queues a usage event; never blocks. A full queue drops it, counted.
-    pub fn record(&self, record: Record) {
+    pub(crate) fn record(&self, record: Record) {
         let Some(tx) = &self.tx else { return };
         let mut event = record.into_event();
         event.cost_usd = cost(&self.pricing, &event);
@@ -147,7 +147,7 @@ impl UsageSink {
     }
 
     /// Asks the writer to drain the queue and waits for it (bounded).
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         let Some(tx) = &self.tx else { return };
         if tokio::time::timeout(DRAIN_DEADLINE, tx.send(Msg::Close))
             .await
@@ -164,7 +164,7 @@ impl UsageSink {
 }
 
 /// The cost of an event from the price table (per 1M input/output tokens).
-pub fn cost(pricing: &BTreeMap<String, ModelPrice>, event: &UsageEvent) -> Option<f64> {
+pub(crate) fn cost(pricing: &BTreeMap<String, ModelPrice>, event: &UsageEvent) -> Option<f64> {
     let price = pricing.get(&event.model)?;
     let p = event.prompt_tokens? as f64;
     let c = event.completion_tokens.unwrap_or(0) as f64;

@@ -10,14 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rook_protocol::ErrorClass;
 use rook_resilience::{Admission, Breaker, BreakerConfig, CircuitState, KeySnapshot, PersistedKey};
 
 /// An account id as the breaker knows it.
-pub type Key = Arc<str>;
+pub(crate) type Key = Arc<str>;
 
 /// Health status of an account, as shown to operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// Closed, no recent failures.
     Healthy,
     /// Closed with recent failures, or waiting for its probe.
@@ -30,7 +31,7 @@ pub enum Status {
 
 impl Status {
     /// Every status, in display order.
-    pub const ALL: [Status; 4] = [
+    pub(crate) const ALL: [Status; 4] = [
         Status::Healthy,
         Status::Degraded,
         Status::Unhealthy,
@@ -38,22 +39,12 @@ impl Status {
     ];
 
     /// The snake_case name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Healthy => "healthy",
             Status::Degraded => "degraded",
             Status::Unhealthy => "unhealthy",
             Status::Unknown => "unknown",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn from_name(s: &str) -> Status {
-        match s {
-            "healthy" => Status::Healthy,
-            "degraded" => Status::Degraded,
-            "unhealthy" => Status::Unhealthy,
-            _ => Status::Unknown,
         }
     }
 }
@@ -63,58 +54,41 @@ struct Info {
     seen: bool,
     /// The last outcome was a success (nothing to persist on the next one).
     clean: bool,
-    last_error_class: Option<&'static str>,
+    last_error_class: Option<ErrorClass>,
 }
 
 /// The health of one account at a point in time.
 #[derive(Debug, Clone)]
-pub struct AccountHealth {
+pub(crate) struct AccountHealth {
     /// Account id.
-    pub id: Key,
+    pub(crate) id: Key,
     /// Derived status.
-    pub status: Status,
-    /// Breaker state.
-    pub state: CircuitState,
+    pub(crate) status: Status,
     /// Consecutive failures.
-    pub consecutive_failures: u32,
+    pub(crate) consecutive_failures: u32,
     /// Consecutive openings.
-    pub times_opened: u32,
+    pub(crate) times_opened: u32,
     /// Cooldown left, if cooling.
-    pub cooldown_remaining: Option<Duration>,
+    pub(crate) cooldown_remaining: Option<Duration>,
     /// Wall-clock end of the cooldown, in unix milliseconds.
-    pub cooldown_until_ms: Option<i64>,
-    /// Class of the last failure (`rate_limited`, `server_error`, …).
-    pub last_error_class: Option<&'static str>,
+    pub(crate) cooldown_until_ms: Option<i64>,
+    /// Class of the last failure.
+    pub(crate) last_error_class: Option<ErrorClass>,
 }
 
 /// Per-account health. Cheap to share (`Arc` inside).
 #[derive(Debug)]
-pub struct Health {
+pub(crate) struct Health {
     breaker: Breaker<Key>,
     info: Mutex<HashMap<Key, Info>>,
     dirty: AtomicBool,
 }
 
 /// A permission to send one attempt to an account.
-pub type Permit = Admission<Key>;
-
-/// Error classes that are stored (static strings, so `Info` stays cheap).
-pub const ERROR_CLASSES: &[&str] = &[
-    "rate_limited",
-    "quota_exhausted",
-    "auth_error",
-    "server_error",
-    "timeout",
-    "transport_error",
-    "stream_error",
-];
-
-fn class_from_name(s: &str) -> Option<&'static str> {
-    ERROR_CLASSES.iter().copied().find(|c| *c == s)
-}
+pub(crate) type Permit = Admission<Key>;
 
 /// Milliseconds since the unix epoch.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -123,7 +97,7 @@ pub fn now_ms() -> i64 {
 
 impl Health {
     /// A health registry with the given breaker settings.
-    pub fn new(
+    pub(crate) fn new(
         config: BreakerConfig,
         observer: Arc<dyn rook_resilience::Observer>,
     ) -> Result<Self, rook_resilience::BreakerError> {
@@ -142,7 +116,7 @@ impl Health {
     }
 
     /// Makes the tracked accounts exactly `ids` (new ones start closed).
-    pub fn sync_accounts<'a>(&self, ids: impl IntoIterator<Item = &'a Key>) {
+    pub(crate) fn sync_accounts<'a>(&self, ids: impl IntoIterator<Item = &'a Key>) {
         let ids: Vec<Key> = ids.into_iter().cloned().collect();
         self.breaker.sync_keys(ids.iter().cloned());
         let mut info = self.info();
@@ -153,23 +127,23 @@ impl Health {
     }
 
     /// Whether routing may use the account now (non-consuming).
-    pub fn is_available(&self, id: &Key) -> bool {
+    pub(crate) fn is_available(&self, id: &Key) -> bool {
         self.breaker.is_available(id)
     }
 
     /// When the account becomes available (`None`: now).
-    pub fn available_at(&self, id: &Key) -> Option<Instant> {
+    pub(crate) fn available_at(&self, id: &Key) -> Option<Instant> {
         self.breaker.available_at(id)
     }
 
     /// Takes the right to send one attempt (the single probe when half-open).
-    pub fn try_acquire(&self, id: &Key) -> Option<Permit> {
+    pub(crate) fn try_acquire(&self, id: &Key) -> Option<Permit> {
         self.breaker.try_acquire(id)
     }
 
     /// Records an outcome's effect on the account; only changes are persisted, so a
     /// steady stream of successes costs no database writes.
-    fn note(&self, id: &Key, class: Option<&'static str>) {
+    fn note(&self, id: &Key, class: Option<ErrorClass>) {
         let mut info = self.info();
         let Some(i) = info.get_mut(id) else { return };
         let changed = class.is_some() || !i.seen || !i.clean;
@@ -185,7 +159,7 @@ impl Health {
     }
 
     /// The attempt succeeded (or failed through the caller's fault).
-    pub fn success(&self, permit: Permit) {
+    pub(crate) fn success(&self, permit: Permit) {
         let id = permit.key().clone();
         permit.success();
         self.note(&id, None);
@@ -193,7 +167,7 @@ impl Health {
 
     /// The attempt failed in a retryable way; `hint` is the upstream's
     /// retry-after, which opens the account for that long.
-    pub fn failure(&self, permit: Permit, class: &'static str, hint: Option<Duration>) {
+    pub(crate) fn failure(&self, permit: Permit, class: ErrorClass, hint: Option<Duration>) {
         let id = permit.key().clone();
         match hint {
             Some(h) => permit.failure_with_hint(h),
@@ -203,20 +177,20 @@ impl Health {
     }
 
     /// A failure after the permit was settled (a stream broken mid-way).
-    pub fn late_failure(&self, id: &Key, class: &'static str) {
+    pub(crate) fn late_failure(&self, id: &Key, class: ErrorClass) {
         self.breaker.record_failure(id);
         self.note(id, Some(class));
     }
 
     /// Takes the account out of rotation for `duration` (bad key, no quota).
-    pub fn trip(&self, permit: Permit, class: &'static str, duration: Duration) {
+    pub(crate) fn trip(&self, permit: Permit, class: ErrorClass, duration: Duration) {
         let id = permit.key().clone();
         permit.trip(duration);
         self.note(&id, Some(class));
     }
 
     /// Closes the account again (operator action).
-    pub fn reset(&self, id: &Key) {
+    pub(crate) fn reset(&self, id: &Key) {
         self.breaker.reset(id);
         self.note(id, None);
         self.mark_dirty();
@@ -237,7 +211,6 @@ impl Health {
             .map(|d| now_ms().saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
         AccountHealth {
             status,
-            state: s.state,
             consecutive_failures: s.consecutive_failures,
             times_opened: s.times_opened,
             cooldown_remaining: s.cooldown_remaining.filter(|d| !d.is_zero()),
@@ -248,7 +221,7 @@ impl Health {
     }
 
     /// The health of every tracked account.
-    pub fn snapshot(&self) -> Vec<AccountHealth> {
+    pub(crate) fn snapshot(&self) -> Vec<AccountHealth> {
         let snaps = self.breaker.snapshot();
         let info = self.info();
         snaps
@@ -261,14 +234,14 @@ impl Health {
     }
 
     /// The health of one account.
-    pub fn account(&self, id: &Key) -> Option<AccountHealth> {
+    pub(crate) fn account(&self, id: &Key) -> Option<AccountHealth> {
         let s = self.breaker.state(id)?;
         let i = self.info().get(id).cloned();
         Some(self.describe(s, i.as_ref()))
     }
 
     /// Restores an account's state from the registry.
-    pub fn restore(
+    pub(crate) fn restore(
         &self,
         id: Key,
         consecutive_failures: u32,
@@ -290,17 +263,17 @@ impl Health {
         );
         let mut info = self.info();
         let entry = info.entry(id).or_default();
-        entry.last_error_class = last_error_class.and_then(class_from_name);
+        entry.last_error_class = last_error_class.and_then(ErrorClass::from_name);
         entry.seen = cooldown_remaining.is_some() || consecutive_failures > 0;
     }
 
     /// Asks for the state to be persisted again.
-    pub fn mark_dirty(&self) {
+    pub(crate) fn mark_dirty(&self) {
         self.dirty.store(true, Ordering::Relaxed);
     }
 
     /// Whether anything changed since the last call (and clears the flag).
-    pub fn take_dirty(&self) -> bool {
+    pub(crate) fn take_dirty(&self) -> bool {
         self.dirty.swap(false, Ordering::Relaxed)
     }
 }

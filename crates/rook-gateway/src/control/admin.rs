@@ -1,7 +1,6 @@
 //! Connects `/api/*` to `rook-admin`: the gateway's live view as a
 //! [`rook_admin::Runtime`], and request/response conversion.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -11,10 +10,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use rook_admin::{AccountHealthView, ApiRequest, BoxFuture, Runtime};
 
-use crate::accounts::View;
 use crate::app::App;
 use crate::body::RookBody;
-use crate::health::now_ms;
+use crate::now_ms;
 
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 1024 * 1024;
@@ -32,8 +30,9 @@ impl Runtime for RuntimeView {
         let Some(app) = self.0.upgrade() else {
             return Vec::new();
         };
-        let snap = app.snapshot.load();
-        app.health
+        let snap = app.proxy.snapshot.load();
+        app.proxy
+            .health
             .snapshot()
             .into_iter()
             .filter_map(|h| {
@@ -46,44 +45,30 @@ impl Runtime for RuntimeView {
                     consecutive_failures: h.consecutive_failures,
                     cooldown_until: h.cooldown_until_ms.map(rfc3339_ms),
                     cooldown_remaining_seconds: h.cooldown_remaining.map(|d| d.as_secs_f64()),
-                    last_error_class: h.last_error_class.map(str::to_string),
+                    last_error_class: h.last_error_class.map(|c| c.as_str().to_string()),
                 })
             })
             .collect()
     }
 
     fn routes_without_available_account(&self) -> Vec<String> {
-        let Some(app) = self.0.upgrade() else {
-            return Vec::new();
-        };
-        let snap = app.snapshot.load();
-        let view = View {
-            snapshot: &snap,
-            health: &app.health,
-        };
-        snap.table
-            .models()
-            .iter()
-            .filter(|m| {
-                snap.table
-                    .resolve(m, &view)
-                    .map_or(true, |r| r.candidates.is_empty())
-            })
-            .cloned()
-            .collect()
+        self.0
+            .upgrade()
+            .map(|app| app.proxy.routes_without_available_account())
+            .unwrap_or_default()
     }
 
     fn route_count(&self) -> usize {
         self.0
             .upgrade()
-            .map_or(0, |app| app.snapshot.load().table.models().len())
+            .map_or(0, |app| app.proxy.snapshot.load().table.models().len())
     }
 
     fn render_metrics(&self) -> String {
         let Some(app) = self.0.upgrade() else {
             return String::new();
         };
-        crate::metrics_glue::account_gauges(&app);
+        crate::proxy::gauges::account_gauges(&app.proxy);
         app.metrics.as_ref().map(|h| h.render()).unwrap_or_default()
     }
 
@@ -94,7 +79,9 @@ impl Runtime for RuntimeView {
     }
 
     fn recent_retry_exhaustion(&self) -> u64 {
-        self.0.upgrade().map_or(0, |app| app.recent_exhaustion())
+        self.0
+            .upgrade()
+            .map_or(0, |app| app.proxy.exhaustion.recent(now_ms()))
     }
 
     fn draining(&self) -> bool {
@@ -105,10 +92,10 @@ impl Runtime for RuntimeView {
         let Some(app) = self.0.upgrade() else {
             return false;
         };
-        let snap = app.snapshot.load();
+        let snap = app.proxy.snapshot.load();
         match snap.accounts.iter().find(|a| &*a.id == id) {
             Some(acct) => {
-                app.health.reset(&acct.id);
+                app.proxy.health.reset(&acct.id);
                 tracing::info!(account = %acct.label, "account health reset by an operator");
                 true
             }
@@ -124,37 +111,6 @@ impl Runtime for RuntimeView {
                 .ok_or_else(|| "the gateway is stopping".to_string())?;
             app.reload().await.map_err(|e| e.to_string())
         })
-    }
-}
-
-impl App {
-    /// Counts a request that gave up after retrying (for `/api/status`).
-    pub(crate) fn note_exhaustion(&self) {
-        let now = u64::try_from(now_ms()).unwrap_or(0);
-        // Packed: high 32 bits = minute of the last event, low 32 = count in the
-        // 15-minute window that started then.
-        let minute = now / 60_000;
-        let _ = self
-            .recent_exhaustion
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                let (start, count) = (v >> 32, v & 0xffff_ffff);
-                if minute.saturating_sub(start) >= 15 {
-                    Some((minute << 32) | 1)
-                } else {
-                    Some((start << 32) | (count + 1).min(0xffff_ffff))
-                }
-            });
-    }
-
-    /// Retry exhaustions in the current 15-minute window.
-    pub(crate) fn recent_exhaustion(&self) -> u64 {
-        let v = self.recent_exhaustion.load(Ordering::Relaxed);
-        let minute = u64::try_from(now_ms()).unwrap_or(0) / 60_000;
-        if minute.saturating_sub(v >> 32) >= 15 {
-            0
-        } else {
-            v & 0xffff_ffff
-        }
     }
 }
 

@@ -1,5 +1,8 @@
 //! The upstream HTTP client and how requests are built for each vendor.
 //!
+//! Public because `rook-cli` uses the same client and request builder for its
+//! `--server` calls and `doctor --probe`.
+//!
 //! One pooled client (hyper-util's, over rustls with the webpki roots) serves every
 //! account: HTTP/1.1 and, where TLS negotiates it, HTTP/2. Redirects are never
 //! followed. The client's `Authorization` never goes upstream: each request

@@ -9,13 +9,15 @@
 //! Several instances do not share these buckets; each enforces its own limits.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::snapshot::AccountShared;
 
 /// A token bucket refilled continuously at `per_minute / 60` per second, holding at
 /// most `per_minute` (a full minute of burst).
 #[derive(Debug)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     capacity: f64,
     per_second: f64,
     tokens: f64,
@@ -24,7 +26,7 @@ pub struct Bucket {
 
 impl Bucket {
     /// A full bucket for `per_minute` (must be > 0).
-    pub fn per_minute(per_minute: u32, now: Instant) -> Bucket {
+    pub(crate) fn per_minute(per_minute: u32, now: Instant) -> Bucket {
         let capacity = f64::from(per_minute.max(1));
         Bucket {
             capacity,
@@ -41,7 +43,7 @@ impl Bucket {
     }
 
     /// Takes `n` if available; otherwise returns how long until it would be.
-    pub fn try_take(&mut self, n: f64, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn try_take(&mut self, n: f64, now: Instant) -> Result<(), Duration> {
         self.refill(now);
         // A request larger than the whole bucket may go when the bucket is full.
         let need = n.min(self.capacity);
@@ -55,7 +57,7 @@ impl Bucket {
     }
 
     /// Gives back (positive) or charges (negative) tokens after the fact.
-    pub fn adjust(&mut self, delta: f64, now: Instant) {
+    pub(crate) fn adjust(&mut self, delta: f64, now: Instant) {
         self.refill(now);
         self.tokens = (self.tokens + delta).min(self.capacity);
     }
@@ -70,14 +72,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Request-per-minute limits keyed by a string (principal hash or route).
 #[derive(Debug)]
-pub struct KeyedLimiter {
+pub(crate) struct KeyedLimiter {
     per_minute: u32,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl KeyedLimiter {
     /// `per_minute == 0` disables the limit.
-    pub fn new(per_minute: u32) -> Self {
+    pub(crate) fn new(per_minute: u32) -> Self {
         KeyedLimiter {
             per_minute,
             buckets: Mutex::new(HashMap::new()),
@@ -85,7 +87,7 @@ impl KeyedLimiter {
     }
 
     /// Counts one request for `key`; `Err(wait)` when over the limit.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -102,20 +104,20 @@ impl KeyedLimiter {
 
 /// An account's request and token limits.
 #[derive(Debug)]
-pub struct AccountLimits {
+pub(crate) struct AccountLimits {
     requests: Option<Mutex<Bucket>>,
     tokens: Option<Mutex<Bucket>>,
 }
 
 /// What an admitted request reserved, to reconcile later.
 #[derive(Debug, Clone, Copy)]
-pub struct Reservation {
+pub(crate) struct Reservation {
     tokens: f64,
 }
 
 impl AccountLimits {
     /// Limits from the account's `requests_per_minute` / `tokens_per_minute`.
-    pub fn new(rpm: Option<u32>, tpm: Option<u32>, now: Instant) -> Option<Self> {
+    pub(crate) fn new(rpm: Option<u32>, tpm: Option<u32>, now: Instant) -> Option<Self> {
         if rpm.is_none() && tpm.is_none() {
             return None;
         }
@@ -126,7 +128,7 @@ impl AccountLimits {
     }
 
     /// Reserves one request and `estimate` tokens, or says how long to wait.
-    pub fn try_reserve(&self, estimate: u64, now: Instant) -> Result<Reservation, Duration> {
+    pub(crate) fn try_reserve(&self, estimate: u64, now: Instant) -> Result<Reservation, Duration> {
         let est = estimate as f64;
         if let Some(t) = &self.tokens {
             // Check tokens first without taking the request, so a refusal takes nothing.
@@ -148,7 +150,7 @@ impl AccountLimits {
 
     /// Reconciles a reservation with the tokens actually used (`None`: unknown,
     /// the estimate stands).
-    pub fn reconcile(&self, reservation: Reservation, actual: Option<u64>, now: Instant) {
+    pub(crate) fn reconcile(&self, reservation: Reservation, actual: Option<u64>, now: Instant) {
         let (Some(t), Some(actual)) = (&self.tokens, actual) else {
             return;
         };
@@ -158,8 +160,37 @@ impl AccountLimits {
 
 /// A request's token estimate: prompt bytes / 4 plus `max_tokens` (or
 /// `max_completion_tokens`), or 256 output tokens when neither is given.
-pub fn estimate_tokens(body: &[u8], max_tokens: Option<u64>) -> u64 {
+pub(crate) fn estimate_tokens(body: &[u8], max_tokens: Option<u64>) -> u64 {
     (body.len() as u64) / 4 + max_tokens.unwrap_or(256)
+}
+
+/// An account's token reservation, settled when the attempt's usage is known.
+pub(crate) struct Reserved {
+    shared: Arc<AccountShared>,
+    reservation: Reservation,
+}
+
+impl Reserved {
+    /// Reserves one request and `estimate` tokens on the account, if it has
+    /// limits (`Ok(None)` when it has none), or says how long to wait.
+    pub(crate) fn try_new(shared: &Arc<AccountShared>, estimate: u64) -> Result<Option<Reserved>, Duration> {
+        let Some(l) = shared.limits() else {
+            return Ok(None);
+        };
+        let reservation = l.try_reserve(estimate, Instant::now())?;
+        Ok(Some(Reserved {
+            shared: shared.clone(),
+            reservation,
+        }))
+    }
+
+    /// Settles the reservation with the tokens actually used (`Some(0)` for a
+    /// failed attempt, `None` when unknown).
+    pub(crate) fn settle(self, used: Option<u64>) {
+        if let Some(l) = self.shared.limits() {
+            l.reconcile(self.reservation, used, Instant::now());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,10 +17,11 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use rook_registry::{IdempotencyBegin, StoredResponse};
 use sha2::{Digest, Sha256};
 
-use crate::app::App;
+use rook_registry::Registry;
+
 use crate::body::RookBody;
 use crate::error::ApiError;
-use crate::health::now_ms;
+use crate::now_ms;
 
 /// Why a request ends before the attempt loop.
 pub(crate) enum Early {
@@ -32,9 +33,19 @@ pub(crate) enum Early {
 
 /// The claim on a key while the first request runs.
 pub(crate) struct Guard {
-    app: Arc<App>,
+    registry: Registry,
+    principal: Arc<str>,
     key: String,
     settled: bool,
+}
+
+/// Where keys are claimed, and for whom.
+pub(crate) struct Scope<'a> {
+    pub(crate) registry: &'a Registry,
+    /// The hashed principal the key belongs to.
+    pub(crate) principal: &'a Arc<str>,
+    /// How long a completed response is replayed.
+    pub(crate) window: Duration,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -47,7 +58,7 @@ fn valid_key(k: &str) -> bool {
 
 /// Claims the request's key, if it has one.
 pub(crate) async fn begin(
-    app: &Arc<App>,
+    scope: Scope<'_>,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Option<Guard>, Early> {
@@ -68,13 +79,11 @@ pub(crate) async fn begin(
     };
     let body_hash = hex(&Sha256::digest(body));
     let now = now_ms();
-    let window = i64::try_from(app.config.idempotency.replay_window_seconds)
-        .unwrap_or(86_400)
-        .saturating_mul(1000);
-    let begun = app
+    let window = i64::try_from(scope.window.as_millis()).unwrap_or(i64::MAX);
+    let begun = scope
         .registry
         .idempotency_begin(
-            &app.principal,
+            scope.principal,
             &key,
             &body_hash,
             now,
@@ -83,7 +92,8 @@ pub(crate) async fn begin(
         .await;
     match begun {
         Ok(IdempotencyBegin::Started) => Ok(Some(Guard {
-            app: app.clone(),
+            registry: scope.registry.clone(),
+            principal: scope.principal.clone(),
             key,
             settled: false,
         })),
@@ -154,8 +164,8 @@ impl Guard {
             RookBody::Full(Some(b)) if resp.status().is_success() => Some(b.clone()),
             _ => None,
         };
-        let registry = &self.app.registry;
-        let principal = &self.app.principal;
+        let registry = &self.registry;
+        let principal = &self.principal;
         let result = match body {
             Some(body) => {
                 let stored = StoredResponse {
@@ -182,40 +192,15 @@ impl Drop for Guard {
             return;
         }
         // The client went away mid-request: release the key so a retry can run.
-        let app = self.app.clone();
+        let registry = self.registry.clone();
+        let principal = self.principal.clone();
         let key = std::mem::take(&mut self.key);
         tokio::spawn(async move {
-            if let Err(e) = app.registry.idempotency_abandon(&app.principal, &key).await {
+            if let Err(e) = registry.idempotency_abandon(&principal, &key).await {
                 tracing::warn!(error = %e, "could not release an idempotency record");
             }
         });
     }
-}
-
-/// Prunes expired records in the background.
-pub(crate) fn spawn_pruner(app: &Arc<App>) {
-    let weak = Arc::downgrade(app);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            let Some(app) = weak.upgrade() else { return };
-            match app.registry.prune_idempotency(now_ms()).await {
-                Ok(n) if n > 0 => tracing::debug!(pruned = n, "expired idempotency records pruned"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "idempotency pruning failed"),
-            }
-            let days = i64::from(app.config.usage.retention_days);
-            let cutoff = now_ms().saturating_sub(days.saturating_mul(86_400_000));
-            match app.registry.prune_usage_before(cutoff).await {
-                Ok(n) if n > 0 => {
-                    tracing::info!(pruned = n, retention_days = days, "old usage events pruned")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "usage pruning failed"),
-            }
-        }
-    });
 }
 
 #[cfg(test)]

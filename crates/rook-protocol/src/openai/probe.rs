@@ -34,21 +34,43 @@ pub struct ChatProbe {
 }
 
 /// Why a body is not a valid chat request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProbeError {
     /// Not JSON, or not one JSON object.
-    #[error("the request body is not valid JSON: {0}")]
     InvalidJson(String),
     /// No `model` field.
-    #[error("the request body has no `model` field")]
     MissingModel,
     /// `model` is not a non-empty string.
-    #[error("`model` must be a non-empty string")]
     InvalidModel,
     /// `stream` is not a boolean.
-    #[error("`stream` must be a boolean")]
     InvalidStream,
 }
+
+impl ProbeError {
+    /// A stable machine-readable code for the client's error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProbeError::InvalidJson(_) => "invalid_json",
+            ProbeError::MissingModel => "missing_model",
+            ProbeError::InvalidModel => "invalid_model",
+            ProbeError::InvalidStream => "invalid_stream",
+        }
+    }
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProbeError::InvalidJson(e) => write!(f, "the request body is not valid JSON: {e}"),
+            ProbeError::MissingModel => f.write_str("the request body has no `model` field"),
+            ProbeError::InvalidModel => f.write_str("`model` must be a non-empty string"),
+            ProbeError::InvalidStream => f.write_str("`stream` must be a boolean"),
+        }
+    }
+}
+
+impl std::error::Error for ProbeError {}
 
 struct Fields<'a> {
     model: Option<&'a RawValue>,

@@ -1,0 +1,134 @@
+//! The facts of one request as it goes: who asked, for what, which accounts were
+//! tried, how long it took. Filled by the surface and the attempt loop; read by
+//! [`Accounting::record`](super::Accounting::record).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::Response;
+use rook_protocol::Usage;
+
+use super::Accounting;
+use crate::body::RookBody;
+use crate::error::ApiError;
+
+/// A request's facts and where to record them.
+pub(crate) struct Ctx<'a> {
+    pub(crate) request_id: &'a str,
+    pub(crate) start: Instant,
+    /// Hashed identity of the caller.
+    pub(crate) principal: Arc<str>,
+    /// The logical model (clipped for logs).
+    pub(crate) model: String,
+    pub(crate) stream: bool,
+    /// Upstream attempts made so far.
+    pub(crate) attempts: u32,
+    /// The last account tried.
+    pub(crate) account: Option<Arc<str>>,
+    pub(crate) vendor: Option<&'static str>,
+    pub(crate) upstream_model: Option<String>,
+    /// Time to the upstream's first byte of the answer used.
+    pub(crate) ttfb: Option<Duration>,
+    pub(crate) accounting: Arc<Accounting>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A request that has not been routed yet.
+    pub(crate) fn new(
+        request_id: &'a str,
+        start: Instant,
+        principal: Arc<str>,
+        accounting: Arc<Accounting>,
+    ) -> Self {
+        Ctx {
+            request_id,
+            start,
+            principal,
+            model: String::new(),
+            stream: false,
+            attempts: 0,
+            account: None,
+            vendor: None,
+            upstream_model: None,
+            ttfb: None,
+            accounting,
+        }
+    }
+
+    /// Records the request's end.
+    pub(crate) fn record(
+        &self,
+        status: u16,
+        outcome: &str,
+        error_class: Option<&str>,
+        usage: Option<Usage>,
+    ) {
+        self.accounting
+            .record(self, status, outcome, error_class, usage);
+    }
+
+    /// Records an error ending and answers it. `should_retry` sets
+    /// `x-should-retry`.
+    pub(crate) fn fail(
+        &self,
+        err: ApiError,
+        should_retry: Option<bool>,
+        class: &str,
+    ) -> Response<RookBody> {
+        let status = err.status().as_u16();
+        let resp = err.into_response(should_retry);
+        self.record(status, "error", Some(class), None);
+        resp
+    }
+
+    /// The facts a stream's finish hook keeps after the request future is gone.
+    pub(crate) fn detach(&self) -> Detached {
+        Detached {
+            request_id: self.request_id.to_string(),
+            start: self.start,
+            principal: self.principal.clone(),
+            model: self.model.clone(),
+            stream: self.stream,
+            attempts: self.attempts,
+            account: self.account.clone(),
+            vendor: self.vendor,
+            upstream_model: self.upstream_model.clone(),
+            ttfb: self.ttfb,
+            accounting: self.accounting.clone(),
+        }
+    }
+}
+
+/// An owned copy of a [`Ctx`], for a stream that outlives its request handler.
+pub(crate) struct Detached {
+    request_id: String,
+    start: Instant,
+    principal: Arc<str>,
+    model: String,
+    stream: bool,
+    attempts: u32,
+    account: Option<Arc<str>>,
+    vendor: Option<&'static str>,
+    upstream_model: Option<String>,
+    ttfb: Option<Duration>,
+    accounting: Arc<Accounting>,
+}
+
+impl Detached {
+    /// The [`Ctx`] again, borrowing the request id.
+    pub(crate) fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            request_id: &self.request_id,
+            start: self.start,
+            principal: self.principal.clone(),
+            model: self.model.clone(),
+            stream: self.stream,
+            attempts: self.attempts,
+            account: self.account.clone(),
+            vendor: self.vendor,
+            upstream_model: self.upstream_model.clone(),
+            ttfb: self.ttfb,
+            accounting: self.accounting.clone(),
+        }
+    }
+}

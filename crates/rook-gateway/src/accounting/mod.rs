@@ -1,0 +1,128 @@
+//! Accounting: what each request cost and how it ended.
+//!
+//! One entry point, [`Accounting::record`], takes a finished request's facts
+//! ([`Ctx`]) and writes its log line, counts its tokens, prices it and queues its
+//! usage event for the batched writer ([`writer`]). The metrics facade calls of the
+//! request path live in [`metrics`].
+
+pub(crate) mod ctx;
+pub(crate) mod metrics;
+pub(crate) mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rook_config::ModelPrice;
+use rook_protocol::Usage;
+use rook_registry::Registry;
+
+pub(crate) use ctx::Ctx;
+use writer::{Record, UsageSink};
+
+use crate::error::ApiError;
+
+/// The accounting of a running gateway. See the module docs.
+pub(crate) struct Accounting {
+    sink: UsageSink,
+}
+
+impl Accounting {
+    /// Starts the usage writer on `registry` (nothing is written when usage
+    /// recording is disabled).
+    pub(crate) fn start(
+        registry: Registry,
+        usage: &rook_config::Usage,
+        pricing: BTreeMap<String, ModelPrice>,
+    ) -> Accounting {
+        Accounting {
+            sink: UsageSink::start(registry, usage, pricing),
+        }
+    }
+
+    /// The one log line, the token counters and the usage event of a request.
+    pub(crate) fn record(
+        &self,
+        ctx: &Ctx<'_>,
+        status: u16,
+        outcome: &str,
+        error_class: Option<&str>,
+        usage: Option<Usage>,
+    ) {
+        let latency = ctx.start.elapsed();
+        let account_label = ctx
+            .account
+            .as_deref()
+            .map(rook_observability::account_label);
+        tracing::info!(
+            request_id = ctx.request_id,
+            route = %ctx.model,
+            account = account_label.as_deref().unwrap_or("-"),
+            attempts = ctx.attempts,
+            outcome,
+            error_class = error_class.unwrap_or("-"),
+            status,
+            stream = ctx.stream,
+            latency_ms = latency.as_millis() as u64,
+            "chat completion"
+        );
+        if let (Some(vendor), Some(label)) = (ctx.vendor, account_label.as_deref()) {
+            metrics::tokens(vendor, label, &ctx.model, usage);
+        }
+        self.sink.record(Record {
+            request_id: ctx.request_id.to_string(),
+            principal: Some(ctx.principal.clone()),
+            model: ctx.model.clone(),
+            vendor: ctx.vendor,
+            account_id: ctx.account.clone(),
+            upstream_model: ctx.upstream_model.clone(),
+            stream: ctx.stream,
+            attempts: ctx.attempts,
+            outcome: outcome.to_string(),
+            status,
+            latency,
+            ttfb: ctx.ttfb,
+            usage,
+            error_class: error_class.map(str::to_string),
+        });
+    }
+
+    /// Records a request refused before its body was read (unauthenticated, too
+    /// large, unreadable).
+    pub(crate) fn record_rejected(
+        &self,
+        request_id: &str,
+        start: Instant,
+        principal: Option<Arc<str>>,
+        err: &ApiError,
+    ) {
+        let status = err.status().as_u16();
+        tracing::info!(
+            request_id,
+            status,
+            error_class = err.class(),
+            "request refused"
+        );
+        self.sink.record(Record {
+            request_id: request_id.to_string(),
+            principal,
+            model: String::new(),
+            vendor: None,
+            account_id: None,
+            upstream_model: None,
+            stream: false,
+            attempts: 0,
+            outcome: "error".into(),
+            status,
+            latency: start.elapsed(),
+            ttfb: None,
+            usage: None,
+            error_class: Some(err.class().to_string()),
+        });
+    }
+
+    /// Drains the usage queue (bounded), at shutdown.
+    pub(crate) async fn close(&self) {
+        self.sink.close().await;
+    }
+}

@@ -1,0 +1,141 @@
+//! `POST /v1/chat/completions`: probe the body, resolve the route, apply Rook's
+//! own rate limits and idempotency, then hand the request to the proxy's attempt
+//! loop.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::Response;
+use rook_protocol::openai::probe_chat;
+use rook_routing::RoutingError;
+
+use super::idempotency::{self, Early, Scope};
+use super::App;
+use crate::accounting::Ctx;
+use crate::body::RookBody;
+use crate::error::ApiError;
+use crate::proxy::attempt::{attempt_loop, Request};
+
+pub(crate) async fn chat(
+    app: &Arc<App>,
+    parts: Parts,
+    body: Bytes,
+    request_id: &str,
+    start: Instant,
+) -> Response<RookBody> {
+    let mut ctx = Ctx::new(request_id, start, app.principal.clone(), app.accounting.clone());
+    let probe = match probe_chat(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            let err = ApiError::BadRequest {
+                message: e.to_string(),
+                code: e.code(),
+            };
+            return ctx.fail(err, None, "bad_request");
+        }
+    };
+    ctx.model = clip_model(&probe.model);
+    ctx.stream = probe.stream;
+    let proxy = &app.proxy;
+    let snap = proxy.snapshot.load_full();
+    let resolution = match snap.table.resolve(&probe.model, &proxy.view(&snap)) {
+        Ok(r) => r,
+        Err(RoutingError::UnknownModel { .. }) => {
+            let err = ApiError::ModelNotFound {
+                model: ctx.model.clone(),
+            };
+            return ctx.fail(err, None, "model_not_found");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "route resolution failed");
+            return ctx.fail(ApiError::Internal, None, "internal");
+        }
+    };
+    if app.is_draining() {
+        let err = ApiError::Unavailable {
+            message: "The gateway is shutting down.".into(),
+            code: "shutting_down",
+            retry_after: Some(Duration::from_secs(1)),
+        };
+        return ctx.fail(err, None, "shutting_down");
+    }
+    // Rate limits: over either, 429 without an upstream call.
+    let now = Instant::now();
+    let limited = app
+        .principal_limits
+        .check(&app.principal, now)
+        .err()
+        .map(|w| (w, "principal"))
+        .or_else(|| {
+            app.route_limits
+                .check(&probe.model, now)
+                .err()
+                .map(|w| (w, "route"))
+        });
+    if let Some((wait, scope)) = limited {
+        let err = ApiError::RateLimited {
+            message: format!(
+                "Rate limit exceeded for this {scope}; retry after the indicated time."
+            ),
+            retry_after: Some(wait.max(Duration::from_secs(1))),
+            code: "rate_limit_exceeded",
+        };
+        return ctx.fail(err, None, "rate_limited");
+    }
+    // Idempotency (buffered requests only).
+    let idem = if probe.stream || !app.config.idempotency.enabled {
+        None
+    } else {
+        let scope = Scope {
+            registry: &app.registry,
+            principal: &app.principal,
+            window: Duration::from_secs(app.config.idempotency.replay_window_seconds),
+        };
+        match idempotency::begin(scope, &parts.headers, &body).await {
+            Ok(guard) => guard,
+            Err(Early::Error(err, class)) => return ctx.fail(err, None, class),
+            Err(Early::Replay(resp)) => {
+                ctx.record(resp.status().as_u16(), "replayed", None, None);
+                return resp;
+            }
+        }
+    };
+    let req = Request {
+        snapshot: snap,
+        headers: &parts.headers,
+        body: &body,
+        probe: &probe,
+        candidates: resolution.candidates,
+        unavailable: resolution.unavailable,
+    };
+    let resp = attempt_loop(proxy, &req, &mut ctx).await;
+    match idem {
+        Some(guard) => guard.finish(resp).await,
+        None => resp,
+    }
+}
+
+/// A client-chosen model name as it may appear in logs and usage events.
+fn clip_model(model: &str) -> String {
+    let mut end = model.len().min(200);
+    while !model.is_char_boundary(end) {
+        end -= 1;
+    }
+    model[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_are_clipped_on_char_boundaries() {
+        assert_eq!(clip_model("gpt-4o"), "gpt-4o");
+        let long = "é".repeat(150);
+        let clipped = clip_model(&long);
+        assert!(clipped.len() <= 200);
+        assert!(long.starts_with(&clipped));
+    }
+}

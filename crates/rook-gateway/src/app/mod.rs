@@ -1,0 +1,187 @@
+//! The app: accepts requests, identifies them, authenticates them, reads their
+//! bodies, and dispatches them by surface (`/v1/*` to the proxy through the chat
+//! surface, `/api/*` to control); it also owns the lifecycle (drain, finish).
+//!
+//! The [`App`] holds the three parts — [`Proxy`], [`Accounting`] and the control
+//! glue — and only the app and control see it whole.
+
+mod chat;
+mod dispatch;
+mod idempotency;
+pub mod server;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rook_config::{Config, Secret};
+use rook_registry::Registry;
+use crate::proxy::limits::KeyedLimiter;
+
+use crate::accounting::Accounting;
+use crate::control::catalog::{self, CatalogError};
+use crate::control::{persist, prune};
+use crate::lifecycle::{Lifecycle, Phase};
+use crate::proxy::snapshot::SharedRegistry;
+use crate::proxy::Proxy;
+
+use dispatch::principal_hash;
+
+/// Everything a request needs, shared by all connections.
+pub(crate) struct App {
+    pub(crate) config: Arc<Config>,
+    pub(crate) proxy: Arc<Proxy>,
+    pub(crate) accounting: Arc<Accounting>,
+    pub(crate) registry: Registry,
+    pub(crate) inbound_token: Option<Secret>,
+    pub(crate) metrics: Option<rook_observability::PrometheusHandle>,
+    pub(crate) started: Instant,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) admin: std::sync::OnceLock<rook_admin::Admin>,
+    /// Hashed identity of the inbound credential (`anonymous` without auth).
+    pub(crate) principal: Arc<str>,
+    pub(crate) principal_limits: KeyedLimiter,
+    pub(crate) route_limits: KeyedLimiter,
+    id_seq: AtomicU64,
+    id_prefix: u64,
+}
+
+/// Why the app could not be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// A secret could not be read.
+    #[error("{what}: {source}")]
+    Secret {
+        /// Whose secret.
+        what: String,
+        /// Why.
+        source: rook_config::SecretError,
+    },
+    /// The catalog (declared entries, registry, routing) could not be loaded.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A resilience setting is invalid.
+    #[error("resilience settings: {0}")]
+    Resilience(String),
+}
+
+impl AppError {
+    /// Whether the configuration is at fault (exit code 2) rather than the
+    /// environment.
+    pub(crate) fn is_config_problem(&self) -> bool {
+        matches!(
+            self,
+            AppError::Secret { .. }
+                | AppError::Catalog(CatalogError::Secret { .. })
+                | AppError::Catalog(CatalogError::Snapshot(_))
+        )
+    }
+}
+
+impl App {
+    /// Builds the app: resolves secrets, syncs the declared accounts into the
+    /// registry, restores account health, and builds the routing snapshot.
+    pub(crate) async fn build(
+        config: Config,
+        registry: Registry,
+        metrics: Option<rook_observability::PrometheusHandle>,
+    ) -> Result<Arc<App>, AppError> {
+        let inbound_token = config
+            .inbound_auth
+            .resolve_token()
+            .map_err(|e| AppError::Secret {
+                what: "inbound_auth".into(),
+                source: e,
+            })?;
+        // The admin token is optional on a loopback bind; the binary refuses to
+        // start without one on any other address.
+        let admin_token = config.admin_auth.resolve_token().ok();
+
+        catalog::sync_declared(&config, &registry).await?;
+        let shared = SharedRegistry::default();
+        let snapshot = catalog::load_snapshot(&registry, &shared, &config).await?;
+        let lifecycle = Lifecycle::default();
+        let proxy = Arc::new(
+            Proxy::new(&config, lifecycle.clone(), shared, snapshot)
+                .map_err(|e| AppError::Resilience(e.to_string()))?,
+        );
+        persist::restore_health(&registry, &proxy.health, &proxy.snapshot.load()).await;
+
+        let principal: Arc<str> = match &inbound_token {
+            Some(t) => Arc::from(principal_hash(t.expose()).as_str()),
+            None => Arc::from("anonymous"),
+        };
+        let accounting = Arc::new(Accounting::start(
+            registry.clone(),
+            &config.usage,
+            config.pricing.clone(),
+        ));
+        let app = Arc::new(App {
+            principal_limits: KeyedLimiter::new(config.rate_limits.principal_requests_per_minute),
+            route_limits: KeyedLimiter::new(config.rate_limits.route_requests_per_minute),
+            config: Arc::new(config),
+            proxy,
+            accounting,
+            registry,
+            inbound_token,
+            metrics,
+            started: Instant::now(),
+            lifecycle,
+            admin: std::sync::OnceLock::new(),
+            principal,
+            id_seq: AtomicU64::new(0),
+            id_prefix: fastrand::u64(..),
+        });
+        let runtime = Arc::new(crate::control::admin::RuntimeView(Arc::downgrade(&app)));
+        let _ = app.admin.set(rook_admin::Admin::new(
+            app.config.clone(),
+            app.registry.clone(),
+            runtime,
+            admin_token,
+            env!("CARGO_PKG_VERSION"),
+        ));
+        persist::spawn_health_persister(app.registry.clone(), &app.proxy.health);
+        prune::spawn_pruner(&app);
+        Ok(app)
+    }
+
+    pub(crate) fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.config.shutdown_grace_seconds)
+    }
+
+    /// Stops taking new work: readiness turns 503, streams keep going.
+    pub(crate) fn begin_shutdown(&self) {
+        self.lifecycle.set(Phase::Draining);
+    }
+
+    /// Tells every relayed stream to end with an error event.
+    pub(crate) fn end_streams(&self) {
+        self.lifecycle.set(Phase::EndStreams);
+    }
+
+    /// Flushes usage events and persists health before exit.
+    pub(crate) async fn finish(&self) {
+        self.accounting.close().await;
+        persist::persist_health(&self.registry, &self.proxy.health).await;
+    }
+
+    /// Whether the gateway is draining.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.lifecycle.is_draining()
+    }
+
+    /// A new request id: 16 random hex digits then a sequence number.
+    pub(crate) fn new_request_id(&self) -> String {
+        let n = self.id_seq.fetch_add(1, Ordering::Relaxed);
+        format!("req_{:016x}{:x}", self.id_prefix, n)
+    }
+
+    /// Rebuilds the routing snapshot from the registry (after admin changes).
+    pub(crate) async fn reload(&self) -> Result<(), AppError> {
+        let snap =
+            catalog::load_snapshot(&self.registry, &self.proxy.shared, &self.config).await?;
+        self.proxy.install(snap);
+        Ok(())
+    }
+}

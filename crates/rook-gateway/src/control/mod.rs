@@ -1,0 +1,17 @@
+//! Control: the gateway's configuration and state as operators and the registry
+//! see them.
+//!
+//! - [`catalog`]: the config file's accounts, pools and routes synced into the
+//!   registry, and the routing snapshot built from the registry;
+//! - [`persist`]: account health restored at start-up and written back on change;
+//! - [`prune`]: retention of idempotency records and usage events;
+//! - [`admin`]: `/api/*` handed to `rook-admin`, with the live gateway behind its
+//!   `Runtime` trait.
+//!
+//! Control (with the app) may take the whole `App`: it is the glue between the
+//! running gateway and its operators.
+
+pub(crate) mod admin;
+pub mod catalog;
+pub(crate) mod persist;
+pub(crate) mod prune;

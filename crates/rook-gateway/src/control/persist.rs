@@ -1,0 +1,90 @@
+//! Health persistence: account health is restored from the registry at start-up
+//! and written back whenever it changes (and at shutdown), so a restart keeps
+//! cooled accounts cooled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rook_registry::{HealthRecord, HealthStatus, Registry};
+
+use crate::now_ms;
+use crate::proxy::health::{AccountHealth, Health, Status};
+use crate::proxy::snapshot::Snapshot;
+
+/// Restores account health from the registry.
+pub(crate) async fn restore_health(registry: &Registry, health: &Health, snapshot: &Snapshot) {
+    let records = match registry.load_health().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not load account health; starting with every account closed");
+            return;
+        }
+    };
+    for rec in records {
+        let Some(acct) = snapshot.accounts.iter().find(|a| *a.id == *rec.account_id) else {
+            continue;
+        };
+        health.restore(
+            acct.id.clone(),
+            rec.consecutive_failures,
+            rec.times_opened,
+            rec.cooldown_until_ms,
+            rec.last_error_class.as_deref(),
+        );
+        if rec.cooldown_until_ms.is_some_and(|t| t > now_ms()) {
+            tracing::info!(account = %acct.label, "account still cooling down from before the restart");
+        }
+    }
+}
+
+fn to_record(h: &AccountHealth, now: i64) -> HealthRecord {
+    HealthRecord {
+        account_id: h.id.to_string(),
+        status: match h.status {
+            Status::Healthy => HealthStatus::Healthy,
+            Status::Degraded => HealthStatus::Degraded,
+            Status::Unhealthy => HealthStatus::Unhealthy,
+            Status::Unknown => HealthStatus::Unknown,
+        },
+        consecutive_failures: h.consecutive_failures,
+        times_opened: h.times_opened,
+        cooldown_until_ms: h.cooldown_until_ms,
+        last_error_class: h.last_error_class.map(|c| c.as_str().to_string()),
+        updated_at_ms: now,
+    }
+}
+
+/// Writes every account's health to the registry.
+pub(crate) async fn persist_health(registry: &Registry, health: &Health) {
+    let now = now_ms();
+    let records: Vec<HealthRecord> = health
+        .snapshot()
+        .iter()
+        .map(|h| to_record(h, now))
+        .collect();
+    if records.is_empty() {
+        return;
+    }
+    if let Err(e) = registry.upsert_health(&records).await {
+        tracing::warn!(error = %e, "could not persist account health");
+        // Try again next round.
+        health.mark_dirty();
+    }
+}
+
+/// Persists health changes in the background (at most once a second) while
+/// `health` is alive.
+pub(crate) fn spawn_health_persister(registry: Registry, health: &Arc<Health>) {
+    let weak = Arc::downgrade(health);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(health) = weak.upgrade() else { return };
+            if health.take_dirty() {
+                persist_health(&registry, &health).await;
+            }
+        }
+    });
+}

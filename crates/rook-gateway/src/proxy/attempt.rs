@@ -1,0 +1,276 @@
+//! The attempt loop: one routed request, tried on the route's accounts in order.
+//!
+//! It takes the candidates in order, skipping accounts that cool down or reach
+//! their rate limits meanwhile; each attempt holds a concurrency permit for its
+//! whole life (streams included), and its outcome feeds the account's breaker.
+//! Retryable failures move to the next account after a jittered backoff, within
+//! the attempt limit, the request deadline and the shared retry budget. Streams
+//! fail over only until their first byte reaches the client; after that a failure
+//! becomes an explicit SSE error event (see [`relay`](super::relay)).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Response};
+use rook_protocol::openai::ChatProbe;
+use rook_protocol::HealthEffect;
+use rook_resilience::{Decision, GiveUpReason, Outcome};
+use rook_routing::AccountIdx;
+
+use super::gauges::InFlight;
+use super::health::Permit;
+use super::limits::{estimate_tokens, Reserved};
+use super::outcome::{all_cooling, give_up_error, Failure};
+use super::respond::respond;
+use super::send::{send, Attempt};
+use super::snapshot::{AccountRuntime, Snapshot};
+use super::Proxy;
+use crate::accounting::metrics as m;
+use crate::accounting::Ctx;
+use crate::body::RookBody;
+use crate::error::ApiError;
+
+/// A routed request, ready for its attempts.
+pub(crate) struct Request<'a> {
+    /// The snapshot the route was resolved in (account indices refer to it).
+    pub(crate) snapshot: Arc<Snapshot>,
+    /// The client's headers (filtered when sent upstream).
+    pub(crate) headers: &'a HeaderMap,
+    /// The client's body.
+    pub(crate) body: &'a Bytes,
+    /// What the body says.
+    pub(crate) probe: &'a ChatProbe,
+    /// Accounts to try, in order.
+    pub(crate) candidates: Vec<AccountIdx>,
+    /// Accounts of the route skipped at resolution (cooling, disabled).
+    pub(crate) unavailable: Vec<AccountIdx>,
+}
+
+/// The account picked for an attempt, with what it took to pick it.
+struct Picked<'s> {
+    acct: &'s AccountRuntime,
+    permit: Permit,
+    reservation: Option<Reserved>,
+}
+
+/// Why no account could be picked.
+struct NonePicked {
+    /// The shortest wait for an account's own rate limit, if one refused.
+    limit_wait: Option<Duration>,
+}
+
+/// Runs the attempts of `req` and answers the client. See the module docs.
+pub(crate) async fn attempt_loop(
+    proxy: &Proxy,
+    req: &Request<'_>,
+    ctx: &mut Ctx<'_>,
+) -> Response<RookBody> {
+    let snap = &req.snapshot;
+    let mut unavailable = req.unavailable.clone();
+    if req.candidates.is_empty() {
+        m::retry_outcome(None, &ctx.model, "no_account_available");
+        let err = all_cooling(proxy, snap, &unavailable, None, None);
+        return ctx.fail(err, Some(false), "no_account_available");
+    }
+    let mut attempts = proxy.policy.start(Instant::now());
+    let deadline = proxy
+        .policy
+        .config()
+        .deadline
+        .and_then(|d| Instant::now().checked_add(d));
+    let mut next = 0usize;
+    let mut last: Option<(Failure, &AccountRuntime)> = None;
+    let estimate = estimate_tokens(req.body, req.probe.max_tokens);
+    loop {
+        let picked = match pick(proxy, req, &mut next, &mut unavailable, estimate) {
+            Ok(p) => p,
+            Err(none) => {
+                // Every candidate is cooling or over its limits now (some may have
+                // failed in this request).
+                m::retry_outcome(last.as_ref().map(|(_, a)| a.labels()), &ctx.model, "no_account_available");
+                let err = all_cooling(proxy, snap, &unavailable, last.map(|(f, _)| f), none.limit_wait);
+                return ctx.fail(err, Some(false), "no_account_available");
+            }
+        };
+        let Picked {
+            acct,
+            permit: hpermit,
+            reservation,
+        } = picked;
+        let wait_start = Instant::now();
+        let permit = match proxy.limiter.acquire().await {
+            Ok(p) => p,
+            Err(e) => {
+                drop(hpermit);
+                if let Some(r) = reservation {
+                    r.settle(Some(0));
+                }
+                m::permit_wait(wait_start.elapsed());
+                let err = ApiError::Unavailable {
+                    message: format!("Rook is at its upstream concurrency limit ({e})."),
+                    code: "overloaded",
+                    retry_after: Some(Duration::from_secs(1)),
+                };
+                return ctx.fail(err, Some(true), "overloaded");
+            }
+        };
+        m::permit_wait(wait_start.elapsed());
+        ctx.attempts += 1;
+        ctx.account = Some(acct.id.clone());
+        ctx.vendor = Some(acct.vendor.as_str());
+        let upstream_model = acct.upstream_model(&req.probe.model);
+        ctx.upstream_model = Some(upstream_model.to_string());
+
+        let first_byte = match deadline {
+            Some(d) => proxy.timeouts.first_byte.min(
+                d.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+            ),
+            None => proxy.timeouts.first_byte,
+        };
+        let attempt_start = Instant::now();
+        let guard = InFlight::new(&acct.shared);
+        let result = send(
+            proxy,
+            &Attempt {
+                acct,
+                headers: req.headers,
+                body: req.body,
+                probe: req.probe,
+                upstream_model,
+                request_id: ctx.request_id,
+                first_byte,
+            },
+        )
+        .await;
+        let elapsed = attempt_start.elapsed();
+        let failure = match result {
+            Ok((success, ttfb)) => {
+                ctx.ttfb = Some(ttfb);
+                m::upstream(acct.labels(), &ctx.model, "success", elapsed, Some(ttfb));
+                proxy.health.success(hpermit);
+                let _ = attempts.on_outcome(Outcome::Success, Instant::now());
+                if attempts.retried() {
+                    m::retry_outcome(Some(acct.labels()), &ctx.model, "succeeded_after_retry");
+                }
+                return respond(proxy, acct, success, (permit, guard), reservation, ctx);
+            }
+            Err(failure) => failure,
+        };
+        drop(guard);
+        drop(permit);
+        if let Some(r) = reservation {
+            r.settle(Some(0));
+        }
+        let class = failure.classified.class;
+        m::upstream(acct.labels(), &ctx.model, class.as_str(), elapsed, None);
+        match failure.classified.health_effect {
+            HealthEffect::Success => proxy.health.success(hpermit),
+            HealthEffect::Failure(hint) => proxy.health.failure(hpermit, class, hint),
+            HealthEffect::Trip => {
+                tracing::warn!(
+                    account = %acct.label,
+                    class = class.as_str(),
+                    cooldown_seconds = proxy.timeouts.auth_cooldown.as_secs(),
+                    "account taken out of rotation: the upstream rejected its credentials or quota"
+                );
+                proxy
+                    .health
+                    .trip(hpermit, class, proxy.timeouts.auth_cooldown)
+            }
+        }
+        let outcome = if !failure.classified.retryable {
+            Outcome::Fatal
+        } else if req.candidates.len() == 1 {
+            // The retry goes to the same account: respect its hint.
+            Outcome::Retryable {
+                not_before: failure.classified.hint,
+            }
+        } else {
+            Outcome::retryable()
+        };
+        match attempts.on_outcome(outcome, Instant::now()) {
+            Decision::RetryAfter(delay) => {
+                m::retry_outcome(Some(acct.labels()), &ctx.model, "retry_scheduled");
+                tracing::debug!(
+                    request_id = ctx.request_id,
+                    account = %acct.label,
+                    class = class.as_str(),
+                    delay_ms = delay.as_millis() as u64,
+                    "retrying on the next account"
+                );
+                last = Some((failure, acct));
+                tokio::time::sleep(delay).await;
+            }
+            Decision::GiveUp(reason) => {
+                let label = give_up_label(reason);
+                m::retry_outcome(Some(acct.labels()), &ctx.model, label);
+                if reason != GiveUpReason::NotRetryable {
+                    proxy.exhaustion.note(crate::now_ms());
+                }
+                if reason == GiveUpReason::BudgetExhausted {
+                    tracing::warn!(request_id = ctx.request_id, "retry budget exhausted");
+                }
+                let should_retry = (attempts.retried() || reason == GiveUpReason::BudgetExhausted)
+                    .then_some(false);
+                return ctx.fail(give_up_error(failure.error), should_retry, class.as_str());
+            }
+            _ => return ctx.fail(failure.error, None, class.as_str()),
+        }
+    }
+}
+
+/// The metric label of a give-up.
+fn give_up_label(reason: GiveUpReason) -> &'static str {
+    match reason {
+        GiveUpReason::NotRetryable => "not_retryable",
+        GiveUpReason::BudgetExhausted => "budget_exhausted",
+        GiveUpReason::DeadlineExceeded => "deadline_exceeded",
+        _ => "retry_exhausted",
+    }
+}
+
+/// The next candidate within its rate limits whose breaker admits an attempt.
+fn pick<'s>(
+    proxy: &Proxy,
+    req: &'s Request<'_>,
+    next: &mut usize,
+    unavailable: &mut Vec<AccountIdx>,
+    estimate: u64,
+) -> Result<Picked<'s>, NonePicked> {
+    let mut limit_wait: Option<Duration> = None;
+    let candidates = &req.candidates;
+    for _ in 0..candidates.len() {
+        let idx = candidates[*next % candidates.len()];
+        *next += 1;
+        let Some(acct) = req.snapshot.account(idx) else {
+            continue;
+        };
+        let reservation = match Reserved::try_new(&acct.shared, estimate) {
+            Ok(r) => r,
+            Err(wait) => {
+                limit_wait = Some(limit_wait.map_or(wait, |w| w.min(wait)));
+                continue;
+            }
+        };
+        match proxy.health.try_acquire(&acct.id) {
+            Some(permit) => {
+                return Ok(Picked {
+                    acct,
+                    permit,
+                    reservation,
+                })
+            }
+            None => {
+                if let Some(r) = reservation {
+                    r.settle(Some(0));
+                }
+                if !unavailable.contains(&idx) {
+                    unavailable.push(idx);
+                }
+            }
+        }
+    }
+    Err(NonePicked { limit_wait })
+}

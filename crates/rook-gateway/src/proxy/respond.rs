@@ -1,0 +1,128 @@
+//! The client's response from a successful attempt: a buffered answer as is, or
+//! a stream through the relay, whose finish hook settles the account's token
+//! reservation, reports a late failure to its health, and records the request.
+
+use http::{header, HeaderMap, HeaderValue, Response};
+use rook_protocol::{ErrorClass, Usage};
+
+use super::gauges::InFlight;
+use super::limits::Reserved;
+use super::relay::{RelayBody, StreamEnd, StreamSummary};
+use super::send::Success;
+use super::snapshot::AccountRuntime;
+use super::upstream::is_dropped_response_header;
+use super::Proxy;
+use crate::accounting::ctx::Detached;
+use crate::accounting::metrics as m;
+use crate::accounting::Ctx;
+use crate::body::RookBody;
+
+/// Builds the client's response from a successful attempt. `held` (the upstream
+/// permit and the in-flight mark) lives as long as the answer is being relayed.
+pub(crate) fn respond(
+    proxy: &Proxy,
+    acct: &AccountRuntime,
+    success: Success,
+    held: (rook_resilience::Permit, InFlight),
+    reservation: Option<Reserved>,
+    ctx: &Ctx<'_>,
+) -> Response<RookBody> {
+    match success {
+        Success::Buffered {
+            status,
+            headers,
+            body,
+        } => {
+            drop(held);
+            let usage = Usage::from_chunk(&body);
+            if let Some(r) = reservation {
+                r.settle(usage.map(|u| u.total_tokens));
+            }
+            let mut resp = Response::new(RookBody::full(body));
+            *resp.status_mut() = status;
+            copy_response_headers(&headers, resp.headers_mut());
+            ctx.record(status.as_u16(), "success", None, usage);
+            resp
+        }
+        Success::Stream {
+            status,
+            headers,
+            first,
+            rest,
+            injected_usage,
+        } => {
+            let fin = Finish {
+                ctx: ctx.detach(),
+                status: status.as_u16(),
+                health: proxy.health.clone(),
+                account: acct.id.clone(),
+                label: acct.label.clone(),
+                reservation,
+            };
+            let relay = RelayBody::new(
+                rest,
+                proxy.timeouts.stream_idle,
+                rook_protocol::sse::SseObserver::new(),
+                Some(Box::new(held)),
+                Some(proxy.lifecycle.stream_shutdown()),
+                Box::new(move |summary| fin.done(summary)),
+            )
+            .with_prefix(first);
+            let relay = if injected_usage {
+                relay.strip_usage_chunk()
+            } else {
+                relay
+            };
+            let mut resp = Response::new(RookBody::Relay(Box::new(relay)));
+            *resp.status_mut() = status;
+            copy_response_headers(&headers, resp.headers_mut());
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            resp.headers_mut()
+                .insert("x-accel-buffering", HeaderValue::from_static("no"));
+            resp
+        }
+    }
+}
+
+/// What a stream's finish hook needs.
+struct Finish {
+    ctx: Detached,
+    status: u16,
+    health: std::sync::Arc<super::health::Health>,
+    account: std::sync::Arc<str>,
+    label: String,
+    reservation: Option<Reserved>,
+}
+
+impl Finish {
+    fn done(mut self, summary: StreamSummary) {
+        if let Some(r) = self.reservation.take() {
+            r.settle(summary.usage.map(|u| u.total_tokens));
+        }
+        let outcome = match summary.end {
+            StreamEnd::Completed | StreamEnd::EndedWithoutDone => "success",
+            StreamEnd::ClientGone => "client_gone",
+            _ => "partial",
+        };
+        let ctx = self.ctx.ctx();
+        if matches!(
+            summary.end,
+            StreamEnd::UpstreamError | StreamEnd::IdleTimeout
+        ) {
+            self.health
+                .late_failure(&self.account, ErrorClass::StreamError);
+            m::upstream_stream_error(ctx.vendor.unwrap_or("none"), &self.label, &ctx.model);
+        }
+        let class = (!summary.end.is_complete()).then(|| summary.end.as_str());
+        ctx.record(self.status, outcome, class, summary.usage);
+    }
+}
+
+fn copy_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        if !is_dropped_response_header(name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
