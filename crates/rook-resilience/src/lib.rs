@@ -15,6 +15,7 @@
 //! | [`budget`] | [`RetryBudget`] | is retrying still a small share of traffic |
 //! | [`breaker`] | [`Breaker`], [`Admission`] | is this key (account, host) usable now |
 //! | [`limiter`] | `Limiter`, [`LimiterError`] | is there room for one more request |
+//! | [`events`] | [`CircuitState`], [`GiveUpReason`], [`LimiterError`] | what was decided (the observer's vocabulary) |
 //! | [`observer`] | [`Observer`] | tell me what you decided (metrics, logs) |
 //!
 //! A caller that picks a different target on every attempt (like a gateway
@@ -74,6 +75,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod budget;
 pub mod clock;
+pub mod events;
 pub mod limiter;
 pub mod observer;
 pub mod policy;
@@ -82,8 +84,7 @@ pub mod retry_after;
 
 pub use backoff::{Backoff, BackoffError, Delays, Jitter};
 pub use breaker::{
-    Admission, Breaker, BreakerConfig, BreakerError, BreakerKey, CircuitState, KeySnapshot,
-    PersistedKey,
+    Admission, Breaker, BreakerConfig, BreakerError, BreakerKey, KeySnapshot, PersistedKey,
 };
 pub use budget::{BudgetConfig, BudgetError, RetryBudget};
 pub use clock::{Clock, Sleeper, SystemClock};
@@ -91,11 +92,9 @@ pub use clock::{Clock, Sleeper, SystemClock};
 pub use clock::{ManualClock, ManualSleeper};
 #[cfg(feature = "tokio")]
 pub use clock::{TokioClock, TokioSleeper};
-pub use limiter::LimiterError;
+pub use events::{CircuitState, GiveUpReason, LimiterError};
 #[cfg(feature = "tokio")]
 pub use limiter::{Limiter, Permit};
 pub use observer::{NoopObserver, Observer};
-pub use policy::{
-    Attempts, Decision, GiveUpReason, Outcome, PolicyError, RetryConfig, RetryPolicy,
-};
+pub use policy::{Attempts, Decision, Outcome, PolicyError, RetryConfig, RetryPolicy};
 pub use retry::{retry, RetryReport};

@@ -41,6 +41,8 @@ use crate::budget::RetryBudget;
 use crate::clock::{Clock, SystemClock};
 use crate::observer::{self, Observer};
 
+pub use crate::events::GiveUpReason;
+
 /// What the caller's classifier says about one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -70,38 +72,6 @@ impl Outcome {
         Self::Retryable {
             not_before: Some(not_before),
         }
-    }
-}
-
-/// Why the policy stopped retrying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum GiveUpReason {
-    /// `max_attempts` attempts were made.
-    AttemptsExhausted,
-    /// The classifier said the failure is fatal.
-    NotRetryable,
-    /// The retry budget refused the retry.
-    BudgetExhausted,
-    /// The deadline has passed, or the next delay would cross it.
-    DeadlineExceeded,
-}
-
-impl GiveUpReason {
-    /// A short, stable, low-cardinality label for metrics and logs.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::AttemptsExhausted => "attempts_exhausted",
-            Self::NotRetryable => "not_retryable",
-            Self::BudgetExhausted => "budget_exhausted",
-            Self::DeadlineExceeded => "deadline_exceeded",
-        }
-    }
-}
-
-impl std::fmt::Display for GiveUpReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -10,7 +10,8 @@
 use std::future::Future;
 
 use crate::clock::Sleeper;
-use crate::policy::{Decision, GiveUpReason, Outcome, RetryPolicy};
+use crate::events::GiveUpReason;
+use crate::policy::{Decision, Outcome, RetryPolicy};
 
 /// The result of [`retry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
