@@ -87,8 +87,8 @@ impl LimiterError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GiveUpReason {
-    /// `max_attempts` attempts were made.
-    AttemptsExhausted,
+    /// `max_attempts` attempts were made: the retries ran out.
+    RetryExhausted,
     /// The classifier said the failure is fatal.
     NotRetryable,
     /// The retry budget refused the retry.
@@ -101,7 +101,7 @@ impl GiveUpReason {
     /// A short, stable, low-cardinality label for metrics and logs.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Self::AttemptsExhausted => "attempts_exhausted",
+            Self::RetryExhausted => "retry_exhausted",
             Self::NotRetryable => "not_retryable",
             Self::BudgetExhausted => "budget_exhausted",
             Self::DeadlineExceeded => "deadline_exceeded",
@@ -131,7 +131,7 @@ mod tests {
             assert_eq!(state.to_string(), label);
         }
         let give_up = [
-            (GiveUpReason::AttemptsExhausted, "attempts_exhausted"),
+            (GiveUpReason::RetryExhausted, "retry_exhausted"),
             (GiveUpReason::NotRetryable, "not_retryable"),
             (GiveUpReason::BudgetExhausted, "budget_exhausted"),
             (GiveUpReason::DeadlineExceeded, "deadline_exceeded"),

@@ -24,7 +24,7 @@
 //! assert_eq!(attempts.on_outcome(Outcome::retryable(), now), Decision::RetryAfter(Duration::from_millis(25)));
 //! // the upstream said "Retry-After: 1": wait at least that long
 //! assert_eq!(attempts.on_outcome(Outcome::retry_after(Duration::from_secs(1)), now), Decision::RetryAfter(Duration::from_secs(1)));
-//! assert_eq!(attempts.on_outcome(Outcome::retryable(), now), Decision::GiveUp(GiveUpReason::AttemptsExhausted));
+//! assert_eq!(attempts.on_outcome(Outcome::retryable(), now), Decision::GiveUp(GiveUpReason::RetryExhausted));
 //! assert!(attempts.retried());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -255,7 +255,7 @@ impl Attempts {
             Outcome::Retryable { not_before } => not_before,
         };
         if self.attempts >= self.policy.config.max_attempts {
-            return self.give_up(GiveUpReason::AttemptsExhausted);
+            return self.give_up(GiveUpReason::RetryExhausted);
         }
         let backoff = self.delays.next().unwrap_or_default();
         let delay = not_before.map_or(backoff, |hint| hint.max(backoff));
@@ -392,7 +392,7 @@ mod tests {
         let mut a = policy(1, None).start(now);
         assert_eq!(
             a.on_outcome(Outcome::retryable(), now),
-            Decision::GiveUp(GiveUpReason::AttemptsExhausted)
+            Decision::GiveUp(GiveUpReason::RetryExhausted)
         );
     }
 
@@ -455,7 +455,7 @@ mod tests {
         ));
         assert_eq!(
             a.on_outcome(Outcome::retryable(), now),
-            Decision::GiveUp(GiveUpReason::AttemptsExhausted)
+            Decision::GiveUp(GiveUpReason::RetryExhausted)
         );
         let mut b = p.start(now);
         assert_eq!(

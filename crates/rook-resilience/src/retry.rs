@@ -211,7 +211,7 @@ mod tests {
             classify,
         )
         .await;
-        assert_eq!(report.gave_up, Some(GiveUpReason::AttemptsExhausted));
+        assert_eq!(report.gave_up, Some(GiveUpReason::RetryExhausted));
         assert_eq!(report.attempts, 4);
         assert_eq!(start.elapsed(), Duration::from_secs(1 + 2 + 4));
     }
