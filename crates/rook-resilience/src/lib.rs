@@ -1,5 +1,5 @@
-//! Retry, backoff, `Retry-After` parsing, retry budgets, per-key cooldown
-//! and concurrency limits: an embeddable resilience library.
+//! Retry, backoff, `Retry-After` parsing, retry budgets, per-key cooldown,
+//! concurrency limits and rate limits: an embeddable resilience library.
 //!
 //! It knows nothing about HTTP clients, LLMs or the rest of Rook. Every
 //! decision is synchronous and reads time from a [`Clock`], so it is cheap
@@ -15,6 +15,7 @@
 //! | [`budget`] | [`RetryBudget`] | is retrying still a small share of traffic |
 //! | [`breaker`] | [`Breaker`], [`Admission`] | is this key (account, host) usable now |
 //! | [`limiter`] | `Limiter`, [`LimiterError`] | is there room for one more request |
+//! | [`rate`] | [`Bucket`], [`KeyedLimiter`], [`RateLimits`] | may one more request (or this many units) start this minute |
 //! | [`events`] | [`CircuitState`], [`GiveUpReason`], [`LimiterError`] | what was decided (the observer's vocabulary) |
 //! | [`observer`] | [`Observer`] | tell me what you decided (metrics, logs) |
 //!
@@ -79,6 +80,7 @@ pub mod events;
 pub mod limiter;
 pub mod observer;
 pub mod policy;
+pub mod rate;
 pub mod retry;
 pub mod retry_after;
 
@@ -97,4 +99,5 @@ pub use events::{CircuitState, GiveUpReason, LimiterError};
 pub use limiter::{Limiter, Permit};
 pub use observer::{NoopObserver, Observer};
 pub use policy::{Attempts, Decision, Outcome, PolicyError, RetryConfig, RetryPolicy};
+pub use rate::{Bucket, KeyedLimiter, RateLimits, Reservation};
 pub use retry::{retry, RetryReport};
