@@ -2,8 +2,9 @@
 //! concurrency limits and rate limits: an embeddable resilience library.
 //!
 //! It knows nothing about HTTP clients, LLMs or the rest of Rook. Every
-//! decision is synchronous and reads time from a [`Clock`], so it is cheap
-//! and testable; only waiting is async, through a [`Sleeper`].
+//! decision is synchronous and reads time from a [`Clock`] (or takes it as
+//! a `now: Instant` argument), so it is cheap and testable; only waiting is
+//! async, through a [`Sleeper`].
 //!
 //! | module | piece | answers |
 //! |---|---|---|
