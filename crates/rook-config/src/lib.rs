@@ -70,8 +70,7 @@ pub use model::{
     ModelPrice, PoolConfig, RateLimits, RouteConfig, Strategy, Upstream, UpstreamResilience, Usage,
     Vendor, DEFAULT_ADMIN_TOKEN_ENV, DEFAULT_INBOUND_TOKEN_ENV,
 };
-pub use redact::redact_database_url;
-pub use secret::{Secret, SecretError, SecretSource, REDACTED};
+pub use secret::{redact_database_url, Secret, SecretError, SecretSource, REDACTED};
 pub use validate::{
     check_base_url, check_database_url, is_env_var_name, is_valid_id, Problem, MAX_ID_LEN,
 };

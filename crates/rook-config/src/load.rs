@@ -54,7 +54,7 @@ impl fmt::Debug for Overrides {
                 &self
                     .database_url
                     .as_deref()
-                    .map(crate::redact::redact_database_url),
+                    .map(crate::secret::redact_database_url),
             )
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::secret::SecretSource;
+use crate::secret::{redact_database_url, Secret, SecretError, SecretSource};
 
 /// Default environment variable holding the inbound (client) bearer token.
 pub const DEFAULT_INBOUND_TOKEN_ENV: &str = "ROOK_TOKEN";
@@ -99,10 +99,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field(
-                "database_url",
-                &crate::redact::redact_database_url(&self.database_url),
-            )
+            .field("database_url", &redact_database_url(&self.database_url))
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
             .field("shutdown_grace_seconds", &self.shutdown_grace_seconds)
@@ -285,6 +282,16 @@ impl InboundAuth {
             DEFAULT_INBOUND_TOKEN_ENV,
         )
     }
+
+    /// Reads the inbound bearer token: `Ok(None)` when inbound auth is
+    /// disabled, else the token from [`InboundAuth::token_source`]. Fail the
+    /// start on `Err`.
+    pub fn resolve_token(&self) -> Result<Option<Secret>, SecretError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        self.token_source().resolve().map(Some)
+    }
 }
 
 /// `[admin_auth]`: bearer-token authentication of the `/api/*` admin API.
@@ -324,6 +331,11 @@ impl AdminAuth {
             self.bearer_token_file.as_ref(),
             DEFAULT_ADMIN_TOKEN_ENV,
         )
+    }
+
+    /// Reads the admin bearer token from [`AdminAuth::token_source`].
+    pub fn resolve_token(&self) -> Result<Secret, SecretError> {
+        self.token_source().resolve()
     }
 }
 
@@ -687,6 +699,12 @@ impl AccountConfig {
             (None, Some(var)) => Some(SecretSource::Env(var.clone())),
             (None, None) => None,
         }
+    }
+
+    /// Reads this account's API key: `Ok(None)` when neither `api_key_env`
+    /// nor `api_key_file` is set (servers that need no key).
+    pub fn resolve_api_key(&self) -> Result<Option<Secret>, SecretError> {
+        self.api_key_source().map(|s| s.resolve()).transpose()
     }
 }
 

@@ -1,56 +1,12 @@
-//! Redacted export of the effective configuration.
+//! Redacted export of the effective configuration
+//! ([`Config::to_redacted_json`]).
+//!
+//! Depends on the schema (`model`) and on `secret`; neither depends on it.
 
 use serde_json::{json, Value};
 
 use crate::model::Config;
-use crate::secret::{SecretSource, REDACTED};
-
-/// Query parameters of a database URL whose values are secret.
-const SECRET_QUERY_PARAMS: [&str; 3] = ["password", "sslpassword", "sslkey_password"];
-
-/// A database URL with its password replaced by `[redacted]`:
-/// `postgres://user:pw@host/db` becomes `postgres://user:[redacted]@host/db`;
-/// `password=`/`sslpassword=` query parameters are redacted too. URLs without
-/// a password are returned unchanged.
-pub fn redact_database_url(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (url, None),
-    };
-    let mut out = match head.split_once("://") {
-        Some((scheme, rest)) => match rest.rfind('@') {
-            Some(at) => {
-                let (userinfo, host_part) = rest.split_at(at);
-                match userinfo.split_once(':') {
-                    Some((user, _password)) => {
-                        format!("{scheme}://{user}:{REDACTED}{host_part}")
-                    }
-                    None => head.to_owned(),
-                }
-            }
-            None => head.to_owned(),
-        },
-        None => head.to_owned(),
-    };
-    if let Some(query) = query {
-        out.push('?');
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| match param.split_once('=') {
-                Some((name, _))
-                    if SECRET_QUERY_PARAMS
-                        .iter()
-                        .any(|s| name.eq_ignore_ascii_case(s)) =>
-                {
-                    format!("{name}={REDACTED}")
-                }
-                _ => param.to_owned(),
-            })
-            .collect();
-        out.push_str(&params.join("&"));
-    }
-    out
-}
+use crate::secret::{redact_database_url, SecretSource, REDACTED};
 
 fn source_json(source: &SecretSource) -> Value {
     match source {
@@ -114,31 +70,5 @@ impl Config {
             }
         }
         value
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_urls() {
-        assert_eq!(
-            redact_database_url("postgres://user:pw@host/db"),
-            "postgres://user:[redacted]@host/db"
-        );
-        assert_eq!(
-            redact_database_url("postgres://user:p@ss/w@host:5432/db?sslmode=require"),
-            "postgres://user:[redacted]@host:5432/db?sslmode=require"
-        );
-        assert_eq!(
-            redact_database_url("postgres://user@host/db?password=pw&x=1"),
-            "postgres://user@host/db?password=[redacted]&x=1"
-        );
-        assert_eq!(redact_database_url("sqlite://rook.db"), "sqlite://rook.db");
-        assert_eq!(
-            redact_database_url("postgres://host/db"),
-            "postgres://host/db"
-        );
     }
 }

@@ -1,10 +1,15 @@
 //! Secrets: where they come from ([`SecretSource`]), the redacting
-//! [`Secret`] wrapper, and resolution errors that never carry a value.
+//! [`Secret`] wrapper, resolution errors that never carry a value, and
+//! [`redact_database_url`] for the one secret that may sit inside a plain
+//! setting (a database URL's password).
+//!
+//! This is the base module of the crate's secret handling: it depends on no
+//! other module. The schema (`model`) says where each secret comes from and
+//! resolves it through [`SecretSource`]; the redacted export (`redact`)
+//! uses [`REDACTED`] and [`redact_database_url`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-use crate::model::{AccountConfig, AdminAuth, InboundAuth};
 
 /// The text shown in place of every secret.
 pub const REDACTED: &str = "[redacted]";
@@ -143,29 +148,75 @@ pub enum SecretError {
     },
 }
 
-impl AccountConfig {
-    /// Reads this account's API key: `Ok(None)` when neither `api_key_env`
-    /// nor `api_key_file` is set (servers that need no key).
-    pub fn resolve_api_key(&self) -> Result<Option<Secret>, SecretError> {
-        self.api_key_source().map(|s| s.resolve()).transpose()
+/// Query parameters of a database URL whose values are secret.
+const SECRET_QUERY_PARAMS: [&str; 3] = ["password", "sslpassword", "sslkey_password"];
+
+/// A database URL with its password replaced by `[redacted]`:
+/// `postgres://user:pw@host/db` becomes `postgres://user:[redacted]@host/db`;
+/// `password=`/`sslpassword=` query parameters are redacted too. URLs without
+/// a password are returned unchanged.
+pub fn redact_database_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => {
+                let (userinfo, host_part) = rest.split_at(at);
+                match userinfo.split_once(':') {
+                    Some((user, _password)) => {
+                        format!("{scheme}://{user}:{REDACTED}{host_part}")
+                    }
+                    None => head.to_owned(),
+                }
+            }
+            None => head.to_owned(),
+        },
+        None => head.to_owned(),
+    };
+    if let Some(query) = query {
+        out.push('?');
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _))
+                    if SECRET_QUERY_PARAMS
+                        .iter()
+                        .any(|s| name.eq_ignore_ascii_case(s)) =>
+                {
+                    format!("{name}={REDACTED}")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
-impl InboundAuth {
-    /// Reads the inbound bearer token: `Ok(None)` when inbound auth is
-    /// disabled, else the token from [`InboundAuth::token_source`]. Fail the
-    /// start on `Err`.
-    pub fn resolve_token(&self) -> Result<Option<Secret>, SecretError> {
-        if !self.enabled {
-            return Ok(None);
-        }
-        self.token_source().resolve().map(Some)
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl AdminAuth {
-    /// Reads the admin bearer token from [`AdminAuth::token_source`].
-    pub fn resolve_token(&self) -> Result<Secret, SecretError> {
-        self.token_source().resolve()
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            redact_database_url("postgres://user:pw@host/db"),
+            "postgres://user:[redacted]@host/db"
+        );
+        assert_eq!(
+            redact_database_url("postgres://user:p@ss/w@host:5432/db?sslmode=require"),
+            "postgres://user:[redacted]@host:5432/db?sslmode=require"
+        );
+        assert_eq!(
+            redact_database_url("postgres://user@host/db?password=pw&x=1"),
+            "postgres://user@host/db?password=[redacted]&x=1"
+        );
+        assert_eq!(redact_database_url("sqlite://rook.db"), "sqlite://rook.db");
+        assert_eq!(
+            redact_database_url("postgres://host/db"),
+            "postgres://host/db"
+        );
     }
 }

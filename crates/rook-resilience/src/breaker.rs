@@ -76,34 +76,7 @@ use crate::backoff::exp_ceiling;
 use crate::clock::{Clock, SystemClock};
 use crate::observer::{self, Observer};
 
-/// The state of one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CircuitState {
-    /// Available.
-    Closed,
-    /// Cooling down; not available.
-    Open,
-    /// Cooldown over; one probe may be let through.
-    HalfOpen,
-}
-
-impl CircuitState {
-    /// A short, stable label for metrics and status pages.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::Open => "open",
-            Self::HalfOpen => "half_open",
-        }
-    }
-}
-
-impl Display for CircuitState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::events::CircuitState;
 
 /// Invalid breaker configuration.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,9 +1,10 @@
-//! Retry, backoff, `Retry-After` parsing, retry budgets, per-key cooldown
-//! and concurrency limits: an embeddable resilience library.
+//! Retry, backoff, `Retry-After` parsing, retry budgets, per-key cooldown,
+//! concurrency limits and rate limits: an embeddable resilience library.
 //!
 //! It knows nothing about HTTP clients, LLMs or the rest of Rook. Every
-//! decision is synchronous and reads time from a [`Clock`], so it is cheap
-//! and testable; only waiting is async, through a [`Sleeper`].
+//! decision is synchronous and reads time from a [`Clock`] (or takes it as
+//! a `now: Instant` argument), so it is cheap and testable; only waiting is
+//! async, through a [`Sleeper`].
 //!
 //! | module | piece | answers |
 //! |---|---|---|
@@ -15,6 +16,8 @@
 //! | [`budget`] | [`RetryBudget`] | is retrying still a small share of traffic |
 //! | [`breaker`] | [`Breaker`], [`Admission`] | is this key (account, host) usable now |
 //! | [`limiter`] | `Limiter`, [`LimiterError`] | is there room for one more request |
+//! | [`rate`] | [`Bucket`], [`KeyedLimiter`], [`RateLimits`] | may one more request (or this many units) start this minute |
+//! | [`events`] | [`CircuitState`], [`GiveUpReason`], [`LimiterError`] | what was decided (the observer's vocabulary) |
 //! | [`observer`] | [`Observer`] | tell me what you decided (metrics, logs) |
 //!
 //! A caller that picks a different target on every attempt (like a gateway
@@ -74,16 +77,17 @@ pub mod backoff;
 pub mod breaker;
 pub mod budget;
 pub mod clock;
+pub mod events;
 pub mod limiter;
 pub mod observer;
 pub mod policy;
+pub mod rate;
 pub mod retry;
 pub mod retry_after;
 
 pub use backoff::{Backoff, BackoffError, Delays, Jitter};
 pub use breaker::{
-    Admission, Breaker, BreakerConfig, BreakerError, BreakerKey, CircuitState, KeySnapshot,
-    PersistedKey,
+    Admission, Breaker, BreakerConfig, BreakerError, BreakerKey, KeySnapshot, PersistedKey,
 };
 pub use budget::{BudgetConfig, BudgetError, RetryBudget};
 pub use clock::{Clock, Sleeper, SystemClock};
@@ -91,11 +95,10 @@ pub use clock::{Clock, Sleeper, SystemClock};
 pub use clock::{ManualClock, ManualSleeper};
 #[cfg(feature = "tokio")]
 pub use clock::{TokioClock, TokioSleeper};
-pub use limiter::LimiterError;
+pub use events::{CircuitState, GiveUpReason, LimiterError};
 #[cfg(feature = "tokio")]
 pub use limiter::{Limiter, Permit};
 pub use observer::{NoopObserver, Observer};
-pub use policy::{
-    Attempts, Decision, GiveUpReason, Outcome, PolicyError, RetryConfig, RetryPolicy,
-};
+pub use policy::{Attempts, Decision, Outcome, PolicyError, RetryConfig, RetryPolicy};
+pub use rate::{Bucket, KeyedLimiter, RateLimits, Reservation};
 pub use retry::{retry, RetryReport};

@@ -26,35 +26,7 @@
 //! # }
 //! ```
 
-/// Why the limiter refused a permit (or could not be built).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LimiterError {
-    /// No slot freed up within the queue timeout.
-    #[error("no concurrency permit became available within the queue timeout")]
-    QueueTimeout,
-    /// No slot is free and the caller did not want to wait.
-    #[error("all concurrency permits are in use")]
-    Full,
-    /// The limiter was closed (shutting down).
-    #[error("the concurrency limiter is closed")]
-    Closed,
-    /// `max` is zero or larger than the runtime supports.
-    #[error("invalid concurrency limit {0}")]
-    InvalidMax(usize),
-}
-
-impl LimiterError {
-    /// A short, stable label for metrics and logs.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::QueueTimeout => "queue_timeout",
-            Self::Full => "full",
-            Self::Closed => "closed",
-            Self::InvalidMax(_) => "invalid_max",
-        }
-    }
-}
+pub use crate::events::LimiterError;
 
 #[cfg(feature = "tokio")]
 pub use imp::{Limiter, Permit};

@@ -29,9 +29,7 @@ use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::breaker::CircuitState;
-use crate::limiter::LimiterError;
-use crate::policy::GiveUpReason;
+use crate::events::{CircuitState, GiveUpReason, LimiterError};
 
 /// Receives events from the resilience components. All methods default to
 /// doing nothing.

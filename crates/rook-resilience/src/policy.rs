@@ -24,7 +24,7 @@
 //! assert_eq!(attempts.on_outcome(Outcome::retryable(), now), Decision::RetryAfter(Duration::from_millis(25)));
 //! // the upstream said "Retry-After: 1": wait at least that long
 //! assert_eq!(attempts.on_outcome(Outcome::retry_after(Duration::from_secs(1)), now), Decision::RetryAfter(Duration::from_secs(1)));
-//! assert_eq!(attempts.on_outcome(Outcome::retryable(), now), Decision::GiveUp(GiveUpReason::AttemptsExhausted));
+//! assert_eq!(attempts.on_outcome(Outcome::retryable(), now), Decision::GiveUp(GiveUpReason::RetryExhausted));
 //! assert!(attempts.retried());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -40,6 +40,8 @@ use crate::backoff::{Backoff, Delays};
 use crate::budget::RetryBudget;
 use crate::clock::{Clock, SystemClock};
 use crate::observer::{self, Observer};
+
+pub use crate::events::GiveUpReason;
 
 /// What the caller's classifier says about one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,38 +72,6 @@ impl Outcome {
         Self::Retryable {
             not_before: Some(not_before),
         }
-    }
-}
-
-/// Why the policy stopped retrying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum GiveUpReason {
-    /// `max_attempts` attempts were made.
-    AttemptsExhausted,
-    /// The classifier said the failure is fatal.
-    NotRetryable,
-    /// The retry budget refused the retry.
-    BudgetExhausted,
-    /// The deadline has passed, or the next delay would cross it.
-    DeadlineExceeded,
-}
-
-impl GiveUpReason {
-    /// A short, stable, low-cardinality label for metrics and logs.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::AttemptsExhausted => "attempts_exhausted",
-            Self::NotRetryable => "not_retryable",
-            Self::BudgetExhausted => "budget_exhausted",
-            Self::DeadlineExceeded => "deadline_exceeded",
-        }
-    }
-}
-
-impl std::fmt::Display for GiveUpReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -285,7 +255,7 @@ impl Attempts {
             Outcome::Retryable { not_before } => not_before,
         };
         if self.attempts >= self.policy.config.max_attempts {
-            return self.give_up(GiveUpReason::AttemptsExhausted);
+            return self.give_up(GiveUpReason::RetryExhausted);
         }
         let backoff = self.delays.next().unwrap_or_default();
         let delay = not_before.map_or(backoff, |hint| hint.max(backoff));
@@ -422,7 +392,7 @@ mod tests {
         let mut a = policy(1, None).start(now);
         assert_eq!(
             a.on_outcome(Outcome::retryable(), now),
-            Decision::GiveUp(GiveUpReason::AttemptsExhausted)
+            Decision::GiveUp(GiveUpReason::RetryExhausted)
         );
     }
 
@@ -485,7 +455,7 @@ mod tests {
         ));
         assert_eq!(
             a.on_outcome(Outcome::retryable(), now),
-            Decision::GiveUp(GiveUpReason::AttemptsExhausted)
+            Decision::GiveUp(GiveUpReason::RetryExhausted)
         );
         let mut b = p.start(now);
         assert_eq!(

@@ -10,7 +10,8 @@
 use std::future::Future;
 
 use crate::clock::Sleeper;
-use crate::policy::{Decision, GiveUpReason, Outcome, RetryPolicy};
+use crate::events::GiveUpReason;
+use crate::policy::{Decision, Outcome, RetryPolicy};
 
 /// The result of [`retry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,7 +211,7 @@ mod tests {
             classify,
         )
         .await;
-        assert_eq!(report.gave_up, Some(GiveUpReason::AttemptsExhausted));
+        assert_eq!(report.gave_up, Some(GiveUpReason::RetryExhausted));
         assert_eq!(report.attempts, 4);
         assert_eq!(start.elapsed(), Duration::from_secs(1 + 2 + 4));
     }

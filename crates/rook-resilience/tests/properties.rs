@@ -2,9 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use rook_resilience::Bucket;
 use rook_resilience::{
     Backoff, Breaker, BreakerConfig, BudgetConfig, CircuitState, Clock, Jitter, ManualClock,
     NoopObserver, RetryBudget,
@@ -241,5 +242,57 @@ proptest! {
 
         let second: Vec<_> = (0..callers).filter_map(|_| breaker.try_acquire(&"k")).collect();
         prop_assert_eq!(second.len(), 1);
+    }
+}
+
+proptest! {
+    /// In every window of time, a bucket grants at most
+    /// `capacity + rate × window`, plus the excess of an oversized take
+    /// (larger than the whole bucket, allowed when full) that it still
+    /// owes; and a refusal's wait is honest: the same take fits once the
+    /// wait has passed.
+    #[test]
+    fn bucket_never_grants_more_than_capacity_plus_refill(
+        per_minute in 1u32..=100_000,
+        ops in prop::collection::vec((0u64..=5_000, 0.0f64..=2.0), 1..150),
+    ) {
+        let t0 = Instant::now();
+        let capacity = f64::from(per_minute);
+        let per_second = capacity / 60.0;
+        let mut bucket = Bucket::per_minute(per_minute, t0);
+        let mut now = t0;
+        let mut owed = 0.0;
+        // (time, amount granted) of every take so far
+        let mut takes: Vec<(Instant, f64)> = Vec::new();
+        for (advance_ms, share) in ops {
+            now += Duration::from_millis(advance_ms);
+            let n = share * capacity;
+            let before = bucket.clone();
+            match bucket.try_take(n, now) {
+                Ok(()) => {
+                    takes.push((now, n));
+                    owed = (n - capacity).max(0.0);
+                }
+                Err(wait) => {
+                    takes.push((now, 0.0));
+                    let mut later = before;
+                    prop_assert!(
+                        later.try_take(n, now + wait + Duration::from_millis(1)).is_ok(),
+                        "{} did not fit after {:?}", n, wait
+                    );
+                }
+            }
+            // every window ending now
+            let mut granted = 0.0;
+            for &(start, amount) in takes.iter().rev() {
+                granted += amount;
+                let window = now.duration_since(start).as_secs_f64();
+                let allowed = capacity + per_second * window + owed;
+                prop_assert!(
+                    granted <= allowed * (1.0 + 1e-9),
+                    "granted {} in {}s > allowed {}", granted, window, allowed
+                );
+            }
+        }
     }
 }
