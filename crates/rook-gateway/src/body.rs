@@ -60,4 +60,3 @@ impl Body for RookBody {
         }
     }
 }
-

@@ -99,7 +99,11 @@ pub(crate) enum ApiError {
 impl ApiError {
     /// What the client gets for a classified upstream error answer with `status`
     /// (the message sanitised of `secret` and anything shaped like a key).
-    pub(crate) fn from_upstream(status: StatusCode, c: &Classified, secret: Option<&str>) -> ApiError {
+    pub(crate) fn from_upstream(
+        status: StatusCode,
+        c: &Classified,
+        secret: Option<&str>,
+    ) -> ApiError {
         let message = c
             .upstream
             .message

@@ -25,7 +25,12 @@ pub(crate) async fn chat(
     request_id: &str,
     start: Instant,
 ) -> Response<RookBody> {
-    let mut ctx = Ctx::new(request_id, start, app.principal.clone(), app.accounting.clone());
+    let mut ctx = Ctx::new(
+        request_id,
+        start,
+        app.principal.clone(),
+        app.accounting.clone(),
+    );
     let probe = match probe_chat(&body) {
         Ok(p) => p,
         Err(e) => {

@@ -141,7 +141,6 @@ impl App {
             &serde_json::json!({"object": "list", "data": data}),
         ))
     }
-
 }
 
 /// The stored identity of a credential: the first 16 bytes of

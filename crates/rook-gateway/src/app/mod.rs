@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rook_config::{Config, Secret};
 use rook_registry::Registry;
-use crate::proxy::limits::KeyedLimiter;
+use rook_resilience::KeyedLimiter;
 
 use crate::accounting::Accounting;
 use crate::control::catalog::{self, CatalogError};
@@ -179,8 +179,7 @@ impl App {
 
     /// Rebuilds the routing snapshot from the registry (after admin changes).
     pub(crate) async fn reload(&self) -> Result<(), AppError> {
-        let snap =
-            catalog::load_snapshot(&self.registry, &self.proxy.shared, &self.config).await?;
+        let snap = catalog::load_snapshot(&self.registry, &self.proxy.shared, &self.config).await?;
         self.proxy.install(snap);
         Ok(())
     }

@@ -84,7 +84,10 @@ pub fn declared_records(
 }
 
 /// Syncs the config-declared entries into the registry.
-pub(crate) async fn sync_declared(config: &Config, registry: &Registry) -> Result<(), CatalogError> {
+pub(crate) async fn sync_declared(
+    config: &Config,
+    registry: &Registry,
+) -> Result<(), CatalogError> {
     let (accounts, pools, routes) = declared_records(config);
     let report = registry.sync_declared(&accounts, &pools, &routes).await?;
     tracing::debug!(
@@ -107,10 +110,13 @@ pub(crate) fn resolve_key(rec: &AccountRecord) -> Result<Option<Secret>, Catalog
         (None, Some(path)) => SecretSource::File(path.into()),
         (None, None) => return Ok(None),
     };
-    source.resolve().map(Some).map_err(|e| CatalogError::Secret {
-        what: format!("account {:?} api key", rec.id),
-        source: e,
-    })
+    source
+        .resolve()
+        .map(Some)
+        .map_err(|e| CatalogError::Secret {
+            what: format!("account {:?} api key", rec.id),
+            source: e,
+        })
 }
 
 /// Builds the routing snapshot from the registry; per-account rate limits come
@@ -179,4 +185,3 @@ pub(crate) fn build_snapshot(
         .collect();
     Ok(Snapshot::build(entries, pool_specs, route_specs, shared)?)
 }
-

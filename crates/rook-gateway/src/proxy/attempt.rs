@@ -88,8 +88,18 @@ pub(crate) async fn attempt_loop(
             Err(none) => {
                 // Every candidate is cooling or over its limits now (some may have
                 // failed in this request).
-                m::retry_outcome(last.as_ref().map(|(_, a)| a.labels()), &ctx.model, "no_account_available");
-                let err = all_cooling(proxy, snap, &unavailable, last.map(|(f, _)| f), none.limit_wait);
+                m::retry_outcome(
+                    last.as_ref().map(|(_, a)| a.labels()),
+                    &ctx.model,
+                    "no_account_available",
+                );
+                let err = all_cooling(
+                    proxy,
+                    snap,
+                    &unavailable,
+                    last.map(|(f, _)| f),
+                    none.limit_wait,
+                );
                 return ctx.fail(err, Some(false), "no_account_available");
             }
         };

@@ -18,6 +18,9 @@ pub(crate) mod send;
 pub(crate) mod snapshot;
 pub mod upstream;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -21,7 +21,11 @@ pub(crate) struct Failure {
 impl Failure {
     /// An upstream error answer, classified (the account's key is kept out of
     /// the relayed message).
-    pub(crate) fn upstream(status: StatusCode, classified: Classified, secret: Option<&str>) -> Failure {
+    pub(crate) fn upstream(
+        status: StatusCode,
+        classified: Classified,
+        secret: Option<&str>,
+    ) -> Failure {
         let error = ApiError::from_upstream(status, &classified, secret);
         Failure { classified, error }
     }
@@ -105,10 +109,7 @@ pub(crate) fn all_cooling(
             .iter()
             .filter_map(|i| snap.account(*i))
             .all(|a| {
-                proxy
-                    .health
-                    .account(&a.id)
-                    .and_then(|h| h.last_error_class)
+                proxy.health.account(&a.id).and_then(|h| h.last_error_class)
                     == Some(ErrorClass::RateLimited)
             });
     if let Some(f) = last {
@@ -197,14 +198,22 @@ mod tests {
         let secret = Some("sk-abcdefxyz");
         let f = Failure::upstream(
             StatusCode::UNAUTHORIZED,
-            rook_protocol::classify(401, br#"{"error":{"message":"Incorrect API key provided: sk-abc***xyz"}}"#, None),
+            rook_protocol::classify(
+                401,
+                br#"{"error":{"message":"Incorrect API key provided: sk-abc***xyz"}}"#,
+                None,
+            ),
             secret,
         );
         assert_eq!(f.error.status(), 502);
         assert!(!String::from_utf8_lossy(&f.error.body()).contains("sk-"));
         let f = Failure::upstream(
             StatusCode::TOO_MANY_REQUESTS,
-            rook_protocol::classify(429, br#"{"error":{"message":"slow down"}}"#, Some(Duration::from_secs(2))),
+            rook_protocol::classify(
+                429,
+                br#"{"error":{"message":"slow down"}}"#,
+                Some(Duration::from_secs(2)),
+            ),
             None,
         );
         assert_eq!(f.error.status(), 429);
@@ -222,7 +231,11 @@ mod tests {
             assert_eq!(body["error"]["param"], "messages");
         }
         for code in [500u16, 502, 503, 504, 529] {
-            let f = Failure::upstream(StatusCode::from_u16(code).unwrap(), rook_protocol::classify(code, b"oops", None), None);
+            let f = Failure::upstream(
+                StatusCode::from_u16(code).unwrap(),
+                rook_protocol::classify(code, b"oops", None),
+                None,
+            );
             assert_eq!(f.error.status(), 502, "{code}");
         }
         assert_eq!(Failure::transport().error.status(), 502);

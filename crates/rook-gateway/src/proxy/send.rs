@@ -150,15 +150,13 @@ async fn read_failure(
     incoming: Incoming,
 ) -> Failure {
     let limited = http_body_util::Limited::new(incoming, MAX_ERROR_BODY);
-    let body = match tokio::time::timeout(
-        a.first_byte.max(Duration::from_secs(1)),
-        limited.collect(),
-    )
-    .await
-    {
-        Ok(Ok(c)) => c.to_bytes(),
-        _ => Bytes::new(),
-    };
+    let body =
+        match tokio::time::timeout(a.first_byte.max(Duration::from_secs(1)), limited.collect())
+            .await
+        {
+            Ok(Ok(c)) => c.to_bytes(),
+            _ => Bytes::new(),
+        };
     let hint = rook_resilience::retry_after::retry_hint(
         headers
             .iter()
@@ -167,5 +165,9 @@ async fn read_failure(
         proxy.timeouts.retry_after_max,
     );
     let classified = rook_protocol::classify(status.as_u16(), &body, hint);
-    Failure::upstream(status, classified, a.acct.api_key.as_ref().map(|k| k.expose()))
+    Failure::upstream(
+        status,
+        classified,
+        a.acct.api_key.as_ref().map(|k| k.expose()),
+    )
 }

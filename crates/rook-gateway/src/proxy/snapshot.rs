@@ -13,8 +13,8 @@ use rook_config::{Secret, Vendor};
 use rook_routing::{AccountIdx, AccountSpec, AvailabilityView, PoolSpec, RouteSpec, RoutingTable};
 
 use crate::proxy::health::Health;
-use crate::proxy::limits::AccountLimits;
 use crate::proxy::upstream::endpoint_uri;
+use rook_resilience::RateLimits;
 
 /// One account as the gateway knows it, before it becomes runtime state.
 #[derive(Debug, Clone)]
@@ -47,12 +47,12 @@ pub(crate) struct AccountShared {
     /// Upstream requests in flight on this account.
     pub(crate) in_flight: AtomicU64,
     /// Request and token limits, set when the account is first seen.
-    pub(crate) limits: std::sync::OnceLock<Option<AccountLimits>>,
+    pub(crate) limits: std::sync::OnceLock<Option<RateLimits>>,
 }
 
 impl AccountShared {
     /// The account's rate limits, if it has any.
-    pub(crate) fn limits(&self) -> Option<&AccountLimits> {
+    pub(crate) fn limits(&self) -> Option<&RateLimits> {
         self.limits.get().and_then(Option::as_ref)
     }
 }
@@ -149,13 +149,11 @@ impl Snapshot {
         let mut runtime = Vec::with_capacity(accounts.len());
         for a in accounts {
             let shared_state = shared.get(&a.id);
-            let _ = shared_state
-                .limits
-                .set(AccountLimits::new(
-                    a.requests_per_minute,
-                    a.tokens_per_minute,
-                    std::time::Instant::now(),
-                ));
+            let _ = shared_state.limits.set(RateLimits::new(
+                a.requests_per_minute,
+                a.tokens_per_minute,
+                std::time::Instant::now(),
+            ));
             let chat_uri = endpoint_uri(&a.base_url, "/chat/completions")
                 .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
             runtime.push(AccountRuntime {
