@@ -148,12 +148,7 @@ pub fn classify(status: u16, body: &[u8], hint: Option<Duration>) -> Classified 
             HealthEffect::Failure(hint),
         ),
         401 | 403 => (ErrorClass::AuthError, true, None, HealthEffect::Trip),
-        408 => (
-            ErrorClass::Timeout,
-            true,
-            None,
-            HealthEffect::Failure(None),
-        ),
+        408 => (ErrorClass::Timeout, true, None, HealthEffect::Failure(None)),
         501 | 505 => (ErrorClass::ServerError, false, None, HealthEffect::Success),
         500..=599 => (
             ErrorClass::ServerError,
@@ -188,7 +183,15 @@ mod tests {
         let quota: &[u8] =
             br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
         let quota_by_type: &[u8] = br#"{"error":{"type":"insufficient_quota"}}"#;
-        let table: &[(u16, &[u8], Option<Duration>, ErrorClass, bool, Option<Duration>, HealthEffect)] = &[
+        let table: &[(
+            u16,
+            &[u8],
+            Option<Duration>,
+            ErrorClass,
+            bool,
+            Option<Duration>,
+            HealthEffect,
+        )] = &[
             (429, plain, S2, RateLimited, true, S2, Failure(S2)),
             (429, plain, None, RateLimited, true, None, Failure(None)),
             (429, b"", S2, RateLimited, true, S2, Failure(S2)),
@@ -203,7 +206,15 @@ mod tests {
             (503, plain, S2, ServerError, true, S2, Failure(S2)),
             (503, plain, None, ServerError, true, None, Failure(None)),
             (504, plain, None, ServerError, true, None, Failure(None)),
-            (529, br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#, None, ServerError, true, None, Failure(None)),
+            (
+                529,
+                br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                None,
+                ServerError,
+                true,
+                None,
+                Failure(None),
+            ),
             (501, plain, None, ServerError, false, None, Success),
             (505, plain, None, ServerError, false, None, Success),
             (400, plain, None, ClientError, false, None, Success),

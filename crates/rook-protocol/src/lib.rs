@@ -32,10 +32,16 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod anthropic;
 pub mod classify;
+pub mod gemini;
 pub mod openai;
 pub mod sse;
+pub mod stream;
+pub mod translate;
 pub mod usage;
 
 pub use classify::{classify, Classified, ErrorClass, HealthEffect};
+pub use stream::{OpenAiChunkWriter, StreamTranslator};
+pub use translate::TranslateError;
 pub use usage::Usage;

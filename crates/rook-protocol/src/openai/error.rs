@@ -143,15 +143,29 @@ mod tests {
             (b"", UpstreamError::default()),
         ];
         for (body, want) in cases {
-            assert_eq!(&UpstreamError::parse(body), want, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                &UpstreamError::parse(body),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
     #[test]
     fn insufficient_quota_by_code_or_type() {
-        assert!(UpstreamError::parse(br#"{"error":{"code":"insufficient_quota"}}"#).is_insufficient_quota());
-        assert!(UpstreamError::parse(br#"{"error":{"type":"insufficient_quota"}}"#).is_insufficient_quota());
-        assert!(!UpstreamError::parse(br#"{"error":{"code":"rate_limit_exceeded"}}"#).is_insufficient_quota());
+        assert!(
+            UpstreamError::parse(br#"{"error":{"code":"insufficient_quota"}}"#)
+                .is_insufficient_quota()
+        );
+        assert!(
+            UpstreamError::parse(br#"{"error":{"type":"insufficient_quota"}}"#)
+                .is_insufficient_quota()
+        );
+        assert!(
+            !UpstreamError::parse(br#"{"error":{"code":"rate_limit_exceeded"}}"#)
+                .is_insufficient_quota()
+        );
     }
 
     #[test]
