@@ -43,5 +43,5 @@ pub mod usage;
 
 pub use classify::{classify, Classified, ErrorClass, HealthEffect};
 pub use stream::{OpenAiChunkWriter, StreamTranslator};
-pub use translate::TranslateError;
+pub use translate::{TranslateError, Translated};
 pub use usage::Usage;

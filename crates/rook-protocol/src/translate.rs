@@ -69,6 +69,15 @@ impl fmt::Display for TranslateError {
 
 impl std::error::Error for TranslateError {}
 
+/// A translated body and the usage it reports (for non-streaming answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translated {
+    /// The body to send.
+    pub body: Vec<u8>,
+    /// The usage the upstream reported, when it did.
+    pub usage: Option<crate::usage::Usage>,
+}
+
 /// Whether a value is the neutral default of a field (sending it changes
 /// nothing): `null`, `false`, `0`, an empty string, array or object.
 pub(crate) fn is_neutral(v: &Value) -> bool {
@@ -91,7 +100,8 @@ pub(crate) fn check_unmapped(
     protocol: &'static str,
 ) -> Result<(), TranslateError> {
     for (k, v) in other {
-        if droppable.contains(&k.as_str()) || is_neutral(v) {
+        let text_only = k == "modalities" && *v == serde_json::json!(["text"]);
+        if droppable.contains(&k.as_str()) || is_neutral(v) || text_only {
             continue;
         }
         return Err(TranslateError::unsupported(k.clone(), protocol));
