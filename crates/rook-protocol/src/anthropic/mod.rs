@@ -7,8 +7,10 @@
 //! | [`response`] | Messages response → OpenAI chat completion |
 //! | [`stream`] | Messages SSE → OpenAI chunk SSE |
 //! | [`error`] | Anthropic error bodies, both ways |
+//! | [`inbound`] | Anthropic clients served by OpenAI accounts (the reverse) |
 
 pub mod error;
+pub mod inbound;
 pub mod request;
 pub mod response;
 pub mod stream;
