@@ -216,7 +216,7 @@ fn messages(msgs: &[ChatMessage]) -> Result<(Vec<Value>, Vec<Value>), TranslateE
                         "type": "tool_use",
                         "id": c.id,
                         "name": c.name,
-                        "input": parse_arguments(i, &c.arguments)?,
+                        "input": c.arguments_object(i)?,
                     }));
                 }
                 ("assistant", blocks)
@@ -287,19 +287,6 @@ fn image_block(i: usize, url: &str) -> Result<Value, TranslateError> {
     Err(TranslateError::invalid(format!(
         "messages[{i}]: an image URL must be https or a data URL"
     )))
-}
-
-/// A tool call's arguments text as the `input` object (empty text is `{}`).
-pub(crate) fn parse_arguments(i: usize, args: &str) -> Result<Value, TranslateError> {
-    if args.trim().is_empty() {
-        return Ok(json!({}));
-    }
-    match serde_json::from_str::<Value>(args) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(TranslateError::invalid(format!(
-            "messages[{i}].tool_calls: arguments must be a JSON object"
-        ))),
-    }
 }
 
 #[cfg(test)]

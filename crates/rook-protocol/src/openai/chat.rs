@@ -95,6 +95,22 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
+impl ToolCall {
+    /// The arguments text as a JSON object (empty text is `{}`); `i` is the
+    /// message's index, for the error.
+    pub(crate) fn arguments_object(&self, i: usize) -> Result<Value, TranslateError> {
+        if self.arguments.trim().is_empty() {
+            return Ok(Value::Object(Map::new()));
+        }
+        match serde_json::from_str::<Value>(&self.arguments) {
+            Ok(v @ Value::Object(_)) => Ok(v),
+            _ => Err(invalid(format!(
+                "messages[{i}].tool_calls: arguments must be a JSON object"
+            ))),
+        }
+    }
+}
+
 /// A function the model may call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionTool {
