@@ -5,7 +5,8 @@
 //! the top-level `system`; consecutive messages of one role (tool results
 //! included) merge into one turn, as Anthropic requires alternating turns;
 //! `reasoning_effort` becomes extended thinking with the budgets of
-//! [`thinking_budget`].
+//! [`thinking_budget`]. Empty and whitespace-only text parts are left out
+//! (Anthropic refuses them), and so are turns left empty.
 
 use serde_json::{json, Map, Value};
 
@@ -196,7 +197,7 @@ fn messages(msgs: &[ChatMessage]) -> Result<(Vec<Value>, Vec<Value>), TranslateE
             Role::System | Role::Developer => {
                 for p in &m.parts {
                     match p {
-                        ContentPart::Text(t) if t.is_empty() => {}
+                        ContentPart::Text(t) if t.trim().is_empty() => {}
                         ContentPart::Text(t) => system.push(json!({"type": "text", "text": t})),
                         ContentPart::ImageUrl(_) => {
                             return Err(TranslateError::unsupported(
@@ -256,7 +257,7 @@ fn content_blocks(i: usize, parts: &[ContentPart]) -> Result<Vec<Value>, Transla
     let mut out = Vec::with_capacity(parts.len());
     for p in parts {
         match p {
-            ContentPart::Text(t) if t.is_empty() => {}
+            ContentPart::Text(t) if t.trim().is_empty() => {}
             ContentPart::Text(t) => out.push(json!({"type": "text", "text": t})),
             ContentPart::ImageUrl(url) => out.push(image_block(i, url)?),
         }

@@ -52,7 +52,9 @@ pub fn retry_delay(body: &[u8]) -> Option<Duration> {
 /// A protobuf JSON duration: decimal seconds with an `s` suffix.
 fn parse_duration(s: &str) -> Option<Duration> {
     let secs: f64 = s.strip_suffix('s')?.parse().ok()?;
-    (0.0..1e12).contains(&secs).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e12)
+        .contains(&secs)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]
