@@ -100,6 +100,10 @@ impl SseParser {
     }
 
     /// At the end of the stream: the last event, when its blank line never came.
+    ///
+    /// (The SSE spec drops such an event; Rook's translators take it, for
+    /// upstreams that end their body without the final blank line. A cut-off
+    /// JSON payload still fails to parse and is ignored.)
     pub fn finish(&mut self) -> Option<SseEvent> {
         let mut last = None;
         if !self.line.is_empty() || self.overlong {
