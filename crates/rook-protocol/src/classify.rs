@@ -183,15 +183,16 @@ mod tests {
         let quota: &[u8] =
             br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
         let quota_by_type: &[u8] = br#"{"error":{"type":"insufficient_quota"}}"#;
-        let table: &[(
+        type Row<'a> = (
             u16,
-            &[u8],
+            &'a [u8],
             Option<Duration>,
             ErrorClass,
             bool,
             Option<Duration>,
             HealthEffect,
-        )] = &[
+        );
+        let table: &[Row<'_>] = &[
             (429, plain, S2, RateLimited, true, S2, Failure(S2)),
             (429, plain, None, RateLimited, true, None, Failure(None)),
             (429, b"", S2, RateLimited, true, S2, Failure(S2)),

@@ -5,14 +5,19 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`openai`] | the OpenAI chat request probe and byte-faithful rewrite; OpenAI-shaped error bodies |
-//! | [`sse`] | the incremental Server-Sent Events observer and the usage-chunk filter |
+//! | [`openai`] | the OpenAI chat request probe and byte-faithful rewrite, its typed reading for translation; OpenAI-shaped error bodies |
+//! | [`anthropic`] | Anthropic Messages ↔ OpenAI chat: requests, responses, streams (both ways), error bodies |
+//! | [`gemini`] | OpenAI chat → Gemini `generateContent` and back, streams, error bodies and retry delays, embeddings |
+//! | [`sse`] | the incremental SSE parser and observer, and the usage-chunk filter |
+//! | [`stream`] | [`StreamTranslator`], the interface of every stream translator, and [`OpenAiChunkWriter`] |
+//! | [`translate`] | [`TranslateError`]: why a request cannot be translated |
 //! | [`usage`] | token usage as upstreams report it |
 //! | [`classify`] | [`ErrorClass`] and [`classify()`]: what an upstream's error means |
 //!
-//! Protocols live in their own folders (`openai/`; Anthropic Messages and
-//! Gemini join as `anthropic/` and `gemini/`), and what is shared by every
-//! protocol (SSE framing, usage, classification) sits beside them.
+//! Protocols live in their own folders (`openai/`, `anthropic/`, `gemini/`),
+//! and what is shared by every protocol (SSE framing, stream translation,
+//! usage, classification) sits beside them. Field-by-field mapping tables are
+//! in `docs/protocols.md`.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -30,12 +35,32 @@
 //! );
 //! # Ok::<(), rook_protocol::openai::ProbeError>(())
 //! ```
+//!
+//! A stream translator takes the upstream's bytes in any split:
+//!
+//! ```
+//! use rook_protocol::anthropic::stream::AnthropicToOpenAi;
+//! use rook_protocol::StreamTranslator;
+//!
+//! let mut t = AnthropicToOpenAi::new("claude", 1_700_000_000, false);
+//! let mut out = t.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\"}}\n\nevent: message_st");
+//! out.extend(t.push(b"op\ndata: {\"type\":\"message_stop\"}\n\n"));
+//! out.extend(t.finish());
+//! assert!(t.completed());
+//! assert!(out.ends_with(b"data: [DONE]\n\n"));
+//! ```
 #![forbid(unsafe_code)]
 
+pub mod anthropic;
 pub mod classify;
+pub mod gemini;
 pub mod openai;
 pub mod sse;
+pub mod stream;
+pub mod translate;
 pub mod usage;
 
 pub use classify::{classify, Classified, ErrorClass, HealthEffect};
+pub use stream::{OpenAiChunkWriter, StreamTranslator};
+pub use translate::{TranslateError, Translated};
 pub use usage::Usage;

@@ -5,40 +5,67 @@
 //! sent, the last `usage` object reported, and whether the bytes so far end on an
 //! event boundary (so an error event can be appended without corrupting a
 //! half-sent event). Lines end in LF, CRLF or CR, as the SSE spec allows.
+//!
+//! [`SseParser`] is the incremental event parser underneath; the protocol
+//! translators (`anthropic::stream`, `gemini::stream`, …) read upstream streams
+//! with it.
 
 use crate::usage::Usage;
 
-/// Observes an SSE byte stream. See the module docs.
-#[derive(Debug, Default, Clone)]
-pub struct SseObserver {
+/// One Server-Sent Event: its `event:` name (when given) and its `data:` lines
+/// joined with `\n`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field, when the event had one.
+    pub event: Option<String>,
+    /// The `data:` lines, joined with `\n`.
+    pub data: Vec<u8>,
+}
+
+/// An incremental SSE parser: feed bytes in any split, get complete events.
+///
+/// Lines end in LF, CRLF or CR (a CR at the end of one push and an LF at the
+/// start of the next are one line end). Events without data are not reported
+/// (comments, keep-alives). `id:` and `retry:` fields are ignored.
+#[derive(Debug, Clone)]
+pub struct SseParser {
     /// The current, incomplete line.
     line: Vec<u8>,
-    /// Data lines of the current event, joined with `\n`.
+    /// The line is longer than `max_line` and is being skipped.
+    overlong: bool,
+    event: Option<String>,
     data: Vec<u8>,
     has_data: bool,
     /// The previous byte was a CR (a following LF belongs to the same line end).
     after_cr: bool,
-    /// No bytes of an unfinished event are pending: the stream is at an event boundary.
-    boundary: bool,
-    saw_done: bool,
-    usage: Option<Usage>,
-    events: u64,
+    /// A non-empty line was seen since the last blank line.
+    pending: bool,
+    max_line: usize,
 }
 
-/// Lines longer than this are not kept for inspection (they are still relayed).
-const MAX_LINE: usize = 1 << 20;
+impl Default for SseParser {
+    fn default() -> Self {
+        SseParser::with_max_line(MAX_LINE)
+    }
+}
 
-impl SseObserver {
-    /// A fresh observer, at an event boundary.
-    pub fn new() -> Self {
-        SseObserver {
-            boundary: true,
-            ..Default::default()
+impl SseParser {
+    /// A parser that ignores lines longer than `max_line` bytes.
+    pub fn with_max_line(max_line: usize) -> Self {
+        SseParser {
+            line: Vec::new(),
+            overlong: false,
+            event: None,
+            data: Vec::new(),
+            has_data: false,
+            after_cr: false,
+            pending: false,
+            max_line,
         }
     }
 
-    /// Feeds the next bytes of the stream.
-    pub fn feed(&mut self, bytes: &[u8]) {
+    /// Feeds bytes; calls `on_event` for every event they complete.
+    pub fn feed(&mut self, bytes: &[u8], mut on_event: impl FnMut(SseEvent)) {
         let mut rest = bytes;
         while !rest.is_empty() {
             if self.after_cr {
@@ -50,62 +77,148 @@ impl SseObserver {
             }
             match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
                 Some(i) => {
-                    if self.line.len() + i <= MAX_LINE {
-                        self.line.extend_from_slice(&rest[..i]);
-                    }
+                    self.take(&rest[..i]);
                     if rest[i] == b'\r' {
                         self.after_cr = true;
                     }
                     rest = &rest[i + 1..];
-                    self.end_line();
+                    self.end_line(&mut on_event);
                 }
                 None => {
-                    if self.line.len() + rest.len() <= MAX_LINE {
-                        self.line.extend_from_slice(rest);
-                    }
-                    self.boundary = false;
+                    self.take(rest);
                     rest = &[];
                 }
             }
         }
     }
 
-    fn end_line(&mut self) {
-        if self.line.is_empty() {
-            self.dispatch();
-            self.boundary = true;
+    /// Feeds bytes and collects the events they complete.
+    pub fn feed_collect(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        self.feed(bytes, |e| out.push(e));
+        out
+    }
+
+    /// At the end of the stream: the last event, when its blank line never came.
+    ///
+    /// (The SSE spec drops such an event; Rook's translators take it, for
+    /// upstreams that end their body without the final blank line. A cut-off
+    /// JSON payload still fails to parse and is ignored.)
+    pub fn finish(&mut self) -> Option<SseEvent> {
+        let mut last = None;
+        if !self.line.is_empty() || self.overlong {
+            self.end_line(&mut |e| last = Some(e));
+        }
+        self.dispatch(&mut |e| last = Some(e));
+        self.pending = false;
+        self.after_cr = false;
+        last
+    }
+
+    /// Whether the bytes so far end exactly at an event boundary.
+    pub fn at_event_boundary(&self) -> bool {
+        !self.pending && self.line.is_empty() && !self.overlong
+    }
+
+    fn take(&mut self, piece: &[u8]) {
+        if piece.is_empty() {
             return;
         }
-        self.boundary = false;
-        let line = std::mem::take(&mut self.line);
-        if let Some(value) = line.strip_prefix(b"data:") {
+        if self.line.len() + piece.len() <= self.max_line {
+            self.line.extend_from_slice(piece);
+        } else {
+            self.overlong = true;
+        }
+    }
+
+    fn end_line(&mut self, on_event: &mut impl FnMut(SseEvent)) {
+        if self.line.is_empty() && !self.overlong {
+            self.dispatch(on_event);
+            self.pending = false;
+            return;
+        }
+        self.pending = true;
+        if self.overlong {
+            self.overlong = false;
+            self.line.clear();
+            return;
+        }
+        if let Some(value) = self.line.strip_prefix(b"data:") {
             let value = value.strip_prefix(b" ").unwrap_or(value);
             if self.has_data {
                 self.data.push(b'\n');
             }
             self.data.extend_from_slice(value);
             self.has_data = true;
+        } else if let Some(value) = self.line.strip_prefix(b"event:") {
+            let value = value.strip_prefix(b" ").unwrap_or(value);
+            self.event = Some(String::from_utf8_lossy(value).into_owned());
         }
-        // `event:`, `id:`, `retry:` and comments need no inspection here.
-        self.line = line;
+        // `id:`, `retry:` and comments need no inspection here.
         self.line.clear();
     }
 
-    fn dispatch(&mut self) {
+    fn dispatch(&mut self, on_event: &mut impl FnMut(SseEvent)) {
+        let event = self.event.take();
         if !self.has_data {
             return;
         }
-        self.events += 1;
-        let data = &self.data[..];
-        if data == b"[DONE]" {
-            self.saw_done = true;
-        } else if memchr_str(data, b"\"usage\"") {
-            if let Some(u) = Usage::from_chunk(data) {
-                self.usage = Some(u);
-            }
-        }
-        self.data.clear();
         self.has_data = false;
+        on_event(SseEvent {
+            event,
+            data: std::mem::take(&mut self.data),
+        });
+    }
+}
+
+/// Observes an SSE byte stream. See the module docs.
+#[derive(Debug, Clone)]
+pub struct SseObserver {
+    parser: SseParser,
+    saw_done: bool,
+    usage: Option<Usage>,
+    events: u64,
+}
+
+impl Default for SseObserver {
+    fn default() -> Self {
+        SseObserver::new()
+    }
+}
+
+/// Lines longer than this are not kept for inspection (they are still relayed).
+const MAX_LINE: usize = 1 << 20;
+
+impl SseObserver {
+    /// A fresh observer, at an event boundary.
+    pub fn new() -> Self {
+        SseObserver {
+            parser: SseParser::default(),
+            saw_done: false,
+            usage: None,
+            events: 0,
+        }
+    }
+
+    /// Feeds the next bytes of the stream.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let SseObserver {
+            parser,
+            saw_done,
+            usage,
+            events,
+        } = self;
+        parser.feed(bytes, |e| {
+            *events += 1;
+            let data = &e.data[..];
+            if data == b"[DONE]" {
+                *saw_done = true;
+            } else if memchr_str(data, b"\"usage\"") {
+                if let Some(u) = Usage::from_chunk(data) {
+                    *usage = Some(u);
+                }
+            }
+        });
     }
 
     /// Whether `data: [DONE]` has been seen.
@@ -120,7 +233,7 @@ impl SseObserver {
 
     /// Whether the bytes so far end exactly at an event boundary.
     pub fn at_event_boundary(&self) -> bool {
-        self.boundary && self.line.is_empty() && !self.has_data
+        self.parser.at_event_boundary()
     }
 
     /// Events dispatched so far (events with data).

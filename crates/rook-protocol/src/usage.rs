@@ -11,6 +11,9 @@ pub struct Usage {
     pub completion_tokens: u64,
     /// Their sum (as reported, or computed when absent).
     pub total_tokens: u64,
+    /// Of the input tokens, those read from the upstream's prompt cache, when
+    /// the upstream reported it.
+    pub cached_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +34,14 @@ struct RawUsage {
     input_tokens: Option<u64>,
     #[serde(default)]
     output_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<Details>,
+}
+
+#[derive(Deserialize)]
+struct Details {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
 }
 
 impl Usage {
@@ -45,7 +56,35 @@ impl Usage {
             prompt_tokens: prompt,
             completion_tokens: completion,
             total_tokens: raw.total_tokens.unwrap_or(prompt + completion),
+            cached_tokens: raw.prompt_tokens_details.and_then(|d| d.cached_tokens),
         })
+    }
+
+    /// Usage from input and output counts (the total is their sum).
+    pub fn new(prompt_tokens: u64, completion_tokens: u64, cached_tokens: Option<u64>) -> Usage {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
+            cached_tokens,
+        }
+    }
+
+    /// The OpenAI `usage` object: `prompt_tokens`, `completion_tokens`,
+    /// `total_tokens`, and `prompt_tokens_details.cached_tokens` when known.
+    pub fn to_openai_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        });
+        if let (Some(c), Some(o)) = (self.cached_tokens, v.as_object_mut()) {
+            o.insert(
+                "prompt_tokens_details".into(),
+                serde_json::json!({ "cached_tokens": c }),
+            );
+        }
+        v
     }
 }
 
@@ -64,5 +103,19 @@ mod tests {
         assert!(Usage::from_chunk(b"not json").is_none());
         let u = Usage::from_chunk(br#"{"usage":{"input_tokens":1,"output_tokens":1}}"#).unwrap();
         assert_eq!(u.total_tokens, 2);
+        assert_eq!(u.cached_tokens, None);
+        let u = Usage::from_chunk(
+            br#"{"usage":{"prompt_tokens":9,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":4}}}"#,
+        )
+        .unwrap();
+        assert_eq!(u.cached_tokens, Some(4));
+        assert_eq!(
+            u.to_openai_json()["prompt_tokens_details"]["cached_tokens"],
+            4
+        );
+        assert!(Usage::new(1, 2, None)
+            .to_openai_json()
+            .get("prompt_tokens_details")
+            .is_none());
     }
 }

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
 
 use crate::accounting::metrics::usage_dropped;
-use crate::proxy::health::now_ms;
+use crate::now_ms;
 use rook_protocol::Usage;
 
 /// What the request path knows about a finished request.
