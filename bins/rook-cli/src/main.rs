@@ -17,7 +17,6 @@ mod db;
 mod doctor;
 mod manage;
 mod table;
-mod timeparse;
 mod usage;
 
 use std::path::PathBuf;

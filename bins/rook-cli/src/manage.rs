@@ -6,9 +6,8 @@
 
 use clap::{Args, Subcommand};
 use http::Method;
-use rook_gateway::rook_config::{
-    check_base_url, is_env_var_name, is_valid_id, Config, Strategy, Vendor,
-};
+use rook_gateway::rook_config::entity::{self, EntityError, Sub};
+use rook_gateway::rook_config::{Config, Vendor};
 use rook_gateway::rook_registry::{AccountRecord, PoolRecord, Registry, RouteRecord, Source};
 use serde_json::{Map, Value};
 
@@ -509,41 +508,40 @@ fn opt_string(v: &Option<String>) -> Option<Value> {
     })
 }
 
-fn check_id(what: &str, id: &str) -> Result<(), CliError> {
-    if is_valid_id(id) {
-        Ok(())
-    } else {
-        Err(CliError::fail(format!(
-            "{what} {id:?} is not a valid id: use 1 to 64 of A-Z a-z 0-9 _ . -"
-        )))
+/// A broken entity rule as a failure naming the flag (and the value of a
+/// repeatable flag): `--weight: must be in 1..=1000, got 0`.
+fn flag_error(flag: &str, values: &[String], e: EntityError) -> CliError {
+    match e.sub {
+        Some(Sub::Index(i)) => match values.get(i) {
+            Some(v) => CliError::fail(format!("{flag} {v:?}: {}", e.message)),
+            None => CliError::fail(format!("{flag}: {}", e.message)),
+        },
+        _ => CliError::fail(format!("{flag}: {}", e.message)),
     }
+}
+
+/// `flag_error` for a single-valued flag.
+fn flag(name: &'static str) -> impl Fn(EntityError) -> CliError {
+    move |e| flag_error(name, &[], e)
 }
 
 /// The changes `--flags` make to an account record.
 fn account_patch(f: &AccountFields) -> Result<Map<String, Value>, CliError> {
-    check_id("account id", &f.id)?;
+    entity::check_id("id", &f.id).map_err(flag("--id"))?;
     let mut p = Map::new();
     p.insert("id".into(), Value::String(f.id.clone()));
     if let Some(v) = &f.vendor {
-        if Vendor::from_name(v).is_none() {
-            let names: Vec<&str> = Vendor::ALL.iter().map(|v| v.as_str()).collect();
-            return Err(CliError::fail(format!(
-                "unknown vendor {v:?}: expected one of {}",
-                names.join(", ")
-            )));
-        }
+        entity::check_vendor(v).map_err(flag("--vendor"))?;
         p.insert("vendor".into(), Value::String(v.clone()));
     }
     if let Some(url) = &f.base_url {
         let url = url.trim().trim_end_matches('/');
-        check_base_url(url).map_err(|m| CliError::fail(format!("--base-url: {m}")))?;
+        entity::check_base_url(url).map_err(|m| CliError::fail(format!("--base-url: {m}")))?;
         p.insert("base_url".into(), Value::String(url.to_string()));
     }
     if let Some(var) = &f.api_key_env {
-        if !var.is_empty() && !is_env_var_name(var) {
-            return Err(CliError::fail(format!(
-                "--api-key-env {var:?} is not an environment variable name"
-            )));
+        if !var.is_empty() {
+            entity::check_api_key_env(var).map_err(flag("--api-key-env"))?;
         }
         p.insert(
             "api_key_env".into(),
@@ -554,6 +552,9 @@ fn account_patch(f: &AccountFields) -> Result<Map<String, Value>, CliError> {
         }
     }
     if let Some(path) = &f.api_key_file {
+        if !path.is_empty() {
+            entity::check_api_key_file(path).map_err(flag("--api-key-file"))?;
+        }
         p.insert(
             "api_key_file".into(),
             opt_string(&f.api_key_file).unwrap_or(Value::Null),
@@ -563,9 +564,7 @@ fn account_patch(f: &AccountFields) -> Result<Map<String, Value>, CliError> {
         }
     }
     if let Some(w) = f.weight {
-        if !(1..=1000).contains(&w) {
-            return Err(CliError::fail("--weight must be in 1..=1000"));
-        }
+        entity::check_weight(w).map_err(flag("--weight"))?;
         p.insert("weight".into(), Value::from(w));
     }
     if let Some(prio) = f.priority {
@@ -592,22 +591,16 @@ fn account_patch(f: &AccountFields) -> Result<Map<String, Value>, CliError> {
 }
 
 fn pool_patch(f: &PoolFields) -> Result<Map<String, Value>, CliError> {
-    check_id("pool id", &f.id)?;
+    entity::check_id("id", &f.id).map_err(flag("--id"))?;
     let mut p = Map::new();
     p.insert("id".into(), Value::String(f.id.clone()));
     if let Some(s) = &f.strategy {
-        if Strategy::from_name(s).is_none() {
-            let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.as_str()).collect();
-            return Err(CliError::fail(format!(
-                "unknown strategy {s:?}: expected one of {}",
-                names.join(", ")
-            )));
-        }
+        entity::check_strategy(s).map_err(flag("--strategy"))?;
         p.insert("strategy".into(), Value::String(s.clone()));
     }
     if !f.members.is_empty() {
-        for m in &f.members {
-            check_id("member", m)?;
+        if let Some(e) = entity::check_members(&f.members).into_iter().next() {
+            return Err(flag_error("--member", &f.members, e));
         }
         p.insert(
             "members".into(),
@@ -621,13 +614,11 @@ fn pool_patch(f: &PoolFields) -> Result<Map<String, Value>, CliError> {
 }
 
 fn route_patch(f: &RouteFields) -> Result<Map<String, Value>, CliError> {
-    if f.model.trim().is_empty() {
-        return Err(CliError::fail("--model must not be empty"));
-    }
+    entity::check_model_name("model", &f.model).map_err(flag("--model"))?;
     let mut p = Map::new();
     p.insert("model".into(), Value::String(f.model.clone()));
     if let Some(pool) = &f.pool {
-        check_id("pool", pool)?;
+        entity::check_id("pool", pool).map_err(flag("--pool"))?;
         p.insert("pool".into(), Value::String(pool.clone()));
     }
     if let Some(v) = opt_string(&f.fallback_route) {
@@ -924,5 +915,50 @@ mod tests {
             fallback_route: Some(String::new()),
         };
         assert!(route_patch(&f).unwrap()["fallback_route"].is_null());
+    }
+
+    #[test]
+    fn flag_errors_name_the_flag() {
+        let account = |weight: Option<u32>, vendor: &str| AccountFields {
+            id: "a".into(),
+            vendor: Some(vendor.into()),
+            base_url: None,
+            api_key_env: None,
+            api_key_file: None,
+            weight,
+            priority: None,
+            enabled: None,
+            models: vec![],
+        };
+        let pool = |members: &[&str]| PoolFields {
+            id: "p".into(),
+            strategy: None,
+            members: members.iter().map(|m| m.to_string()).collect(),
+            fallback_pool: None,
+        };
+        type Case = (Result<Map<String, Value>, CliError>, &'static str);
+        let table: Vec<Case> = vec![
+            (
+                account_patch(&account(Some(0), "open_ai")),
+                "--weight: must be in 1..=1000, got 0",
+            ),
+            (
+                account_patch(&account(None, "openai")),
+                "--vendor: unknown vendor 'openai'",
+            ),
+            (
+                pool_patch(&pool(&["a", "a"])),
+                "--member \"a\": \"a\" is listed more than once",
+            ),
+            (
+                pool_patch(&pool(&["a b"])),
+                "--member \"a b\": must be 1 to 64",
+            ),
+        ];
+        for (result, want) in table {
+            let message = result.err().map(|e| e.message).unwrap_or_default();
+            assert!(message.contains(want), "{message:?} lacks {want:?}");
+        }
+        assert!(account_patch(&account(Some(1000), "open_ai")).is_ok());
     }
 }

@@ -2,10 +2,10 @@
 
 use clap::{Args, ValueEnum};
 use rook_gateway::rook_registry::report::{day, Aggregate, GroupBy, UsageReport};
+use rook_gateway::rook_registry::time::{now_ms, parse_instant};
 
 use crate::common::{load_config, open_existing, registry_error, CliError};
 use crate::table::Table;
-use crate::timeparse::{now_ms, parse_instant};
 use crate::GlobalArgs;
 
 const AFTER_HELP: &str = "\
@@ -14,8 +14,9 @@ Examples:
   rook-cli usage report --since 7d --group-by model,account --format table
   rook-cli usage report --since 2024-05-01 --until 2024-06-01 --group-by day --format csv
 
---since/--until take a duration ago (30m, 24h, 7d, 2w) or a UTC date
-(2024-05-01, 2024-05-01T12:00:00Z). The window is [since, until).
+--since/--until take a duration ago (30m, 24h, 7d, 2w), a UTC date
+(2024-05-01) or an RFC 3339 timestamp (2024-05-01T12:00:00Z,
+2024-05-01T14:00:00+02:00). The window is [since, until).
 The database is never created: a missing database exits with code 2.";
 
 /// Output format of a report.
@@ -71,13 +72,23 @@ pub fn parse_group_by(values: &[String]) -> Result<Vec<GroupBy>, CliError> {
     Ok(out)
 }
 
+/// A `--since`/`--until` value as unix ms.
+fn instant(text: &str, now: i64) -> Result<i64, CliError> {
+    parse_instant(text, now).map_err(|_| {
+        CliError::fail(format!(
+            "cannot parse {text:?}: use a duration ago (30m, 24h, 7d, 2w), a UTC date \
+             (2024-05-01) or an RFC 3339 timestamp (2024-05-01T12:00:00Z)"
+        ))
+    })
+}
+
 /// Runs `usage report`.
 pub async fn run(g: &GlobalArgs, args: &ReportArgs) -> Result<(), CliError> {
     let group_by = parse_group_by(&args.group_by)?;
     let now = now_ms();
-    let since = parse_instant(&args.since, now).map_err(CliError::fail)?;
+    let since = instant(&args.since, now)?;
     let until = match &args.until {
-        Some(u) => Some(parse_instant(u, now).map_err(CliError::fail)?),
+        Some(u) => Some(instant(u, now)?),
         None => None,
     };
     if let Some(u) = until {

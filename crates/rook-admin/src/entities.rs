@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
-use rook_config::{check_base_url, is_env_var_name, is_valid_id, Strategy, Vendor};
+use rook_config::entity::{self, AccountRef, EntityError, PoolRef, RouteRef, DEFAULT_WEIGHT};
+use rook_registry::time::now_ms;
 use rook_registry::{AccountRecord, AuditEvent, PoolRecord, RegistryError, RouteRecord, Source};
 use serde_json::{json, Map, Value};
 
@@ -30,9 +31,6 @@ pub(crate) const ACCOUNT_FIELDS: &[&str] = &[
 pub(crate) const POOL_FIELDS: &[&str] = &["id", "strategy", "members", "fallback_pool"];
 /// Fields of a route body.
 pub(crate) const ROUTE_FIELDS: &[&str] = &["model", "pool", "fallback_route"];
-
-/// Longest logical model name accepted for a route.
-const MAX_MODEL_LEN: usize = 256;
 
 // ------------------------------------------------------------------ views
 
@@ -100,34 +98,18 @@ fn merge(mut base: Map<String, Value>, patch: Map<String, Value>) -> Map<String,
 
 // ------------------------------------------------------------------ validation
 
-fn check_id(field: &str, id: &str) -> ApiResult<()> {
-    if is_valid_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            field,
-            "must be 1 to 64 characters of A-Z, a-z, 0-9, `_`, `.`, `-`",
-        ))
+/// The first broken entity rule as a 400 naming the field.
+fn first(errors: Vec<EntityError>) -> ApiResult<()> {
+    match errors.into_iter().next() {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
     }
 }
 
-fn check_model_name(field: &str, model: &str) -> ApiResult<()> {
-    if model.trim().is_empty() {
-        return Err(ApiError::field(field, "must not be empty"));
+impl From<EntityError> for ApiError {
+    fn from(e: EntityError) -> Self {
+        ApiError::field(&e.path(), e.message)
     }
-    if model.len() > MAX_MODEL_LEN {
-        return Err(ApiError::field(
-            field,
-            format!("must be at most {MAX_MODEL_LEN} bytes"),
-        ));
-    }
-    if model.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
 }
 
 fn check_api_key(key: &str) -> ApiResult<()> {
@@ -183,81 +165,28 @@ fn account_from_body(body: &Body, path: Option<&str>) -> ApiResult<AccountRecord
         Some(p) => path_id(body, "id", p, "accounts")?,
         None => body.req::<String>("id")?,
     };
-    check_id("id", &id)?;
+    entity::check_id("id", &id)?;
     let vendor_name: String = body.req("vendor")?;
-    let vendor = Vendor::from_name(&vendor_name).ok_or_else(|| {
-        let names: Vec<&str> = Vendor::ALL.iter().map(|v| v.as_str()).collect();
-        ApiError::field(
-            "vendor",
-            format!(
-                "unknown vendor '{vendor_name}'; expected one of {}",
-                names.join(", ")
-            ),
-        )
-    })?;
-    let base_url = match body.opt::<String>("base_url")? {
-        Some(url) => {
-            check_base_url(&url).map_err(|m| ApiError::field("base_url", m))?;
-            url.trim().trim_end_matches('/').to_string()
-        }
-        None => vendor
-            .default_base_url()
-            .ok_or_else(|| {
-                ApiError::field(
-                    "base_url",
-                    "is required for vendor \"custom\" (there is no default)",
-                )
-            })?
-            .to_string(),
-    };
+    let vendor = entity::check_vendor(&vendor_name)?;
+    let base_url: Option<String> = body.opt("base_url")?;
     let api_key_env: Option<String> = body.opt("api_key_env")?;
-    if let Some(var) = &api_key_env {
-        if !is_env_var_name(var) {
-            return Err(ApiError::field(
-                "api_key_env",
-                "must be an environment variable name (letters, digits and `_`, not starting with a digit)",
-            ));
-        }
-    }
     let api_key_file: Option<String> = body.opt("api_key_file")?;
-    if let Some(path) = &api_key_file {
-        if path.trim().is_empty() {
-            return Err(ApiError::field("api_key_file", "must not be empty"));
-        }
-        if path.chars().any(char::is_control) {
-            return Err(ApiError::field(
-                "api_key_file",
-                "must not contain control characters",
-            ));
-        }
-    }
-    if api_key_env.is_some() && api_key_file.is_some() {
-        return Err(ApiError::invalid(
-            "`api_key_file`: set only one of `api_key_env` and `api_key_file`",
-        ));
-    }
-    let weight: u32 = body.opt("weight")?.unwrap_or(1);
-    if !(1..=1000).contains(&weight) {
-        return Err(ApiError::field(
-            "weight",
-            format!("must be in 1..=1000, got {weight}"),
-        ));
-    }
+    let weight: u32 = body.opt("weight")?.unwrap_or(DEFAULT_WEIGHT);
     let models: BTreeMap<String, String> = body.opt("models")?.unwrap_or_default();
-    for (logical, upstream) in &models {
-        if logical.trim().is_empty() {
-            return Err(ApiError::field(
-                "models",
-                "logical model name must not be empty",
-            ));
-        }
-        if upstream.trim().is_empty() {
-            return Err(ApiError::field(
-                &format!("models.{logical}"),
-                "upstream model name must not be empty",
-            ));
-        }
-    }
+    first(entity::check_account(&AccountRef {
+        id: &id,
+        vendor: vendor.as_str(),
+        base_url: base_url.as_deref(),
+        api_key_env: api_key_env.as_deref(),
+        api_key_file: api_key_file.as_deref(),
+        weight,
+        models: &models,
+    }))?;
+    let base_url = match base_url {
+        Some(url) => url.trim().trim_end_matches('/').to_string(),
+        // check_account made sure the vendor has a default.
+        None => vendor.default_base_url().unwrap_or_default().to_string(),
+    };
     Ok(AccountRecord {
         id,
         vendor: vendor.as_str().to_string(),
@@ -273,23 +202,10 @@ fn account_from_body(body: &Body, path: Option<&str>) -> ApiResult<AccountRecord
     })
 }
 
+/// The members of a declared pool: at least one, valid ids, none twice.
 fn check_members(members: &[String]) -> ApiResult<()> {
-    if members.is_empty() {
-        return Err(ApiError::field(
-            "members",
-            "must list at least one account id",
-        ));
-    }
-    for (i, m) in members.iter().enumerate() {
-        check_id(&format!("members[{i}]"), m)?;
-        if members[..i].contains(m) {
-            return Err(ApiError::field(
-                &format!("members[{i}]"),
-                format!("duplicate member '{m}'"),
-            ));
-        }
-    }
-    Ok(())
+    entity::check_has_members(members)?;
+    first(entity::check_members(members))
 }
 
 fn pool_from_body(body: &Body, path: Option<&str>) -> ApiResult<PoolRecord> {
@@ -297,30 +213,18 @@ fn pool_from_body(body: &Body, path: Option<&str>) -> ApiResult<PoolRecord> {
         Some(p) => path_id(body, "id", p, "pools")?,
         None => body.req::<String>("id")?,
     };
-    check_id("id", &id)?;
+    entity::check_id("id", &id)?;
     let strategy_name: String = body.req("strategy")?;
-    let strategy = Strategy::from_name(&strategy_name).ok_or_else(|| {
-        let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.as_str()).collect();
-        ApiError::field(
-            "strategy",
-            format!(
-                "unknown strategy '{strategy_name}'; expected one of {}",
-                names.join(", ")
-            ),
-        )
-    })?;
+    let strategy = entity::check_strategy(&strategy_name)?;
     let members: Vec<String> = body.req("members")?;
     check_members(&members)?;
     let fallback_pool: Option<String> = body.opt("fallback_pool")?;
-    if let Some(fb) = &fallback_pool {
-        check_id("fallback_pool", fb)?;
-        if *fb == id {
-            return Err(ApiError::field(
-                "fallback_pool",
-                "a pool cannot fall back to itself",
-            ));
-        }
-    }
+    first(entity::check_pool(&PoolRef {
+        id: &id,
+        strategy: strategy.as_str(),
+        members: &members,
+        fallback_pool: fallback_pool.as_deref(),
+    }))?;
     Ok(PoolRecord {
         id,
         strategy: strategy.as_str().to_string(),
@@ -335,19 +239,14 @@ fn route_from_body(body: &Body, path: Option<&str>) -> ApiResult<RouteRecord> {
         Some(p) => path_id(body, "model", p, "routes")?,
         None => body.req::<String>("model")?,
     };
-    check_model_name("model", &model)?;
+    entity::check_model_name("model", &model)?;
     let pool: String = body.req("pool")?;
-    check_id("pool", &pool)?;
     let fallback_route: Option<String> = body.opt("fallback_route")?;
-    if let Some(fb) = &fallback_route {
-        check_model_name("fallback_route", fb)?;
-        if *fb == model {
-            return Err(ApiError::field(
-                "fallback_route",
-                "a route cannot fall back to itself",
-            ));
-        }
-    }
+    first(entity::check_route(&RouteRef {
+        model: &model,
+        pool: &pool,
+        fallback_route: fallback_route.as_deref(),
+    }))?;
     Ok(RouteRecord {
         model,
         pool,
@@ -379,13 +278,6 @@ struct Change<'a> {
     entity_type: &'static str,
     entity_id: &'a str,
     detail: Value,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 fn no_content() -> Response<Bytes> {

@@ -2,6 +2,10 @@
 //!
 //! Written by hand; a test checks that its paths and methods are exactly [`crate::ROUTES`].
 
+use rook_config::entity::{
+    DEFAULT_WEIGHT, ID_PATTERN, MAX_ID_LEN, MAX_MODEL_LEN, WEIGHT_MAX, WEIGHT_MIN,
+};
+use rook_config::{Strategy, Vendor};
 use serde_json::{json, Value};
 
 fn schema(name: &str) -> Value {
@@ -351,19 +355,24 @@ fn paths() -> Value {
     })
 }
 
+/// An account or pool id ([`rook_config::entity::check_id`]).
+fn id_schema() -> Value {
+    json!({"type": "string", "pattern": ID_PATTERN, "maxLength": MAX_ID_LEN})
+}
+
 fn nullable_string(description: &str) -> Value {
     json!({"type": "string", "nullable": true, "description": description})
 }
 
 fn account_props(with_key: bool, with_read_only: bool) -> Value {
     let mut p = json!({
-        "id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
-        "vendor": {"type": "string", "enum": ["open_ai", "anthropic", "google", "open_router", "deep_seek", "custom"]},
+        "id": id_schema(),
+        "vendor": {"type": "string", "enum": Vendor::ALL.map(Vendor::as_str)},
         "base_url": {"type": "string", "description": "http(s) URL without credentials, query or fragment; defaults to the vendor's (required for `custom`)."},
         "api_key_env": nullable_string("Environment variable holding the key."),
         "api_key_file": nullable_string("File holding the key. Not together with `api_key_env`."),
         "enabled": {"type": "boolean", "default": true},
-        "weight": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1},
+        "weight": {"type": "integer", "minimum": WEIGHT_MIN, "maximum": WEIGHT_MAX, "default": DEFAULT_WEIGHT},
         "priority": {"type": "integer", "minimum": 0, "default": 0, "description": "Lower goes first (priority/failover strategies)."},
         "models": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Logical model → upstream model name."},
     });
@@ -384,10 +393,10 @@ fn account_props(with_key: bool, with_read_only: bool) -> Value {
 
 fn pool_props(with_source: bool) -> Value {
     let mut p = json!({
-        "id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
-        "strategy": {"type": "string", "enum": ["priority", "failover", "round_robin", "weighted", "least_busy"]},
-        "members": {"type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string"}, "description": "Account ids, in order."},
-        "fallback_pool": nullable_string("Pool tried when every member of this one is unavailable."),
+        "id": id_schema(),
+        "strategy": {"type": "string", "enum": Strategy::ALL.map(Strategy::as_str)},
+        "members": {"type": "array", "minItems": 1, "uniqueItems": true, "items": id_schema(), "description": "Account ids, in order."},
+        "fallback_pool": {"type": "string", "nullable": true, "pattern": ID_PATTERN, "maxLength": MAX_ID_LEN, "description": "Pool tried when every member of this one is unavailable."},
     });
     if let (true, Value::Object(m)) = (with_source, &mut p) {
         m.insert(
@@ -400,9 +409,9 @@ fn pool_props(with_source: bool) -> Value {
 
 fn route_props(with_source: bool) -> Value {
     let mut p = json!({
-        "model": {"type": "string", "maxLength": 256, "description": "The logical model clients ask for; may contain `/` and `:`."},
-        "pool": {"type": "string", "description": "Pool id."},
-        "fallback_route": nullable_string("Another route's model to fall back to."),
+        "model": {"type": "string", "minLength": 1, "maxLength": MAX_MODEL_LEN, "description": "The logical model clients ask for; may contain `/` and `:`."},
+        "pool": {"type": "string", "pattern": ID_PATTERN, "maxLength": MAX_ID_LEN, "description": "Pool id."},
+        "fallback_route": {"type": "string", "nullable": true, "minLength": 1, "maxLength": MAX_MODEL_LEN, "description": "Another route's model to fall back to."},
     });
     if let (true, Value::Object(m)) = (with_source, &mut p) {
         m.insert(
@@ -572,4 +581,31 @@ pub(crate) fn document(version: &str) -> Value {
         "paths": paths(),
         "components": components(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_schemas_state_the_entity_rules() {
+        let a = account_props(false, false);
+        assert_eq!(a["weight"]["minimum"], WEIGHT_MIN);
+        assert_eq!(a["weight"]["maximum"], WEIGHT_MAX);
+        assert_eq!(a["id"]["pattern"], ID_PATTERN);
+        assert_eq!(
+            a["vendor"]["enum"].as_array().map(Vec::len),
+            Some(Vendor::ALL.len())
+        );
+        let p = pool_props(false);
+        assert_eq!(p["members"]["items"]["maxLength"], MAX_ID_LEN);
+        assert_eq!(
+            p["strategy"]["enum"].as_array().map(Vec::len),
+            Some(Strategy::ALL.len())
+        );
+        let r = route_props(false);
+        assert_eq!(r["model"]["maxLength"], MAX_MODEL_LEN);
+        // The pattern and the length limit say the same.
+        assert!(ID_PATTERN.contains(&format!("{{1,{MAX_ID_LEN}}}")));
+    }
 }

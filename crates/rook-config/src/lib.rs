@@ -10,6 +10,8 @@
 //! - Secrets (API keys, bearer tokens) are never inline: the config names an
 //!   environment variable or a file ([`SecretSource`]), resolved on demand
 //!   into a [`Secret`] whose `Debug`/`Display` print `[redacted]`.
+//! - [`entity`] holds the rules of accounts, pools and routes, shared by the
+//!   config file, the admin API, `rook-cli` and the registry.
 //! - [`Config::to_redacted_json`] exports the effective configuration with
 //!   every secret replaced by `[redacted]`.
 //!
@@ -55,12 +57,14 @@
 //! # Ok::<(), rook_config::ConfigError>(())
 //! ```
 
+pub mod entity;
 mod load;
 mod model;
 mod redact;
 mod secret;
 mod validate;
 
+pub use entity::{check_base_url, is_env_var_name, is_valid_id, MAX_ID_LEN};
 pub use load::{
     discover_config_path, env_var_for_key, load, ConfigError, LoadOptions, Loaded, Overrides,
     ENV_PREFIX, ENV_SEPARATOR, RESERVED_ENV_VARS,
@@ -71,6 +75,4 @@ pub use model::{
     Vendor, DEFAULT_ADMIN_TOKEN_ENV, DEFAULT_INBOUND_TOKEN_ENV,
 };
 pub use secret::{redact_database_url, Secret, SecretError, SecretSource, REDACTED};
-pub use validate::{
-    check_base_url, check_database_url, is_env_var_name, is_valid_id, Problem, MAX_ID_LEN,
-};
+pub use validate::{check_database_url, Problem};

@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
-use crate::model::{AccountConfig, Config, DatabaseBackend, PoolConfig, RouteConfig, Vendor};
+use crate::entity::{
+    self, fallback_cycles, is_env_var_name, AccountRef, EntityError, PoolRef, RouteRef,
+};
+use crate::model::{AccountConfig, Config, DatabaseBackend, PoolConfig, RouteConfig};
 
 /// One configuration problem: the key it concerns and what is wrong.
 ///
@@ -41,98 +44,6 @@ impl fmt::Display for Problem {
             write!(f, "{}: {}", self.key, self.message)
         }
     }
-}
-
-/// Largest length of an account or pool id.
-pub const MAX_ID_LEN: usize = 64;
-
-/// Whether `id` is a valid account or pool id: `[A-Za-z0-9_.-]{1,64}`.
-pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
-/// Whether `name` is a portable environment variable name:
-/// `[A-Za-z_][A-Za-z0-9_]{0,254}`.
-pub fn is_env_var_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
-        && name.len() <= 255
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// Checks an upstream base URL: `http` or `https`, a host, optional port and
-/// path, no userinfo, query or fragment, no whitespace.
-///
-/// Returns the reason when invalid. Never echoes the URL (it might carry a
-/// credential by mistake).
-pub fn check_base_url(url: &str) -> Result<(), String> {
-    if url.trim().is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain whitespace or control characters".to_owned());
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err("must be an absolute http:// or https:// URL".to_owned());
-    };
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return Err(format!("must use http or https, not `{scheme}`"));
-    }
-    if rest.contains('#') {
-        return Err("must not contain a fragment (`#...`)".to_owned());
-    }
-    if rest.contains('?') {
-        return Err("must not contain a query string (`?...`)".to_owned());
-    }
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.contains('@') {
-        return Err(
-            "must not contain credentials (`user:pass@`); use api_key_env or api_key_file"
-                .to_owned(),
-        );
-    }
-    let (host, port) = if let Some(after) = authority.strip_prefix('[') {
-        let Some((v6, tail)) = after.split_once(']') else {
-            return Err("has an unterminated IPv6 address".to_owned());
-        };
-        if v6.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err("has an invalid IPv6 address".to_owned());
-        }
-        match tail {
-            "" => (v6, None),
-            t => match t.strip_prefix(':') {
-                Some(p) => (v6, Some(p)),
-                None => return Err("has an invalid authority".to_owned()),
-            },
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("must name a host".to_owned());
-    }
-    if !authority.starts_with('[')
-        && !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-    {
-        return Err("has an invalid host name".to_owned());
-    }
-    if let Some(port) = port {
-        match port.parse::<u16>() {
-            Ok(p) if p > 0 && !port.starts_with('+') => {}
-            _ => return Err("has an invalid port (1..=65535)".to_owned()),
-        }
-    }
-    Ok(())
 }
 
 /// Checks a database URL; returns the reason when invalid. The message
@@ -205,6 +116,16 @@ struct Checker {
 impl Checker {
     fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem::new(key, message));
+    }
+
+    /// Records entity problems under the entity's key (`accounts[0] (id "a")`).
+    fn entity(&mut self, key: &str, errors: impl IntoIterator<Item = EntityError>) {
+        for e in errors {
+            match e.key_path() {
+                path if path.is_empty() => self.push(key, e.message),
+                path => self.push(format!("{key}.{path}"), e.message),
+            }
+        }
     }
 
     fn range_u64(&mut self, key: &str, value: u64, min: u64, max: u64) {
@@ -556,45 +477,25 @@ impl Config {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, a) in self.accounts.iter().enumerate() {
             let key = account_key(i, a);
-            if !is_valid_id(&a.id) {
-                c.push(
-                    format!("{key}.id"),
-                    "must be 1 to 64 characters of A-Z, a-z, 0-9, `_`, `.`, `-`",
-                );
-            }
+            let api_key_file = a.api_key_file.as_deref().map(Path::to_string_lossy);
+            c.entity(
+                &key,
+                entity::check_account(&AccountRef {
+                    id: &a.id,
+                    vendor: a.vendor.as_str(),
+                    base_url: a.base_url.as_deref(),
+                    api_key_env: a.api_key_env.as_deref(),
+                    api_key_file: api_key_file.as_deref(),
+                    weight: a.weight,
+                    models: &a.models,
+                }),
+            );
             if let Some(first) = seen.insert(a.id.as_str(), i) {
                 c.push(
                     format!("{key}.id"),
                     format!("duplicate account id, first used by accounts[{first}]"),
                 );
                 seen.insert(a.id.as_str(), first);
-            }
-            match &a.base_url {
-                Some(url) => {
-                    if let Err(message) = check_base_url(url) {
-                        c.push(format!("{key}.base_url"), message);
-                    }
-                }
-                None if a.vendor == Vendor::Custom => c.push(
-                    format!("{key}.base_url"),
-                    "is required for vendor \"custom\" (there is no default)",
-                ),
-                None => {}
-            }
-            if let Some(var) = &a.api_key_env {
-                c.env_name(&format!("{key}.api_key_env"), var);
-            }
-            if let Some(path) = &a.api_key_file {
-                c.file_path(&format!("{key}.api_key_file"), path);
-            }
-            if a.api_key_env.is_some() && a.api_key_file.is_some() {
-                c.push(key.clone(), "set only one of api_key_env and api_key_file");
-            }
-            if !(1..=1000).contains(&a.weight) {
-                c.push(
-                    format!("{key}.weight"),
-                    format!("must be in 1..=1000, got {}", a.weight),
-                );
             }
             if a.priority < 0 {
                 c.push(
@@ -621,20 +522,6 @@ impl Config {
                     1_000_000_000,
                 );
             }
-            for (logical, upstream) in &a.models {
-                if logical.trim().is_empty() {
-                    c.push(
-                        format!("{key}.models"),
-                        "logical model name must not be empty",
-                    );
-                }
-                if upstream.trim().is_empty() {
-                    c.push(
-                        format!("{key}.models.{logical:?}"),
-                        "upstream model name must not be empty",
-                    );
-                }
-            }
         }
     }
 
@@ -643,12 +530,15 @@ impl Config {
         let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, p) in self.pools.iter().enumerate() {
             let key = pool_key(i, p);
-            if !is_valid_id(&p.id) {
-                c.push(
-                    format!("{key}.id"),
-                    "must be 1 to 64 characters of A-Z, a-z, 0-9, `_`, `.`, `-`",
-                );
-            }
+            let pool = PoolRef {
+                id: &p.id,
+                strategy: p.strategy.as_str(),
+                members: &p.members,
+                fallback_pool: p.fallback_pool.as_deref(),
+            };
+            // A self-fallback is reported as a fallback cycle below.
+            c.entity(&key, entity::check_pool_fields(&pool));
+            c.entity(&key, entity::check_has_members(&p.members).err());
             if let Some(&first) = index.get(p.id.as_str()) {
                 c.push(
                     format!("{key}.id"),
@@ -657,27 +547,22 @@ impl Config {
             } else {
                 index.insert(p.id.as_str(), i);
             }
-            if p.members.is_empty() {
-                c.push(
-                    format!("{key}.members"),
-                    "must list at least one account id",
-                );
-            }
-            let mut members: HashSet<&str> = HashSet::new();
-            for (j, m) in p.members.iter().enumerate() {
-                if !accounts.contains(m.as_str()) {
-                    c.push(
-                        format!("{key}.members[{j}]"),
-                        format!("{m:?} is not a declared account id"),
-                    );
-                }
-                if !members.insert(m.as_str()) {
-                    c.push(
-                        format!("{key}.members[{j}]"),
-                        format!("{m:?} is listed more than once"),
-                    );
-                }
-            }
+        }
+        for (i, p) in self.pools.iter().enumerate() {
+            let pool = PoolRef {
+                id: &p.id,
+                strategy: p.strategy.as_str(),
+                members: &p.members,
+                fallback_pool: p.fallback_pool.as_deref(),
+            };
+            c.entity(
+                &pool_key(i, p),
+                entity::check_pool_references(
+                    &pool,
+                    |a| accounts.contains(a),
+                    |q| index.contains_key(q),
+                ),
+            );
         }
         let entries: Vec<FallbackEntry<'_>> = self
             .pools
@@ -689,13 +574,7 @@ impl Config {
                 fallback: p.fallback_pool.as_deref(),
             })
             .collect();
-        check_fallbacks(
-            c,
-            &entries,
-            |n| index.get(n).copied(),
-            "fallback_pool",
-            "a declared pool id",
-        );
+        check_cycles(c, &entries, |n| index.get(n).copied(), "fallback_pool");
     }
 
     fn check_routes(&self, c: &mut Checker) {
@@ -703,9 +582,13 @@ impl Config {
         let mut index: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, r) in self.routes.iter().enumerate() {
             let key = route_key(i, r);
-            if r.model.trim().is_empty() {
-                c.push(format!("{key}.model"), "must not be empty");
-            }
+            let route = RouteRef {
+                model: &r.model,
+                pool: &r.pool,
+                fallback_route: r.fallback_route.as_deref(),
+            };
+            // A self-fallback is reported as a fallback cycle below.
+            c.entity(&key, entity::check_route_fields(&route));
             if let Some(&first) = index.get(r.model.as_str()) {
                 c.push(
                     format!("{key}.model"),
@@ -714,12 +597,21 @@ impl Config {
             } else {
                 index.insert(r.model.as_str(), i);
             }
-            if !pools.contains(r.pool.as_str()) {
-                c.push(
-                    format!("{key}.pool"),
-                    format!("{:?} is not a declared pool id", r.pool),
-                );
-            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let route = RouteRef {
+                model: &r.model,
+                pool: &r.pool,
+                fallback_route: r.fallback_route.as_deref(),
+            };
+            c.entity(
+                &route_key(i, r),
+                entity::check_route_references(
+                    &route,
+                    |p| pools.contains(p),
+                    |m| index.contains_key(m),
+                ),
+            );
         }
         let entries: Vec<FallbackEntry<'_>> = self
             .routes
@@ -731,13 +623,7 @@ impl Config {
                 fallback: r.fallback_route.as_deref(),
             })
             .collect();
-        check_fallbacks(
-            c,
-            &entries,
-            |n| index.get(n).copied(),
-            "fallback_route",
-            "the model of a declared route",
-        );
+        check_cycles(c, &entries, |n| index.get(n).copied(), "fallback_route");
     }
 }
 
@@ -751,100 +637,38 @@ struct FallbackEntry<'a> {
     fallback: Option<&'a str>,
 }
 
-/// Checks that every fallback names a declared entry and that the fallback chain
-/// has no cycle (each cycle reported once, at its first entry).
-fn check_fallbacks(
+/// Reports each fallback cycle once, at its first entry.
+fn check_cycles(
     c: &mut Checker,
     entries: &[FallbackEntry<'_>],
     index: impl Fn(&str) -> Option<usize>,
     field: &str,
-    what: &str,
 ) {
-    for e in entries {
-        if let Some(fb) = e.fallback {
-            if index(fb).is_none() {
-                c.push(
-                    format!("{}.{field}", e.key),
-                    format!("{fb:?} is not {what}"),
-                );
-            }
-        }
-    }
     let next: Vec<Option<usize>> = entries
         .iter()
         .map(|e| e.fallback.and_then(&index))
         .collect();
-    for cycle in cycles(&next) {
-        let Some(&start) = cycle.first() else {
+    for cycle in fallback_cycles(&next) {
+        let names: Vec<&str> = cycle
+            .iter()
+            .filter_map(|&i| entries.get(i).map(|e| e.name))
+            .collect();
+        let (Some(&start), Some(first)) = (cycle.first(), names.first()) else {
             continue;
         };
-        let names: Vec<&str> = cycle.iter().map(|&i| entries[i].name).collect();
+        let Some(entry) = entries.get(start) else {
+            continue;
+        };
         c.push(
-            format!("{}.{field}", entries[start].key),
-            format!("fallback cycle: {} -> {}", names.join(" -> "), names[0]),
+            format!("{}.{field}", entry.key),
+            format!("fallback cycle: {} -> {first}", names.join(" -> ")),
         );
     }
-}
-
-/// Cycles in a functional graph (`next[i]` is the single successor of `i`),
-/// each reported once, starting at its lowest index.
-fn cycles(next: &[Option<usize>]) -> Vec<Vec<usize>> {
-    let mut found = Vec::new();
-    for start in 0..next.len() {
-        let mut path = vec![start];
-        let mut cur = next[start];
-        while let Some(n) = cur {
-            if n == start {
-                // `start` is on a cycle; report it only from its lowest index.
-                if path.iter().all(|&p| p >= start) {
-                    found.push(path);
-                }
-                break;
-            }
-            if path.contains(&n) || path.len() > next.len() {
-                break; // a cycle not through `start`; found from its own lowest index
-            }
-            path.push(n);
-            cur = next[n];
-        }
-    }
-    found
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cycles_are_reported_once_from_lowest_index() {
-        // 0 -> 1 -> 2 -> 1 ; 3 -> 3 ; 4 -> none
-        let next = vec![Some(1), Some(2), Some(1), Some(3), None];
-        assert_eq!(cycles(&next), vec![vec![1, 2], vec![3]]);
-    }
-
-    #[test]
-    fn base_url_rules() {
-        assert!(check_base_url("https://api.openai.com/v1").is_ok());
-        assert!(check_base_url("http://localhost:8080").is_ok());
-        assert!(check_base_url("http://[::1]:8080/v1/").is_ok());
-        assert!(check_base_url("HTTPS://Example.com").is_ok());
-        for bad in [
-            "",
-            "api.openai.com/v1",
-            "ftp://host/x",
-            "https://user:pw@host/v1",
-            "https://host/v1?key=x",
-            "https://host/v1#frag",
-            "https:///v1",
-            "https://host:0/",
-            "https://host:99999/",
-            "https://ho st/",
-            "https://[::1/",
-            "https://[zz]/",
-        ] {
-            assert!(check_base_url(bad).is_err(), "{bad:?} accepted");
-        }
-    }
 
     #[test]
     fn database_url_rules() {
@@ -877,14 +701,5 @@ mod tests {
         assert!(check_log_level("rook=verbose").is_err());
         assert!(check_log_level("info,,warn").is_err());
         assert!(check_log_level("").is_err());
-    }
-
-    #[test]
-    fn id_rules() {
-        assert!(is_valid_id("openai-a.1_B"));
-        assert!(!is_valid_id(""));
-        assert!(!is_valid_id("a b"));
-        assert!(!is_valid_id(&"x".repeat(65)));
-        assert!(is_valid_id(&"x".repeat(64)));
     }
 }

@@ -2,6 +2,8 @@
 //! sqlx database type, so both backends share one implementation of the logic while the
 //! types stay concrete (no `sqlx::Any`).
 
+use rook_config::entity::{self, AccountRef, EntityError, PoolRef, RouteRef};
+
 use crate::error::{RegistryError, Result};
 use crate::types::{AccountRecord, PoolRecord, RouteRecord};
 
@@ -21,50 +23,55 @@ pub(crate) fn to_u16(v: i64) -> u16 {
     u16::try_from(v.max(0)).unwrap_or(u16::MAX)
 }
 
-fn non_empty(what: &str, value: &str) -> Result<()> {
-    if value.trim().is_empty() {
-        return Err(RegistryError::invalid(format!("{what} must not be empty")));
+/// The first broken entity rule of `entity` `id` as [`RegistryError::Invalid`].
+fn first(entity: &str, id: &str, errors: Vec<EntityError>) -> Result<()> {
+    match errors.into_iter().next() {
+        Some(e) => Err(RegistryError::invalid(format!("{entity} '{id}': {e}"))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
+/// The rules of [`rook_config::entity`]: the same as the config file and the admin API,
+/// except that a stored pool may have no members.
 pub(crate) fn validate_account(a: &AccountRecord) -> Result<()> {
-    non_empty("account id", &a.id)?;
-    non_empty("account vendor", &a.vendor)?;
-    non_empty("account base_url", &a.base_url)
+    first(
+        "account",
+        &a.id,
+        entity::check_account(&AccountRef {
+            id: &a.id,
+            vendor: &a.vendor,
+            base_url: Some(&a.base_url),
+            api_key_env: a.api_key_env.as_deref(),
+            api_key_file: a.api_key_file.as_deref(),
+            weight: a.weight,
+            models: &a.models,
+        }),
+    )
 }
 
 pub(crate) fn validate_pool(p: &PoolRecord) -> Result<()> {
-    non_empty("pool id", &p.id)?;
-    non_empty("pool strategy", &p.strategy)?;
-    let mut seen = std::collections::BTreeSet::new();
-    for m in &p.members {
-        if !seen.insert(m.as_str()) {
-            return Err(RegistryError::invalid(format!(
-                "pool '{}' lists member '{m}' more than once",
-                p.id
-            )));
-        }
-    }
-    if p.fallback_pool.as_deref() == Some(p.id.as_str()) {
-        return Err(RegistryError::invalid(format!(
-            "pool '{}' cannot fall back to itself",
-            p.id
-        )));
-    }
-    Ok(())
+    first(
+        "pool",
+        &p.id,
+        entity::check_pool(&PoolRef {
+            id: &p.id,
+            strategy: &p.strategy,
+            members: &p.members,
+            fallback_pool: p.fallback_pool.as_deref(),
+        }),
+    )
 }
 
 pub(crate) fn validate_route(r: &RouteRecord) -> Result<()> {
-    non_empty("route model", &r.model)?;
-    non_empty("route pool", &r.pool)?;
-    if r.fallback_route.as_deref() == Some(r.model.as_str()) {
-        return Err(RegistryError::invalid(format!(
-            "route '{}' cannot fall back to itself",
-            r.model
-        )));
-    }
-    Ok(())
+    first(
+        "route",
+        &r.model,
+        entity::check_route(&RouteRef {
+            model: &r.model,
+            pool: &r.pool,
+            fallback_route: r.fallback_route.as_deref(),
+        }),
+    )
 }
 
 pub(crate) fn no_duplicates<'a>(what: &str, ids: impl Iterator<Item = &'a str>) -> Result<()> {

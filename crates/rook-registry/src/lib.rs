@@ -9,8 +9,13 @@
 //! * Idempotency keys are claimed atomically in the database, so several gateway instances
 //!   can share one PostgreSQL database.
 //!
-//! This crate depends on no other Rook crate; the gateway translates its config types into
+//! The only Rook crate this one depends on is `rook-config`, for the rules of accounts,
+//! pools and routes ([`rook_config::entity`]), so a record the registry accepts is one the
+//! config file and the admin API accept too. The gateway translates its config types into
 //! the record types defined here.
+//!
+//! [`time`] holds the one `now_ms` and the one parser of time expressions (`24h`,
+//! `2024-05-01`, RFC 3339) that the admin API and `rook-cli` share.
 //!
 //! # Example
 //!
@@ -43,6 +48,7 @@ mod migrate;
 mod priority;
 mod registry;
 pub mod report;
+pub mod time;
 mod types;
 
 pub use error::{RegistryError, Result};

@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 use sqlx::Connection as _;
 
 use crate::error::{RegistryError, Result};
+use crate::time::now_ms;
 use crate::types::{
     AccountRecord, AuditEvent, HealthRecord, IdempotencyBegin, MigrationStatus, PoolRecord,
     RouteRecord, StoredResponse, SyncReport, UsageEvent,
@@ -97,13 +98,6 @@ impl fmt::Debug for Registry {
             .field("backend", &self.backend())
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Runs `$body` with `$c` bound to a pooled connection and `$m` to the backend module.
