@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::now_ms;
 
 use rook_protocol::ErrorClass;
 use rook_resilience::{Admission, Breaker, BreakerConfig, CircuitState, KeySnapshot, PersistedKey};
@@ -86,14 +88,6 @@ pub(crate) struct Health {
 
 /// A permission to send one attempt to an account.
 pub(crate) type Permit = Admission<Key>;
-
-/// Milliseconds since the unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 impl Health {
     /// A health registry with the given breaker settings.
