@@ -1,12 +1,17 @@
 //! Repository rules, checked by a test rather than by reviewers.
 //!
 //! - `rook-config` depends on no other Rook crate; `rook-registry` only on
-//!   `rook-config` (for the entity rules); the other leaves (routing,
-//!   resilience, observability) on none; `rook-admin` only on config, registry
-//!   and observability; the binaries only on the gateway.
+//!   `rook-config` (for the entity rules); the other leaves (protocol, routing,
+//!   resilience, observability) on none; `rook-admin` only on config and
+//!   registry; the binaries only on the gateway. `rook-protocol` depends on
+//!   serde, serde_json and bytes only.
 //! - `sqlx` only in `rook-registry`, `figment` only in `rook-config`, the Prometheus
-//!   exporter only in `rook-observability`, hyper only in the gateway, the admin
-//!   crate and test support.
+//!   exporter and tracing-subscriber only in `rook-observability`, the HTTP stack
+//!   (hyper, hyper-util, hyper-rustls, rustls) only in the gateway, test support
+//!   and the CLI — directly or through any other crate.
+//! - Libraries install no global state (subscriber, recorder): binaries do.
+//! - The gateway's files stay under 500 lines before their tests, and only its
+//!   `app` and `control` parts take the whole `App`.
 //! - `rook-test-support` is used only as a dev-dependency.
 //! - Every crate has crate-level docs and forbids unsafe code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -76,6 +81,7 @@ const LEAVES: &[&str] = &[
     "rook-routing",
     "rook-resilience",
     "rook-observability",
+    "rook-protocol",
 ];
 
 #[test]
@@ -87,11 +93,9 @@ fn crate_dependency_directions() {
         ("rook-routing", &[][..]),
         ("rook-resilience", &[][..]),
         ("rook-observability", &[][..]),
+        ("rook-protocol", &[][..]),
         ("rook-test-support", &[][..]),
-        (
-            "rook-admin",
-            &["rook-config", "rook-registry", "rook-observability"][..],
-        ),
+        ("rook-admin", &["rook-config", "rook-registry"][..]),
         (
             "rook-gateway",
             &[
@@ -100,6 +104,7 @@ fn crate_dependency_directions() {
                 "rook-routing",
                 "rook-resilience",
                 "rook-observability",
+                "rook-protocol",
                 "rook-admin",
             ][..],
         ),
@@ -139,15 +144,10 @@ fn heavy_dependencies_stay_in_their_crate() {
         ("figment", &["rook-config"]),
         ("metrics-exporter-prometheus", &["rook-observability"]),
         ("tracing-subscriber", &["rook-observability"]),
-        (
-            "hyper",
-            &[
-                "rook-gateway",
-                "rook-admin",
-                "rook-test-support",
-                "rook-cli",
-            ],
-        ),
+        ("hyper", HTTP_STACK_OWNERS),
+        ("hyper-util", HTTP_STACK_OWNERS),
+        ("hyper-rustls", HTTP_STACK_OWNERS),
+        ("rustls", HTTP_STACK_OWNERS),
     ];
     let mut problems = Vec::new();
     for (name, (deps, _)) in &meta {
@@ -159,6 +159,205 @@ fn heavy_dependencies_stay_in_their_crate() {
             }
         }
     }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The crates that may use the HTTP stack (hyper, hyper-util, hyper-rustls,
+/// rustls): the gateway, test support, and the CLI's `--server`/`--probe` client.
+const HTTP_STACK_OWNERS: &[&str] = &["rook-gateway", "rook-test-support", "rook-cli"];
+
+/// The resolved dependency graph: package id → (name, normal dependency ids).
+fn resolved_graph() -> BTreeMap<String, (String, Vec<String>)> {
+    // For the host only: other platforms' crates need not be downloaded.
+    let rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    let host = String::from_utf8_lossy(&rustc.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .expect("host triple");
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--filter-platform",
+            &host,
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: BTreeMap<String, String> = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_string(),
+                p["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut graph = BTreeMap::new();
+    for node in v["resolve"]["nodes"].as_array().unwrap() {
+        let id = node["id"].as_str().unwrap().to_string();
+        let deps = node["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d["dep_kinds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|k| k["kind"].is_null())
+            })
+            .map(|d| d["pkg"].as_str().unwrap().to_string())
+            .collect();
+        graph.insert(id.clone(), (names[&id].clone(), deps));
+    }
+    graph
+}
+
+/// No crate reaches the HTTP stack, sqlx, figment or the exporter through
+/// another crate either: walking each workspace crate's normal dependencies
+/// (stopping at the crates that own them), none of them is found.
+#[test]
+fn heavy_dependencies_are_not_reached_transitively() {
+    let meta = metadata();
+    let graph = resolved_graph();
+    let owned: &[(&str, &[&str])] = &[
+        ("hyper", HTTP_STACK_OWNERS),
+        ("hyper-util", HTTP_STACK_OWNERS),
+        ("hyper-rustls", HTTP_STACK_OWNERS),
+        ("rustls", HTTP_STACK_OWNERS),
+        ("sqlx", &["rook-registry"]),
+        ("figment", &["rook-config"]),
+        ("metrics-exporter-prometheus", &["rook-observability"]),
+        ("tracing-subscriber", &["rook-observability"]),
+    ];
+    let mut problems = Vec::new();
+    for (start, (name, _)) in graph.iter().filter(|(_, (n, _))| meta.contains_key(n)) {
+        for (heavy, owners) in owned {
+            if owners.contains(&name.as_str()) {
+                continue;
+            }
+            // Depth-first over normal dependencies, not entering owners.
+            let mut stack = vec![start.clone()];
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(id) = stack.pop() {
+                if !seen.insert(id.clone()) {
+                    continue;
+                }
+                let (n, deps) = &graph[&id];
+                if n == heavy {
+                    problems.push(format!("{name} reaches {heavy}"));
+                    break;
+                }
+                if id != *start && owners.contains(&n.as_str()) {
+                    continue;
+                }
+                stack.extend(deps.iter().cloned());
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// `rook-protocol` is pure: serde, serde_json and bytes are its only normal
+/// dependencies.
+#[test]
+fn the_protocol_crate_is_pure() {
+    let meta = metadata();
+    let (deps, _) = &meta["rook-protocol"];
+    let extra: Vec<&str> = normal_deps(deps)
+        .filter(|d| !["serde", "serde_json", "bytes"].contains(d))
+        .collect();
+    assert!(extra.is_empty(), "rook-protocol depends on {extra:?}");
+}
+
+/// Libraries install no global state: only the binaries install the tracing
+/// subscriber and the metrics recorder (`rook-observability` defines the
+/// installers; nobody else's library code calls them).
+#[test]
+fn libraries_install_no_global_state() {
+    let calls = [
+        "install_prometheus(",
+        "init_tracing(",
+        "set_global_default(",
+        "set_global_recorder(",
+        "install_recorder(",
+        ".try_init(",
+    ];
+    let mut problems = Vec::new();
+    walk(&root().join("crates"), &mut |p| {
+        let s = p.to_string_lossy();
+        if !s.ends_with(".rs")
+            || !s.contains("/src/")
+            || s.contains("/rook-observability/")
+            || s.contains("/rook-test-support/")
+        {
+            return;
+        }
+        let text = std::fs::read_to_string(p).unwrap();
+        let production = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (i, line) in production.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if calls.iter().any(|c| code.contains(c)) {
+                problems.push(format!("{}:{}: {}", p.display(), i + 1, code));
+            }
+        }
+    });
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The gateway's files stay small enough to read in one sitting: at most 500
+/// lines before their tests.
+#[test]
+fn gateway_files_are_small() {
+    let mut problems = Vec::new();
+    walk(&root().join("crates/rook-gateway/src"), &mut |p| {
+        if p.extension().is_none_or(|e| e != "rs") {
+            return;
+        }
+        let text = std::fs::read_to_string(p).unwrap();
+        let production = text.split("#[cfg(test)]").next().unwrap_or("");
+        let n = production.lines().count();
+        if n > 500 {
+            problems.push(format!("{}: {n} lines", p.display()));
+        }
+    });
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Only the app and control parts of the gateway take the whole `App`.
+#[test]
+fn only_app_and_control_take_the_app() {
+    let mut problems = Vec::new();
+    let src = root().join("crates/rook-gateway/src");
+    walk(&src, &mut |p| {
+        let rel = p.strip_prefix(&src).unwrap().to_string_lossy().to_string();
+        if !rel.ends_with(".rs") || rel.starts_with("app/") || rel.starts_with("control/") {
+            return;
+        }
+        let text = std::fs::read_to_string(p).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            if line.contains("&Arc<App>") || line.contains("&App") || line.contains("Weak<App>") {
+                problems.push(format!("{rel}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    });
     assert!(problems.is_empty(), "{problems:#?}");
 }
 

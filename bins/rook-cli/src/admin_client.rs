@@ -13,7 +13,7 @@ use crate::common::CliError;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client of one Rook server's admin API.
-pub struct AdminClient {
+pub(crate) struct AdminClient {
     base: String,
     token: Option<String>,
     token_env: String,
@@ -30,7 +30,7 @@ impl std::fmt::Debug for AdminClient {
 }
 
 /// A client with the settings the CLI uses for short HTTP calls.
-pub fn http_client() -> UpstreamClient {
+pub(crate) fn http_client() -> UpstreamClient {
     build_client(&ClientSettings {
         connect_timeout: Duration::from_secs(5),
         pool_idle_timeout: Duration::from_secs(30),
@@ -41,7 +41,7 @@ pub fn http_client() -> UpstreamClient {
 impl AdminClient {
     /// A client of `server` (e.g. `http://127.0.0.1:4141`), authenticating with
     /// the token in the environment variable `token_env` when it is set.
-    pub fn new(server: &str, token_env: &str) -> Result<Self, CliError> {
+    pub(crate) fn new(server: &str, token_env: &str) -> Result<Self, CliError> {
         let base = server.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(CliError::fail(format!(
@@ -63,7 +63,7 @@ impl AdminClient {
     /// Sends a request; returns the parsed JSON body of a 2xx answer
     /// (`Value::Null` for an empty body), else a failure carrying the
     /// server's `{"error":{"code","message"}}`.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -163,7 +163,7 @@ impl AdminClient {
 
 /// The list in a list answer: a bare array, or the array under `key`,
 /// `data` or `items`.
-pub fn list_of(answer: Value, key: &str) -> Result<Vec<Value>, CliError> {
+pub(crate) fn list_of(answer: Value, key: &str) -> Result<Vec<Value>, CliError> {
     match answer {
         Value::Array(items) => Ok(items),
         Value::Object(mut obj) => {
@@ -184,7 +184,7 @@ pub fn list_of(answer: Value, key: &str) -> Result<Vec<Value>, CliError> {
 
 /// The single record in an answer: the object itself, or the object under
 /// `key`.
-pub fn record_of(answer: Value, key: &str) -> Value {
+pub(crate) fn record_of(answer: Value, key: &str) -> Value {
     match answer {
         Value::Object(mut obj) => match obj.remove(key) {
             Some(inner @ Value::Object(_)) => inner,

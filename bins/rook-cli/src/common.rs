@@ -9,11 +9,11 @@ use rook_gateway::rook_registry::{ConnectOptions, Registry, RegistryError};
 use crate::GlobalArgs;
 
 /// Exit code of every failure.
-pub const EXIT_FAIL: u8 = 2;
+pub(crate) const EXIT_FAIL: u8 = 2;
 
 /// A failure to report on stderr, with the process exit code.
 #[derive(Debug)]
-pub struct CliError {
+pub(crate) struct CliError {
     /// What went wrong (no secret values).
     pub message: String,
     /// Exit code.
@@ -22,7 +22,7 @@ pub struct CliError {
 
 impl CliError {
     /// A failure with exit code 2.
-    pub fn fail(message: impl Into<String>) -> Self {
+    pub(crate) fn fail(message: impl Into<String>) -> Self {
         CliError {
             message: message.into(),
             code: EXIT_FAIL,
@@ -31,7 +31,7 @@ impl CliError {
 }
 
 /// Formats a configuration error with every problem on its own line.
-pub fn describe_config_error(e: &ConfigError) -> String {
+pub(crate) fn describe_config_error(e: &ConfigError) -> String {
     let problems = e.problems();
     if problems.is_empty() {
         return e.to_string();
@@ -52,7 +52,7 @@ pub fn describe_config_error(e: &ConfigError) -> String {
 }
 
 /// The load options of the global flags.
-pub fn load_options(g: &GlobalArgs) -> LoadOptions {
+pub(crate) fn load_options(g: &GlobalArgs) -> LoadOptions {
     LoadOptions {
         config_path: g.config.clone(),
         overrides: rook_config::Overrides {
@@ -64,7 +64,7 @@ pub fn load_options(g: &GlobalArgs) -> LoadOptions {
 
 /// Loads and validates the configuration; prints the loader's warnings on
 /// stderr.
-pub fn load_config(g: &GlobalArgs) -> Result<Loaded, CliError> {
+pub(crate) fn load_config(g: &GlobalArgs) -> Result<Loaded, CliError> {
     let loaded = rook_config::load(&load_options(g))
         .map_err(|e| CliError::fail(describe_config_error(&e)))?;
     for w in &loaded.warnings {
@@ -74,7 +74,7 @@ pub fn load_config(g: &GlobalArgs) -> Result<Loaded, CliError> {
 }
 
 /// A registry error as a CLI failure, with guidance where it helps.
-pub fn registry_error(e: RegistryError) -> CliError {
+pub(crate) fn registry_error(e: RegistryError) -> CliError {
     let message = match &e {
         RegistryError::DatabaseMissing { .. } => format!(
             "{e}: nothing was created; run `rook-cli db migrate` (or start the server) first"
@@ -89,7 +89,7 @@ pub fn registry_error(e: RegistryError) -> CliError {
 
 /// Opens an existing, migrated registry: never creates a database file or
 /// schema and never migrates. Pending migrations are an error.
-pub async fn open_existing(database_url: &str) -> Result<Registry, CliError> {
+pub(crate) async fn open_existing(database_url: &str) -> Result<Registry, CliError> {
     let registry = Registry::connect(
         database_url,
         ConnectOptions {
@@ -114,7 +114,7 @@ pub async fn open_existing(database_url: &str) -> Result<Registry, CliError> {
 
 /// Writes `text` to stdout. A closed pipe (`rook-cli … | head`) is not an
 /// error; other write errors are ignored too (there is nowhere to report them).
-pub fn out(text: &str) {
+pub(crate) fn out(text: &str) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
@@ -122,7 +122,7 @@ pub fn out(text: &str) {
 }
 
 /// [`out`] plus a newline.
-pub fn outln(text: &str) {
+pub(crate) fn outln(text: &str) {
     let mut s = String::with_capacity(text.len() + 1);
     s.push_str(text);
     s.push('\n');

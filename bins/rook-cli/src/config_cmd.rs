@@ -6,7 +6,7 @@ use crate::common::{describe_config_error, load_config, load_options, CliError};
 use crate::GlobalArgs;
 
 /// Prints the effective configuration as pretty JSON with secrets redacted.
-pub fn export(g: &GlobalArgs) -> Result<(), CliError> {
+pub(crate) fn export(g: &GlobalArgs) -> Result<(), CliError> {
     let loaded = load_config(g)?;
     let json = loaded.config.to_redacted_json();
     let text = serde_json::to_string_pretty(&json)
@@ -16,7 +16,7 @@ pub fn export(g: &GlobalArgs) -> Result<(), CliError> {
 }
 
 /// Validates the configuration: prints `valid` or every problem.
-pub fn validate(g: &GlobalArgs) -> Result<(), CliError> {
+pub(crate) fn validate(g: &GlobalArgs) -> Result<(), CliError> {
     match rook_config::load(&load_options(g)) {
         Ok(loaded) => {
             for w in &loaded.warnings {

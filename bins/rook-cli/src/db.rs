@@ -7,7 +7,7 @@ use crate::common::{load_config, registry_error, CliError};
 use crate::GlobalArgs;
 
 /// Creates the database when missing and applies pending migrations.
-pub async fn migrate(g: &GlobalArgs) -> Result<(), CliError> {
+pub(crate) async fn migrate(g: &GlobalArgs) -> Result<(), CliError> {
     let loaded = load_config(g)?;
     let url = &loaded.config.database_url;
     eprintln!("connecting to {} ...", redact_database_url(url));
@@ -48,7 +48,7 @@ pub async fn migrate(g: &GlobalArgs) -> Result<(), CliError> {
 }
 
 /// Writes a consistent copy of a SQLite registry to `path`.
-pub async fn backup(g: &GlobalArgs, path: &std::path::Path) -> Result<(), CliError> {
+pub(crate) async fn backup(g: &GlobalArgs, path: &std::path::Path) -> Result<(), CliError> {
     let loaded = load_config(g)?;
     let registry = crate::common::open_existing(&loaded.config.database_url).await?;
     eprintln!("writing backup to {} ...", path.display());

@@ -35,7 +35,7 @@ Examples:
 /// `doctor` flags.
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     /// Print `{"status","checks","advisories"}` as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -51,7 +51,7 @@ pub struct DoctorArgs {
 /// Outcome of one check; ordered so the worst is the greatest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     /// Fine.
     Pass,
     /// Works, but worth attention.
@@ -72,7 +72,7 @@ impl Status {
 
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
-pub struct Check {
+pub(crate) struct Check {
     /// Stable name (`config`, `database`, …, `probe:<id>`).
     pub name: String,
     /// pass, warn or fail.
@@ -107,7 +107,7 @@ impl Check {
 
 /// The whole report.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// Worst check status.
     pub status: Status,
     /// Checks in order.
@@ -117,7 +117,7 @@ pub struct Report {
 }
 
 /// Runs the doctor, prints the report and returns the exit code.
-pub async fn run(g: &GlobalArgs, args: &DoctorArgs) -> u8 {
+pub(crate) async fn run(g: &GlobalArgs, args: &DoctorArgs) -> u8 {
     let report = diagnose(g, args).await;
     if args.json {
         match serde_json::to_string_pretty(&report) {
@@ -134,7 +134,7 @@ pub async fn run(g: &GlobalArgs, args: &DoctorArgs) -> u8 {
 }
 
 /// 0 pass (and warn without `--strict`), 1 warn with `--strict`, 2 fail.
-pub fn exit_code(status: Status, strict: bool) -> u8 {
+pub(crate) fn exit_code(status: Status, strict: bool) -> u8 {
     match status {
         Status::Pass => 0,
         Status::Warn if strict => 1,

@@ -18,7 +18,7 @@ use crate::GlobalArgs;
 
 /// Where changes go.
 #[derive(Debug, Clone, Args)]
-pub struct Target {
+pub(crate) struct Target {
     /// Manage through a running server's admin API (e.g.
     /// http://127.0.0.1:4141) instead of the registry database.
     #[arg(long, global = true, value_name = "URL")]
@@ -35,7 +35,7 @@ pub struct Target {
 
 /// `list` flags.
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -57,7 +57,7 @@ the config file are read-only here. Exit codes: 0 done; 2 failure.";
 /// `accounts` command.
 #[derive(Debug, Args)]
 #[command(after_help = ACCOUNTS_HELP)]
-pub struct AccountsArgs {
+pub(crate) struct AccountsArgs {
     #[command(flatten)]
     target: Target,
     #[command(subcommand)]
@@ -82,7 +82,7 @@ enum AccountsCommand {
 
 /// Account fields (`add` and `set`).
 #[derive(Debug, Args)]
-pub struct AccountFields {
+pub(crate) struct AccountFields {
     /// Account id, `[A-Za-z0-9_.-]{1,64}`.
     #[arg(long)]
     id: String,
@@ -114,7 +114,7 @@ pub struct AccountFields {
 
 /// `remove` of an account or pool.
 #[derive(Debug, Args)]
-pub struct IdArg {
+pub(crate) struct IdArg {
     /// The id.
     #[arg(long)]
     id: String,
@@ -132,7 +132,7 @@ Pass an empty --fallback-pool \"\" to clear it. Exit codes: 0 done; 2 failure.";
 /// `pools` command.
 #[derive(Debug, Args)]
 #[command(after_help = POOLS_HELP)]
-pub struct PoolsArgs {
+pub(crate) struct PoolsArgs {
     #[command(flatten)]
     target: Target,
     #[command(subcommand)]
@@ -157,7 +157,7 @@ enum PoolsCommand {
 
 /// Pool fields.
 #[derive(Debug, Args)]
-pub struct PoolFields {
+pub(crate) struct PoolFields {
     /// Pool id.
     #[arg(long)]
     id: String,
@@ -184,7 +184,7 @@ Pass an empty --fallback-route \"\" to clear it. Exit codes: 0 done; 2 failure."
 /// `routes` command.
 #[derive(Debug, Args)]
 #[command(after_help = ROUTES_HELP)]
-pub struct RoutesArgs {
+pub(crate) struct RoutesArgs {
     #[command(flatten)]
     target: Target,
     #[command(subcommand)]
@@ -209,7 +209,7 @@ enum RoutesCommand {
 
 /// Route fields.
 #[derive(Debug, Args)]
-pub struct RouteFields {
+pub(crate) struct RouteFields {
     /// The logical model clients ask for.
     #[arg(long)]
     model: String,
@@ -223,7 +223,7 @@ pub struct RouteFields {
 
 /// `routes remove`.
 #[derive(Debug, Args)]
-pub struct ModelArg {
+pub(crate) struct ModelArg {
     /// The logical model.
     #[arg(long)]
     model: String,
@@ -774,7 +774,7 @@ async fn do_set(
 }
 
 /// Runs an `accounts` subcommand.
-pub async fn accounts(g: &GlobalArgs, args: AccountsArgs) -> Result<(), CliError> {
+pub(crate) async fn accounts(g: &GlobalArgs, args: AccountsArgs) -> Result<(), CliError> {
     let e = Entity::Account;
     // Validate the flags before touching the database or the server.
     let patch = match &args.command {
@@ -821,7 +821,7 @@ fn add_account_defaults(p: &mut Map<String, Value>) -> Result<(), CliError> {
 }
 
 /// Runs a `pools` subcommand.
-pub async fn pools(g: &GlobalArgs, args: PoolsArgs) -> Result<(), CliError> {
+pub(crate) async fn pools(g: &GlobalArgs, args: PoolsArgs) -> Result<(), CliError> {
     let e = Entity::Pool;
     let patch = match &args.command {
         PoolsCommand::Add(f) | PoolsCommand::Set(f) => Some(pool_patch(f)?),
@@ -848,7 +848,7 @@ pub async fn pools(g: &GlobalArgs, args: PoolsArgs) -> Result<(), CliError> {
 }
 
 /// Runs a `routes` subcommand.
-pub async fn routes(g: &GlobalArgs, args: RoutesArgs) -> Result<(), CliError> {
+pub(crate) async fn routes(g: &GlobalArgs, args: RoutesArgs) -> Result<(), CliError> {
     let e = Entity::Route;
     let patch = match &args.command {
         RoutesCommand::Add(f) | RoutesCommand::Set(f) => Some(route_patch(f)?),

@@ -2,7 +2,7 @@
 
 /// A table with a header row; columns are padded to their widest cell.
 #[derive(Debug, Default)]
-pub struct Table {
+pub(crate) struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
     right: Vec<bool>,
@@ -10,7 +10,7 @@ pub struct Table {
 
 impl Table {
     /// A table with these column headers (left-aligned columns).
-    pub fn new(header: &[&str]) -> Self {
+    pub(crate) fn new(header: &[&str]) -> Self {
         Table {
             header: header.iter().map(|h| (*h).to_string()).collect(),
             rows: Vec::new(),
@@ -19,7 +19,7 @@ impl Table {
     }
 
     /// Right-aligns the columns at these indices (numbers).
-    pub fn align_right(mut self, columns: &[usize]) -> Self {
+    pub(crate) fn align_right(mut self, columns: &[usize]) -> Self {
         for &c in columns {
             if let Some(r) = self.right.get_mut(c) {
                 *r = true;
@@ -29,17 +29,17 @@ impl Table {
     }
 
     /// Appends a row (missing cells are empty, extra cells are dropped).
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
     /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
     /// The table as text, one line per row, no trailing spaces.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let n = self.header.len();
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {

@@ -21,7 +21,7 @@ The database is never created: a missing database exits with code 2.";
 
 /// Output format of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Aligned columns.
     Table,
     /// The report as JSON.
@@ -33,7 +33,7 @@ pub enum Format {
 /// `usage report` flags.
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// Window start: a duration ago or a UTC date.
     #[arg(long, default_value = "24h", value_name = "WHEN")]
     pub since: String,
@@ -50,7 +50,7 @@ pub struct ReportArgs {
 }
 
 /// Parses `--group-by` values (deduplicated, in order; default `model`).
-pub fn parse_group_by(values: &[String]) -> Result<Vec<GroupBy>, CliError> {
+pub(crate) fn parse_group_by(values: &[String]) -> Result<Vec<GroupBy>, CliError> {
     let mut out = Vec::new();
     for v in values {
         let v = v.trim();
@@ -83,7 +83,7 @@ fn instant(text: &str, now: i64) -> Result<i64, CliError> {
 }
 
 /// Runs `usage report`.
-pub async fn run(g: &GlobalArgs, args: &ReportArgs) -> Result<(), CliError> {
+pub(crate) async fn run(g: &GlobalArgs, args: &ReportArgs) -> Result<(), CliError> {
     let group_by = parse_group_by(&args.group_by)?;
     let now = now_ms();
     let since = instant(&args.since, now)?;
@@ -117,7 +117,7 @@ pub async fn run(g: &GlobalArgs, args: &ReportArgs) -> Result<(), CliError> {
 }
 
 /// CSV columns after `group,key`.
-pub const CSV_COLUMNS: [&str; 9] = [
+pub(crate) const CSV_COLUMNS: [&str; 9] = [
     "requests",
     "failed_requests",
     "streaming_requests",
@@ -153,7 +153,7 @@ fn csv_field(s: &str) -> String {
 
 /// The report as CSV: one row per group (in `--group-by` order), then a
 /// `totals` row with an empty key.
-pub fn render_csv(report: &UsageReport, group_by: &[GroupBy]) -> String {
+pub(crate) fn render_csv(report: &UsageReport, group_by: &[GroupBy]) -> String {
     let mut out = String::from("group,key,");
     out.push_str(&CSV_COLUMNS.join(","));
     out.push('\n');
@@ -187,7 +187,7 @@ fn when(ms: Option<i64>, now: i64) -> String {
 
 /// The report as aligned tables, one per grouping, each ending with a
 /// `TOTAL` row.
-pub fn render_table(report: &UsageReport, group_by: &[GroupBy], now: i64) -> String {
+pub(crate) fn render_table(report: &UsageReport, group_by: &[GroupBy], now: i64) -> String {
     let mut out = format!(
         "usage from {} to {}{}\n",
         when(report.since_ms, now),

@@ -10,39 +10,39 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A scratch directory with a config file.
-pub struct Env {
+pub(crate) struct Env {
     pub dir: tempfile::TempDir,
 }
 
 impl Env {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Env {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Writes `config.toml` and returns its path.
-    pub fn config(&self, toml: &str) -> PathBuf {
+    pub(crate) fn config(&self, toml: &str) -> PathBuf {
         let p = self.path("config.toml");
         std::fs::write(&p, toml).unwrap();
         p
     }
 
-    pub fn db_path(&self) -> PathBuf {
+    pub(crate) fn db_path(&self) -> PathBuf {
         self.path("data/rook.db")
     }
 
-    pub fn db_url(&self) -> String {
+    pub(crate) fn db_url(&self) -> String {
         format!("sqlite://{}", self.db_path().display())
     }
 
     /// A command with a clean environment (no ROOK_* from the host, no
     /// config discovery) plus `vars`.
-    pub fn cmd(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_rook-cli"));
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -56,13 +56,13 @@ impl Env {
         c
     }
 
-    pub fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+    pub(crate) fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
         Run::from(self.cmd(args, vars).output().unwrap())
     }
 }
 
 /// The result of one run.
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -79,7 +79,7 @@ impl From<Output> for Run {
 }
 
 impl Run {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
@@ -88,12 +88,12 @@ impl Run {
         })
     }
 
-    pub fn all(&self) -> String {
+    pub(crate) fn all(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
     }
 
     #[track_caller]
-    pub fn assert_code(&self, code: i32) -> &Self {
+    pub(crate) fn assert_code(&self, code: i32) -> &Self {
         assert_eq!(
             self.code, code,
             "unexpected exit code\nstdout:\n{}\nstderr:\n{}",
@@ -104,7 +104,7 @@ impl Run {
 }
 
 /// A check of a doctor JSON report by name.
-pub fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     report["checks"]
         .as_array()
         .unwrap()
@@ -113,20 +113,20 @@ pub fn check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::V
         .unwrap_or_else(|| panic!("no check {name} in {report:#}"))
 }
 
-pub fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
 }
 
-pub fn exists(p: &Path) -> bool {
+pub(crate) fn exists(p: &Path) -> bool {
     p.exists()
 }
 
 /// The Postgres URL for tests, or `None` after printing "skipped" (and
 /// failing when `CI` is set).
-pub fn postgres_url(test: &str) -> Option<String> {
+pub(crate) fn postgres_url(test: &str) -> Option<String> {
     match std::env::var("ROOK_TEST_POSTGRES_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {

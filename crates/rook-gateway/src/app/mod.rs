@@ -8,7 +8,7 @@
 mod chat;
 mod dispatch;
 mod idempotency;
-pub mod server;
+pub(crate) mod server;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

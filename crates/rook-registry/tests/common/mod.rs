@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rook_registry::{ConnectOptions, Registry};
 
 /// Env var holding the Postgres URL for tests.
-pub const PG_ENV: &str = "ROOK_TEST_POSTGRES_URL";
+pub(crate) const PG_ENV: &str = "ROOK_TEST_POSTGRES_URL";
 
-pub struct TestDb {
+pub(crate) struct TestDb {
     pub registry: Registry,
     pub dir: Option<tempfile::TempDir>,
     pub schema: Option<String>,
@@ -19,7 +19,7 @@ pub struct TestDb {
 
 impl TestDb {
     /// Closes the pool and drops the Postgres schema.
-    pub async fn cleanup(self) {
+    pub(crate) async fn cleanup(self) {
         self.registry.close().await;
         if let (Some(url), Some(schema)) = (&self.pg_url, &self.schema) {
             drop_schema(url, schema).await;
@@ -27,7 +27,7 @@ impl TestDb {
     }
 }
 
-pub fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -41,11 +41,11 @@ pub fn random_suffix() -> String {
     format!("{:016x}", h.finish())
 }
 
-pub fn random_schema() -> String {
+pub(crate) fn random_schema() -> String {
     format!("rook_test_{}", random_suffix())
 }
 
-pub async fn sqlite() -> TestDb {
+pub(crate) async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("rook.db").display());
     let registry = Registry::connect(&url, ConnectOptions::default())
@@ -61,7 +61,7 @@ pub async fn sqlite() -> TestDb {
 
 /// The Postgres URL, or `None` after printing why the test is skipped. Panics in CI
 /// (env `CI` set) so that Postgres tests are never skipped silently there.
-pub fn pg_url() -> Option<String> {
+pub(crate) fn pg_url() -> Option<String> {
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
@@ -74,7 +74,7 @@ pub fn pg_url() -> Option<String> {
     }
 }
 
-pub async fn postgres() -> Option<TestDb> {
+pub(crate) async fn postgres() -> Option<TestDb> {
     let url = pg_url()?;
     let schema = random_schema();
     let registry = Registry::connect(
@@ -95,7 +95,7 @@ pub async fn postgres() -> Option<TestDb> {
     })
 }
 
-pub async fn drop_schema(url: &str, schema: &str) {
+pub(crate) async fn drop_schema(url: &str, schema: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))

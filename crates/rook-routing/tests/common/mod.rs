@@ -5,20 +5,20 @@ use rook_routing::{AccountIdx, AvailabilityView};
 
 /// A view over plain data: unavailable set and in-flight counts by index.
 #[derive(Debug, Clone, Default)]
-pub struct TestView {
+pub(crate) struct TestView {
     pub unavailable: Vec<usize>,
     pub in_flight: Vec<u64>,
 }
 
 impl TestView {
-    pub fn cooling(unavailable: &[usize]) -> Self {
+    pub(crate) fn cooling(unavailable: &[usize]) -> Self {
         Self {
             unavailable: unavailable.to_vec(),
             in_flight: Vec::new(),
         }
     }
 
-    pub fn loads(in_flight: &[u64]) -> Self {
+    pub(crate) fn loads(in_flight: &[u64]) -> Self {
         Self {
             unavailable: Vec::new(),
             in_flight: in_flight.to_vec(),
@@ -36,6 +36,6 @@ impl AvailabilityView for TestView {
     }
 }
 
-pub fn idx(list: &[usize]) -> Vec<AccountIdx> {
+pub(crate) fn idx(list: &[usize]) -> Vec<AccountIdx> {
     list.iter().copied().map(AccountIdx).collect()
 }
