@@ -12,7 +12,7 @@
 //! | [`stream`] | [`StreamTranslator`], the interface of every stream translator, and [`OpenAiChunkWriter`] |
 //! | [`translate`] | [`TranslateError`]: why a request cannot be translated |
 //! | [`usage`] | token usage as upstreams report it |
-//! | [`classify`] | [`ErrorClass`] and [`classify()`]: what an upstream's error means |
+//! | [`classify`](mod@classify) | [`ErrorClass`] and [`classify()`]: what an upstream's error means |
 //!
 //! Protocols live in their own folders (`openai/`, `anthropic/`, `gemini/`),
 //! and what is shared by every protocol (SSE framing, stream translation,
