@@ -136,7 +136,12 @@ impl Classified {
 /// assert_eq!(c.health_effect, HealthEffect::Failure(Some(Duration::from_secs(2))));
 /// ```
 pub fn classify(status: u16, body: &[u8], hint: Option<Duration>) -> Classified {
-    let upstream = UpstreamError::parse(body);
+    classify_parsed(status, UpstreamError::parse(body), hint)
+}
+
+/// Like [`classify`], for an error body already read by its protocol's parser
+/// (`anthropic::error::parse_error`, `gemini::error::parse_error`).
+pub fn classify_parsed(status: u16, upstream: UpstreamError, hint: Option<Duration>) -> Classified {
     let (class, retryable, hint, health_effect) = match status {
         429 if upstream.is_insufficient_quota() => {
             (ErrorClass::QuotaExhausted, false, None, HealthEffect::Trip)

@@ -8,6 +8,7 @@
 //! | [`openai`] | the OpenAI chat request probe and byte-faithful rewrite, its typed reading for translation; OpenAI-shaped error bodies |
 //! | [`anthropic`] | Anthropic Messages ↔ OpenAI chat: requests, responses, streams (both ways), error bodies |
 //! | [`gemini`] | OpenAI chat → Gemini `generateContent` and back, streams, error bodies and retry delays, embeddings |
+//! | [`passthrough`] | observers of streams relayed unchanged (Anthropic Messages, OpenAI Responses): usage and completion |
 //! | [`sse`] | the incremental SSE parser and observer, and the usage-chunk filter |
 //! | [`stream`] | [`StreamTranslator`], the interface of every stream translator, and [`OpenAiChunkWriter`] |
 //! | [`translate`] | [`TranslateError`]: why a request cannot be translated |
@@ -55,12 +56,13 @@ pub mod anthropic;
 pub mod classify;
 pub mod gemini;
 pub mod openai;
+pub mod passthrough;
 pub mod sse;
 pub mod stream;
 pub mod translate;
 pub mod usage;
 
-pub use classify::{classify, Classified, ErrorClass, HealthEffect};
-pub use stream::{OpenAiChunkWriter, StreamTranslator};
+pub use classify::{classify, classify_parsed, Classified, ErrorClass, HealthEffect};
+pub use stream::{Chain, OpenAiChunkWriter, StreamTranslator};
 pub use translate::{TranslateError, Translated};
 pub use usage::Usage;

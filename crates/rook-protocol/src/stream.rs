@@ -27,6 +27,52 @@ pub trait StreamTranslator {
     fn saw_upstream_error(&self) -> bool;
 }
 
+/// Two translators in a row: the upstream's bytes go through `first`, its
+/// output through `second` (e.g. Gemini → OpenAI chunks → Anthropic events).
+/// Usage and upstream errors are the first's (it reads the upstream);
+/// completion is the second's (it writes the client's terminator).
+#[derive(Debug)]
+pub struct Chain<A, B> {
+    first: A,
+    second: B,
+}
+
+impl<A: StreamTranslator, B: StreamTranslator> Chain<A, B> {
+    /// `first`, then `second`.
+    pub fn new(first: A, second: B) -> Self {
+        Chain { first, second }
+    }
+}
+
+impl<A: StreamTranslator, B: StreamTranslator> StreamTranslator for Chain<A, B> {
+    fn push(&mut self, input: &[u8]) -> Vec<u8> {
+        let mid = self.first.push(input);
+        if mid.is_empty() {
+            return Vec::new();
+        }
+        self.second.push(&mid)
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        let mid = self.first.finish();
+        let mut out = self.second.push(&mid);
+        out.extend(self.second.finish());
+        out
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.first.usage()
+    }
+
+    fn completed(&self) -> bool {
+        self.first.completed() && self.second.completed()
+    }
+
+    fn saw_upstream_error(&self) -> bool {
+        self.first.saw_upstream_error()
+    }
+}
+
 /// Writes OpenAI chat completion chunks with a fixed id, model and creation time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenAiChunkWriter {
