@@ -15,7 +15,7 @@ const PROTOCOL: &str = "gemini";
 
 /// The request path for `upstream_model`.
 pub fn path(upstream_model: &str) -> String {
-    format!("/v1beta/{}:batchEmbedContents", qualified(upstream_model))
+    format!("/{}:batchEmbedContents", qualified(upstream_model))
 }
 
 fn qualified(model: &str) -> String {
@@ -119,7 +119,7 @@ mod tests {
             v["requests"][1],
             json!({"model": "models/x", "content": {"parts": [{"text": "b"}]}, "outputDimensionality": 256})
         );
-        assert_eq!(path("x"), "/v1beta/models/x:batchEmbedContents");
+        assert_eq!(path("x"), "/models/x:batchEmbedContents");
         assert_eq!(
             to_gemini(br#"{"model":"e","input":[[1,2]]}"#, "x").unwrap_err(),
             TranslateError::unsupported("input", "gemini")

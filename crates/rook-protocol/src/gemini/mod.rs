@@ -18,21 +18,22 @@ pub mod request;
 pub mod response;
 pub mod stream;
 
-/// The request path (under the API base, e.g.
-/// `https://generativelanguage.googleapis.com`) for a chat request.
+/// The request path, appended to the account's base URL (which includes the
+/// version path, e.g.
+/// `https://generativelanguage.googleapis.com/v1beta`), for a chat request.
 ///
 /// ```
 /// assert_eq!(rook_protocol::gemini::path("gemini-2.5-flash", true),
-///     "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
+///     "/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
 /// ```
 pub fn path(upstream_model: &str, stream: bool) -> String {
     let model = upstream_model
         .strip_prefix("models/")
         .unwrap_or(upstream_model);
     if stream {
-        format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
+        format!("/models/{model}:streamGenerateContent?alt=sse")
     } else {
-        format!("/v1beta/models/{model}:generateContent")
+        format!("/models/{model}:generateContent")
     }
 }
 
@@ -79,6 +80,6 @@ mod tests {
         ] {
             assert_eq!(finish_reason(r, tools), f, "{r} {tools}");
         }
-        assert_eq!(path("models/m", false), "/v1beta/models/m:generateContent");
+        assert_eq!(path("models/m", false), "/models/m:generateContent");
     }
 }
