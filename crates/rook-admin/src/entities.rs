@@ -181,6 +181,9 @@ fn account_from_body(body: &Body, path: Option<&str>) -> ApiResult<AccountRecord
         api_key_file: api_key_file.as_deref(),
         weight,
         models: &models,
+        protocol: None,
+        anthropic_version: None,
+        default_max_tokens: None,
     }))?;
     let base_url = match base_url {
         Some(url) => url.trim().trim_end_matches('/').to_string(),

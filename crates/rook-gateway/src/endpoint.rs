@@ -94,7 +94,10 @@ impl Endpoint {
             (Endpoint::Chat | Endpoint::Messages, _)
                 | (Endpoint::CountTokens, Protocol::Anthropic)
                 | (Endpoint::Embeddings, Protocol::OpenAi | Protocol::Gemini)
-                | (Endpoint::Responses | Endpoint::Completions, Protocol::OpenAi)
+                | (
+                    Endpoint::Responses | Endpoint::Completions,
+                    Protocol::OpenAi
+                )
         )
     }
 

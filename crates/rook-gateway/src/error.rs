@@ -12,6 +12,7 @@ use rook_protocol::classify::{Classified, ErrorClass};
 use rook_protocol::openai::ErrorBody;
 
 use crate::body::RookBody;
+use crate::endpoint::Dialect;
 
 /// An error answered to a client of the OpenAI-compatible surface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,16 @@ pub(crate) enum ApiError {
         /// A stable machine-readable code.
         code: &'static str,
     },
+    /// The request cannot be expressed in the upstream's protocol (a field the
+    /// account's protocol has no equivalent for). 400.
+    Unsupported {
+        /// What cannot be sent, and why.
+        message: String,
+        /// `unsupported_parameter` or `invalid_request`.
+        code: &'static str,
+        /// The field at fault.
+        param: Option<String>,
+    },
     /// Missing or wrong bearer token. 401.
     Unauthorized,
     /// No route serves the requested model. 404 `model_not_found`.
@@ -33,6 +44,11 @@ pub(crate) enum ApiError {
     },
     /// No such path. 404.
     NotFound,
+    /// No such `/v1` path: 404 naming the supported ones.
+    UnknownPath {
+        /// `METHOD /path` of every supported endpoint.
+        supported: &'static [&'static str],
+    },
     /// The path exists but not with this method. 405.
     MethodNotAllowed,
     /// The body is larger than `[limits] max_request_body_bytes`. 413.
@@ -138,9 +154,11 @@ impl ApiError {
     /// The HTTP status of this error.
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { .. } | ApiError::Unsupported { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::ModelNotFound { .. } | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::ModelNotFound { .. } | ApiError::NotFound | ApiError::UnknownPath { .. } => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -156,10 +174,10 @@ impl ApiError {
     /// A low-cardinality class for logs and usage events.
     pub(crate) fn class(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::BadRequest { .. } | ApiError::Unsupported { .. } => "bad_request",
             ApiError::Unauthorized => "unauthorized",
             ApiError::ModelNotFound { .. } => "model_not_found",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::UnknownPath { .. } => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Conflict { .. } => "conflict",
@@ -187,8 +205,18 @@ impl ApiError {
             ApiError::BadRequest { message, code } => {
                 (message.clone(), "invalid_request_error", Some(code), None)
             }
+            ApiError::Unsupported {
+                message,
+                code,
+                param,
+            } => (
+                message.clone(),
+                "invalid_request_error",
+                Some(code),
+                param.as_deref(),
+            ),
             ApiError::Unauthorized => (
-                "Missing or invalid bearer token. Send `Authorization: Bearer <token>`.".into(),
+                "Missing or invalid API key. Send `Authorization: Bearer <token>` (or `x-api-key: <token>`).".into(),
                 "authentication_error",
                 Some("invalid_api_key"),
                 None,
@@ -204,6 +232,12 @@ impl ApiError {
             ),
             ApiError::NotFound => (
                 "Unknown path.".into(),
+                "invalid_request_error",
+                Some("not_found"),
+                None,
+            ),
+            ApiError::UnknownPath { supported } => (
+                format!("Unknown path. Rook serves: {}.", supported.join(", ")),
                 "invalid_request_error",
                 Some("not_found"),
                 None,
@@ -271,7 +305,36 @@ impl ApiError {
     /// `should_retry` sets `x-should-retry` (honoured by the official OpenAI SDKs):
     /// `Some(false)` when Rook already retried or the retry budget is spent.
     pub(crate) fn into_response(self, should_retry: Option<bool>) -> Response<RookBody> {
-        let mut resp = Response::new(RookBody::full(self.body()));
+        self.into_response_in(Dialect::OpenAi, should_retry)
+    }
+
+    /// The error body in the client's dialect: OpenAI's envelope, or
+    /// Anthropic's `{"type":"error","error":{"type","message"}}` (the type named
+    /// after the status, as Anthropic does).
+    pub(crate) fn body_in(&self, dialect: Dialect) -> Bytes {
+        match dialect {
+            Dialect::OpenAi => self.body(),
+            Dialect::Anthropic => {
+                let openai: serde_json::Value =
+                    serde_json::from_slice(&self.body()).unwrap_or_default();
+                let message = openai
+                    .pointer("/error/message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("Error.");
+                let kind =
+                    rook_protocol::anthropic::error::error_type_for_status(self.status().as_u16());
+                Bytes::from(rook_protocol::anthropic::error::error_body(kind, message))
+            }
+        }
+    }
+
+    /// The complete response in the client's dialect (see [`Self::into_response`]).
+    pub(crate) fn into_response_in(
+        self,
+        dialect: Dialect,
+        should_retry: Option<bool>,
+    ) -> Response<RookBody> {
+        let mut resp = Response::new(RookBody::full(self.body_in(dialect)));
         *resp.status_mut() = self.status();
         let h = resp.headers_mut();
         h.insert(

@@ -53,6 +53,7 @@ mod accounting;
 mod app;
 mod body;
 mod control;
+mod endpoint;
 mod error;
 mod lifecycle;
 mod proxy;

@@ -10,11 +10,14 @@ use rook_protocol::Usage;
 
 use super::Accounting;
 use crate::body::RookBody;
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 
 /// A request's facts and where to record them.
 pub(crate) struct Ctx<'a> {
     pub(crate) request_id: &'a str,
+    /// The surface the request came in on.
+    pub(crate) endpoint: Endpoint,
     pub(crate) start: Instant,
     /// Hashed identity of the caller.
     pub(crate) principal: Arc<str>,
@@ -36,12 +39,14 @@ impl<'a> Ctx<'a> {
     /// A request that has not been routed yet.
     pub(crate) fn new(
         request_id: &'a str,
+        endpoint: Endpoint,
         start: Instant,
         principal: Arc<str>,
         accounting: Arc<Accounting>,
     ) -> Self {
         Ctx {
             request_id,
+            endpoint,
             start,
             principal,
             model: String::new(),
@@ -76,7 +81,7 @@ impl<'a> Ctx<'a> {
         class: &str,
     ) -> Response<RookBody> {
         let status = err.status().as_u16();
-        let resp = err.into_response(should_retry);
+        let resp = err.into_response_in(self.endpoint.dialect(), should_retry);
         self.record(status, "error", Some(class), None);
         resp
     }
@@ -85,6 +90,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn detach(&self) -> Detached {
         Detached {
             request_id: self.request_id.to_string(),
+            endpoint: self.endpoint,
             start: self.start,
             principal: self.principal.clone(),
             model: self.model.clone(),
@@ -102,6 +108,7 @@ impl<'a> Ctx<'a> {
 /// An owned copy of a [`Ctx`], for a stream that outlives its request handler.
 pub(crate) struct Detached {
     request_id: String,
+    endpoint: Endpoint,
     start: Instant,
     principal: Arc<str>,
     model: String,
@@ -119,6 +126,7 @@ impl Detached {
     pub(crate) fn ctx(&self) -> Ctx<'_> {
         Ctx {
             request_id: &self.request_id,
+            endpoint: self.endpoint,
             start: self.start,
             principal: self.principal.clone(),
             model: self.model.clone(),

@@ -64,7 +64,8 @@ impl Accounting {
             status,
             stream = ctx.stream,
             latency_ms = latency.as_millis() as u64,
-            "chat completion"
+            endpoint = ctx.endpoint.as_str(),
+            "request"
         );
         if let (Some(vendor), Some(label)) = (ctx.vendor, account_label.as_deref()) {
             metrics::tokens(vendor, label, &ctx.model, usage);

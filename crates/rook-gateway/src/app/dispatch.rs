@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 use super::App;
 use crate::accounting::metrics::record_http;
 use crate::body::RookBody;
+use crate::endpoint::{Dialect, Endpoint, SUPPORTED};
 use crate::error::ApiError;
 
 impl App {
@@ -55,16 +56,18 @@ impl App {
         request_id: &str,
         start: Instant,
     ) -> Response<RookBody> {
+        let path = req.uri().path();
+        let endpoint = Endpoint::from_path(path);
+        let dialect = endpoint.map_or(Dialect::OpenAi, Endpoint::dialect);
         if let Some(token) = &self.inbound_token {
-            if !bearer_matches(req.headers(), token) {
+            if !credential_matches(req.headers(), token) {
                 self.accounting
                     .record_rejected(request_id, start, None, &ApiError::Unauthorized);
-                return ApiError::Unauthorized.into_response(None);
+                return ApiError::Unauthorized.into_response_in(dialect, None);
             }
         }
-        let path = req.uri().path();
-        match (req.method(), path) {
-            (&Method::POST, "/v1/chat/completions") => {
+        match (req.method(), endpoint) {
+            (&Method::POST, Some(endpoint)) => {
                 let (parts, body) = req.into_parts();
                 let body = match self.read_body(&parts.headers, body).await {
                     Ok(b) => b,
@@ -75,16 +78,23 @@ impl App {
                             Some(self.principal.clone()),
                             &e,
                         );
-                        return e.into_response(None);
+                        return e.into_response_in(dialect, None);
                     }
                 };
-                super::chat::chat(self, parts, body, request_id, start).await
+                super::surface::handle(self, endpoint, parts, body, request_id, start).await
             }
-            (&Method::GET, "/v1/models") => self.models(),
-            (_, "/v1/chat/completions") | (_, "/v1/models") => {
+            (_, Some(_)) => ApiError::MethodNotAllowed.into_response_in(dialect, None),
+            (&Method::GET, None) if path == "/v1/models" => self.models(),
+            (&Method::GET, None) if path.starts_with("/v1/models/") => {
+                self.model(&path["/v1/models/".len()..])
+            }
+            (_, None) if path == "/v1/models" || path.starts_with("/v1/models/") => {
                 ApiError::MethodNotAllowed.into_response(None)
             }
-            _ => ApiError::NotFound.into_response(None),
+            _ => ApiError::UnknownPath {
+                supported: SUPPORTED,
+            }
+            .into_response(None),
         }
     }
 
@@ -129,18 +139,56 @@ impl App {
 
     fn models(&self) -> Response<RookBody> {
         let snap = self.proxy.snapshot.load();
-        let created = 0;
         let data: Vec<serde_json::Value> = snap
             .table
             .models()
             .iter()
-            .map(|m| serde_json::json!({"id": m, "object": "model", "created": created, "owned_by": "rook"}))
+            .map(|m| model_object(m))
             .collect();
         crate::control::admin::convert(rook_admin::json_response(
             StatusCode::OK,
             &serde_json::json!({"object": "list", "data": data}),
         ))
     }
+
+    /// `GET /v1/models/{id}`: the logical model, or 404 `model_not_found`. The id
+    /// may be percent-encoded (model names may hold `/`).
+    fn model(&self, raw_id: &str) -> Response<RookBody> {
+        let id = percent_decode(raw_id);
+        let snap = self.proxy.snapshot.load();
+        match snap.table.models().iter().find(|m| **m == id) {
+            Some(m) => crate::control::admin::convert(rook_admin::json_response(
+                StatusCode::OK,
+                &model_object(m),
+            )),
+            None => ApiError::ModelNotFound { model: id }.into_response(None),
+        }
+    }
+}
+
+/// A logical model in OpenAI's model shape.
+fn model_object(id: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "rook"})
+}
+
+/// `%XX` sequences decoded (invalid ones kept as they are).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The stored identity of a credential: the first 16 bytes of
@@ -157,17 +205,23 @@ pub(crate) fn principal_hash(token: &str) -> String {
 /// Longest time to receive a request body once its head has arrived.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Whether `Authorization: Bearer <token>` matches, compared in constant time.
-pub(crate) fn bearer_matches(headers: &http::HeaderMap, token: &Secret) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return false;
-    };
-    let bytes = value.as_bytes();
-    let presented = match bytes.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case(b"bearer ") => bytes[7..].trim_ascii(),
-        _ => return false,
-    };
-    presented.ct_eq(token.expose().as_bytes()).into()
+/// Whether the request presents the inbound token, compared in constant time:
+/// `Authorization: Bearer <token>`, or `x-api-key: <token>` (Anthropic clients).
+pub(crate) fn credential_matches(headers: &http::HeaderMap, token: &Secret) -> bool {
+    let expected = token.expose().as_bytes();
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let bytes = value.as_bytes();
+        return match bytes.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case(b"bearer ") => {
+                bytes[7..].trim_ascii().ct_eq(expected).into()
+            }
+            _ => false,
+        };
+    }
+    match headers.get("x-api-key") {
+        Some(v) => v.as_bytes().trim_ascii().ct_eq(expected).into(),
+        None => false,
+    }
 }
 
 fn is_valid_request_id(id: &str) -> bool {
@@ -182,8 +236,11 @@ fn is_valid_request_id(id: &str) -> bool {
 /// `/api` paths by their admin route template, anything else `other`.
 pub(crate) fn route_label(path: &str) -> (&'static str, &'static str) {
     match path {
-        "/v1/chat/completions" => ("v1", "/v1/chat/completions"),
         "/v1/models" => ("v1", "/v1/models"),
+        p if p.starts_with("/v1/models/") => ("v1", "/v1/models/{id}"),
+        p if Endpoint::from_path(p).is_some() => {
+            ("v1", Endpoint::from_path(p).map_or("other", Endpoint::path))
+        }
         p if p.starts_with("/v1/") => ("v1", "other"),
         p if p.starts_with("/api/") => ("api", rook_admin::route_template(p).unwrap_or("other")),
         _ => ("other", "other"),
@@ -198,27 +255,51 @@ mod tests {
     fn bearer_compare() {
         let t = Secret::new("s3cret");
         let mut h = http::HeaderMap::new();
-        assert!(!bearer_matches(&h, &t));
+        assert!(!credential_matches(&h, &t));
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer s3cret"),
         );
-        assert!(bearer_matches(&h, &t));
+        assert!(credential_matches(&h, &t));
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("bearer s3cret"),
         );
-        assert!(bearer_matches(&h, &t));
+        assert!(credential_matches(&h, &t));
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer s3cre"),
         );
-        assert!(!bearer_matches(&h, &t));
+        assert!(!credential_matches(&h, &t));
         h.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Basic s3cret"),
         );
-        assert!(!bearer_matches(&h, &t));
+        assert!(!credential_matches(&h, &t));
+    }
+
+    #[test]
+    fn anthropic_clients_may_send_x_api_key() {
+        let t = Secret::new("s3cret");
+        let mut h = http::HeaderMap::new();
+        h.insert("x-api-key", HeaderValue::from_static("s3cret"));
+        assert!(credential_matches(&h, &t));
+        h.insert("x-api-key", HeaderValue::from_static("s3cre"));
+        assert!(!credential_matches(&h, &t));
+        // A wrong Authorization is not rescued by a right x-api-key.
+        h.insert("x-api-key", HeaderValue::from_static("s3cret"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer nope"),
+        );
+        assert!(!credential_matches(&h, &t));
+    }
+
+    #[test]
+    fn model_ids_are_percent_decoded() {
+        assert_eq!(percent_decode("a%2Fb"), "a/b");
+        assert_eq!(percent_decode("plain"), "plain");
+        assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
     }
 
     #[test]
@@ -236,6 +317,8 @@ mod tests {
             ("v1", "/v1/chat/completions")
         );
         assert_eq!(route_label("/v1/anything/else"), ("v1", "other"));
+        assert_eq!(route_label("/v1/messages"), ("v1", "/v1/messages"));
+        assert_eq!(route_label("/v1/models/gpt-4o"), ("v1", "/v1/models/{id}"));
         assert_eq!(
             route_label("/api/accounts/x"),
             ("api", "/api/accounts/{id}")

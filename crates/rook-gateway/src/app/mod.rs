@@ -1,14 +1,14 @@
 //! The app: accepts requests, identifies them, authenticates them, reads their
-//! bodies, and dispatches them by surface (`/v1/*` to the proxy through the chat
-//! surface, `/api/*` to control); it also owns the lifecycle (drain, finish).
+//! bodies, and dispatches them by surface (`/v1/*` to the proxy through the
+//! surfaces, `/api/*` to control); it also owns the lifecycle (drain, finish).
 //!
 //! The [`App`] holds the three parts — [`Proxy`], [`Accounting`] and the control
 //! glue — and only the app and control see it whole.
 
-mod chat;
 mod dispatch;
 mod idempotency;
 pub(crate) mod server;
+mod surface;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

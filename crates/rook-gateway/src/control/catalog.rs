@@ -6,6 +6,7 @@
 //! through the admin API. Account health is restored from the registry and written
 //! back whenever it changes, so a restart keeps cooled accounts cooled.
 
+use rook_config::entity::{DEFAULT_ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS};
 use rook_config::{Config, Secret, SecretSource, Vendor};
 use rook_registry::{AccountRecord, PoolRecord, Registry, RouteRecord, Source};
 use rook_routing::{PoolSpec, RouteSpec, Strategy};
@@ -156,6 +157,14 @@ pub(crate) fn build_snapshot(
             models: rec.models.clone(),
             requests_per_minute: declared.and_then(|a| a.requests_per_minute),
             tokens_per_minute: declared.and_then(|a| a.tokens_per_minute),
+            protocol: declared.map_or(vendor.default_protocol(), |a| a.effective_protocol()),
+            anthropic_version: declared
+                .and_then(|a| a.anthropic_version.clone())
+                .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_string()),
+            default_max_tokens: declared
+                .and_then(|a| a.default_max_tokens)
+                .unwrap_or(DEFAULT_MAX_TOKENS),
+            stream_usage: declared.is_none_or(|a| a.stream_usage),
         });
     }
     let mut pool_specs = Vec::with_capacity(pools.len());

@@ -8,6 +8,7 @@
 //! fail over only until their first byte reaches the client; after that a failure
 //! becomes an explicit SSE error event (see [`relay`](super::relay)).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use super::gauges::InFlight;
 use super::health::Permit;
 use super::limits::{estimate_tokens, Reserved};
 use super::outcome::{all_cooling, give_up_error, Failure};
+use super::plan::{plan, PlanError};
 use super::respond::respond;
 use super::send::{send, Attempt};
 use super::snapshot::{AccountRuntime, Snapshot};
@@ -29,10 +31,13 @@ use super::Proxy;
 use crate::accounting::metrics as m;
 use crate::accounting::Ctx;
 use crate::body::RookBody;
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 
 /// A routed request, ready for its attempts.
 pub(crate) struct Request<'a> {
+    /// The surface it came in on.
+    pub(crate) endpoint: Endpoint,
     /// The snapshot the route was resolved in (account indices refer to it).
     pub(crate) snapshot: Arc<Snapshot>,
     /// The client's headers (filtered when sent upstream).
@@ -67,8 +72,34 @@ pub(crate) async fn attempt_loop(
     ctx: &mut Ctx<'_>,
 ) -> Response<RookBody> {
     let snap = &req.snapshot;
-    let mut unavailable = req.unavailable.clone();
-    if req.candidates.is_empty() {
+    let served = |i: &AccountIdx| {
+        snap.account(*i)
+            .is_some_and(|a| req.endpoint.served_by(a.protocol))
+    };
+    // Usually every account of the route serves the endpoint: no copy then.
+    let (candidates, mut unavailable): (Cow<'_, [AccountIdx]>, Vec<AccountIdx>) =
+        if req.candidates.iter().chain(&req.unavailable).all(served) {
+            (Cow::Borrowed(&req.candidates), req.unavailable.clone())
+        } else {
+            (
+                req.candidates.iter().copied().filter(served).collect(),
+                req.unavailable.iter().copied().filter(served).collect(),
+            )
+        };
+    if candidates.is_empty() && unavailable.is_empty() {
+        // Every account of the route speaks a protocol this endpoint cannot use.
+        let protocols = protocols_of(snap, req.candidates.iter().chain(&req.unavailable));
+        let err = ApiError::BadRequest {
+            message: format!(
+                "{} is not available for model `{}`: its route leads only to accounts of protocol {protocols}.",
+                req.endpoint.path(),
+                ctx.model
+            ),
+            code: "unsupported_endpoint",
+        };
+        return ctx.fail(err, None, "unsupported_endpoint");
+    }
+    if candidates.is_empty() {
         m::retry_outcome(None, &ctx.model, "no_account_available");
         let err = all_cooling(proxy, snap, &unavailable, None, None);
         return ctx.fail(err, Some(false), "no_account_available");
@@ -83,7 +114,14 @@ pub(crate) async fn attempt_loop(
     let mut last: Option<(Failure, &AccountRuntime)> = None;
     let estimate = estimate_tokens(req.body, req.probe.max_tokens);
     loop {
-        let picked = match pick(proxy, req, &mut next, &mut unavailable, estimate) {
+        let picked = match pick(
+            proxy,
+            req,
+            &candidates,
+            &mut next,
+            &mut unavailable,
+            estimate,
+        ) {
             Ok(p) => p,
             Err(none) => {
                 // Every candidate is cooling or over its limits now (some may have
@@ -108,6 +146,25 @@ pub(crate) async fn attempt_loop(
             permit: hpermit,
             reservation,
         } = picked;
+        let upstream_model = acct.upstream_model(&req.probe.model);
+        let outbound = match plan(req.endpoint, acct, req.body, req.probe, upstream_model) {
+            Ok(o) => Ok(o),
+            Err(PlanError::Translate(e)) => {
+                // The request cannot be expressed for this account: the client's
+                // fault, whatever account comes next.
+                drop(hpermit);
+                if let Some(r) = reservation {
+                    r.settle(Some(0));
+                }
+                let err = ApiError::Unsupported {
+                    message: format!("{e}."),
+                    code: e.code(),
+                    param: e.param().map(str::to_string),
+                };
+                return ctx.fail(err, None, "bad_request");
+            }
+            Err(PlanError::BadUri | PlanError::NotServed) => Err(Failure::unbuildable()),
+        };
         let wait_start = Instant::now();
         let permit = match proxy.limiter.acquire().await {
             Ok(p) => p,
@@ -129,7 +186,6 @@ pub(crate) async fn attempt_loop(
         ctx.attempts += 1;
         ctx.account = Some(acct.id.clone());
         ctx.vendor = Some(acct.vendor.as_str());
-        let upstream_model = acct.upstream_model(&req.probe.model);
         ctx.upstream_model = Some(upstream_model.to_string());
 
         let first_byte = match deadline {
@@ -141,19 +197,25 @@ pub(crate) async fn attempt_loop(
         };
         let attempt_start = Instant::now();
         let guard = InFlight::new(&acct.shared);
-        let result = send(
-            proxy,
-            &Attempt {
-                acct,
-                headers: req.headers,
-                body: req.body,
-                probe: req.probe,
-                upstream_model,
-                request_id: ctx.request_id,
-                first_byte,
-            },
-        )
-        .await;
+        let include_usage = req.probe.include_usage == Some(true);
+        let result = match outbound {
+            Ok(outbound) => {
+                send(
+                    proxy,
+                    Attempt {
+                        acct,
+                        headers: req.headers,
+                        outbound,
+                        stream: req.probe.stream,
+                        model: &ctx.model,
+                        request_id: ctx.request_id,
+                        first_byte,
+                    },
+                )
+                .await
+            }
+            Err(f) => Err(f),
+        };
         let elapsed = attempt_start.elapsed();
         let failure = match result {
             Ok((success, ttfb)) => {
@@ -164,7 +226,15 @@ pub(crate) async fn attempt_loop(
                 if attempts.retried() {
                     m::retry_outcome(Some(acct.labels()), &ctx.model, "succeeded_after_retry");
                 }
-                return respond(proxy, acct, success, (permit, guard), reservation, ctx);
+                return respond(
+                    proxy,
+                    acct,
+                    success,
+                    (permit, guard),
+                    reservation,
+                    ctx,
+                    include_usage,
+                );
             }
             Err(failure) => failure,
         };
@@ -192,7 +262,7 @@ pub(crate) async fn attempt_loop(
         }
         let outcome = if !failure.classified.retryable {
             Outcome::Fatal
-        } else if req.candidates.len() == 1 {
+        } else if candidates.len() == 1 {
             // The retry goes to the same account: respect its hint.
             Outcome::Retryable {
                 not_before: failure.classified.hint,
@@ -231,6 +301,17 @@ pub(crate) async fn attempt_loop(
     }
 }
 
+/// The distinct protocols of some accounts, for a message (`anthropic, gemini`).
+fn protocols_of<'a>(snap: &Snapshot, idx: impl Iterator<Item = &'a AccountIdx>) -> String {
+    let mut names: Vec<&str> = idx
+        .filter_map(|i| snap.account(*i))
+        .map(|a| a.protocol.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(", ")
+}
+
 /// The metric label of a give-up.
 fn give_up_label(reason: GiveUpReason) -> &'static str {
     match reason {
@@ -245,12 +326,12 @@ fn give_up_label(reason: GiveUpReason) -> &'static str {
 fn pick<'s>(
     proxy: &Proxy,
     req: &'s Request<'_>,
+    candidates: &[AccountIdx],
     next: &mut usize,
     unavailable: &mut Vec<AccountIdx>,
     estimate: u64,
 ) -> Result<Picked<'s>, NonePicked> {
     let mut limit_wait: Option<Duration> = None;
-    let candidates = &req.candidates;
     for _ in 0..candidates.len() {
         let idx = candidates[*next % candidates.len()];
         *next += 1;

@@ -12,10 +12,12 @@ pub(crate) mod gauges;
 pub(crate) mod health;
 pub(crate) mod limits;
 pub(crate) mod outcome;
+pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod respond;
 pub(crate) mod send;
 pub(crate) mod snapshot;
+pub(crate) mod translate;
 pub mod upstream;
 
 #[cfg(test)]

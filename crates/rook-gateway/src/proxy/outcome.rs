@@ -52,6 +52,18 @@ impl Failure {
         }
     }
 
+    /// The upstream answered 2xx with a body Rook could not read (truncated,
+    /// not JSON, not the protocol's shape).
+    pub(crate) fn invalid_answer() -> Failure {
+        Failure {
+            classified: Classified::local(ErrorClass::ServerError),
+            error: ApiError::BadGateway {
+                message: "The upstream's answer could not be read.".into(),
+                code: "upstream_invalid_answer",
+            },
+        }
+    }
+
     /// A timeout fired; `message` says which.
     pub(crate) fn timeout(message: &str) -> Failure {
         Failure {

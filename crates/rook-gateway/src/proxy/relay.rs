@@ -19,6 +19,8 @@ use rook_protocol::sse::{SseObserver, UsageChunkFilter};
 use rook_protocol::Usage;
 use tokio::time::{Instant, Sleep};
 
+use super::translate::BoxTranslator;
+use crate::endpoint::Dialect;
 use crate::lifecycle::ShutdownSignal;
 
 /// How a relayed stream ended.
@@ -81,6 +83,11 @@ pub(crate) struct RelayBody {
     finish: Option<FinishHook>,
     shutdown: Option<ShutdownSignal>,
     filter: Option<UsageChunkFilter>,
+    /// Translates (or observes) the upstream's protocol; the SSE observer and
+    /// the usage filter are for OpenAI streams relayed as is.
+    translator: Option<BoxTranslator>,
+    /// The shape of Rook's own error event.
+    dialect: Dialect,
     _guard: Option<Box<dyn Send + Sync>>,
 }
 
@@ -116,8 +123,33 @@ impl RelayBody {
             finish: Some(finish),
             shutdown,
             filter: None,
+            translator: None,
+            dialect: Dialect::OpenAi,
             _guard: guard,
         }
+    }
+
+    /// Sends the upstream's bytes through `translator` (another protocol's
+    /// stream, or an observer of one relayed as is).
+    pub(crate) fn with_translator(mut self, translator: Option<BoxTranslator>) -> Self {
+        self.translator = translator;
+        self
+    }
+
+    /// Writes Rook's error event in the client's `dialect`.
+    pub(crate) fn in_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    /// What goes to the client for upstream bytes: translated, or observed and
+    /// filtered.
+    fn process(&mut self, data: Bytes) -> Bytes {
+        if let Some(t) = &mut self.translator {
+            return Bytes::from(t.push(&data));
+        }
+        self.observer.feed(&data);
+        self.filtered(data)
     }
 
     /// Removes the usage-only chunk Rook asked for on the client's behalf.
@@ -145,33 +177,31 @@ impl RelayBody {
     fn fail(&mut self, end: StreamEnd, message: &str, code: &str) {
         self.end = Some(end);
         let mut buf = BytesMut::new();
-        let at_boundary = match &mut self.filter {
+        let at_boundary = match (&mut self.filter, &self.translator) {
+            // Translators send whole events only.
+            (_, Some(_)) => true,
             // Only complete events were sent; the half event held back is dropped.
-            Some(f) => {
+            (Some(f), None) => {
                 f.discard();
                 true
             }
-            None => self.observer.at_event_boundary(),
+            (None, None) => self.observer.at_event_boundary(),
         };
         if !at_boundary {
             buf.extend_from_slice(b"\n\n");
         }
-        let payload = serde_json::json!({
-            "error": {"message": message, "type": "upstream_error", "code": code}
-        });
-        buf.extend_from_slice(b"event: error\ndata: ");
-        buf.extend_from_slice(payload.to_string().as_bytes());
-        buf.extend_from_slice(b"\n\n");
+        buf.extend_from_slice(&error_event(self.dialect, message, code));
         self.pending = Some(buf.freeze());
     }
 
     fn finish(&mut self, end: StreamEnd) {
         self.done = true;
         if let Some(hook) = self.finish.take() {
-            hook(StreamSummary {
-                end,
-                usage: self.observer.usage(),
-            });
+            let usage = match &self.translator {
+                Some(t) => t.usage(),
+                None => self.observer.usage(),
+            };
+            hook(StreamSummary { end, usage });
         }
         self._guard = None;
     }
@@ -195,8 +225,7 @@ impl Body for RelayBody {
                     // The error event (or the last held bytes) ends the stream.
                     this.finish(end);
                 } else {
-                    this.observer.feed(&bytes);
-                    bytes = this.filtered(bytes);
+                    bytes = this.process(bytes);
                     if bytes.is_empty() {
                         continue;
                     }
@@ -226,8 +255,7 @@ impl Body for RelayBody {
                         if data.is_empty() {
                             continue;
                         }
-                        this.observer.feed(&data);
-                        let data = this.filtered(data);
+                        let data = this.process(data);
                         if data.is_empty() {
                             continue;
                         }
@@ -245,6 +273,29 @@ impl Body for RelayBody {
                     continue;
                 }
                 Poll::Ready(None) => {
+                    if let Some(t) = &mut this.translator {
+                        let mut rest = t.finish();
+                        let end = if t.completed() {
+                            StreamEnd::Completed
+                        } else if t.saw_upstream_error() {
+                            StreamEnd::UpstreamError
+                        } else {
+                            // The upstream ended without its terminator: say so.
+                            rest.extend_from_slice(&error_event(
+                                this.dialect,
+                                "The upstream ended the stream before it was complete.",
+                                "stream_interrupted",
+                            ));
+                            StreamEnd::UpstreamError
+                        };
+                        this.end = Some(end);
+                        if !rest.is_empty() {
+                            this.pending = Some(Bytes::from(rest));
+                            continue;
+                        }
+                        this.finish(end);
+                        return Poll::Ready(None);
+                    }
                     let end = if this.observer.saw_done() {
                         StreamEnd::Completed
                     } else {
@@ -277,6 +328,27 @@ impl Body for RelayBody {
     fn is_end_stream(&self) -> bool {
         self.done
     }
+}
+
+/// Rook's SSE error event in the client's dialect.
+fn error_event(dialect: Dialect, message: &str, code: &str) -> Vec<u8> {
+    let mut out = b"event: error\ndata: ".to_vec();
+    match dialect {
+        Dialect::OpenAi => {
+            let payload = serde_json::json!({
+                "error": {"message": message, "type": "upstream_error", "code": code}
+            });
+            out.extend_from_slice(payload.to_string().as_bytes());
+        }
+        Dialect::Anthropic => {
+            out.extend_from_slice(&rook_protocol::anthropic::error::error_body(
+                "api_error",
+                message,
+            ));
+        }
+    }
+    out.extend_from_slice(b"\n\n");
+    out
 }
 
 impl Drop for RelayBody {

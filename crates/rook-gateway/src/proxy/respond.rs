@@ -3,13 +3,15 @@
 //! reservation, reports a late failure to its health, and records the request.
 
 use http::{header, HeaderMap, HeaderValue, Response};
-use rook_protocol::{ErrorClass, Usage};
+use rook_protocol::ErrorClass;
 
 use super::gauges::InFlight;
 use super::limits::Reserved;
+use super::plan::Answer;
 use super::relay::{RelayBody, StreamEnd, StreamSummary};
 use super::send::Success;
 use super::snapshot::AccountRuntime;
+use super::translate::stream_translator;
 use super::upstream::is_dropped_response_header;
 use super::Proxy;
 use crate::accounting::ctx::Detached;
@@ -26,15 +28,16 @@ pub(crate) fn respond(
     held: (rook_resilience::Permit, InFlight),
     reservation: Option<Reserved>,
     ctx: &Ctx<'_>,
+    include_usage: bool,
 ) -> Response<RookBody> {
     match success {
         Success::Buffered {
             status,
             headers,
             body,
+            usage,
         } => {
             drop(held);
-            let usage = Usage::from_chunk(&body);
             if let Some(r) = reservation {
                 r.settle(usage.map(|u| u.total_tokens));
             }
@@ -49,7 +52,7 @@ pub(crate) fn respond(
             headers,
             first,
             rest,
-            injected_usage,
+            answer,
         } => {
             let fin = Finish {
                 ctx: ctx.detach(),
@@ -67,11 +70,14 @@ pub(crate) fn respond(
                 Some(proxy.lifecycle.stream_shutdown()),
                 Box::new(move |summary| fin.done(summary)),
             )
-            .with_prefix(first);
-            let relay = if injected_usage {
-                relay.strip_usage_chunk()
-            } else {
-                relay
+            .with_prefix(first)
+            .with_translator(stream_translator(answer, &ctx.model, include_usage))
+            .in_dialect(ctx.endpoint.dialect());
+            let relay = match answer {
+                Answer::OpenAi {
+                    strip_usage_chunk: true,
+                } => relay.strip_usage_chunk(),
+                _ => relay,
             };
             let mut resp = Response::new(RookBody::Relay(Box::new(relay)));
             *resp.status_mut() = status;

@@ -1,6 +1,6 @@
 //! One attempt: build the upstream request, send it, and read enough of the answer
-//! to know whether it succeeded (the whole body when buffered, the first chunk of
-//! a stream) or how it failed.
+//! to know whether it succeeded (the whole body when buffered, translated back
+//! to the client's protocol; the first chunk of a stream) or how it failed.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -8,12 +8,14 @@ use bytes::Bytes;
 use http::{header, HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use rook_config::Vendor;
-use rook_protocol::openai::{rewrite_chat, ChatProbe};
+use rook_config::Protocol;
+use rook_protocol::Usage;
 
 use super::outcome::Failure;
+use super::plan::{Answer, Outbound};
 use super::snapshot::AccountRuntime;
-use super::upstream::{build_request, UpstreamRequest};
+use super::translate::{buffered, error_details};
+use super::upstream::{build_request, Credentials, UpstreamRequest};
 use super::Proxy;
 
 /// Largest upstream error body Rook reads to relay its message.
@@ -25,9 +27,11 @@ const MAX_BUFFERED_ANSWER: usize = 64 * 1024 * 1024;
 pub(crate) struct Attempt<'a> {
     pub(crate) acct: &'a AccountRuntime,
     pub(crate) headers: &'a HeaderMap,
-    pub(crate) body: &'a Bytes,
-    pub(crate) probe: &'a ChatProbe,
-    pub(crate) upstream_model: &'a str,
+    pub(crate) outbound: Outbound,
+    /// The client asked for a stream.
+    pub(crate) stream: bool,
+    /// The client's logical model (named in translated answers).
+    pub(crate) model: &'a str,
     pub(crate) request_id: &'a str,
     /// Time allowed to the response head (and a stream's first chunk).
     pub(crate) first_byte: Duration,
@@ -38,32 +42,41 @@ pub(crate) enum Success {
     Buffered {
         status: StatusCode,
         headers: HeaderMap,
+        /// In the client's protocol.
         body: Bytes,
+        usage: Option<Usage>,
     },
     Stream {
         status: StatusCode,
         headers: HeaderMap,
         first: Bytes,
         rest: Incoming,
-        /// Rook added `stream_options.include_usage`; the usage chunk is removed.
-        injected_usage: bool,
+        /// How the stream becomes the client's.
+        answer: Answer,
     },
 }
 
 /// Sends one attempt and classifies what came back; on success, also the time
 /// to the upstream's response head.
-pub(crate) async fn send(proxy: &Proxy, a: &Attempt<'_>) -> Result<(Success, Duration), Failure> {
-    // Ask for usage on streams the client did not ask it for (the usage-only chunk
-    // is removed again on the way back). `custom` upstreams may reject the field.
-    let inject = a.probe.stream && !a.probe.has_stream_options && a.acct.vendor != Vendor::Custom;
-    let upstream_body = rewrite_chat(a.body, a.probe, Some(a.upstream_model), inject);
+pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Duration), Failure> {
+    let key = a.acct.api_key.as_ref().map(|k| k.expose());
+    let credentials = match (a.acct.protocol, key) {
+        (Protocol::Anthropic, key) => Credentials::Anthropic {
+            key,
+            version: &a.acct.anthropic_version,
+        },
+        (_, None) => Credentials::None,
+        (Protocol::Gemini, Some(k)) => Credentials::Google(k),
+        (_, Some(k)) => Credentials::Bearer(k),
+    };
+    let answer = a.outbound.answer;
     let req = build_request(UpstreamRequest {
-        uri: a.acct.chat_uri.clone(),
-        api_key: a.acct.api_key.as_ref().map(|k| k.expose()),
+        uri: a.outbound.uri,
+        credentials,
         request_id: a.request_id,
         client_headers: a.headers,
-        body: upstream_body,
-        stream: a.probe.stream,
+        body: a.outbound.body,
+        stream: a.stream,
     })
     .map_err(|_| Failure::unbuildable())?;
     let first_byte = a.first_byte;
@@ -79,14 +92,22 @@ pub(crate) async fn send(proxy: &Proxy, a: &Attempt<'_>) -> Result<(Success, Dur
     let ttfb = sent.elapsed();
     let (head, incoming) = resp.into_parts();
     if !head.status.is_success() {
-        return Err(read_failure(proxy, a, head.status, &head.headers, incoming).await);
+        return Err(read_failure(
+            proxy,
+            a.acct,
+            first_byte,
+            head.status,
+            &head.headers,
+            incoming,
+        )
+        .await);
     }
     let is_sse = head
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    if a.probe.stream && is_sse {
+    if a.stream && is_sse {
         // Wait for the first chunk: until it reaches the client, a failure may fail over.
         let remaining = first_byte
             .saturating_sub(ttfb)
@@ -114,7 +135,7 @@ pub(crate) async fn send(proxy: &Proxy, a: &Attempt<'_>) -> Result<(Success, Dur
                 headers: head.headers,
                 first,
                 rest: incoming,
-                injected_usage: inject,
+                answer,
             },
             ttfb,
         ));
@@ -126,14 +147,21 @@ pub(crate) async fn send(proxy: &Proxy, a: &Attempt<'_>) -> Result<(Success, Dur
     )
     .await
     {
-        Ok(Ok(c)) => Ok((
-            Success::Buffered {
-                status: head.status,
-                headers: head.headers,
-                body: c.to_bytes(),
-            },
-            ttfb,
-        )),
+        Ok(Ok(c)) => match buffered(answer, c.to_bytes(), a.model) {
+            Ok((body, usage)) => Ok((
+                Success::Buffered {
+                    status: head.status,
+                    headers: head.headers,
+                    body,
+                    usage,
+                },
+                ttfb,
+            )),
+            Err(e) => {
+                tracing::debug!(account = %a.acct.label, error = %e, "upstream answer could not be translated");
+                Err(Failure::invalid_answer())
+            }
+        },
         Ok(Err(_)) => Err(Failure::transport()),
         Err(_) => Err(Failure::timeout(
             "The upstream answer did not complete in time.",
@@ -144,19 +172,19 @@ pub(crate) async fn send(proxy: &Proxy, a: &Attempt<'_>) -> Result<(Success, Dur
 /// Reads (a bounded part of) an error answer's body and classifies it.
 async fn read_failure(
     proxy: &Proxy,
-    a: &Attempt<'_>,
+    acct: &AccountRuntime,
+    first_byte: Duration,
     status: StatusCode,
     headers: &HeaderMap,
     incoming: Incoming,
 ) -> Failure {
     let limited = http_body_util::Limited::new(incoming, MAX_ERROR_BODY);
-    let body =
-        match tokio::time::timeout(a.first_byte.max(Duration::from_secs(1)), limited.collect())
-            .await
-        {
-            Ok(Ok(c)) => c.to_bytes(),
-            _ => Bytes::new(),
-        };
+    let body = match tokio::time::timeout(first_byte.max(Duration::from_secs(1)), limited.collect())
+        .await
+    {
+        Ok(Ok(c)) => c.to_bytes(),
+        _ => Bytes::new(),
+    };
     let hint = rook_resilience::retry_after::retry_hint(
         headers
             .iter()
@@ -164,10 +192,11 @@ async fn read_failure(
         SystemTime::now(),
         proxy.timeouts.retry_after_max,
     );
-    let classified = rook_protocol::classify(status.as_u16(), &body, hint);
+    let (details, body_hint) = error_details(acct.protocol, &body);
+    let classified = rook_protocol::classify_parsed(status.as_u16(), details, hint.or(body_hint));
     Failure::upstream(
         status,
         classified,
-        a.acct.api_key.as_ref().map(|k| k.expose()),
+        acct.api_key.as_ref().map(|k| k.expose()),
     )
 }

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use http::Uri;
-use rook_config::{Secret, Vendor};
+use http::{HeaderValue, Uri};
+use rook_config::{Protocol, Secret, Vendor};
 use rook_routing::{AccountIdx, AccountSpec, AvailabilityView, PoolSpec, RouteSpec, RoutingTable};
 
 use crate::proxy::health::Health;
@@ -39,6 +39,14 @@ pub(crate) struct AccountEntry {
     pub(crate) requests_per_minute: Option<u32>,
     /// `tokens_per_minute` from the configuration.
     pub(crate) tokens_per_minute: Option<u32>,
+    /// The wire protocol the account speaks.
+    pub(crate) protocol: Protocol,
+    /// `anthropic-version` sent to `anthropic` accounts.
+    pub(crate) anthropic_version: String,
+    /// `max_tokens` for requests to `anthropic` accounts that give none.
+    pub(crate) default_max_tokens: u32,
+    /// Ask `openai` upstreams for usage on streams.
+    pub(crate) stream_usage: bool,
 }
 
 /// State of an account shared across snapshots.
@@ -66,8 +74,18 @@ pub(crate) struct AccountRuntime {
     pub(crate) label: String,
     /// Vendor.
     pub(crate) vendor: Vendor,
-    /// `{base_url}/chat/completions`.
+    /// The wire protocol.
+    pub(crate) protocol: Protocol,
+    /// The base URL (with its version path), without a trailing `/`.
+    pub(crate) base: String,
+    /// `{base_url}/chat/completions`, ready for the hot path.
     pub(crate) chat_uri: Uri,
+    /// `anthropic-version` for `anthropic` accounts.
+    pub(crate) anthropic_version: HeaderValue,
+    /// `max_tokens` for requests to `anthropic` accounts that give none.
+    pub(crate) default_max_tokens: u32,
+    /// Ask `openai` upstreams for usage on streams.
+    pub(crate) stream_usage: bool,
     /// Credentials.
     pub(crate) api_key: Option<Secret>,
     /// Logical → upstream model names.
@@ -79,6 +97,11 @@ pub(crate) struct AccountRuntime {
 }
 
 impl AccountRuntime {
+    /// `{base_url}{path}`, if that forms a valid URL.
+    pub(crate) fn uri(&self, path: &str) -> Option<Uri> {
+        endpoint_uri(&self.base, path).ok()
+    }
+
     /// The upstream model name for a logical model.
     pub(crate) fn upstream_model<'a>(&'a self, logical: &'a str) -> &'a str {
         self.models
@@ -156,12 +179,19 @@ impl Snapshot {
             ));
             let chat_uri = endpoint_uri(&a.base_url, "/chat/completions")
                 .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
+            let anthropic_version = HeaderValue::from_str(&a.anthropic_version)
+                .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
             runtime.push(AccountRuntime {
                 label: rook_observability::account_label(&a.id),
                 shared: shared_state,
                 id: Arc::from(a.id.as_str()),
                 vendor: a.vendor,
+                protocol: a.protocol,
+                base: a.base_url.trim_end_matches('/').to_string(),
                 chat_uri,
+                anthropic_version,
+                default_max_tokens: a.default_max_tokens,
+                stream_usage: a.stream_usage,
                 api_key: a.api_key,
                 models: a.models,
                 enabled: a.enabled,

@@ -19,6 +19,7 @@ use super::Proxy;
 use crate::accounting::{Accounting, Ctx};
 use crate::body::RookBody;
 use crate::control::catalog::{build_snapshot, declared_records};
+use crate::endpoint::Endpoint;
 use crate::lifecycle::Lifecycle;
 
 /// A proxy over `upstreams` (accounts `a`, `b`, … in that order) in one pool
@@ -69,6 +70,7 @@ async fn send(proxy: &Proxy, accounting: &Arc<Accounting>, body: &'static str) -
         .unwrap();
     let headers = HeaderMap::new();
     let req = Request {
+        endpoint: Endpoint::Chat,
         snapshot: snapshot.clone(),
         headers: &headers,
         body: &body,
@@ -78,6 +80,7 @@ async fn send(proxy: &Proxy, accounting: &Arc<Accounting>, body: &'static str) -
     };
     let mut ctx = Ctx::new(
         "req-test",
+        Endpoint::Chat,
         Instant::now(),
         Arc::from("anonymous"),
         accounting.clone(),

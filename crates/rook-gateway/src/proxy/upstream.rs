@@ -76,6 +76,7 @@ fn is_dropped_request_header(name: &HeaderName) -> bool {
             | "content-length"
             | "authorization"
             | "x-api-key"
+            | "x-goog-api-key"
             | "api-key"
             | "cookie"
             | "accept-encoding"
@@ -109,14 +110,32 @@ pub fn is_dropped_response_header(name: &HeaderName) -> bool {
     )
 }
 
+/// How an account's key is presented, by its protocol.
+#[derive(Debug, Clone, Copy)]
+pub enum Credentials<'a> {
+    /// No key.
+    None,
+    /// `Authorization: Bearer <key>` (OpenAI and compatible servers).
+    Bearer(&'a str),
+    /// `x-api-key: <key>` and `anthropic-version` (never `Authorization`). The
+    /// client's own `anthropic-version` is kept when it sent one.
+    Anthropic {
+        /// The key, when the account has one.
+        key: Option<&'a str>,
+        /// The account's `anthropic_version`.
+        version: &'a HeaderValue,
+    },
+    /// `x-goog-api-key: <key>` (Gemini).
+    Google(&'a str),
+}
+
 /// Everything needed to send one attempt.
 #[derive(Debug)]
 pub struct UpstreamRequest<'a> {
     /// `{base_url}/chat/completions` etc.
     pub uri: Uri,
-    /// The account's key, sent as `Authorization: Bearer` (every vendor is reached
-    /// through its OpenAI-compatible endpoint, Anthropic's and Google's included).
-    pub api_key: Option<&'a str>,
+    /// The account's credentials, presented as its protocol expects.
+    pub credentials: Credentials<'a>,
     /// The request id, sent as `x-request-id`.
     pub request_id: &'a str,
     /// The client's headers (filtered here).
@@ -158,17 +177,36 @@ pub fn build_request(r: UpstreamRequest<'_>) -> Result<Request<Full<Bytes>>, htt
         if let Ok(v) = HeaderValue::from_str(r.request_id) {
             h.insert("x-request-id", v);
         }
-        if let Some(key) = r.api_key {
-            let mut v = String::with_capacity(7 + key.len());
-            v.push_str("Bearer ");
-            v.push_str(key);
-            if let Ok(mut v) = HeaderValue::from_str(&v) {
-                v.set_sensitive(true);
-                h.insert(header::AUTHORIZATION, v);
+        match r.credentials {
+            Credentials::None => {}
+            Credentials::Bearer(key) => {
+                let mut v = String::with_capacity(7 + key.len());
+                v.push_str("Bearer ");
+                v.push_str(key);
+                insert_secret(h, header::AUTHORIZATION, &v);
+            }
+            Credentials::Anthropic { key, version } => {
+                if let Some(key) = key {
+                    insert_secret(h, HeaderName::from_static("x-api-key"), key);
+                }
+                if !h.contains_key("anthropic-version") {
+                    h.insert("anthropic-version", version.clone());
+                }
+            }
+            Credentials::Google(key) => {
+                insert_secret(h, HeaderName::from_static("x-goog-api-key"), key);
             }
         }
     }
     builder.body(Full::new(r.body))
+}
+
+/// Sets a header holding a secret, marked sensitive (never logged by hyper).
+fn insert_secret(h: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(mut v) = HeaderValue::from_str(value) {
+        v.set_sensitive(true);
+        h.insert(name, v);
+    }
 }
 
 /// Builds a `GET` to an upstream endpoint (model listing, reachability probes).
@@ -176,7 +214,7 @@ pub fn build_get(uri: Uri, api_key: Option<&str>) -> Result<Request<Full<Bytes>>
     let empty = HeaderMap::new();
     let mut req = build_request(UpstreamRequest {
         uri,
-        api_key,
+        credentials: api_key.map_or(Credentials::None, Credentials::Bearer),
         request_id: "rook-probe",
         client_headers: &empty,
         body: Bytes::new(),
@@ -205,7 +243,7 @@ mod tests {
         client.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         let req = build_request(UpstreamRequest {
             uri: endpoint_uri("http://127.0.0.1:9/v1/", "/chat/completions").unwrap(),
-            api_key: Some("acct-key"),
+            credentials: Credentials::Bearer("acct-key"),
             request_id: "req-1",
             client_headers: &client,
             body: Bytes::from_static(b"{}"),
@@ -226,6 +264,58 @@ mod tests {
         assert_eq!(h["x-request-id"], "req-1");
         assert_eq!(h["accept"], "text/event-stream");
         assert_eq!(h.get_all("authorization").iter().count(), 1);
+    }
+
+    #[test]
+    fn each_protocol_presents_the_key_its_own_way() {
+        let mut client = HeaderMap::new();
+        client.insert("x-api-key", HeaderValue::from_static("client-key"));
+        client.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer client-token"),
+        );
+        client.insert("anthropic-beta", HeaderValue::from_static("tools-2024"));
+        let version = HeaderValue::from_static("2023-06-01");
+        let send = |credentials, client: &HeaderMap| {
+            build_request(UpstreamRequest {
+                uri: endpoint_uri("http://127.0.0.1:9/v1", "/messages").unwrap(),
+                credentials,
+                request_id: "r",
+                client_headers: client,
+                body: Bytes::from_static(b"{}"),
+                stream: false,
+            })
+            .unwrap()
+        };
+        let req = send(
+            Credentials::Anthropic {
+                key: Some("acct-key"),
+                version: &version,
+            },
+            &client,
+        );
+        let h = req.headers();
+        assert_eq!(h["x-api-key"], "acct-key");
+        assert!(h["x-api-key"].is_sensitive());
+        assert_eq!(h.get_all("x-api-key").iter().count(), 1);
+        assert!(h.get("authorization").is_none());
+        assert_eq!(h["anthropic-version"], "2023-06-01");
+        assert_eq!(h["anthropic-beta"], "tools-2024");
+        // The client's own anthropic-version is kept.
+        client.insert("anthropic-version", HeaderValue::from_static("2024-01-01"));
+        let req = send(
+            Credentials::Anthropic {
+                key: None,
+                version: &version,
+            },
+            &client,
+        );
+        assert_eq!(req.headers()["anthropic-version"], "2024-01-01");
+        assert!(req.headers().get("x-api-key").is_none());
+        let req = send(Credentials::Google("g-key"), &client);
+        let h = req.headers();
+        assert_eq!(h["x-goog-api-key"], "g-key");
+        assert!(h.get("authorization").is_none() && h.get("x-api-key").is_none());
     }
 
     #[test]

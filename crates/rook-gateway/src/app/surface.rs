@@ -1,6 +1,7 @@
-//! `POST /v1/chat/completions`: probe the body, resolve the route, apply Rook's
-//! own rate limits and idempotency, then hand the request to the proxy's attempt
-//! loop.
+//! The `/v1` surfaces that reach upstreams (`chat/completions`, `messages`,
+//! `messages/count_tokens`, `embeddings`, `responses`, `completions`): probe the
+//! body, resolve the route, apply Rook's own rate limits and idempotency, then
+//! hand the request to the proxy's attempt loop.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,11 +16,13 @@ use super::idempotency::{self, Early, Scope};
 use super::App;
 use crate::accounting::Ctx;
 use crate::body::RookBody;
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::proxy::attempt::{attempt_loop, Request};
 
-pub(crate) async fn chat(
+pub(crate) async fn handle(
     app: &Arc<App>,
+    endpoint: Endpoint,
     parts: Parts,
     body: Bytes,
     request_id: &str,
@@ -27,6 +30,7 @@ pub(crate) async fn chat(
 ) -> Response<RookBody> {
     let mut ctx = Ctx::new(
         request_id,
+        endpoint,
         start,
         app.principal.clone(),
         app.accounting.clone(),
@@ -90,7 +94,7 @@ pub(crate) async fn chat(
         return ctx.fail(err, None, "rate_limited");
     }
     // Idempotency (buffered requests only).
-    let idem = if probe.stream || !app.config.idempotency.enabled {
+    let idem = if probe.stream || !app.config.idempotency.enabled || !endpoint.idempotent_replay() {
         None
     } else {
         let scope = Scope {
@@ -108,6 +112,7 @@ pub(crate) async fn chat(
         }
     };
     let req = Request {
+        endpoint,
         snapshot: snap,
         headers: &parts.headers,
         body: &body,
