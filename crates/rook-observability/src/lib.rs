@@ -105,8 +105,8 @@ pub const METRICS: &[MetricDef] = &[
     MetricDef {
         name: names::UPSTREAM_REQUESTS_TOTAL,
         kind: Kind::Counter,
-        labels: &["vendor", "account", "model", "outcome"],
-        help: "Upstream attempts by outcome (success, rate_limited, server_error, client_error, auth_error, quota_exhausted, timeout, transport_error, stream_error).",
+        labels: &["vendor", "account", "model", "endpoint", "outcome"],
+        help: "Upstream attempts by endpoint (chat, messages, count_tokens, embeddings, responses, completions) and outcome (success, rate_limited, server_error, client_error, auth_error, quota_exhausted, timeout, transport_error, stream_error).",
     },
     MetricDef {
         name: names::UPSTREAM_REQUEST_DURATION_SECONDS,
@@ -165,8 +165,8 @@ pub const METRICS: &[MetricDef] = &[
     MetricDef {
         name: names::TOKENS_TOTAL,
         kind: Kind::Counter,
-        labels: &["vendor", "account", "model", "kind"],
-        help: "Tokens reported by upstreams, by kind (prompt, completion).",
+        labels: &["vendor", "account", "model", "endpoint", "kind"],
+        help: "Tokens reported by upstreams, by endpoint and kind (prompt, completion).",
     },
     MetricDef {
         name: names::USAGE_EVENTS_DROPPED_TOTAL,

@@ -35,12 +35,13 @@ pub(crate) fn record_http(
 pub(crate) fn upstream(
     acct: Labels<'_>,
     model: &str,
+    endpoint: &'static str,
     outcome: &'static str,
     elapsed: Duration,
     ttfb: Option<Duration>,
 ) {
     let Labels { vendor, account } = acct;
-    counter!(names::UPSTREAM_REQUESTS_TOTAL, "vendor" => vendor, "account" => account.to_string(), "model" => model.to_string(), "outcome" => outcome).increment(1);
+    counter!(names::UPSTREAM_REQUESTS_TOTAL, "vendor" => vendor, "account" => account.to_string(), "model" => model.to_string(), "endpoint" => endpoint, "outcome" => outcome).increment(1);
     histogram!(names::UPSTREAM_REQUEST_DURATION_SECONDS, "vendor" => vendor, "account" => account.to_string(), "model" => model.to_string())
         .record(elapsed.as_secs_f64());
     if let Some(t) = ttfb {
@@ -50,8 +51,13 @@ pub(crate) fn upstream(
 }
 
 /// Counts a stream that failed after its first byte.
-pub(crate) fn upstream_stream_error(vendor: &'static str, label: &str, model: &str) {
-    counter!(names::UPSTREAM_REQUESTS_TOTAL, "vendor" => vendor, "account" => label.to_string(), "model" => model.to_string(), "outcome" => "stream_error").increment(1);
+pub(crate) fn upstream_stream_error(
+    vendor: &'static str,
+    label: &str,
+    model: &str,
+    endpoint: &'static str,
+) {
+    counter!(names::UPSTREAM_REQUESTS_TOTAL, "vendor" => vendor, "account" => label.to_string(), "model" => model.to_string(), "endpoint" => endpoint, "outcome" => "stream_error").increment(1);
 }
 
 /// Counts a retry decision or terminal retry outcome.
@@ -69,10 +75,16 @@ pub(crate) fn permit_wait(d: Duration) {
 }
 
 /// Counts tokens of an answer.
-pub(crate) fn tokens(vendor: &'static str, label: &str, model: &str, usage: Option<Usage>) {
+pub(crate) fn tokens(
+    vendor: &'static str,
+    label: &str,
+    model: &str,
+    endpoint: &'static str,
+    usage: Option<Usage>,
+) {
     let Some(u) = usage else { return };
-    counter!(names::TOKENS_TOTAL, "vendor" => vendor, "account" => label.to_string(), "model" => model.to_string(), "kind" => "prompt").increment(u.prompt_tokens);
-    counter!(names::TOKENS_TOTAL, "vendor" => vendor, "account" => label.to_string(), "model" => model.to_string(), "kind" => "completion").increment(u.completion_tokens);
+    counter!(names::TOKENS_TOTAL, "vendor" => vendor, "account" => label.to_string(), "model" => model.to_string(), "endpoint" => endpoint, "kind" => "prompt").increment(u.prompt_tokens);
+    counter!(names::TOKENS_TOTAL, "vendor" => vendor, "account" => label.to_string(), "model" => model.to_string(), "endpoint" => endpoint, "kind" => "completion").increment(u.completion_tokens);
 }
 
 /// Counts a usage event dropped before the registry.

@@ -68,7 +68,7 @@ impl Accounting {
             "request"
         );
         if let (Some(vendor), Some(label)) = (ctx.vendor, account_label.as_deref()) {
-            metrics::tokens(vendor, label, &ctx.model, usage);
+            metrics::tokens(vendor, label, &ctx.model, ctx.endpoint.as_str(), usage);
         }
         self.sink.record(Record {
             request_id: ctx.request_id.to_string(),

@@ -220,7 +220,14 @@ pub(crate) async fn attempt_loop(
         let failure = match result {
             Ok((success, ttfb)) => {
                 ctx.ttfb = Some(ttfb);
-                m::upstream(acct.labels(), &ctx.model, "success", elapsed, Some(ttfb));
+                m::upstream(
+                    acct.labels(),
+                    &ctx.model,
+                    ctx.endpoint.as_str(),
+                    "success",
+                    elapsed,
+                    Some(ttfb),
+                );
                 proxy.health.success(hpermit);
                 let _ = attempts.on_outcome(Outcome::Success, Instant::now());
                 if attempts.retried() {
@@ -244,7 +251,14 @@ pub(crate) async fn attempt_loop(
             r.settle(Some(0));
         }
         let class = failure.classified.class;
-        m::upstream(acct.labels(), &ctx.model, class.as_str(), elapsed, None);
+        m::upstream(
+            acct.labels(),
+            &ctx.model,
+            ctx.endpoint.as_str(),
+            class.as_str(),
+            elapsed,
+            None,
+        );
         match failure.classified.health_effect {
             HealthEffect::Success => proxy.health.success(hpermit),
             HealthEffect::Failure(hint) => proxy.health.failure(hpermit, class, hint),

@@ -118,7 +118,12 @@ impl Finish {
         ) {
             self.health
                 .late_failure(&self.account, ErrorClass::StreamError);
-            m::upstream_stream_error(ctx.vendor.unwrap_or("none"), &self.label, &ctx.model);
+            m::upstream_stream_error(
+                ctx.vendor.unwrap_or("none"),
+                &self.label,
+                &ctx.model,
+                ctx.endpoint.as_str(),
+            );
         }
         let class = (!summary.end.is_complete()).then(|| summary.end.as_str());
         ctx.record(self.status, outcome, class, summary.usage);
