@@ -209,12 +209,22 @@ fn insert_secret(h: &mut HeaderMap, name: HeaderName, value: &str) {
     }
 }
 
-/// Builds a `GET` to an upstream endpoint (model listing, reachability probes).
+/// Builds a `GET` to an upstream endpoint (model listing, reachability probes),
+/// with a Bearer key (OpenAI-protocol accounts).
 pub fn build_get(uri: Uri, api_key: Option<&str>) -> Result<Request<Full<Bytes>>, http::Error> {
+    build_get_with(uri, api_key.map_or(Credentials::None, Credentials::Bearer))
+}
+
+/// Builds a `GET` to an upstream endpoint with the account's credentials as its
+/// protocol presents them.
+pub fn build_get_with(
+    uri: Uri,
+    credentials: Credentials<'_>,
+) -> Result<Request<Full<Bytes>>, http::Error> {
     let empty = HeaderMap::new();
     let mut req = build_request(UpstreamRequest {
         uri,
-        credentials: api_key.map_or(Credentials::None, Credentials::Bearer),
+        credentials,
         request_id: "rook-probe",
         client_headers: &empty,
         body: Bytes::new(),
