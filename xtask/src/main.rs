@@ -29,7 +29,8 @@ fn main() -> ExitCode {
                  tasks:\n  ci       fmt check, clippy -D warnings, tests (nextest), doc tests, cargo deny\n  \
                  bench    release build + load harness against a local mock upstream (docs/performance.md);\n           \
                  --quick: base case only, 5 s per case; --latency: c=1 latency only, direct vs rook,\n           \
-                 alternating rounds, without the harness's RSS sampler\n  \
+                 alternating rounds, without the harness's RSS sampler; --translated: OpenAI chat to an\n           \
+                 OpenAI-protocol vs an Anthropic-protocol account (the translation's cost)\n  \
                  release  release build of rook-server and rook-cli\n  \
                  demo     run rook-server with examples/quickstart.toml in front of the bundled fake upstream"
             );
@@ -235,6 +236,26 @@ fn bench(args: &[String]) -> Result<(), String> {
     )?;
     let server = root.join("target/release/rook-server");
     let config = root.join("bench/rook-bench.toml");
+    if args.iter().any(|a| a == "--translated") {
+        run(
+            "cargo build --release -p rook-test-support (the fake upstream)",
+            cargo().args([
+                "build",
+                "--release",
+                "--locked",
+                "-p",
+                "rook-test-support",
+                "--bin",
+                "rook-fake-upstream",
+            ]),
+        )?;
+        return translated_bench(
+            &shared,
+            &root.join("target/release/rook-fake-upstream"),
+            &server,
+            &root.join("bench/rook-bench-translated.toml"),
+        );
+    }
     if args.iter().any(|a| a == "--latency") {
         return latency_bench(
             &shared,
@@ -275,11 +296,24 @@ fn bench(args: &[String]) -> Result<(), String> {
 
 /// One c=1 latency case of `run.sh`: (p50 ms, p99 ms).
 fn c1_case(shared: &Path, base_url: &str, label: &str, mode: &str) -> Result<(f64, f64), String> {
+    let (p50, p99, _) = wrk_case(shared, base_url, "bench-model", label, mode, 1)?;
+    Ok((p50, p99))
+}
+
+/// One `run.sh` case: p50 and p99 in ms, and requests per second.
+fn wrk_case(
+    shared: &Path,
+    base_url: &str,
+    model: &str,
+    label: &str,
+    mode: &str,
+    concurrency: u32,
+) -> Result<(f64, f64, f64), String> {
     let out = Command::new("bash")
         .arg(shared.join("run.sh"))
-        .args([base_url, "bench-model", label])
+        .args([base_url, model, label])
         .env("MODES", mode)
-        .env("CONCURRENCY", "1")
+        .env("CONCURRENCY", concurrency.to_string())
         .env(
             "DURATION",
             env::var("DURATION").unwrap_or_else(|_| "15".into()),
@@ -301,7 +335,71 @@ fn c1_case(shared: &Path, base_url: &str, label: &str, mode: &str) -> Result<(f6
     if field("errors=")? != 0.0 {
         return Err(format!("errors in: {line}"));
     }
-    Ok((field("p50=")?, field("p99=")?))
+    Ok((field("p50=")?, field("p99=")?, field("rps=")?))
+}
+
+/// The translation layer's cost: the same fake upstream reached through Rook as
+/// an OpenAI-protocol account (same protocol, byte-faithful) and as an
+/// Anthropic-protocol account (OpenAI chat → Messages → OpenAI chat), at c=1
+/// (latency) and c=32 (throughput), rounds alternating. Gateway on CPU 0, wrk
+/// and the fake on CPU 1.
+fn translated_bench(
+    shared: &Path,
+    fake: &Path,
+    server: &Path,
+    config: &Path,
+) -> Result<(), String> {
+    let rounds: usize = env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("/tmp/rook-bench.db{suffix}"));
+    }
+    let mut fake = spawn_pinned("1", fake, &["--port", "18001"])?;
+    let mut gateway = match spawn_pinned("0", server, &["--config", &config.to_string_lossy()]) {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = fake.kill();
+            return Err(e);
+        }
+    };
+    let result = (|| -> Result<Vec<String>, String> {
+        wait_ready("http://127.0.0.1:18001/v1/models")?;
+        wait_ready("http://127.0.0.1:4141/api/health/live")?;
+        let base = "http://127.0.0.1:4141/v1";
+        let mut rows = Vec::new();
+        for round in 1..=rounds {
+            for mode in ["nonstream", "stream"] {
+                let (s50, s99, _) = wrk_case(shared, base, "bench-openai", "same", mode, 1)?;
+                let (t50, t99, _) =
+                    wrk_case(shared, base, "bench-anthropic", "translated", mode, 1)?;
+                let (_, _, srps) = wrk_case(shared, base, "bench-openai", "same", mode, 32)?;
+                let (_, _, trps) =
+                    wrk_case(shared, base, "bench-anthropic", "translated", mode, 32)?;
+                let row = format!(
+                    "| {round} | {mode} | {s50:.3} / {s99:.3} | {t50:.3} / {t99:.3} | +{:.3} / +{:.3} | {srps:.0} | {trps:.0} |",
+                    t50 - s50,
+                    t99 - s99
+                );
+                println!("{row}");
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    })();
+    let _ = gateway.kill();
+    let _ = fake.kill();
+    let _ = gateway.wait();
+    let _ = fake.wait();
+    let rows = result?;
+    println!(
+        "\n| round | mode | same protocol p50 / p99 ms (c=1) | translated p50 / p99 ms (c=1) | translation adds | same req/s (c=32) | translated req/s (c=32) |\n|---|---|---:|---:|---:|---:|---:|"
+    );
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
 }
 
 /// Starts `cmd` pinned to `cpus` with `taskset`.
