@@ -1,12 +1,31 @@
-//! A scriptable, in-process, OpenAI-compatible fake upstream.
+//! A scriptable, in-process fake upstream speaking the OpenAI, Anthropic and
+//! Gemini protocols.
 //!
-//! [`FakeUpstream`] listens on `127.0.0.1:0` and serves
-//! `POST /v1/chat/completions` and `GET /v1/models` (anything else is a 404
-//! with an OpenAI error body). Chat requests consume the queued [`Reply`]s in
-//! order; when the queue is empty the default reply is used (initially
-//! [`Reply::auto`]). Every request is recorded ([`FakeUpstream::requests`]),
-//! and responses whose peer went away before they finished are counted
-//! ([`FakeUpstream::cancelled_count`]).
+//! [`FakeUpstream`] listens on `127.0.0.1:0` and answers by request path, like
+//! the real vendors (paths are matched by their end, so any version prefix
+//! such as `/v1` or `/v1beta` works):
+//!
+//! | request | protocol | answer |
+//! |---|---|---|
+//! | `POST …/chat/completions` | OpenAI | `chat.completion` or its chunk stream |
+//! | `POST …/completions` | OpenAI (legacy) | `text_completion` or its stream |
+//! | `POST …/embeddings` | OpenAI | a `list` of `embedding`s, one per input |
+//! | `POST …/responses` | OpenAI Responses | a `response`, or its event stream |
+//! | `POST …/messages` | Anthropic | a `message`, or its event stream |
+//! | `POST …/messages/count_tokens` | Anthropic | `{"input_tokens"}` |
+//! | `POST …/models/{m}:generateContent` | Gemini | a `GenerateContentResponse` |
+//! | `POST …/models/{m}:streamGenerateContent` | Gemini | SSE of `GenerateContentResponse`s |
+//! | `POST …/models/{m}:batchEmbedContents` | Gemini | `{"embeddings":[{"values"}]}` |
+//! | `GET …/models`, `GET …/models/{id}` | OpenAI | the model list / one model |
+//!
+//! Anything else is a 404 with an OpenAI error body. Every `POST` above
+//! consumes the queued [`Reply`]s in order; when the queue is empty the
+//! default reply is used (initially [`Reply::auto`]). A reply is rendered in
+//! the protocol of the path it answers: [`Reply::chat`] is an Anthropic
+//! `message` on `/messages` and a Gemini candidate on `:generateContent`,
+//! [`Reply::status`] gives each protocol's error body. Every request is
+//! recorded ([`FakeUpstream::requests`]), and responses whose peer went away
+//! before they finished are counted ([`FakeUpstream::cancelled_count`]).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -29,6 +48,11 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Sleep;
 
+mod anthropic;
+mod gemini;
+mod openai;
+mod responses;
+
 /// `prompt_tokens` reported when no [`Reply::usage`] override is set.
 pub const DEFAULT_PROMPT_TOKENS: u64 = 10;
 /// `completion_tokens` reported when no [`Reply::usage`] override is set.
@@ -41,6 +65,20 @@ pub const AUTO_CHUNKS: [&str; 4] = ["Hello", " from", " the fake", " upstream."]
 /// The model id used when a request does not name one, and the default
 /// content of `GET /v1/models`.
 pub const DEFAULT_MODEL: &str = "fake-model";
+/// Length of the vectors answered by the embedding endpoints (see
+/// [`embedding_for`]).
+pub const EMBEDDING_DIMS: usize = 4;
+
+/// The embedding vector answered for the input at `index` (OpenAI
+/// `data[index].embedding`, Gemini `embeddings[index].values`):
+/// `[index + 0.5, 0.25, -0.25, 0.125]`, exact in `f32`, so translations can be
+/// checked value by value.
+pub fn embedding_for(index: usize) -> Vec<f64> {
+    // Embedding batches are small; the cast is exact for them.
+    #[allow(clippy::cast_precision_loss)]
+    let first = index as f64 + 0.5;
+    vec![first, 0.25, -0.25, 0.125]
+}
 
 /// How long a deliberately broken body waits after its last data before the
 /// connection is dropped, so the data already written reaches the client.
@@ -57,6 +95,7 @@ enum Kind {
     Auto,
     Chat(String),
     Stream(Vec<String>),
+    ToolCall { name: String, args: Value },
     DefaultError,
     Json(Value),
     Raw(Vec<Bytes>),
@@ -77,6 +116,7 @@ pub struct Reply {
     chunk_delay: Option<Duration>,
     break_after: Option<usize>,
     usage: Option<(u64, u64)>,
+    message: Option<String>,
     hang: bool,
 }
 
@@ -90,16 +130,21 @@ impl Reply {
             chunk_delay: None,
             break_after: None,
             usage: None,
+            message: None,
             hang: false,
         }
     }
 
-    /// Answers like OpenAI would: a `chat.completion` JSON with
-    /// [`AUTO_CONTENT`] for a buffered request, or, for `"stream": true`, an
-    /// SSE stream of `chat.completion.chunk` events carrying [`AUTO_CHUNKS`]
-    /// (first event carries the role, a last event `finish_reason: "stop"`,
-    /// a usage-only event if `stream_options.include_usage` is true, then
-    /// `data: [DONE]`). The request's `model` is echoed.
+    /// Answers like the vendor of the path would, with [`AUTO_CONTENT`] for a
+    /// buffered request, or, for a streamed one (`"stream": true`, Gemini's
+    /// `:streamGenerateContent`), the vendor's SSE stream carrying
+    /// [`AUTO_CHUNKS`]. The request's `model` is echoed.
+    ///
+    /// On `…/chat/completions`: a `chat.completion` JSON, or
+    /// `chat.completion.chunk` events (first event carries the role, a last
+    /// event `finish_reason: "stop"`, a usage-only event if
+    /// `stream_options.include_usage` is true, then `data: [DONE]`). The
+    /// other paths are described in the [module docs](self).
     pub fn auto() -> Self {
         Self::with_kind(Kind::Auto, 200)
     }
@@ -118,11 +163,72 @@ impl Reply {
         Self::with_kind(Kind::Stream(chunks), 200)
     }
 
+    /// One function/tool call named `name` with these arguments (a JSON
+    /// object), buffered or streamed as the request asks, in the protocol of
+    /// the path:
+    ///
+    /// - `…/chat/completions`: `message.tool_calls[0]` (`id` `call_fake_N`,
+    ///   `arguments` as JSON text), `finish_reason: "tool_calls"`; streamed,
+    ///   a delta with id and name, then the arguments in pieces.
+    /// - `…/messages`: a `tool_use` block (`id` `toolu_fake_N`, `input`),
+    ///   `stop_reason: "tool_use"`; streamed, `content_block_start` then
+    ///   `input_json_delta` pieces.
+    /// - `:generateContent` / `:streamGenerateContent`: a
+    ///   `functionCall {name, args}` part, `finishReason: "STOP"`.
+    /// - `…/responses`: a `function_call` output item (`call_id`
+    ///   `call_fake_N`); streamed, `response.function_call_arguments.delta`
+    ///   pieces.
+    ///
+    /// Embedding and token-count paths answer as [`auto`](Reply::auto).
+    pub fn tool_call(name: &str, args: Value) -> Self {
+        Self::with_kind(
+            Kind::ToolCall {
+                name: name.to_owned(),
+                args,
+            },
+            200,
+        )
+    }
+
+    /// Anthropic's name for [`tool_call`](Reply::tool_call): on `…/messages`
+    /// a `tool_use` block (streamed with `input_json_delta` pieces) and
+    /// `stop_reason: "tool_use"`.
+    pub fn anthropic_tool_use(name: &str, input: Value) -> Self {
+        Self::tool_call(name, input)
+    }
+
+    /// Gemini's name for [`tool_call`](Reply::tool_call): on
+    /// `:generateContent` a `functionCall {name, args}` part.
+    pub fn gemini_function_call(name: &str, args: Value) -> Self {
+        Self::tool_call(name, args)
+    }
+
     /// A response with this status and, unless [`json`](Reply::json) or
-    /// [`raw_sse`](Reply::raw_sse) replaces it, an OpenAI error body
-    /// `{"error":{"message","type","code"}}` matching the status.
+    /// [`raw_sse`](Reply::raw_sse) replaces it, the error body of the
+    /// path's protocol matching the status:
+    ///
+    /// - OpenAI paths: `{"error":{"message","type","code"}}`.
+    /// - Anthropic paths: `{"type":"error","error":{"type","message"}}` with
+    ///   `invalid_request_error` (400, other 4xx), `authentication_error`
+    ///   (401), `permission_error` (403), `not_found_error` (404),
+    ///   `request_too_large` (413), `rate_limit_error` (429), `api_error`
+    ///   (500 and other 5xx), `overloaded_error` (529, message `Overloaded`).
+    /// - Gemini paths: `{"error":{"code","message","status"}}` with
+    ///   `INVALID_ARGUMENT` (400), `UNAUTHENTICATED` (401),
+    ///   `PERMISSION_DENIED` (403), `NOT_FOUND` (404), `RESOURCE_EXHAUSTED`
+    ///   (429), `INTERNAL` (500), `UNAVAILABLE` (503), `DEADLINE_EXCEEDED`
+    ///   (504).
+    ///
+    /// The message is `fake upstream scripted status N` unless
+    /// [`message`](Reply::message) sets it.
     pub fn status(code: u16) -> Self {
         Self::with_kind(Kind::DefaultError, code)
+    }
+
+    /// Sets the message of a [`status`](Reply::status) error body.
+    pub fn message(mut self, message: &str) -> Self {
+        self.message = Some(message.to_owned());
+        self
     }
 
     /// Replaces the body with this JSON value (`content-type:
@@ -175,7 +281,11 @@ impl Reply {
         self
     }
 
-    /// Overrides the reported usage (`total_tokens` is their sum).
+    /// Overrides the reported usage (`total_tokens` is their sum): OpenAI
+    /// `prompt_tokens`/`completion_tokens` (Responses: `input_tokens`/
+    /// `output_tokens`), Anthropic `input_tokens`/`output_tokens`, Gemini
+    /// `promptTokenCount`/`candidatesTokenCount`. Embeddings report
+    /// `prompt_tokens`, count_tokens `input_tokens`.
     pub fn usage(mut self, prompt_tokens: u64, completion_tokens: u64) -> Self {
         self.usage = Some((prompt_tokens, completion_tokens));
         self
@@ -329,8 +439,9 @@ impl FakeUpstream {
         format!("http://{}", self.addr)
     }
 
-    /// Queues a reply for the next chat request (replies are consumed in
-    /// push order).
+    /// Queues a reply for the next answered `POST` (chat, messages,
+    /// generateContent, embeddings, responses, ...; replies are consumed in
+    /// push order, whatever the path).
     pub fn push(&self, reply: Reply) {
         lock(&self.shared.script).queue.push_back(reply);
     }
@@ -362,11 +473,17 @@ impl FakeUpstream {
         lock(&self.shared.requests).clone()
     }
 
-    /// The chat completion requests received so far.
+    /// The chat completion requests (`…/chat/completions`) received so far.
     pub fn chat_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_to("/chat/completions")
+    }
+
+    /// The requests whose path ends with `path_end` (e.g. `"/messages"`,
+    /// `":generateContent"`, `"/embeddings"`), in arrival order.
+    pub fn requests_to(&self, path_end: &str) -> Vec<RecordedRequest> {
         lock(&self.shared.requests)
             .iter()
-            .filter(|r| r.path == "/v1/chat/completions")
+            .filter(|r| r.path.ends_with(path_end))
             .cloned()
             .collect()
     }
@@ -376,7 +493,10 @@ impl FakeUpstream {
         lock(&self.shared.requests).last().cloned()
     }
 
-    /// Number of `POST /v1/chat/completions` requests received.
+    /// Number of answered `POST` requests received (those that consume a
+    /// [`Reply`]: chat completions, messages, count_tokens, generateContent,
+    /// embeddings, responses, completions); `GET`s and 404s are not
+    /// counted.
     pub fn request_count(&self) -> usize {
         self.shared.chat_count.load(Ordering::SeqCst)
     }
@@ -529,8 +649,8 @@ async fn handle(
     };
     lock(&shared.requests).push(recorded);
 
-    let response = match (method.as_str(), path.as_str()) {
-        ("POST", "/v1/chat/completions") => {
+    let response = match (method.as_str(), Endpoint::of(&path)) {
+        ("POST", Some(endpoint)) => {
             shared.chat_count.fetch_add(1, Ordering::SeqCst);
             let reply = {
                 let mut script = lock(&shared.script);
@@ -548,15 +668,30 @@ async fn handle(
             if let Some(d) = reply.delay {
                 tokio::time::sleep(d).await;
             }
-            render(&shared, &reply, &request_json, seq)
+            let ctx = Ctx::new(&shared, &reply, &request_json, seq, &endpoint);
+            render(&ctx, &endpoint)
         }
-        ("GET", "/v1/models") => {
+        ("GET", _) if path.ends_with("/models") => {
             let models = lock(&shared.script).models.clone();
-            let data: Vec<Value> = models
-                .iter()
-                .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "fake"}))
-                .collect();
+            let data: Vec<Value> = models.iter().map(|id| openai::model_json(id)).collect();
             simple(200, json!({"object": "list", "data": data}))
+        }
+        ("GET", _) if path.contains("/models/") && !path.contains(':') => {
+            let id = path.rsplit_once("/models/").map_or("", |(_, id)| id);
+            let known = lock(&shared.script).models.iter().any(|m| m == id);
+            if known {
+                simple(200, openai::model_json(id))
+            } else {
+                simple(
+                    404,
+                    json!({"error": {
+                        "message": format!("The model '{id}' does not exist"),
+                        "type": "invalid_request_error",
+                        "param": "model",
+                        "code": "model_not_found",
+                    }}),
+                )
+            }
         }
         _ => simple(
             404,
@@ -569,6 +704,70 @@ async fn handle(
     };
     guard.disarm();
     Ok(response)
+}
+
+/// What a `POST` path asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Endpoint {
+    Chat,
+    Completions,
+    Embeddings,
+    Responses,
+    Messages,
+    CountTokens,
+    Generate { stream: bool },
+    BatchEmbed,
+}
+
+/// The protocol family whose shapes (errors included) an endpoint uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Endpoint {
+    /// Matches a path by its end, so any version prefix works.
+    fn of(path: &str) -> Option<Endpoint> {
+        if let Some((_, action)) = path
+            .rsplit_once("/models/")
+            .and_then(|(_, m)| m.split_once(':'))
+        {
+            return match action {
+                "generateContent" => Some(Endpoint::Generate { stream: false }),
+                "streamGenerateContent" => Some(Endpoint::Generate { stream: true }),
+                "batchEmbedContents" => Some(Endpoint::BatchEmbed),
+                _ => None,
+            };
+        }
+        let ends = |s: &str| path.ends_with(s);
+        if ends("/chat/completions") {
+            Some(Endpoint::Chat)
+        } else if ends("/completions") {
+            Some(Endpoint::Completions)
+        } else if ends("/embeddings") {
+            Some(Endpoint::Embeddings)
+        } else if ends("/responses") {
+            Some(Endpoint::Responses)
+        } else if ends("/messages/count_tokens") {
+            Some(Endpoint::CountTokens)
+        } else if ends("/messages") {
+            Some(Endpoint::Messages)
+        } else {
+            None
+        }
+    }
+
+    fn family(&self) -> Family {
+        match self {
+            Endpoint::Chat | Endpoint::Completions | Endpoint::Embeddings | Endpoint::Responses => {
+                Family::OpenAi
+            }
+            Endpoint::Messages | Endpoint::CountTokens => Family::Anthropic,
+            Endpoint::Generate { .. } | Endpoint::BatchEmbed => Family::Gemini,
+        }
+    }
 }
 
 fn simple(status: u16, body: Value) -> Response<FakeBody> {
@@ -630,13 +829,6 @@ fn error_body(status: u16, message: &str) -> Value {
     json!({"error": {"message": message, "type": kind, "code": code}})
 }
 
-fn usage_json(reply: &Reply) -> Value {
-    let (p, c) = reply
-        .usage
-        .unwrap_or((DEFAULT_PROMPT_TOKENS, DEFAULT_COMPLETION_TOKENS));
-    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
-}
-
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -644,113 +836,204 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-fn render(shared: &Arc<Shared>, reply: &Reply, req: &Value, seq: u64) -> Response<FakeBody> {
-    let model = req
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or(DEFAULT_MODEL)
-        .to_owned();
-    let wants_stream = req.get("stream").and_then(Value::as_bool) == Some(true);
-    let include_usage = req
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        == Some(true);
-    let id = format!("chatcmpl-fake-{seq}");
+/// One SSE event: `event: NAME` (if any) and `data: JSON`, ended by `sep`
+/// (`"\n\n"`, or `"\r\n\r\n"` for Gemini).
+fn sse_event(name: Option<&str>, data: &Value, crlf: bool) -> Bytes {
+    let nl = if crlf { "\r\n" } else { "\n" };
+    match name {
+        Some(n) => Bytes::from(format!("event: {n}{nl}data: {data}{nl}{nl}")),
+        None => Bytes::from(format!("data: {data}{nl}{nl}")),
+    }
+}
 
-    let buffered = |body: Value| -> Response<FakeBody> {
+/// Splits `s` into about `n` non-empty pieces on character boundaries (for
+/// streaming tool arguments in parts).
+fn split_pieces(s: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.is_empty() {
+        return Vec::new();
+    }
+    let size = chars.len().div_ceil(n.max(1));
+    chars
+        .chunks(size)
+        .map(|c| c.iter().collect::<String>())
+        .collect()
+}
+
+/// Everything a renderer needs about one request and its reply.
+struct Ctx<'a> {
+    shared: &'a Arc<Shared>,
+    reply: &'a Reply,
+    req: &'a Value,
+    /// The request's `model` (for Gemini: the model in the path is not
+    /// known here, so the request's, else [`DEFAULT_MODEL`]).
+    model: String,
+    seq: u64,
+    /// Whether the request asked for a stream.
+    wants_stream: bool,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(
+        shared: &'a Arc<Shared>,
+        reply: &'a Reply,
+        req: &'a Value,
+        seq: u64,
+        endpoint: &Endpoint,
+    ) -> Self {
+        let model = req
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or(DEFAULT_MODEL)
+            .to_owned();
+        let wants_stream = match endpoint {
+            Endpoint::Generate { stream } => *stream,
+            _ => req.get("stream").and_then(Value::as_bool) == Some(true),
+        };
+        Self {
+            shared,
+            reply,
+            req,
+            model,
+            seq,
+            wants_stream,
+        }
+    }
+
+    /// `(prompt/input tokens, completion/output tokens)`.
+    fn usage(&self) -> (u64, u64) {
+        self.reply
+            .usage
+            .unwrap_or((DEFAULT_PROMPT_TOKENS, DEFAULT_COMPLETION_TOKENS))
+    }
+
+    /// The message of a scripted error: the [`Reply::message`], else what
+    /// the vendor says for an overload (Anthropic's 529), else `fake
+    /// upstream scripted status N`.
+    fn error_message(&self, family: Family) -> String {
+        match &self.reply.message {
+            Some(m) => m.clone(),
+            None if family == Family::Anthropic && self.reply.status == 529 => {
+                "Overloaded".to_owned()
+            }
+            None => format!("fake upstream scripted status {}", self.reply.status),
+        }
+    }
+
+    /// A JSON body with the reply's status and headers, honouring
+    /// `break_after` (in bytes).
+    fn buffered(&self, body: Value) -> Response<FakeBody> {
         let bytes = Bytes::from(body.to_string());
-        let body = match reply.break_after {
+        let body = match self.reply.break_after {
             Some(n) => FakeBody::new(
                 vec![bytes.slice(..n.min(bytes.len()))],
                 None,
                 Some(1),
                 None,
-                Some(shared.clone()),
+                Some(self.shared.clone()),
             ),
             None => {
                 let len = bytes.len() as u64;
-                FakeBody::new(vec![bytes], None, None, Some(len), Some(shared.clone()))
+                FakeBody::new(
+                    vec![bytes],
+                    None,
+                    None,
+                    Some(len),
+                    Some(self.shared.clone()),
+                )
             }
         };
-        build_response(reply.status, &reply.headers, "application/json", body)
-    };
-    let sse = |events: Vec<Bytes>| -> Response<FakeBody> {
+        build_response(
+            self.reply.status,
+            &self.reply.headers,
+            "application/json",
+            body,
+        )
+    }
+
+    /// An SSE body, one write per event, honouring `chunk_delay` and
+    /// `break_after` (in events).
+    fn sse(&self, events: Vec<Bytes>) -> Response<FakeBody> {
         let body = FakeBody::new(
             events,
-            reply.chunk_delay,
-            reply.break_after,
+            self.reply.chunk_delay,
+            self.reply.break_after,
             None,
-            Some(shared.clone()),
+            Some(self.shared.clone()),
         );
-        build_response(reply.status, &reply.headers, "text/event-stream", body)
-    };
-    let completion = |content: &str| -> Value {
-        json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": now_secs(),
-            "model": model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "logprobs": null,
-                "finish_reason": "stop",
-            }],
-            "usage": usage_json(reply),
-        })
-    };
-    let chunks = |pieces: &[String]| -> Vec<Bytes> {
-        let created = now_secs();
-        let chunk = |delta: Value, finish: Value| -> Value {
-            json!({
-                "id": id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-            })
-        };
-        let mut events = vec![chunk(
-            json!({"role": "assistant", "content": ""}),
-            Value::Null,
-        )];
-        for p in pieces {
-            events.push(chunk(json!({"content": p}), Value::Null));
-        }
-        events.push(chunk(json!({}), json!("stop")));
-        if include_usage {
-            events.push(json!({
-                "id": id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "choices": [],
-                "usage": usage_json(reply),
-            }));
-        }
-        let mut out: Vec<Bytes> = events
-            .into_iter()
-            .map(|e| Bytes::from(format!("data: {e}\n\n")))
-            .collect();
-        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        out
-    };
+        build_response(
+            self.reply.status,
+            &self.reply.headers,
+            "text/event-stream",
+            body,
+        )
+    }
+}
 
-    match &reply.kind {
-        Kind::Auto if wants_stream => {
-            let pieces: Vec<String> = AUTO_CHUNKS.iter().map(|s| (*s).to_owned()).collect();
-            sse(chunks(&pieces))
+/// What a reply says, independent of the protocol it is rendered in.
+enum Answer<'a> {
+    /// Text, buffered or streamed in these pieces.
+    Text { pieces: Vec<String>, stream: bool },
+    /// One tool call.
+    Tool {
+        name: &'a str,
+        args: &'a Value,
+        stream: bool,
+    },
+}
+
+impl Answer<'_> {
+    fn text(pieces: &[String]) -> String {
+        pieces.concat()
+    }
+}
+
+fn render(ctx: &Ctx<'_>, endpoint: &Endpoint) -> Response<FakeBody> {
+    let reply = ctx.reply;
+    let auto_pieces = || -> Vec<String> { AUTO_CHUNKS.iter().map(|s| (*s).to_owned()).collect() };
+    let answer = match &reply.kind {
+        Kind::Json(v) => return ctx.buffered(v.clone()),
+        Kind::Raw(parts) => return ctx.sse(parts.clone()),
+        Kind::DefaultError => {
+            let message = ctx.error_message(endpoint.family());
+            let body = match endpoint.family() {
+                Family::OpenAi => error_body(reply.status, &message),
+                Family::Anthropic => anthropic::error_body(reply.status, &message),
+                Family::Gemini => gemini::error_body(reply.status, &message),
+            };
+            return ctx.buffered(body);
         }
-        Kind::Auto => buffered(completion(AUTO_CONTENT)),
-        Kind::Chat(content) => buffered(completion(content)),
-        Kind::Stream(pieces) => sse(chunks(pieces)),
-        Kind::DefaultError => buffered(error_body(
-            reply.status,
-            &format!("fake upstream scripted status {}", reply.status),
-        )),
-        Kind::Json(v) => buffered(v.clone()),
-        Kind::Raw(parts) => sse(parts.clone()),
+        Kind::Auto if ctx.wants_stream => Answer::Text {
+            pieces: auto_pieces(),
+            stream: true,
+        },
+        Kind::Auto => Answer::Text {
+            pieces: vec![AUTO_CONTENT.to_owned()],
+            stream: false,
+        },
+        Kind::Chat(content) => Answer::Text {
+            pieces: vec![content.clone()],
+            stream: false,
+        },
+        Kind::Stream(pieces) => Answer::Text {
+            pieces: pieces.clone(),
+            stream: true,
+        },
+        Kind::ToolCall { name, args } => Answer::Tool {
+            name,
+            args,
+            stream: ctx.wants_stream,
+        },
+    };
+    match endpoint {
+        Endpoint::Chat => openai::chat(ctx, &answer),
+        Endpoint::Completions => openai::completions(ctx, &answer),
+        Endpoint::Embeddings => openai::embeddings(ctx),
+        Endpoint::Responses => responses::render(ctx, &answer),
+        Endpoint::Messages => anthropic::messages(ctx, &answer),
+        Endpoint::CountTokens => anthropic::count_tokens(ctx),
+        Endpoint::Generate { .. } => gemini::generate(ctx, &answer),
+        Endpoint::BatchEmbed => gemini::batch_embed(ctx),
     }
 }
 

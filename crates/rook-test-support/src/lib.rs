@@ -1,8 +1,11 @@
 //! Test support for Rook (dev-dependency only, never published).
 //!
-//! - [`FakeUpstream`]: an in-process, scriptable OpenAI-compatible server on
-//!   `127.0.0.1:0` (status sequences, latency, SSE chunks, `Retry-After`,
-//!   mid-stream resets, hanging requests), recording every request and
+//! - [`FakeUpstream`]: an in-process, scriptable server on `127.0.0.1:0`
+//!   answering by path like OpenAI (chat, completions, embeddings,
+//!   responses), Anthropic (messages, count_tokens) and Gemini
+//!   (generateContent, streamGenerateContent, batchEmbedContents), with
+//!   status sequences, latency, SSE chunks, tool calls, `Retry-After`,
+//!   mid-stream resets and hanging requests, recording every request and
 //!   counting responses abandoned by the client.
 //! - [`http`]: a tiny HTTP/1 client (buffered and streaming, with arrival
 //!   instants) and an SSE parser for assertions.
@@ -72,6 +75,6 @@ pub mod http;
 pub mod server;
 
 pub use error::{Error, ErrorKind};
-pub use fake::{FakeUpstream, RecordedRequest, Reply};
+pub use fake::{embedding_for, FakeUpstream, RecordedRequest, Reply};
 pub use http::{sse_events, SseEvent, TestResponse};
 pub use server::{free_port, rook_server_bin, workspace_bin, RookServer, TestDir};

@@ -5,7 +5,9 @@
 //! rook-fake-upstream [--port 8000]
 //! ```
 //! Answers `POST /v1/chat/completions` (buffered or streamed, echoing the model,
-//! with usage) and `GET /v1/models` on `127.0.0.1:PORT` until Ctrl-C.
+//! with usage) and `GET /v1/models` on `127.0.0.1:PORT` until Ctrl-C, and also
+//! the other OpenAI, Anthropic and Gemini paths of `rook_test_support::fake`
+//! (`/v1/messages`, `/v1beta/models/M:generateContent`, `/v1/embeddings`...).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
