@@ -227,10 +227,16 @@ pool = "openai-pool"
 }
 
 /// The upstream saw the anthropic account key in `x-api-key` with the API
-/// version, and no `Authorization` header or client token at all.
+/// version Rook sends when the client sent none, and no `Authorization` header
+/// or client token at all.
 fn assert_anthropic_auth(req: &RecordedRequest, key: &str) {
+    assert_anthropic_auth_with(req, key, "2023-06-01");
+}
+
+/// Like [`assert_anthropic_auth`], with the `anthropic-version` expected.
+fn assert_anthropic_auth_with(req: &RecordedRequest, key: &str, version: &str) {
     assert_eq!(req.header("x-api-key"), Some(key), "{:?}", req.headers);
-    assert_eq!(req.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(req.header("anthropic-version"), Some(version));
     assert_eq!(req.header("authorization"), None, "{:?}", req.headers);
     assert_no_client_token(req);
 }
@@ -721,6 +727,12 @@ async fn anthropic_sdk_passes_through_to_an_anthropic_account() {
         .map(RecordedRequest::json)
         .collect();
     assert_eq!(sent.len(), 2);
+    // The client's own `anthropic-version` passes through (the account sets none
+    // explicitly).
+    let sdk_version = direct.requests_to("/messages")[0]
+        .header("anthropic-version")
+        .expect("the anthropic SDK sends anthropic-version")
+        .to_string();
 
     let up = Upstreams::start().await;
     let server = up.server().await;
@@ -735,7 +747,7 @@ async fn anthropic_sdk_passes_through_to_an_anthropic_account() {
     assert_eq!(reqs.len(), 2, "rich, rich_stream");
     for (got, want) in reqs.iter().zip(&sent) {
         assert_eq!(got.path, "/v1/messages");
-        assert_anthropic_auth(got, ANTHROPIC_KEY_1);
+        assert_anthropic_auth_with(got, ANTHROPIC_KEY_1, &sdk_version);
         let mut want = want.clone();
         want["model"] = json!("claude-up-1");
         assert_eq!(
@@ -746,7 +758,7 @@ async fn anthropic_sdk_passes_through_to_an_anthropic_account() {
     }
     let counted = up.claude1.requests_to("/messages/count_tokens");
     assert_eq!(counted.len(), 1);
-    assert_anthropic_auth(&counted[0], ANTHROPIC_KEY_1);
+    assert_anthropic_auth_with(&counted[0], ANTHROPIC_KEY_1, &sdk_version);
     assert_eq!(counted[0].path, "/v1/messages/count_tokens");
     assert_eq!(counted[0].json()["model"], "claude-up-1");
 

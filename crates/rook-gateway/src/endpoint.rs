@@ -101,6 +101,16 @@ impl Endpoint {
         )
     }
 
+    /// The protocols that serve it, for messages (`openai, gemini`).
+    pub(crate) fn serving_protocols(self) -> String {
+        Protocol::ALL
+            .into_iter()
+            .filter(|p| self.served_by(*p))
+            .map(Protocol::as_str)
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+
     /// Whether answers may be replayed for an `Idempotency-Key`.
     pub(crate) fn idempotent_replay(self) -> bool {
         !matches!(self, Endpoint::CountTokens)

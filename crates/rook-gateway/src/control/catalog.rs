@@ -6,7 +6,7 @@
 //! through the admin API. Account health is restored from the registry and written
 //! back whenever it changes, so a restart keeps cooled accounts cooled.
 
-use rook_config::entity::{DEFAULT_ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS};
+use rook_config::entity::DEFAULT_MAX_TOKENS;
 use rook_config::{Config, Secret, SecretSource, Vendor};
 use rook_registry::{AccountRecord, PoolRecord, Registry, RouteRecord, Source};
 use rook_routing::{PoolSpec, RouteSpec, Strategy};
@@ -158,9 +158,7 @@ pub(crate) fn build_snapshot(
             requests_per_minute: declared.and_then(|a| a.requests_per_minute),
             tokens_per_minute: declared.and_then(|a| a.tokens_per_minute),
             protocol: declared.map_or(vendor.default_protocol(), |a| a.effective_protocol()),
-            anthropic_version: declared
-                .and_then(|a| a.anthropic_version.clone())
-                .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_string()),
+            anthropic_version: declared.and_then(|a| a.anthropic_version.clone()),
             default_max_tokens: declared
                 .and_then(|a| a.default_max_tokens)
                 .unwrap_or(DEFAULT_MAX_TOKENS),

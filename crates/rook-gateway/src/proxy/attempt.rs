@@ -91,8 +91,9 @@ pub(crate) async fn attempt_loop(
         let protocols = protocols_of(snap, req.candidates.iter().chain(&req.unavailable));
         let err = ApiError::BadRequest {
             message: format!(
-                "{} is not available for model `{}`: its route leads only to accounts of protocol {protocols}.",
+                "{} needs an account of protocol {}; the route of model `{}` leads only to accounts of protocol {protocols}.",
                 req.endpoint.path(),
+                req.endpoint.serving_protocols(),
                 ctx.model
             ),
             code: "unsupported_endpoint",

@@ -64,6 +64,7 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
         (Protocol::Anthropic, key) => Credentials::Anthropic {
             key,
             version: &a.acct.anthropic_version,
+            force: a.acct.anthropic_version_set,
         },
         (_, None) => Credentials::None,
         (Protocol::Gemini, Some(k)) => Credentials::Google(k),

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http::{HeaderValue, Uri};
+use rook_config::entity::DEFAULT_ANTHROPIC_VERSION;
 use rook_config::{Protocol, Secret, Vendor};
 use rook_routing::{AccountIdx, AccountSpec, AvailabilityView, PoolSpec, RouteSpec, RoutingTable};
 
@@ -41,8 +42,9 @@ pub(crate) struct AccountEntry {
     pub(crate) tokens_per_minute: Option<u32>,
     /// The wire protocol the account speaks.
     pub(crate) protocol: Protocol,
-    /// `anthropic-version` sent to `anthropic` accounts.
-    pub(crate) anthropic_version: String,
+    /// `anthropic-version` for `anthropic` accounts, when the account sets it
+    /// (else the client's, else the default).
+    pub(crate) anthropic_version: Option<String>,
     /// `max_tokens` for requests to `anthropic` accounts that give none.
     pub(crate) default_max_tokens: u32,
     /// Ask `openai` upstreams for usage on streams.
@@ -80,8 +82,11 @@ pub(crate) struct AccountRuntime {
     pub(crate) base: String,
     /// `{base_url}/chat/completions`, ready for the hot path.
     pub(crate) chat_uri: Uri,
-    /// `anthropic-version` for `anthropic` accounts.
+    /// `anthropic-version` for `anthropic` accounts (the account's, else the
+    /// default).
     pub(crate) anthropic_version: HeaderValue,
+    /// The account sets `anthropic_version`: it replaces the client's.
+    pub(crate) anthropic_version_set: bool,
     /// `max_tokens` for requests to `anthropic` accounts that give none.
     pub(crate) default_max_tokens: u32,
     /// Ask `openai` upstreams for usage on streams.
@@ -179,8 +184,12 @@ impl Snapshot {
             ));
             let chat_uri = endpoint_uri(&a.base_url, "/chat/completions")
                 .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
-            let anthropic_version = HeaderValue::from_str(&a.anthropic_version)
-                .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
+            let anthropic_version = HeaderValue::from_str(
+                a.anthropic_version
+                    .as_deref()
+                    .unwrap_or(DEFAULT_ANTHROPIC_VERSION),
+            )
+            .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
             runtime.push(AccountRuntime {
                 label: rook_observability::account_label(&a.id),
                 shared: shared_state,
@@ -190,6 +199,7 @@ impl Snapshot {
                 base: a.base_url.trim_end_matches('/').to_string(),
                 chat_uri,
                 anthropic_version,
+                anthropic_version_set: a.anthropic_version.is_some(),
                 default_max_tokens: a.default_max_tokens,
                 stream_usage: a.stream_usage,
                 api_key: a.api_key,

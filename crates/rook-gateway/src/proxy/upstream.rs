@@ -117,13 +117,15 @@ pub enum Credentials<'a> {
     None,
     /// `Authorization: Bearer <key>` (OpenAI and compatible servers).
     Bearer(&'a str),
-    /// `x-api-key: <key>` and `anthropic-version` (never `Authorization`). The
-    /// client's own `anthropic-version` is kept when it sent one.
+    /// `x-api-key: <key>` and `anthropic-version` (never `Authorization`).
     Anthropic {
         /// The key, when the account has one.
         key: Option<&'a str>,
-        /// The account's `anthropic_version`.
+        /// The `anthropic-version` to send.
         version: &'a HeaderValue,
+        /// Send `version` even when the client sent its own (the account set
+        /// `anthropic_version`); otherwise the client's is kept.
+        force: bool,
     },
     /// `x-goog-api-key: <key>` (Gemini).
     Google(&'a str),
@@ -185,11 +187,15 @@ pub fn build_request(r: UpstreamRequest<'_>) -> Result<Request<Full<Bytes>>, htt
                 v.push_str(key);
                 insert_secret(h, header::AUTHORIZATION, &v);
             }
-            Credentials::Anthropic { key, version } => {
+            Credentials::Anthropic {
+                key,
+                version,
+                force,
+            } => {
                 if let Some(key) = key {
                     insert_secret(h, HeaderName::from_static("x-api-key"), key);
                 }
-                if !h.contains_key("anthropic-version") {
+                if force || !h.contains_key("anthropic-version") {
                     h.insert("anthropic-version", version.clone());
                 }
             }
@@ -301,6 +307,7 @@ mod tests {
             Credentials::Anthropic {
                 key: Some("acct-key"),
                 version: &version,
+                force: false,
             },
             &client,
         );
@@ -311,16 +318,21 @@ mod tests {
         assert!(h.get("authorization").is_none());
         assert_eq!(h["anthropic-version"], "2023-06-01");
         assert_eq!(h["anthropic-beta"], "tools-2024");
-        // The client's own anthropic-version is kept.
+        // The client's own anthropic-version is kept, unless the account sets one.
         client.insert("anthropic-version", HeaderValue::from_static("2024-01-01"));
-        let req = send(
-            Credentials::Anthropic {
-                key: None,
-                version: &version,
-            },
-            &client,
-        );
+        let anthropic = |force| Credentials::Anthropic {
+            key: None,
+            version: &version,
+            force,
+        };
+        let req = send(anthropic(false), &client);
         assert_eq!(req.headers()["anthropic-version"], "2024-01-01");
+        let forced = send(anthropic(true), &client);
+        assert_eq!(forced.headers()["anthropic-version"], "2023-06-01");
+        assert_eq!(
+            forced.headers().get_all("anthropic-version").iter().count(),
+            1
+        );
         assert!(req.headers().get("x-api-key").is_none());
         let req = send(Credentials::Google("g-key"), &client);
         let h = req.headers();
