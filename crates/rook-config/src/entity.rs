@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 
-use crate::model::{Strategy, Vendor};
+use crate::model::{Protocol, Strategy, Vendor};
 
 /// Largest length of an account or pool id, in bytes.
 pub const MAX_ID_LEN: usize = 64;
@@ -60,6 +60,19 @@ pub const WEIGHT_MAX: u32 = 1000;
 
 /// The weight of an account that does not give one.
 pub const DEFAULT_WEIGHT: u32 = 1;
+
+/// The `anthropic-version` header of an account that does not give one.
+pub const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Longest `anthropic_version`, in characters.
+pub const MAX_ANTHROPIC_VERSION_LEN: usize = 64;
+
+/// The `max_tokens` Rook sends to an Anthropic upstream when a request gives
+/// none and the account sets no `default_max_tokens`.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+/// Smallest `default_max_tokens`.
+pub const DEFAULT_MAX_TOKENS_MIN: u32 = 1;
 
 /// Longest logical model name of a route, in bytes.
 pub const MAX_MODEL_LEN: usize = 256;
@@ -206,6 +219,60 @@ pub fn check_vendor(name: &str) -> Result<Vendor, EntityError> {
             ),
         )
     })
+}
+
+/// Parses a protocol name (`openai`, `anthropic`, `gemini`).
+pub fn check_protocol(name: &str) -> Result<Protocol, EntityError> {
+    Protocol::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Protocol::ALL.iter().map(|p| p.as_str()).collect();
+        EntityError::new(
+            "protocol",
+            format!(
+                "unknown protocol '{name}'; expected one of {}",
+                names.join(", ")
+            ),
+        )
+    })
+}
+
+/// Checks an `anthropic_version` (the `anthropic-version` header value):
+/// not blank, printable ASCII, at most [`MAX_ANTHROPIC_VERSION_LEN`]
+/// characters.
+pub fn check_anthropic_version(version: &str) -> Result<(), EntityError> {
+    if version.trim().is_empty() {
+        return Err(EntityError::new(
+            "anthropic_version",
+            format!("must not be empty (e.g. {DEFAULT_ANTHROPIC_VERSION:?})"),
+        ));
+    }
+    if !version.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(EntityError::new(
+            "anthropic_version",
+            "must be printable ASCII",
+        ));
+    }
+    if version.len() > MAX_ANTHROPIC_VERSION_LEN {
+        return Err(EntityError::new(
+            "anthropic_version",
+            format!(
+                "must be at most {MAX_ANTHROPIC_VERSION_LEN} characters, got {}",
+                version.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `default_max_tokens`: at least [`DEFAULT_MAX_TOKENS_MIN`].
+pub fn check_default_max_tokens(tokens: u32) -> Result<(), EntityError> {
+    if tokens >= DEFAULT_MAX_TOKENS_MIN {
+        Ok(())
+    } else {
+        Err(EntityError::new(
+            "default_max_tokens",
+            format!("must be at least {DEFAULT_MAX_TOKENS_MIN}, got {tokens}"),
+        ))
+    }
 }
 
 /// Parses a strategy name (`priority`, `round_robin`, …).
@@ -451,6 +518,12 @@ pub struct AccountRef<'a> {
     pub weight: u32,
     /// Logical → upstream model names.
     pub models: &'a BTreeMap<String, String>,
+    /// The protocol name (`openai`, …), if given (`None`: the vendor's default).
+    pub protocol: Option<&'a str>,
+    /// The `anthropic-version` header, if given.
+    pub anthropic_version: Option<&'a str>,
+    /// The default `max_tokens` toward Anthropic upstreams, if given.
+    pub default_max_tokens: Option<u32>,
 }
 
 /// The fields of a pool that the rules look at.
@@ -478,7 +551,8 @@ pub struct RouteRef<'a> {
 }
 
 /// Every record rule of an account: id, vendor, base URL (required for
-/// `custom`), key reference (at most one of env and file), weight, model map.
+/// `custom`), key reference (at most one of env and file), weight, model map,
+/// protocol, `anthropic_version`, `default_max_tokens`.
 pub fn check_account(a: &AccountRef<'_>) -> Vec<EntityError> {
     let mut out = Vec::new();
     out.extend(check_id("id", a.id).err());
@@ -509,6 +583,15 @@ pub fn check_account(a: &AccountRef<'_>) -> Vec<EntityError> {
     }
     out.extend(check_weight(a.weight).err());
     out.extend(check_model_map(a.models));
+    if let Some(name) = a.protocol {
+        out.extend(check_protocol(name).err());
+    }
+    if let Some(version) = a.anthropic_version {
+        out.extend(check_anthropic_version(version).err());
+    }
+    if let Some(tokens) = a.default_max_tokens {
+        out.extend(check_default_max_tokens(tokens).err());
+    }
     out
 }
 
@@ -729,6 +812,89 @@ mod tests {
     }
 
     #[test]
+    fn protocols() {
+        for p in Protocol::ALL {
+            assert_eq!(check_protocol(p.as_str()), Ok(p));
+        }
+        let table: &[(&str, &str)] = &[
+            (
+                "grpc",
+                "protocol: unknown protocol 'grpc'; expected one of openai, anthropic, gemini",
+            ),
+            (
+                "",
+                "protocol: unknown protocol ''; expected one of openai, anthropic, gemini",
+            ),
+            (
+                "open_ai",
+                "protocol: unknown protocol 'open_ai'; expected one of openai, anthropic, gemini",
+            ),
+            (
+                "OpenAI",
+                "protocol: unknown protocol 'OpenAI'; expected one of openai, anthropic, gemini",
+            ),
+        ];
+        for (name, want) in table {
+            let got = check_protocol(name).err().map(|e| e.to_string());
+            assert_eq!(got.as_deref(), Some(*want), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn anthropic_versions() {
+        let longest = "v".repeat(MAX_ANTHROPIC_VERSION_LEN);
+        let too_long = "v".repeat(MAX_ANTHROPIC_VERSION_LEN + 1);
+        let table: &[(&str, Option<&str>)] = &[
+            (DEFAULT_ANTHROPIC_VERSION, None),
+            ("2024-10-22", None),
+            ("beta 1", None),
+            (&longest, None),
+            (
+                "",
+                Some("anthropic_version: must not be empty (e.g. \"2023-06-01\")"),
+            ),
+            (
+                "  ",
+                Some("anthropic_version: must not be empty (e.g. \"2023-06-01\")"),
+            ),
+            (
+                "2023\n06",
+                Some("anthropic_version: must be printable ASCII"),
+            ),
+            (
+                "2023-06-01é",
+                Some("anthropic_version: must be printable ASCII"),
+            ),
+            (
+                &too_long,
+                Some("anthropic_version: must be at most 64 characters, got 65"),
+            ),
+        ];
+        for (version, want) in table {
+            let got = check_anthropic_version(version)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(got.as_deref(), *want, "{version:?}");
+        }
+    }
+
+    #[test]
+    fn default_max_tokens() {
+        let table: &[(u32, Option<&str>)] = &[
+            (0, Some("default_max_tokens: must be at least 1, got 0")),
+            (1, None),
+            (DEFAULT_MAX_TOKENS, None),
+            (u32::MAX, None),
+        ];
+        for (tokens, want) in table {
+            let got = check_default_max_tokens(*tokens)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(got.as_deref(), *want, "{tokens}");
+        }
+    }
+
+    #[test]
     fn base_urls() {
         let table: &[(&str, Option<&str>)] = &[
             ("https://api.openai.com/v1", None),
@@ -837,6 +1003,9 @@ mod tests {
             api_key_file: None,
             weight: 1,
             models: &none,
+            protocol: None,
+            anthropic_version: None,
+            default_max_tokens: None,
         };
         assert!(check_account(&ok).is_empty());
         let table: Vec<(AccountRef<'_>, Vec<&str>)> = vec![
@@ -880,6 +1049,36 @@ mod tests {
                 vec!["api_key_env"],
             ),
             (AccountRef { weight: 0, ..ok }, vec!["weight"]),
+            (
+                AccountRef {
+                    protocol: Some("gemini"),
+                    anthropic_version: Some("2023-06-01"),
+                    default_max_tokens: Some(1),
+                    ..ok
+                },
+                vec![],
+            ),
+            (
+                AccountRef {
+                    protocol: Some("grpc"),
+                    ..ok
+                },
+                vec!["protocol"],
+            ),
+            (
+                AccountRef {
+                    anthropic_version: Some(""),
+                    ..ok
+                },
+                vec!["anthropic_version"],
+            ),
+            (
+                AccountRef {
+                    default_max_tokens: Some(0),
+                    ..ok
+                },
+                vec!["default_max_tokens"],
+            ),
         ];
         for (account, fields) in table {
             let got: Vec<&str> = check_account(&account).iter().map(|e| e.field).collect();

@@ -71,8 +71,8 @@ pub use load::{
 };
 pub use model::{
     AccountConfig, AdminAuth, Config, DatabaseBackend, Idempotency, InboundAuth, Limits, LogFormat,
-    ModelPrice, PoolConfig, RateLimits, RouteConfig, Strategy, Upstream, UpstreamResilience, Usage,
-    Vendor, DEFAULT_ADMIN_TOKEN_ENV, DEFAULT_INBOUND_TOKEN_ENV,
+    ModelPrice, PoolConfig, Protocol, RateLimits, RouteConfig, Strategy, Upstream,
+    UpstreamResilience, Usage, Vendor, DEFAULT_ADMIN_TOKEN_ENV, DEFAULT_INBOUND_TOKEN_ENV,
 };
 pub use secret::{redact_database_url, Secret, SecretError, SecretSource, REDACTED};
 pub use validate::{check_database_url, Problem};

@@ -548,7 +548,8 @@ pub enum Vendor {
     OpenAi,
     /// Anthropic (`anthropic`).
     Anthropic,
-    /// Google Gemini through its OpenAI-compatible endpoint (`google`).
+    /// Google Gemini (`google`): the native Gemini API by default, or its
+    /// OpenAI-compatible endpoint with protocol `openai`.
     Google,
     /// OpenRouter (`open_router`).
     OpenRouter,
@@ -586,8 +587,37 @@ impl Vendor {
         Self::ALL.into_iter().find(|v| v.as_str() == name)
     }
 
-    /// The vendor's public API base URL (no trailing `/`); `None` for
-    /// [`Vendor::Custom`].
+    /// The protocol an account of this vendor speaks when it names none:
+    /// `anthropic` → [`Protocol::Anthropic`], `google` → [`Protocol::Gemini`],
+    /// every other vendor (`custom` included) → [`Protocol::OpenAi`].
+    pub fn default_protocol(self) -> Protocol {
+        match self {
+            Self::Anthropic => Protocol::Anthropic,
+            Self::Google => Protocol::Gemini,
+            Self::OpenAi | Self::OpenRouter | Self::DeepSeek | Self::Custom => Protocol::OpenAi,
+        }
+    }
+
+    /// The default base URL (no trailing `/`) of an account of this vendor
+    /// speaking `protocol`; `None` for [`Vendor::Custom`].
+    ///
+    /// Only Google serves its protocols under different bases: the native
+    /// Gemini API (`gemini`, also used for `anthropic`, which Google does not
+    /// offer) at `…/v1beta`, the OpenAI-compatible one at `…/v1beta/openai`.
+    /// Every other vendor has one base for all protocols.
+    pub fn default_base_url_for(self, protocol: Protocol) -> Option<&'static str> {
+        match (self, protocol) {
+            (Self::Google, Protocol::Gemini | Protocol::Anthropic) => {
+                Some("https://generativelanguage.googleapis.com/v1beta")
+            }
+            _ => self.default_base_url(),
+        }
+    }
+
+    /// The vendor's OpenAI-compatible API base URL (no trailing `/`), the
+    /// default for protocol `openai`; `None` for [`Vendor::Custom`]. For the
+    /// default of an account use [`Vendor::default_base_url_for`] or
+    /// [`AccountConfig::effective_base_url`].
     pub fn default_base_url(self) -> Option<&'static str> {
         match self {
             Self::OpenAi => Some("https://api.openai.com/v1"),
@@ -601,6 +631,49 @@ impl Vendor {
 }
 
 impl fmt::Display for Vendor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The wire protocol Rook speaks to an account's upstream.
+///
+/// Rook appends the protocol's path to the account's base URL:
+/// `openai` → `/chat/completions`, `anthropic` → `/messages`,
+/// `gemini` → `/models/{model}:generateContent` (and
+/// `:streamGenerateContent` for streams).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// OpenAI Chat Completions (`openai`), also spoken by most
+    /// OpenAI-compatible servers.
+    OpenAi,
+    /// Anthropic Messages (`anthropic`).
+    Anthropic,
+    /// Google Gemini `generateContent` (`gemini`).
+    Gemini,
+}
+
+impl Protocol {
+    /// Every protocol, in declaration order.
+    pub const ALL: [Protocol; 3] = [Protocol::OpenAi, Protocol::Anthropic, Protocol::Gemini];
+
+    /// The name used in configuration (`"openai"`, `"anthropic"`, `"gemini"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+        }
+    }
+
+    /// The protocol for a configuration name (exact match).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -647,6 +720,25 @@ pub struct AccountConfig {
     /// the reported usage. Absent: no limit; `1..=1000000000`.
     #[serde(default)]
     pub tokens_per_minute: Option<u32>,
+    /// Wire protocol toward the upstream. Absent: the vendor's default
+    /// ([`Vendor::default_protocol`]); see [`AccountConfig::effective_protocol`].
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
+    /// `anthropic-version` header sent to `anthropic`-protocol upstreams.
+    /// Absent: [`DEFAULT_ANTHROPIC_VERSION`](crate::entity::DEFAULT_ANTHROPIC_VERSION);
+    /// non-empty printable ASCII, at most 64 characters.
+    #[serde(default)]
+    pub anthropic_version: Option<String>,
+    /// `max_tokens` sent to `anthropic`-protocol upstreams when a request gives
+    /// none (the Messages API requires it). Absent:
+    /// [`DEFAULT_MAX_TOKENS`](crate::entity::DEFAULT_MAX_TOKENS); at least `1`.
+    #[serde(default)]
+    pub default_max_tokens: Option<u32>,
+    /// Whether Rook asks `openai`-protocol upstreams for usage on streams
+    /// (`stream_options.include_usage`). Default `true`; `false` for servers
+    /// that reject the field.
+    #[serde(default = "default_true")]
+    pub stream_usage: bool,
 }
 
 fn default_true() -> bool {
@@ -672,17 +764,46 @@ impl AccountConfig {
             models: BTreeMap::new(),
             requests_per_minute: None,
             tokens_per_minute: None,
+            protocol: None,
+            anthropic_version: None,
+            default_max_tokens: None,
+            stream_usage: true,
         }
     }
 
-    /// `base_url` if set, else the vendor default, without a trailing `/`.
+    /// `protocol` if set, else the vendor's default
+    /// ([`Vendor::default_protocol`]).
+    pub fn effective_protocol(&self) -> Protocol {
+        self.protocol
+            .unwrap_or_else(|| self.vendor.default_protocol())
+    }
+
+    /// `base_url` if set, else the default of the vendor for the effective
+    /// protocol ([`Vendor::default_base_url_for`]), without a trailing `/`.
     /// `None` only for a `custom` account without `base_url` (invalid).
     pub fn effective_base_url(&self) -> Option<String> {
         let raw = match &self.base_url {
             Some(url) => url.trim(),
-            None => self.vendor.default_base_url()?,
+            None => self
+                .vendor
+                .default_base_url_for(self.effective_protocol())?,
         };
         Some(raw.trim_end_matches('/').to_owned())
+    }
+
+    /// `anthropic_version` if set, else
+    /// [`DEFAULT_ANTHROPIC_VERSION`](crate::entity::DEFAULT_ANTHROPIC_VERSION).
+    pub fn effective_anthropic_version(&self) -> &str {
+        self.anthropic_version
+            .as_deref()
+            .unwrap_or(crate::entity::DEFAULT_ANTHROPIC_VERSION)
+    }
+
+    /// `default_max_tokens` if set, else
+    /// [`DEFAULT_MAX_TOKENS`](crate::entity::DEFAULT_MAX_TOKENS).
+    pub fn effective_default_max_tokens(&self) -> u32 {
+        self.default_max_tokens
+            .unwrap_or(crate::entity::DEFAULT_MAX_TOKENS)
     }
 
     /// The upstream model name for a logical model (the `models` map entry,

@@ -24,7 +24,8 @@ impl Config {
     ///   `…token_source` = `{"env": NAME}` or `{"file": PATH}` (the effective
     ///   source, default names included);
     /// - on each account with a key source, `api_key` = `"[redacted]"`, and
-    ///   `effective_base_url` (vendor default applied) on every account.
+    ///   `effective_protocol` and `effective_base_url` (vendor defaults
+    ///   applied) on every account.
     ///
     /// Environment variable names and file paths are shown; secret values
     /// are never read by this function.
@@ -60,6 +61,10 @@ impl Config {
                     if account.api_key_source().is_some() {
                         obj.insert("api_key".to_owned(), Value::String(REDACTED.to_owned()));
                     }
+                    obj.insert(
+                        "effective_protocol".to_owned(),
+                        Value::String(account.effective_protocol().as_str().to_owned()),
+                    );
                     obj.insert(
                         "effective_base_url".to_owned(),
                         account

@@ -488,6 +488,9 @@ impl Config {
                     api_key_file: api_key_file.as_deref(),
                     weight: a.weight,
                     models: &a.models,
+                    protocol: a.protocol.map(|p| p.as_str()),
+                    anthropic_version: a.anthropic_version.as_deref(),
+                    default_max_tokens: a.default_max_tokens,
                 }),
             );
             if let Some(first) = seen.insert(a.id.as_str(), i) {

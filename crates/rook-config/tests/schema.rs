@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use rook_config::{
-    AccountConfig, Config, ConfigError, DatabaseBackend, LogFormat, Strategy, Vendor,
+    AccountConfig, Config, ConfigError, DatabaseBackend, LogFormat, Protocol, Strategy, Vendor,
 };
 
 fn parse_err(toml: &str) -> String {
@@ -173,6 +173,131 @@ fn unknown_enum_values_name_the_key() {
     );
     let msg = parse_err("log_format = 'xml'");
     assert!(msg.contains("log_format"), "{msg}");
+    let msg = parse_err("[[accounts]]\nid='a'\nvendor='open_ai'\n[[accounts]]\nid='b'\nvendor='open_ai'\n[[accounts]]\nid='c'\nvendor='open_ai'\nprotocol='grpc'");
+    assert!(msg.contains("accounts[2].protocol"), "{msg}");
+    assert!(msg.contains("unknown value `grpc`"), "{msg}");
+    assert!(
+        msg.contains("`openai`") && msg.contains("`anthropic`") && msg.contains("`gemini`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn protocols() {
+    let expected = [
+        (Protocol::OpenAi, "openai"),
+        (Protocol::Anthropic, "anthropic"),
+        (Protocol::Gemini, "gemini"),
+    ];
+    assert_eq!(Protocol::ALL.len(), expected.len());
+    for (protocol, name) in expected {
+        assert_eq!(protocol.as_str(), name);
+        assert_eq!(protocol.to_string(), name);
+        assert_eq!(Protocol::from_name(name), Some(protocol));
+        assert_eq!(serde_json::to_value(protocol).unwrap(), name);
+    }
+    assert_eq!(Protocol::from_name("open_ai"), None);
+}
+
+#[test]
+fn protocol_and_base_url_defaults_by_vendor() {
+    const GEMINI: &str = "https://generativelanguage.googleapis.com/v1beta";
+    const GEMINI_OPENAI: &str = "https://generativelanguage.googleapis.com/v1beta/openai";
+    // (vendor, protocol key, effective protocol, effective base URL)
+    let table: &[(&str, Option<&str>, Protocol, Option<&str>)] = &[
+        (
+            "open_ai",
+            None,
+            Protocol::OpenAi,
+            Some("https://api.openai.com/v1"),
+        ),
+        (
+            "anthropic",
+            None,
+            Protocol::Anthropic,
+            Some("https://api.anthropic.com/v1"),
+        ),
+        (
+            "anthropic",
+            Some("openai"),
+            Protocol::OpenAi,
+            Some("https://api.anthropic.com/v1"),
+        ),
+        ("google", None, Protocol::Gemini, Some(GEMINI)),
+        ("google", Some("gemini"), Protocol::Gemini, Some(GEMINI)),
+        (
+            "google",
+            Some("openai"),
+            Protocol::OpenAi,
+            Some(GEMINI_OPENAI),
+        ),
+        (
+            "open_router",
+            None,
+            Protocol::OpenAi,
+            Some("https://openrouter.ai/api/v1"),
+        ),
+        (
+            "deep_seek",
+            None,
+            Protocol::OpenAi,
+            Some("https://api.deepseek.com/v1"),
+        ),
+        (
+            "deep_seek",
+            Some("anthropic"),
+            Protocol::Anthropic,
+            Some("https://api.deepseek.com/v1"),
+        ),
+        ("custom", None, Protocol::OpenAi, None),
+        ("custom", Some("anthropic"), Protocol::Anthropic, None),
+    ];
+    for (vendor, protocol, want_protocol, want_url) in table {
+        let mut toml = format!("[[accounts]]\nid = 'a'\nvendor = '{vendor}'\n");
+        if let Some(p) = protocol {
+            toml.push_str(&format!("protocol = '{p}'\n"));
+        }
+        if want_url.is_none() {
+            toml.push_str("base_url = 'http://127.0.0.1:9/v1'\n");
+        }
+        let c = Config::from_toml_str(&toml).unwrap_or_else(|e| panic!("{toml}: {e}"));
+        let a = &c.accounts[0];
+        assert_eq!(a.effective_protocol(), *want_protocol, "{toml}");
+        assert_eq!(a.protocol.map(Protocol::as_str), *protocol, "{toml}");
+        let v = Vendor::from_name(vendor).unwrap();
+        assert_eq!(v.default_base_url_for(*want_protocol), *want_url, "{toml}");
+        if want_url.is_some() {
+            assert_eq!(a.effective_base_url().as_deref(), *want_url, "{toml}");
+        }
+    }
+    // A given base_url wins over every default.
+    let mut a = AccountConfig::new("g", Vendor::Google);
+    a.base_url = Some("https://proxy.example/gemini/".into());
+    assert_eq!(
+        a.effective_base_url().as_deref(),
+        Some("https://proxy.example/gemini")
+    );
+}
+
+#[test]
+fn anthropic_and_stream_defaults() {
+    let c = Config::from_toml_str("[[accounts]]\nid = 'a'\nvendor = 'anthropic'").unwrap();
+    let a = &c.accounts[0];
+    assert_eq!(a.anthropic_version, None);
+    assert_eq!(a.effective_anthropic_version(), "2023-06-01");
+    assert_eq!(a.default_max_tokens, None);
+    assert_eq!(a.effective_default_max_tokens(), 4096);
+    assert!(a.stream_usage);
+    assert_eq!(*a, AccountConfig::new("a", Vendor::Anthropic));
+    let c = Config::from_toml_str(
+        "[[accounts]]\nid = 'a'\nvendor = 'custom'\nbase_url = 'http://127.0.0.1:9/v1'\n\
+         anthropic_version = '2024-01-01'\ndefault_max_tokens = 1\nstream_usage = false",
+    )
+    .unwrap();
+    let a = &c.accounts[0];
+    assert_eq!(a.effective_anthropic_version(), "2024-01-01");
+    assert_eq!(a.effective_default_max_tokens(), 1);
+    assert!(!a.stream_usage);
 }
 
 #[test]

@@ -222,6 +222,10 @@ fn canary_never_leaks() {
             export["accounts"][1]["effective_base_url"],
             "https://api.anthropic.com/v1"
         );
+        assert_eq!(export["accounts"][1]["effective_protocol"], "anthropic");
+        assert_eq!(export["accounts"][1]["protocol"], serde_json::Value::Null);
+        assert_eq!(export["accounts"][0]["effective_protocol"], "openai");
+        assert_eq!(export["accounts"][1]["stream_usage"], true);
         assert_eq!(export["port"], 4141);
 
         let debug = format!("{c:?} {loaded:?}");

@@ -301,6 +301,19 @@ fn account_rules() {
         &format!("{k}.priority"),
         "0 or more",
     );
+    let table: &[(&str, &str, &str)] = &[
+        ("anthropic_version = ''", "anthropic_version", "must not be empty"),
+        ("anthropic_version = '2023-06-01é'", "anthropic_version", "must be printable ASCII"),
+        (
+            "anthropic_version = 'vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv'",
+            "anthropic_version",
+            "must be at most 64 characters, got 65",
+        ),
+        ("default_max_tokens = 0", "default_max_tokens", "must be at least 1, got 0"),
+    ];
+    for (body, field, fragment) in table {
+        assert_problem(&acct(body), &format!("{k}.{field}"), fragment);
+    }
     assert_problem(
         &acct("requests_per_minute = 0"),
         &format!("{k}.requests_per_minute"),
