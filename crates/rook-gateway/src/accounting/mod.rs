@@ -84,6 +84,7 @@ impl Accounting {
             ttfb: ctx.ttfb,
             usage,
             error_class: error_class.map(str::to_string),
+            endpoint: "chat",
         });
     }
 
@@ -118,6 +119,7 @@ impl Accounting {
             ttfb: None,
             usage: None,
             error_class: Some(err.class().to_string()),
+            endpoint: "chat",
         });
     }
 

@@ -57,6 +57,10 @@ pub fn declared_records(
             priority: priority(a.priority),
             models: a.models.clone(),
             source: Source::Config,
+            protocol: a.effective_protocol().as_str().to_string(),
+            anthropic_version: a.anthropic_version.clone(),
+            default_max_tokens: a.default_max_tokens,
+            stream_usage: a.stream_usage,
         })
         .collect();
     let pools = config
