@@ -7,7 +7,7 @@
 use clap::{Args, Subcommand};
 use http::Method;
 use rook_gateway::rook_config::entity::{self, EntityError, Sub};
-use rook_gateway::rook_config::{Config, Vendor};
+use rook_gateway::rook_config::{Config, Protocol, Vendor};
 use rook_gateway::rook_registry::{AccountRecord, PoolRecord, Registry, RouteRecord, Source};
 use serde_json::{Map, Value};
 
@@ -110,6 +110,22 @@ pub(crate) struct AccountFields {
     /// Logical to upstream model name, repeatable; with `set`, replaces the map.
     #[arg(long = "model", value_name = "LOGICAL=UPSTREAM")]
     models: Vec<String>,
+    /// Wire protocol: openai | anthropic | gemini (default: the vendor's:
+    /// anthropic → anthropic, google → gemini, others → openai).
+    #[arg(long, value_name = "PROTOCOL")]
+    protocol: Option<String>,
+    /// `anthropic-version` header for anthropic-protocol accounts (default
+    /// 2023-06-01); "" resets it to the default.
+    #[arg(long, value_name = "VERSION")]
+    anthropic_version: Option<String>,
+    /// `max_tokens` sent to anthropic-protocol accounts when a request gives
+    /// none, at least 1 (default 4096).
+    #[arg(long, value_name = "N")]
+    default_max_tokens: Option<u32>,
+    /// Ask openai-protocol upstreams for usage on streams
+    /// (`stream_options.include_usage`; default true).
+    #[arg(long, value_name = "true|false")]
+    stream_usage: Option<bool>,
 }
 
 /// `remove` of an account or pool.
@@ -264,6 +280,10 @@ impl Entity {
                 "weight",
                 "priority",
                 "models",
+                "protocol",
+                "anthropic_version",
+                "default_max_tokens",
+                "stream_usage",
             ],
             Entity::Pool => &["id", "strategy", "members", "fallback_pool"],
             Entity::Route => &["model", "pool", "fallback_route"],
@@ -587,6 +607,25 @@ fn account_patch(f: &AccountFields) -> Result<Map<String, Value>, CliError> {
         }
         p.insert("models".into(), Value::Object(models));
     }
+    if let Some(name) = &f.protocol {
+        entity::check_protocol(name).map_err(flag("--protocol"))?;
+        p.insert("protocol".into(), Value::String(name.clone()));
+    }
+    if let Some(version) = &f.anthropic_version {
+        if version.is_empty() {
+            p.insert("anthropic_version".into(), Value::Null);
+        } else {
+            entity::check_anthropic_version(version).map_err(flag("--anthropic-version"))?;
+            p.insert("anthropic_version".into(), Value::String(version.clone()));
+        }
+    }
+    if let Some(tokens) = f.default_max_tokens {
+        entity::check_default_max_tokens(tokens).map_err(flag("--default-max-tokens"))?;
+        p.insert("default_max_tokens".into(), Value::from(tokens));
+    }
+    if let Some(on) = f.stream_usage {
+        p.insert("stream_usage".into(), Value::Bool(on));
+    }
     Ok(p)
 }
 
@@ -669,7 +708,8 @@ fn key_cell(v: &Value) -> String {
 fn render_list(e: Entity, items: &[Value]) -> String {
     let mut t = match e {
         Entity::Account => Table::new(&[
-            "ID", "VENDOR", "BASE_URL", "KEY", "ENABLED", "WEIGHT", "PRIORITY", "MODELS", "SOURCE",
+            "ID", "VENDOR", "PROTOCOL", "BASE_URL", "KEY", "ENABLED", "WEIGHT", "PRIORITY",
+            "MODELS", "SOURCE",
         ]),
         Entity::Pool => Table::new(&["ID", "STRATEGY", "MEMBERS", "FALLBACK_POOL", "SOURCE"]),
         Entity::Route => Table::new(&["MODEL", "POOL", "FALLBACK_ROUTE", "SOURCE"]),
@@ -680,6 +720,7 @@ fn render_list(e: Entity, items: &[Value]) -> String {
             Entity::Account => vec![
                 get("id"),
                 get("vendor"),
+                get("protocol"),
                 get("base_url"),
                 key_cell(v),
                 get("enabled"),
@@ -767,7 +808,13 @@ async fn do_set(
         ));
     }
     let mut record = known_fields(e, current);
+    if e == Entity::Account {
+        follow_vendor_defaults(&mut record, &patch);
+    }
     record.extend(patch);
+    if e == Entity::Account {
+        add_account_defaults(&mut record)?;
+    }
     b.update(e, id, Value::Object(record)).await?;
     crate::common::outln(&format!("updated {} {id}", e.singular()));
     Ok(())
@@ -802,15 +849,30 @@ pub(crate) async fn accounts(g: &GlobalArgs, args: AccountsArgs) -> Result<(), C
     result
 }
 
-/// Fills `base_url` from the vendor and checks the required fields of `add`.
+/// Fills `protocol` (the vendor's default) and `base_url` (the vendor's default
+/// for that protocol) and checks the required fields of `add`.
 fn add_account_defaults(p: &mut Map<String, Value>) -> Result<(), CliError> {
     require(p, "vendor", "--vendor")?;
+    let vendor = p
+        .get("vendor")
+        .and_then(Value::as_str)
+        .and_then(Vendor::from_name);
+    let given = p
+        .get("protocol")
+        .and_then(Value::as_str)
+        .and_then(Protocol::from_name);
+    let protocol = given.or(vendor.map(Vendor::default_protocol));
+    if let (None, Some(protocol)) = (given, protocol) {
+        p.insert(
+            "protocol".into(),
+            Value::String(protocol.as_str().to_string()),
+        );
+    }
     if p.get("base_url").is_none_or(Value::is_null) {
-        let vendor = p
-            .get("vendor")
-            .and_then(Value::as_str)
-            .and_then(Vendor::from_name);
-        match vendor.and_then(Vendor::default_base_url) {
+        let url = vendor
+            .zip(protocol)
+            .and_then(|(v, proto)| v.default_base_url_for(proto));
+        match url {
             Some(url) => {
                 p.insert("base_url".into(), Value::String(url.to_string()));
             }
@@ -818,6 +880,33 @@ fn add_account_defaults(p: &mut Map<String, Value>) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// For `accounts set`: values that were the defaults of the old vendor and
+/// protocol follow a new `--vendor` / `--protocol` (as a PATCH of the admin API
+/// does): the protocol when it was the vendor's default, the base URL when it
+/// was the default of the vendor and protocol. [`add_account_defaults`] then
+/// fills them in again.
+fn follow_vendor_defaults(record: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    let text = |k: &str| record.get(k).and_then(Value::as_str);
+    let vendor = text("vendor").and_then(Vendor::from_name);
+    let protocol = text("protocol").and_then(Protocol::from_name);
+    let base_url = text("base_url");
+    let default_protocol = vendor.map(Vendor::default_protocol) == protocol;
+    let default_url = vendor
+        .zip(protocol)
+        .and_then(|(v, p)| v.default_base_url_for(p))
+        .is_some_and(|url| Some(url) == base_url);
+    let changes_vendor = patch.contains_key("vendor");
+    if changes_vendor && !patch.contains_key("protocol") && default_protocol {
+        record.remove("protocol");
+    }
+    if (changes_vendor || patch.contains_key("protocol"))
+        && !patch.contains_key("base_url")
+        && default_url
+    {
+        record.remove("base_url");
+    }
 }
 
 /// Runs a `pools` subcommand.
@@ -876,6 +965,7 @@ pub(crate) async fn routes(g: &GlobalArgs, args: RoutesArgs) -> Result<(), CliEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn model_flags_become_a_map() {
@@ -889,6 +979,10 @@ mod tests {
             priority: None,
             enabled: Some(false),
             models: vec!["gpt-4o=gpt-4o-2024".into()],
+            protocol: None,
+            anthropic_version: None,
+            default_max_tokens: None,
+            stream_usage: None,
         };
         let mut p = account_patch(&f).unwrap();
         add_account_defaults(&mut p).unwrap();
@@ -898,6 +992,85 @@ mod tests {
         assert!(p["api_key_file"].is_null());
         let rec: AccountRecord = from_json(Value::Object(p)).unwrap();
         assert_eq!(rec.api_key_env.as_deref(), Some("KEY_A"));
+    }
+
+    #[test]
+    fn protocol_and_base_url_defaults() {
+        const GEMINI: &str = "https://generativelanguage.googleapis.com/v1beta";
+        // (vendor, --protocol, protocol, base_url)
+        let table = [
+            ("open_ai", None, "openai", "https://api.openai.com/v1"),
+            (
+                "anthropic",
+                None,
+                "anthropic",
+                "https://api.anthropic.com/v1",
+            ),
+            ("google", None, "gemini", GEMINI),
+            (
+                "google",
+                Some("openai"),
+                "openai",
+                "https://generativelanguage.googleapis.com/v1beta/openai",
+            ),
+            (
+                "deep_seek",
+                Some("anthropic"),
+                "anthropic",
+                "https://api.deepseek.com/v1",
+            ),
+        ];
+        for (vendor, flag, protocol, base_url) in table {
+            let mut p = Map::new();
+            p.insert("vendor".into(), json!(vendor));
+            if let Some(f) = flag {
+                p.insert("protocol".into(), json!(f));
+            }
+            add_account_defaults(&mut p).unwrap();
+            assert_eq!(
+                (&p["protocol"], &p["base_url"]),
+                (&json!(protocol), &json!(base_url))
+            );
+        }
+        // `set`: (current record, patch, protocol, base_url)
+        let table = [
+            (
+                json!({"vendor": "google", "protocol": "gemini", "base_url": GEMINI}),
+                json!({"protocol": "openai"}),
+                "openai",
+                "https://generativelanguage.googleapis.com/v1beta/openai",
+            ),
+            (
+                json!({"vendor": "google", "protocol": "gemini", "base_url": GEMINI}),
+                json!({"vendor": "anthropic"}),
+                "anthropic",
+                "https://api.anthropic.com/v1",
+            ),
+            (
+                json!({"vendor": "google", "protocol": "openai", "base_url": "https://p.example/v1"}),
+                json!({"vendor": "anthropic"}),
+                "openai",
+                "https://p.example/v1",
+            ),
+            (
+                json!({"vendor": "google", "protocol": "gemini", "base_url": GEMINI}),
+                json!({"stream_usage": false}),
+                "gemini",
+                GEMINI,
+            ),
+        ];
+        for (current, patch, protocol, base_url) in table {
+            let (Value::Object(mut record), Value::Object(patch)) =
+                (current.clone(), patch.clone())
+            else {
+                panic!("objects");
+            };
+            follow_vendor_defaults(&mut record, &patch);
+            record.extend(patch);
+            add_account_defaults(&mut record).unwrap();
+            assert_eq!(record["protocol"], protocol, "{current}");
+            assert_eq!(record["base_url"], base_url, "{current}");
+        }
     }
 
     #[test]
@@ -929,6 +1102,10 @@ mod tests {
             priority: None,
             enabled: None,
             models: vec![],
+            protocol: None,
+            anthropic_version: None,
+            default_max_tokens: None,
+            stream_usage: None,
         };
         let pool = |members: &[&str]| PoolFields {
             id: "p".into(),
@@ -945,6 +1122,27 @@ mod tests {
             (
                 account_patch(&account(None, "openai")),
                 "--vendor: unknown vendor 'openai'",
+            ),
+            (
+                account_patch(&AccountFields {
+                    protocol: Some("grpc".into()),
+                    ..account(None, "open_ai")
+                }),
+                "--protocol: unknown protocol 'grpc'; expected one of openai, anthropic, gemini",
+            ),
+            (
+                account_patch(&AccountFields {
+                    anthropic_version: Some("v".repeat(65)),
+                    ..account(None, "anthropic")
+                }),
+                "--anthropic-version: must be at most 64 characters, got 65",
+            ),
+            (
+                account_patch(&AccountFields {
+                    default_max_tokens: Some(0),
+                    ..account(None, "anthropic")
+                }),
+                "--default-max-tokens: must be at least 1, got 0",
             ),
             (
                 pool_patch(&pool(&["a", "a"])),

@@ -17,6 +17,9 @@ Examples:
 --since/--until take a duration ago (30m, 24h, 7d, 2w), a UTC date
 (2024-05-01) or an RFC 3339 timestamp (2024-05-01T12:00:00Z,
 2024-05-01T14:00:00+02:00). The window is [since, until).
+NO_USAGE (requests_without_usage in json and csv) counts requests that
+succeeded or streamed partially without known token counts: when it is not
+0, token and cost totals are lower bounds.
 The database is never created: a missing database exits with code 2.";
 
 /// Output format of a report.
@@ -40,7 +43,7 @@ pub(crate) struct ReportArgs {
     /// Window end (exclusive): a duration ago or a UTC date; default now.
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
-    /// Grouping: model, account, vendor, day or outcome. Repeat or
+    /// Grouping: model, account, vendor, day, outcome or endpoint. Repeat or
     /// comma-separate for several. Default: model.
     #[arg(long, value_delimiter = ',', value_name = "KEY")]
     pub group_by: Vec<String>,
@@ -59,7 +62,7 @@ pub(crate) fn parse_group_by(values: &[String]) -> Result<Vec<GroupBy>, CliError
         }
         let g = GroupBy::from_name(v).ok_or_else(|| {
             CliError::fail(format!(
-                "unknown --group-by {v:?}: expected model, account, vendor, day or outcome"
+                "unknown --group-by {v:?}: expected model, account, vendor, day, outcome or endpoint"
             ))
         })?;
         if !out.contains(&g) {
@@ -117,7 +120,9 @@ pub(crate) async fn run(g: &GlobalArgs, args: &ReportArgs) -> Result<(), CliErro
 }
 
 /// CSV columns after `group,key`.
-pub(crate) const CSV_COLUMNS: [&str; 9] = [
+/// (`requests_without_usage` is last, so columns added later keep the older
+/// ones in place.)
+pub(crate) const CSV_COLUMNS: [&str; 10] = [
     "requests",
     "failed_requests",
     "streaming_requests",
@@ -127,9 +132,10 @@ pub(crate) const CSV_COLUMNS: [&str; 9] = [
     "cost_usd",
     "latency_p50_ms",
     "latency_p95_ms",
+    "requests_without_usage",
 ];
 
-fn values(a: &Aggregate) -> [String; 9] {
+fn values(a: &Aggregate) -> [String; 10] {
     [
         a.requests.to_string(),
         a.failed_requests.to_string(),
@@ -140,6 +146,7 @@ fn values(a: &Aggregate) -> [String; 9] {
         format!("{:.6}", a.cost_usd),
         a.latency_p50_ms.to_string(),
         a.latency_p95_ms.to_string(),
+        a.requests_without_usage.to_string(),
     ]
 }
 
@@ -211,8 +218,9 @@ pub(crate) fn render_table(report: &UsageReport, group_by: &[GroupBy], now: i64)
             "COST_USD",
             "P50_MS",
             "P95_MS",
+            "NO_USAGE",
         ])
-        .align_right(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        .align_right(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         for group in report.groups.get(g.as_str()).into_iter().flatten() {
             let mut row = vec![group.key.clone()];
             row.extend(values(&group.aggregate));

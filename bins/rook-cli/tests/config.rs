@@ -83,6 +83,17 @@ api_key_env = "CANARY_KEY"
     );
     assert_eq!(json["accounts"][0]["api_key"], "[redacted]");
     assert_eq!(json["accounts"][0]["api_key_env"], "CANARY_KEY");
+    assert_eq!(json["accounts"][0]["protocol"], serde_json::Value::Null);
+    assert_eq!(json["accounts"][0]["effective_protocol"], "openai");
+    assert_eq!(json["accounts"][0]["stream_usage"], true);
+    assert_eq!(
+        json["accounts"][0]["anthropic_version"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        json["accounts"][0]["default_max_tokens"],
+        serde_json::Value::Null
+    );
     assert_eq!(json["inbound_auth"]["token"], "[redacted]");
     // Pretty-printed.
     assert!(run.stdout.contains("\n  \""), "{}", run.stdout);

@@ -5,6 +5,7 @@ mod common;
 use common::{rt, Env};
 use rook_gateway::rook_config::Config;
 use rook_gateway::rook_registry::{ConnectOptions, Registry};
+use serde_json::json;
 
 const DECLARED: &str = r#"
 [[accounts]]
@@ -171,10 +172,32 @@ fn add_list_set_remove_against_the_registry() {
     let a = list.iter().find(|a| a["id"] == "declared-a").unwrap();
     assert_eq!(a["source"], "config");
 
+    assert_eq!(b["protocol"], "openai");
+    assert_eq!(b["stream_usage"], true);
+
     let run = env.run(&["accounts", "list", "--config", c], &[]);
     run.assert_code(0);
     assert!(run.stdout.starts_with("ID"), "{}", run.stdout);
     assert!(run.stdout.contains("env:KEY_B"), "{}", run.stdout);
+    let header: Vec<&str> = run
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&header[..4], ["ID", "VENDOR", "PROTOCOL", "BASE_URL"]);
+    let row: Vec<&str> = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("openai-b"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row[..4],
+        ["openai-b", "open_ai", "openai", "https://api.openai.com/v1"]
+    );
 
     let run = env.run(&["pools", "list", "--json", "--config", c], &[]);
     let pools = run.json();
@@ -323,6 +346,148 @@ fn config_declared_entries_are_read_only() {
 }
 
 #[test]
+fn protocol_flags_against_the_registry() {
+    let env = Env::new();
+    let cfg = setup(&env, false);
+    let c = cfg.as_str();
+    let add = |args: &[&str]| {
+        let mut all = vec!["accounts", "add", "--config", c];
+        all.extend_from_slice(args);
+        env.run(&all, &[]).assert_code(0);
+    };
+    add(&[
+        "--id",
+        "claude",
+        "--vendor",
+        "anthropic",
+        "--anthropic-version",
+        "2024-10-22",
+        "--default-max-tokens",
+        "1024",
+    ]);
+    add(&["--id", "gem", "--vendor", "google"]);
+    add(&[
+        "--id",
+        "gem-oai",
+        "--vendor",
+        "google",
+        "--protocol",
+        "openai",
+    ]);
+    add(&[
+        "--id",
+        "local",
+        "--vendor",
+        "custom",
+        "--base-url",
+        "http://127.0.0.1:8000/v1",
+        "--stream-usage",
+        "false",
+    ]);
+    let run = env.run(&["accounts", "list", "--json", "--config", c], &[]);
+    run.assert_code(0);
+    let list = run.json();
+    let get = |id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    // (id, protocol, base_url, anthropic_version, default_max_tokens, stream_usage)
+    let table = [
+        (
+            "claude",
+            "anthropic",
+            "https://api.anthropic.com/v1",
+            json!("2024-10-22"),
+            json!(1024),
+            true,
+        ),
+        (
+            "gem",
+            "gemini",
+            "https://generativelanguage.googleapis.com/v1beta",
+            json!(null),
+            json!(null),
+            true,
+        ),
+        (
+            "gem-oai",
+            "openai",
+            "https://generativelanguage.googleapis.com/v1beta/openai",
+            json!(null),
+            json!(null),
+            true,
+        ),
+        (
+            "local",
+            "openai",
+            "http://127.0.0.1:8000/v1",
+            json!(null),
+            json!(null),
+            false,
+        ),
+    ];
+    for (id, protocol, base_url, version, max_tokens, stream_usage) in table {
+        let a = get(id);
+        assert_eq!(a["protocol"], protocol, "{a:#}");
+        assert_eq!(a["base_url"], base_url, "{a:#}");
+        assert_eq!(a["anthropic_version"], version, "{a:#}");
+        assert_eq!(a["default_max_tokens"], max_tokens, "{a:#}");
+        assert_eq!(a["stream_usage"], stream_usage, "{a:#}");
+    }
+
+    // `set --protocol` moves a default base URL along; "" resets anthropic_version.
+    env.run(
+        &[
+            "accounts",
+            "set",
+            "--config",
+            c,
+            "--id",
+            "gem",
+            "--protocol",
+            "openai",
+        ],
+        &[],
+    )
+    .assert_code(0);
+    env.run(
+        &[
+            "accounts",
+            "set",
+            "--config",
+            c,
+            "--id",
+            "claude",
+            "--anthropic-version",
+            "",
+        ],
+        &[],
+    )
+    .assert_code(0);
+    let run = env.run(&["accounts", "list", "--json", "--config", c], &[]);
+    let list = run.json();
+    let find = |id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find("gem")["protocol"], "openai");
+    assert_eq!(
+        find("gem")["base_url"],
+        "https://generativelanguage.googleapis.com/v1beta/openai"
+    );
+    assert_eq!(find("claude")["anthropic_version"], json!(null));
+    assert_eq!(find("claude")["default_max_tokens"], 1024);
+}
+
+#[test]
 fn flags_are_validated_before_anything_is_opened() {
     let env = Env::new();
     for args in [
@@ -345,6 +510,46 @@ fn flags_are_validated_before_anything_is_opened() {
         ],
         vec!["pools", "add", "--id", "p", "--strategy", "failover"],
         vec!["routes", "add", "--model", "m"],
+        vec![
+            "accounts",
+            "add",
+            "--id",
+            "x",
+            "--vendor",
+            "open_ai",
+            "--protocol",
+            "grpc",
+        ],
+        vec![
+            "accounts",
+            "add",
+            "--id",
+            "x",
+            "--vendor",
+            "anthropic",
+            "--default-max-tokens",
+            "0",
+        ],
+        vec![
+            "accounts",
+            "add",
+            "--id",
+            "x",
+            "--vendor",
+            "anthropic",
+            "--anthropic-version",
+            " ",
+        ],
+        vec![
+            "accounts",
+            "add",
+            "--id",
+            "x",
+            "--vendor",
+            "open_ai",
+            "--stream-usage",
+            "maybe",
+        ],
     ] {
         let run = env.run(&args, &[]);
         run.assert_code(2);

@@ -143,15 +143,15 @@ fn json_csv_and_table_over_sqlite() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "group,key,requests,failed_requests,streaming_requests,prompt_tokens,completion_tokens,total_tokens,cost_usd,latency_p50_ms,latency_p95_ms"
+        "group,key,requests,failed_requests,streaming_requests,prompt_tokens,completion_tokens,total_tokens,cost_usd,latency_p50_ms,latency_p95_ms,requests_without_usage"
     );
     assert!(
-        lines.contains(&"model,gpt-4o,3,1,1,30,15,45,0.750000,200,300"),
+        lines.contains(&"model,gpt-4o,3,1,1,30,15,45,0.750000,200,300,0"),
         "{lines:?}"
     );
     assert_eq!(
         *lines.last().unwrap(),
-        "totals,,5,1,2,50,25,75,1.250000,300,500"
+        "totals,,5,1,2,50,25,75,1.250000,300,500,0"
     );
     assert!(lines.iter().any(|l| l.starts_with("day,")), "{lines:?}");
 
@@ -186,6 +186,119 @@ fn json_csv_and_table_over_sqlite() {
     );
     run.assert_code(0);
     assert_eq!(run.json()["totals"]["requests"], 0);
+}
+
+#[test]
+fn group_by_endpoint_and_requests_without_usage() {
+    let env = Env::new();
+    let url = env.db_url();
+    let now = now_ms();
+    // (endpoint, outcome, tokens known)
+    let table = [
+        ("chat", "success", true),
+        ("chat", "success", false),
+        ("messages", "partial", false),
+        ("messages", "error", false),
+        ("embeddings", "success", true),
+    ];
+    let events: Vec<UsageEvent> = table
+        .iter()
+        .enumerate()
+        .map(|(i, (endpoint, outcome, known))| {
+            let i = i64::try_from(i).unwrap() + 1;
+            let mut e = event(i, "m", "a", outcome, now - 60_000 * i);
+            e.endpoint = endpoint.to_string();
+            if !known {
+                e.prompt_tokens = None;
+                e.completion_tokens = None;
+                e.total_tokens = None;
+            }
+            e
+        })
+        .collect();
+    rt().block_on(async {
+        let registry = Registry::connect(&url, ConnectOptions::default())
+            .await
+            .unwrap();
+        registry.insert_usage_events(&events).await.unwrap();
+        registry.close().await;
+    });
+    let cfg = env
+        .config(&format!("database_url = \"{url}\"\n"))
+        .display()
+        .to_string();
+    let report = |format: &str| {
+        let run = env.run(
+            &[
+                "usage",
+                "report",
+                "--config",
+                &cfg,
+                "--group-by",
+                "endpoint",
+                "--format",
+                format,
+            ],
+            &[],
+        );
+        run.assert_code(0);
+        run
+    };
+
+    let json = report("json").json();
+    assert_eq!(json["totals"]["requests_without_usage"], 2, "{json:#}");
+    let groups: Vec<(&str, u64, u64)> = json["groups"]["endpoint"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["key"].as_str().unwrap(),
+                g["requests"].as_u64().unwrap(),
+                g["requests_without_usage"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [("chat", 2, 1), ("embeddings", 1, 0), ("messages", 2, 1)]
+    );
+
+    let csv = report("csv").stdout;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].ends_with(",latency_p95_ms,requests_without_usage"),
+        "{lines:?}"
+    );
+    for (prefix, without) in [
+        ("endpoint,chat,", "1"),
+        ("endpoint,embeddings,", "0"),
+        ("endpoint,messages,", "1"),
+        ("totals,,", "2"),
+    ] {
+        let line = lines.iter().find(|l| l.starts_with(prefix)).unwrap();
+        assert_eq!(line.rsplit(',').next(), Some(without), "{line}");
+    }
+
+    let table = report("table").stdout;
+    let header = table.lines().find(|l| l.starts_with("ENDPOINT")).unwrap();
+    assert!(header.trim_end().ends_with("NO_USAGE"), "{header}");
+    let total = table.lines().find(|l| l.starts_with("TOTAL ")).unwrap();
+    assert_eq!(total.split_whitespace().last(), Some("2"), "{total}");
+
+    let run = env.run(
+        &[
+            "usage",
+            "report",
+            "--config",
+            &cfg,
+            "--group-by",
+            "endpoints",
+        ],
+        &[],
+    );
+    run.assert_code(2);
+    assert!(run.stderr.contains("outcome or endpoint"), "{}", run.stderr);
 }
 
 #[test]

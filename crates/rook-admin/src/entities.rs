@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use rook_config::entity::{self, AccountRef, EntityError, PoolRef, RouteRef, DEFAULT_WEIGHT};
+use rook_config::{Protocol, Vendor};
 use rook_registry::time::now_ms;
 use rook_registry::{AccountRecord, AuditEvent, PoolRecord, RegistryError, RouteRecord, Source};
 use serde_json::{json, Map, Value};
@@ -26,6 +27,10 @@ pub(crate) const ACCOUNT_FIELDS: &[&str] = &[
     "weight",
     "priority",
     "models",
+    "protocol",
+    "anthropic_version",
+    "default_max_tokens",
+    "stream_usage",
 ];
 /// Fields of a pool body.
 pub(crate) const POOL_FIELDS: &[&str] = &["id", "strategy", "members", "fallback_pool"];
@@ -48,6 +53,10 @@ pub(crate) fn account_view(a: &AccountRecord) -> Value {
         "models": a.models,
         "has_api_key": a.has_api_key(),
         "source": a.source.as_str(),
+        "protocol": a.protocol,
+        "anthropic_version": a.anthropic_version,
+        "default_max_tokens": a.default_max_tokens,
+        "stream_usage": a.stream_usage,
     })
 }
 
@@ -173,6 +182,12 @@ fn account_from_body(body: &Body, path: Option<&str>) -> ApiResult<AccountRecord
     let api_key_file: Option<String> = body.opt("api_key_file")?;
     let weight: u32 = body.opt("weight")?.unwrap_or(DEFAULT_WEIGHT);
     let models: BTreeMap<String, String> = body.opt("models")?.unwrap_or_default();
+    let protocol = match body.opt::<String>("protocol")? {
+        Some(name) => entity::check_protocol(&name)?,
+        None => vendor.default_protocol(),
+    };
+    let anthropic_version: Option<String> = body.opt("anthropic_version")?;
+    let default_max_tokens: Option<u32> = body.opt("default_max_tokens")?;
     first(entity::check_account(&AccountRef {
         id: &id,
         vendor: vendor.as_str(),
@@ -181,14 +196,17 @@ fn account_from_body(body: &Body, path: Option<&str>) -> ApiResult<AccountRecord
         api_key_file: api_key_file.as_deref(),
         weight,
         models: &models,
-        protocol: None,
-        anthropic_version: None,
-        default_max_tokens: None,
+        protocol: Some(protocol.as_str()),
+        anthropic_version: anthropic_version.as_deref(),
+        default_max_tokens,
     }))?;
     let base_url = match base_url {
         Some(url) => url.trim().trim_end_matches('/').to_string(),
         // check_account made sure the vendor has a default.
-        None => vendor.default_base_url().unwrap_or_default().to_string(),
+        None => vendor
+            .default_base_url_for(protocol)
+            .unwrap_or_default()
+            .to_string(),
     };
     Ok(AccountRecord {
         id,
@@ -202,7 +220,26 @@ fn account_from_body(body: &Body, path: Option<&str>) -> ApiResult<AccountRecord
         priority: body.opt("priority")?.unwrap_or(0),
         models,
         source: Source::Api,
+        protocol: protocol.as_str().to_string(),
+        anthropic_version,
+        default_max_tokens,
+        stream_usage: body.opt("stream_usage")?.unwrap_or(true),
     })
+}
+
+/// Whether `a` speaks its vendor's default protocol (so a PATCH that changes the vendor
+/// without giving `protocol` takes the new vendor's default).
+fn has_default_protocol(a: &AccountRecord) -> bool {
+    Vendor::from_name(&a.vendor).is_some_and(|v| v.default_protocol().as_str() == a.protocol)
+}
+
+/// Whether `a` has the default base URL of its vendor and protocol (so a PATCH that
+/// changes the vendor or the protocol without giving `base_url` takes the new default).
+fn has_default_base_url(a: &AccountRecord) -> bool {
+    let default = Vendor::from_name(&a.vendor)
+        .zip(Protocol::from_name(&a.protocol))
+        .and_then(|(v, p)| v.default_base_url_for(p));
+    default == Some(a.base_url.as_str())
 }
 
 /// The members of a declared pool: at least one, valid ids, none twice.
@@ -437,7 +474,16 @@ impl Admin {
         let old = self.registry.get_account(id).await?;
         read_only_check(old.source, "account", id)?;
         let full = if patch {
-            let base = writable(account_view(&old), ACCOUNT_FIELDS);
+            let mut base = writable(account_view(&old), ACCOUNT_FIELDS);
+            if !body.has("protocol") && body.has("vendor") && has_default_protocol(&old) {
+                base.remove("protocol");
+            }
+            if !body.has("base_url")
+                && (body.has("vendor") || body.has("protocol"))
+                && has_default_base_url(&old)
+            {
+                base.remove("base_url");
+            }
             Body::from_value(
                 Value::Object(merge(base, body.clone().into_map())),
                 ACCOUNT_FIELDS,
@@ -724,6 +770,59 @@ mod tests {
         let b = body(json!({"id": "a", "vendor": "custom"}), ACCOUNT_FIELDS);
         let e = account_from_body(&b, None).err();
         assert!(e.is_some_and(|e| e.message.contains("`base_url`")));
+    }
+
+    #[test]
+    fn account_protocol_defaults() {
+        const GEMINI: &str = "https://generativelanguage.googleapis.com/v1beta";
+        // (body, protocol, base_url)
+        let table = [
+            (
+                json!({"vendor": "open_ai"}),
+                "openai",
+                "https://api.openai.com/v1",
+            ),
+            (
+                json!({"vendor": "anthropic"}),
+                "anthropic",
+                "https://api.anthropic.com/v1",
+            ),
+            (json!({"vendor": "google"}), "gemini", GEMINI),
+            (
+                json!({"vendor": "google", "protocol": "openai"}),
+                "openai",
+                "https://generativelanguage.googleapis.com/v1beta/openai",
+            ),
+            (
+                json!({"vendor": "custom", "base_url": "http://h:1/v1"}),
+                "openai",
+                "http://h:1/v1",
+            ),
+            (
+                json!({"vendor": "custom", "base_url": "http://h:1/v1", "protocol": "anthropic"}),
+                "anthropic",
+                "http://h:1/v1",
+            ),
+        ];
+        for (mut v, protocol, base_url) in table {
+            v["id"] = json!("a");
+            let a = account_from_body(&body(v.clone(), ACCOUNT_FIELDS), None)
+                .unwrap_or_else(|e| panic!("{v}: {e:?}"));
+            assert_eq!(
+                (a.protocol.as_str(), a.base_url.as_str()),
+                (protocol, base_url),
+                "{v}"
+            );
+            assert!(a.stream_usage);
+            assert_eq!(
+                (a.anthropic_version.as_deref(), a.default_max_tokens),
+                (None, None)
+            );
+            assert!(
+                has_default_base_url(&a) == v.get("base_url").is_none(),
+                "{v}"
+            );
+        }
     }
 
     #[test]

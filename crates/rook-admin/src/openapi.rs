@@ -3,9 +3,10 @@
 //! Written by hand; a test checks that its paths and methods are exactly [`crate::ROUTES`].
 
 use rook_config::entity::{
-    DEFAULT_WEIGHT, ID_PATTERN, MAX_ID_LEN, MAX_MODEL_LEN, WEIGHT_MAX, WEIGHT_MIN,
+    DEFAULT_ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS, DEFAULT_MAX_TOKENS_MIN, DEFAULT_WEIGHT,
+    ID_PATTERN, MAX_ANTHROPIC_VERSION_LEN, MAX_ID_LEN, MAX_MODEL_LEN, WEIGHT_MAX, WEIGHT_MIN,
 };
-use rook_config::{Strategy, Vendor};
+use rook_config::{Protocol, Strategy, Vendor};
 use serde_json::{json, Value};
 
 fn schema(name: &str) -> Value {
@@ -141,7 +142,7 @@ fn paths() -> Value {
                 "operationId": "createAccount",
                 "tags": ["accounts"],
                 "summary": "Create an account",
-                "description": "`base_url` defaults to the vendor's default (required for `custom`). `api_key` is write-only. Routing is rebuilt at once; if that fails the account is removed again and the answer is 422.",
+                "description": "`protocol` defaults to the vendor's (`anthropic` → `anthropic`, `google` → `gemini`, others → `openai`); `base_url` defaults to the vendor's default for that protocol (required for `custom`). `api_key` is write-only. Routing is rebuilt at once; if that fails the account is removed again and the answer is 422.",
                 "requestBody": body("AccountCreate"),
                 "responses": responses(json!({"201": ok("Created.", "Account")}), CREATE_ERRORS),
             }
@@ -166,7 +167,7 @@ fn paths() -> Value {
                 "operationId": "patchAccount",
                 "tags": ["accounts"],
                 "summary": "Change some fields of an API-managed account",
-                "description": "Fields given replace the stored ones; `null` resets an optional field (`base_url` to the vendor default). `api_key` as for PUT.",
+                "description": "Fields given replace the stored ones; `null` resets an optional field (`base_url` to the vendor default, `protocol` to the vendor's). A change of `vendor` without `protocol` moves an account that spoke its vendor's default protocol to the new vendor's; a change of `vendor` or `protocol` without `base_url` moves an account that had the default base URL to the new default. `api_key` as for PUT.",
                 "requestBody": body("AccountPatch"),
                 "responses": responses(json!({"200": ok("Updated.", "Account")}), WRITE_ERRORS),
             },
@@ -319,7 +320,7 @@ fn paths() -> Value {
                     },
                     {
                         "name": "group_by", "in": "query", "required": false,
-                        "description": "Comma-separated groupings: `model`, `account`, `vendor`, `day`, `outcome`. Default `model`.",
+                        "description": "Comma-separated groupings: `model`, `account`, `vendor`, `day`, `outcome`, `endpoint`. Default `model`.",
                         "schema": {"type": "string", "default": "model"},
                     },
                 ],
@@ -375,6 +376,10 @@ fn account_props(with_key: bool, with_read_only: bool) -> Value {
         "weight": {"type": "integer", "minimum": WEIGHT_MIN, "maximum": WEIGHT_MAX, "default": DEFAULT_WEIGHT},
         "priority": {"type": "integer", "minimum": 0, "default": 0, "description": "Lower goes first (priority/failover strategies)."},
         "models": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Logical model → upstream model name."},
+        "protocol": {"type": "string", "enum": Protocol::ALL.map(Protocol::as_str), "description": "Wire protocol toward the upstream. Default by vendor: `anthropic` → `anthropic`, `google` → `gemini`, every other vendor → `openai`. Rook appends `/chat/completions`, `/messages` or `/models/{model}:generateContent` to `base_url`."},
+        "anthropic_version": {"type": "string", "nullable": true, "minLength": 1, "maxLength": MAX_ANTHROPIC_VERSION_LEN, "pattern": "^[ -~]+$", "description": format!("`anthropic-version` header for `anthropic`-protocol accounts (printable ASCII); `null`: `{DEFAULT_ANTHROPIC_VERSION}`.")},
+        "default_max_tokens": {"type": "integer", "nullable": true, "minimum": DEFAULT_MAX_TOKENS_MIN, "maximum": u32::MAX, "description": format!("`max_tokens` sent to `anthropic`-protocol accounts when a request gives none; `null`: {DEFAULT_MAX_TOKENS}.")},
+        "stream_usage": {"type": "boolean", "default": true, "description": "Ask `openai`-protocol upstreams for usage on streams (`stream_options.include_usage`); `false` for servers that reject the field."},
     });
     if let Value::Object(m) = &mut p {
         if with_key {
@@ -442,6 +447,7 @@ fn components() -> Value {
         "requests": {"type": "integer"},
         "failed_requests": {"type": "integer"},
         "streaming_requests": {"type": "integer"},
+        "requests_without_usage": {"type": "integer", "description": "Requests that succeeded (or streamed partially) without known token counts; token and cost totals are lower bounds when it is not 0. Errors and refusals are not counted."},
         "prompt_tokens": {"type": "integer"},
         "completion_tokens": {"type": "integer"},
         "total_tokens": {"type": "integer"},
@@ -515,7 +521,7 @@ fn components() -> Value {
                 "recent_retry_exhaustion": {"type": "object"},
                 "draining": {"type": "boolean"},
             }), &["version", "uptime_seconds"]),
-            "Account": object(account_props(false, true), &["id", "vendor", "base_url", "api_key_env", "api_key_file", "enabled", "weight", "priority", "models", "has_api_key", "source"]),
+            "Account": object(account_props(false, true), &["id", "vendor", "base_url", "api_key_env", "api_key_file", "enabled", "weight", "priority", "models", "has_api_key", "source", "protocol", "anthropic_version", "default_max_tokens", "stream_usage"]),
             "AccountCreate": object(account_props(true, false), &["id", "vendor"]),
             "AccountReplace": object(account_props(true, false), &["vendor"]),
             "AccountPatch": object(account_props(true, false), &[]),
@@ -597,6 +603,16 @@ mod tests {
             a["vendor"]["enum"].as_array().map(Vec::len),
             Some(Vendor::ALL.len())
         );
+        assert_eq!(
+            a["protocol"]["enum"],
+            json!(["openai", "anthropic", "gemini"])
+        );
+        assert_eq!(
+            a["anthropic_version"]["maxLength"],
+            MAX_ANTHROPIC_VERSION_LEN
+        );
+        assert_eq!(a["default_max_tokens"]["minimum"], DEFAULT_MAX_TOKENS_MIN);
+        assert_eq!(a["stream_usage"]["default"], true);
         let p = pool_props(false);
         assert_eq!(p["members"]["items"]["maxLength"], MAX_ID_LEN);
         assert_eq!(

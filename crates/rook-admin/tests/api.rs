@@ -246,6 +246,8 @@ async fn account_crud_and_write_only_keys() {
             "api_key_env": null, "api_key_file": null, "enabled": true, "weight": 5,
             "priority": 2, "models": {"claude": "claude-3-5-sonnet"},
             "has_api_key": true, "source": "api",
+            "protocol": "anthropic", "anthropic_version": null, "default_max_tokens": null,
+            "stream_usage": true,
         })
     );
     assert_eq!(e.runtime.reloads(), 1);
@@ -391,6 +393,85 @@ async fn account_crud_and_write_only_keys() {
 }
 
 #[tokio::test]
+async fn account_protocols_default_by_vendor_and_follow_patches() {
+    let e = env().await;
+    const GEMINI: &str = "https://generativelanguage.googleapis.com/v1beta";
+    const GEMINI_OPENAI: &str = "https://generativelanguage.googleapis.com/v1beta/openai";
+    let r = e
+        .call(
+            "POST",
+            "/api/accounts",
+            Some(json!({"id": "g", "vendor": "google"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let v = r.json();
+    assert_eq!(
+        (v["protocol"].clone(), v["base_url"].clone()),
+        (json!("gemini"), json!(GEMINI))
+    );
+
+    // (patch, protocol, base_url, stream_usage) after each PATCH, in order.
+    let steps = [
+        (json!({"protocol": "openai"}), "openai", GEMINI_OPENAI, true),
+        (
+            json!({"stream_usage": false}),
+            "openai",
+            GEMINI_OPENAI,
+            false,
+        ),
+        (json!({"protocol": null}), "gemini", GEMINI, false),
+        (
+            json!({"base_url": "https://proxy.example/g", "protocol": "openai"}),
+            "openai",
+            "https://proxy.example/g",
+            false,
+        ),
+        // A base URL of one's own is kept when the protocol changes.
+        (
+            json!({"protocol": "gemini"}),
+            "gemini",
+            "https://proxy.example/g",
+            false,
+        ),
+        (json!({"base_url": null}), "gemini", GEMINI, false),
+        (
+            json!({"vendor": "anthropic", "anthropic_version": "2024-10-22", "default_max_tokens": 512}),
+            "anthropic",
+            "https://api.anthropic.com/v1",
+            false,
+        ),
+    ];
+    for (patch, protocol, base_url, stream_usage) in steps {
+        let r = e
+            .call("PATCH", "/api/accounts/g", Some(patch.clone()))
+            .await;
+        assert_eq!(r.status, 200, "{patch}: {}", r.text);
+        let v = r.json();
+        assert_eq!(v["protocol"], protocol, "{patch}");
+        assert_eq!(v["base_url"], base_url, "{patch}");
+        assert_eq!(v["stream_usage"], stream_usage, "{patch}");
+        let stored = e.registry.get_account("g").await.unwrap();
+        assert_eq!(stored.protocol, protocol);
+        assert_eq!(stored.stream_usage, stream_usage);
+    }
+    let stored = e.registry.get_account("g").await.unwrap();
+    assert_eq!(stored.anthropic_version.as_deref(), Some("2024-10-22"));
+    assert_eq!(stored.default_max_tokens, Some(512));
+
+    // PUT replaces: omitted keys take the vendor defaults again.
+    let r = e
+        .call("PUT", "/api/accounts/g", Some(json!({"vendor": "open_ai"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["protocol"], "openai");
+    assert_eq!(v["anthropic_version"], Value::Null);
+    assert_eq!(v["default_max_tokens"], Value::Null);
+    assert_eq!(v["stream_usage"], true);
+}
+
+#[tokio::test]
 async fn validation_errors_name_the_field() {
     let e = env().await;
     let cases: Vec<(Value, &str)> = vec![
@@ -447,6 +528,38 @@ async fn validation_errors_name_the_field() {
         (
             json!({"id": "a", "vendor": "open_ai", "colour": "red"}),
             "`colour`",
+        ),
+        (
+            json!({"id": "a", "vendor": "open_ai", "protocol": "grpc"}),
+            "`protocol`: unknown protocol 'grpc'; expected one of openai, anthropic, gemini",
+        ),
+        (
+            json!({"id": "a", "vendor": "open_ai", "protocol": 1}),
+            "`protocol`",
+        ),
+        (
+            json!({"id": "a", "vendor": "anthropic", "anthropic_version": ""}),
+            "`anthropic_version`: must not be empty",
+        ),
+        (
+            json!({"id": "a", "vendor": "anthropic", "anthropic_version": "2023-06-01\n"}),
+            "`anthropic_version`: must be printable ASCII",
+        ),
+        (
+            json!({"id": "a", "vendor": "anthropic", "anthropic_version": "v".repeat(65)}),
+            "`anthropic_version`: must be at most 64 characters, got 65",
+        ),
+        (
+            json!({"id": "a", "vendor": "anthropic", "default_max_tokens": 0}),
+            "`default_max_tokens`: must be at least 1, got 0",
+        ),
+        (
+            json!({"id": "a", "vendor": "anthropic", "default_max_tokens": -1}),
+            "`default_max_tokens`",
+        ),
+        (
+            json!({"id": "a", "vendor": "open_ai", "stream_usage": "yes"}),
+            "`stream_usage`",
         ),
     ];
     for (body, field) in cases {
@@ -1154,6 +1267,65 @@ async fn usage_report() {
             r.text
         );
     }
+}
+
+#[tokio::test]
+async fn usage_report_by_endpoint_counts_requests_without_usage() {
+    let e = env().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let hour = 3_600_000;
+    e.registry
+        .insert_usage_events(&[
+            usage("gpt-4o", "a1", now - hour, 10),
+            usage("gpt-4o", "a2", now - 2 * hour, 20),
+            usage("claude", "a1", now - 3 * hour, 30),
+        ])
+        .await
+        .unwrap();
+    // Endpoints and requests without usage.
+    let mut messages = usage("claude", "a1", now - 4 * hour, 0);
+    messages.request_id = "r-messages".into();
+    messages.endpoint = "messages".into();
+    messages.prompt_tokens = None;
+    messages.completion_tokens = None;
+    messages.total_tokens = None;
+    let mut failed = messages.clone();
+    failed.request_id = "r-failed".into();
+    failed.outcome = "error".into();
+    failed.ts_ms -= 1;
+    e.registry
+        .insert_usage_events(&[messages, failed])
+        .await
+        .unwrap();
+    let r = e.call("GET", "/api/usage?group_by=endpoint", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["totals"]["requests"], 5);
+    assert_eq!(v["totals"]["requests_without_usage"], 1);
+    let endpoints: Vec<(String, u64, u64)> = v["groups"]["endpoint"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["key"].as_str().unwrap().to_string(),
+                g["requests"].as_u64().unwrap(),
+                g["requests_without_usage"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        endpoints,
+        [("chat".to_string(), 3, 0), ("messages".to_string(), 2, 1)]
+    );
+    let r = e
+        .call("GET", "/api/usage?since=1970-01-01&until=2000-01-01", None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["totals"]["requests_without_usage"], 0);
 }
 
 // ---------------------------------------------------------------- routing table, auth, openapi

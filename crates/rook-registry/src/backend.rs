@@ -45,9 +45,9 @@ pub(crate) fn validate_account(a: &AccountRecord) -> Result<()> {
             api_key_file: a.api_key_file.as_deref(),
             weight: a.weight,
             models: &a.models,
-            protocol: None,
-            anthropic_version: None,
-            default_max_tokens: None,
+            protocol: Some(&a.protocol),
+            anthropic_version: a.anthropic_version.as_deref(),
+            default_max_tokens: a.default_max_tokens,
         }),
     )
 }

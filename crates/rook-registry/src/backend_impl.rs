@@ -170,7 +170,8 @@ fn already_exists(entity: &'static str, id: &str) -> impl FnOnce(sqlx::Error) ->
 // ---------------------------------------------------------------- accounts
 
 const ACCOUNT_COLS: &str = "id, vendor, base_url, api_key_env, api_key_file, api_key, enabled, \
-                            weight, priority, models_json, source";
+                            weight, priority, models_json, source, protocol, anthropic_version, \
+                            default_max_tokens, stream_usage";
 
 fn account_from_row(r: &DbRow) -> Result<AccountRecord> {
     let models_json: String = r.try_get("models_json")?;
@@ -188,6 +189,12 @@ fn account_from_row(r: &DbRow) -> Result<AccountRecord> {
         priority: to_u32(r.try_get("priority")?),
         models,
         source: Source::parse(&r.try_get::<String, _>("source")?)?,
+        protocol: r.try_get("protocol")?,
+        anthropic_version: r.try_get("anthropic_version")?,
+        default_max_tokens: r
+            .try_get::<Option<i64>, _>("default_max_tokens")?
+            .map(to_u32),
+        stream_usage: r.try_get("stream_usage")?,
     })
 }
 
@@ -213,8 +220,9 @@ pub(crate) async fn find_account(c: &mut Conn, id: &str) -> Result<Option<Accoun
 async fn insert_account_row(c: &mut Conn, a: &AccountRecord, source: Source, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO accounts (id, vendor, base_url, api_key_env, api_key_file, api_key, enabled, \
-         weight, priority, models_json, source, created_at_ms, updated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+         weight, priority, models_json, source, created_at_ms, updated_at_ms, protocol, \
+         anthropic_version, default_max_tokens, stream_usage) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16)",
     )
     .bind(&a.id)
     .bind(&a.vendor)
@@ -228,6 +236,10 @@ async fn insert_account_row(c: &mut Conn, a: &AccountRecord, source: Source, now
     .bind(models_json(a)?)
     .bind(source.as_str())
     .bind(now)
+    .bind(&a.protocol)
+    .bind(&a.anthropic_version)
+    .bind(a.default_max_tokens.map(i64::from))
+    .bind(a.stream_usage)
     .execute(&mut *c)
     .await
     .map_err(already_exists("account", &a.id))?;
@@ -245,11 +257,13 @@ async fn update_account_row(
     let sql = if set_key {
         "UPDATE accounts SET vendor = $2, base_url = $3, api_key_env = $4, api_key_file = $5, \
          enabled = $6, weight = $7, priority = $8, models_json = $9, source = $10, \
-         updated_at_ms = $11, api_key = $12 WHERE id = $1"
+         updated_at_ms = $11, protocol = $12, anthropic_version = $13, \
+         default_max_tokens = $14, stream_usage = $15, api_key = $16 WHERE id = $1"
     } else {
         "UPDATE accounts SET vendor = $2, base_url = $3, api_key_env = $4, api_key_file = $5, \
          enabled = $6, weight = $7, priority = $8, models_json = $9, source = $10, \
-         updated_at_ms = $11 WHERE id = $1"
+         updated_at_ms = $11, protocol = $12, anthropic_version = $13, \
+         default_max_tokens = $14, stream_usage = $15 WHERE id = $1"
     };
     let mut q = sqlx::query(sql)
         .bind(&a.id)
@@ -262,7 +276,11 @@ async fn update_account_row(
         .bind(i64::from(a.priority))
         .bind(models_json(a)?)
         .bind(source.as_str())
-        .bind(now);
+        .bind(now)
+        .bind(&a.protocol)
+        .bind(&a.anthropic_version)
+        .bind(a.default_max_tokens.map(i64::from))
+        .bind(a.stream_usage);
     if set_key {
         q = q.bind(&a.api_key);
     }
@@ -932,7 +950,7 @@ pub(crate) async fn upsert_health(c: &mut Conn, records: &[HealthRecord]) -> Res
 
 // ---------------------------------------------------------------- usage
 
-/// Rows per multi-row INSERT (18 binds each, well under both backends' parameter limits).
+/// Rows per multi-row INSERT (19 binds each, well under both backends' parameter limits).
 /// Larger statements save little per row, and the memory SQLite needs to prepare one
 /// grows with it (a 500-row statement took ~1.4 MiB on the thread that prepared it).
 pub(crate) const USAGE_CHUNK: usize = 128;
@@ -942,7 +960,8 @@ pub(crate) async fn insert_usage_events(c: &mut Conn, events: &[UsageEvent]) -> 
         let mut qb = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO usage_events (request_id, ts_ms, principal_hash, model, vendor, \
              account_id, upstream_model, stream, attempts, outcome, status_code, latency_ms, \
-             ttfb_ms, prompt_tokens, completion_tokens, total_tokens, cost_usd, error_class) ",
+             ttfb_ms, prompt_tokens, completion_tokens, total_tokens, cost_usd, error_class, \
+             endpoint) ",
         );
         qb.push_values(chunk, |mut b, e| {
             b.push_bind(&e.request_id)
@@ -962,7 +981,8 @@ pub(crate) async fn insert_usage_events(c: &mut Conn, events: &[UsageEvent]) -> 
                 .push_bind(e.completion_tokens.map(to_i64))
                 .push_bind(e.total_tokens.map(to_i64))
                 .push_bind(e.cost_usd)
-                .push_bind(&e.error_class);
+                .push_bind(&e.error_class)
+                .push_bind(&e.endpoint);
         });
         // Only the full-size statement is kept prepared: every other row count would be
         // one more cached statement per connection.
@@ -982,7 +1002,7 @@ pub(crate) async fn usage_events(
     let rows = sqlx::query(
         "SELECT id, request_id, ts_ms, principal_hash, model, vendor, account_id, upstream_model, \
          stream, attempts, outcome, status_code, latency_ms, ttfb_ms, prompt_tokens, \
-         completion_tokens, total_tokens, cost_usd, error_class FROM usage_events \
+         completion_tokens, total_tokens, cost_usd, error_class, endpoint FROM usage_events \
          WHERE ts_ms >= $1 AND ts_ms < $2 ORDER BY ts_ms, id",
     )
     .bind(since_ms.unwrap_or(i64::MIN))
@@ -1011,6 +1031,7 @@ pub(crate) async fn usage_events(
                 total_tokens: r.try_get::<Option<i64>, _>("total_tokens")?.map(to_u64),
                 cost_usd: r.try_get("cost_usd")?,
                 error_class: r.try_get("error_class")?,
+                endpoint: r.try_get("endpoint")?,
             })
         })
         .collect()

@@ -25,18 +25,32 @@ impl Migration {
 }
 
 /// Migrations for SQLite.
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "init",
-    sql: include_str!("../migrations/sqlite/0001_init.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "init",
+        sql: include_str!("../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "protocols",
+        sql: include_str!("../migrations/sqlite/0002_protocols.sql"),
+    },
+];
 
 /// Migrations for PostgreSQL.
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "init",
-    sql: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "init",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "protocols",
+        sql: include_str!("../migrations/postgres/0002_protocols.sql"),
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -24,16 +24,19 @@ pub enum GroupBy {
     Day,
     /// Outcome (`success`, `error`, `partial`, …).
     Outcome,
+    /// Client-facing endpoint (`chat`, `messages`, `embeddings`, …).
+    Endpoint,
 }
 
 impl GroupBy {
     /// Every grouping.
-    pub const ALL: [GroupBy; 5] = [
+    pub const ALL: [GroupBy; 6] = [
         GroupBy::Model,
         GroupBy::Account,
         GroupBy::Vendor,
         GroupBy::Day,
         GroupBy::Outcome,
+        GroupBy::Endpoint,
     ];
 
     /// The snake_case name.
@@ -44,6 +47,7 @@ impl GroupBy {
             GroupBy::Vendor => "vendor",
             GroupBy::Day => "day",
             GroupBy::Outcome => "outcome",
+            GroupBy::Endpoint => "endpoint",
         }
     }
 
@@ -60,6 +64,7 @@ impl GroupBy {
             GroupBy::Vendor => or_none(&e.vendor),
             GroupBy::Day => day(e.ts_ms),
             GroupBy::Outcome => e.outcome.clone(),
+            GroupBy::Endpoint => e.endpoint.clone(),
         }
     }
 }
@@ -89,6 +94,10 @@ pub struct Aggregate {
     pub failed_requests: u64,
     /// Streamed requests.
     pub streaming_requests: u64,
+    /// Requests that succeeded (`success`) or streamed partially (`partial`) but whose
+    /// token counts are unknown (neither prompt nor completion tokens recorded), e.g. an
+    /// upstream that reports no usage on streams. Errors and refusals are not counted.
+    pub requests_without_usage: u64,
     /// Input tokens.
     pub prompt_tokens: u64,
     /// Output tokens.
@@ -134,6 +143,14 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Whether an event answered the client (fully or as a partial stream) without known
+/// token counts.
+fn is_without_usage(e: &UsageEvent) -> bool {
+    matches!(e.outcome.as_str(), "success" | "partial")
+        && e.prompt_tokens.is_none()
+        && e.completion_tokens.is_none()
+}
+
 fn aggregate<'a>(events: impl Iterator<Item = &'a UsageEvent>) -> Aggregate {
     let mut a = Aggregate::default();
     let mut lat = Vec::new();
@@ -144,6 +161,9 @@ fn aggregate<'a>(events: impl Iterator<Item = &'a UsageEvent>) -> Aggregate {
         }
         if e.stream {
             a.streaming_requests += 1;
+        }
+        if is_without_usage(e) {
+            a.requests_without_usage += 1;
         }
         let p = e.prompt_tokens.unwrap_or(0);
         let c = e.completion_tokens.unwrap_or(0);
@@ -257,6 +277,69 @@ mod tests {
         let days = &r.groups["day"];
         assert_eq!(days[0].key, "1970-01-01");
         assert_eq!(days[1].key, "1970-01-02");
+    }
+
+    #[test]
+    fn requests_without_usage() {
+        let unknown = |outcome: &str, p: Option<u64>, c: Option<u64>| UsageEvent {
+            prompt_tokens: p,
+            completion_tokens: c,
+            total_tokens: None,
+            ..ev("m", outcome, true, 0, 0, 1, 0)
+        };
+        // (event, counted)
+        let table = [
+            (unknown("success", None, None), true),
+            (unknown("partial", None, None), true),
+            (unknown("success", Some(3), None), false),
+            (unknown("success", None, Some(2)), false),
+            (unknown("success", Some(0), Some(0)), false),
+            (unknown("error", None, None), false),
+            (unknown("refused", None, None), false),
+            (unknown("client_gone", None, None), false),
+        ];
+        for (event, counted) in &table {
+            let r = build_report(std::slice::from_ref(event), None, None, &[]);
+            assert_eq!(
+                r.totals.requests_without_usage,
+                u64::from(*counted),
+                "{event:?}"
+            );
+        }
+        let events: Vec<UsageEvent> = table.into_iter().map(|(e, _)| e).collect();
+        let r = build_report(&events, None, None, &[GroupBy::Outcome]);
+        assert_eq!(r.totals.requests_without_usage, 2);
+        let outcomes = &r.groups["outcome"];
+        let count = |key: &str| {
+            outcomes
+                .iter()
+                .find(|g| g.key == key)
+                .map(|g| g.aggregate.requests_without_usage)
+        };
+        assert_eq!(count("success"), Some(1));
+        assert_eq!(count("partial"), Some(1));
+        assert_eq!(count("error"), Some(0));
+    }
+
+    #[test]
+    fn group_by_endpoint() {
+        let mut events = vec![
+            ev("m", "success", false, 1, 1, 10, 0),
+            ev("m", "success", false, 1, 1, 10, 1),
+            ev("m", "success", false, 1, 1, 10, 2),
+        ];
+        events[1].endpoint = "messages".into();
+        events[2].endpoint = "embeddings".into();
+        let r = build_report(&events, None, None, &[GroupBy::Endpoint]);
+        let keys: Vec<(&str, u64)> = r.groups["endpoint"]
+            .iter()
+            .map(|g| (g.key.as_str(), g.aggregate.requests))
+            .collect();
+        assert_eq!(keys, [("chat", 1), ("embeddings", 1), ("messages", 1)]);
+        for g in GroupBy::ALL {
+            assert_eq!(GroupBy::from_name(g.as_str()), Some(g));
+        }
+        assert_eq!(GroupBy::from_name("endpoint"), Some(GroupBy::Endpoint));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use rook_config::{Protocol, Vendor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RegistryError, Result};
@@ -81,10 +82,30 @@ pub struct AccountRecord {
     /// Who owns the row.
     #[serde(default)]
     pub source: Source,
+    /// Wire protocol toward the upstream: `openai`, `anthropic` or `gemini`
+    /// ([`rook_config::Protocol`] names).
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// `anthropic-version` header for `anthropic`-protocol accounts; `None`: the default
+    /// ([`rook_config::entity::DEFAULT_ANTHROPIC_VERSION`]).
+    #[serde(default)]
+    pub anthropic_version: Option<String>,
+    /// `max_tokens` sent to `anthropic`-protocol accounts when a request gives none; `None`:
+    /// the default ([`rook_config::entity::DEFAULT_MAX_TOKENS`]).
+    #[serde(default)]
+    pub default_max_tokens: Option<u32>,
+    /// Whether Rook asks `openai`-protocol upstreams for usage on streams
+    /// (`stream_options.include_usage`).
+    #[serde(default = "default_true")]
+    pub stream_usage: bool,
 }
 
 fn default_true() -> bool {
     true
+}
+
+fn default_protocol() -> String {
+    Protocol::OpenAi.as_str().to_string()
 }
 
 fn default_weight() -> u32 {
@@ -93,15 +114,20 @@ fn default_weight() -> u32 {
 
 impl AccountRecord {
     /// A new enabled account with weight 1, priority 0, no key reference, no model map,
-    /// `source = Api`.
+    /// `source = Api`, the vendor's default protocol (`openai` for an unknown vendor
+    /// name), the default `anthropic_version` and `default_max_tokens`, and
+    /// `stream_usage = true`.
     pub fn new(
         id: impl Into<String>,
         vendor: impl Into<String>,
         base_url: impl Into<String>,
     ) -> Self {
+        let vendor = vendor.into();
+        let protocol =
+            Vendor::from_name(&vendor).map_or(Protocol::OpenAi, Vendor::default_protocol);
         AccountRecord {
             id: id.into(),
-            vendor: vendor.into(),
+            vendor,
             base_url: base_url.into(),
             api_key_env: None,
             api_key_file: None,
@@ -111,6 +137,10 @@ impl AccountRecord {
             priority: 0,
             models: BTreeMap::new(),
             source: Source::Api,
+            protocol: protocol.as_str().to_string(),
+            anthropic_version: None,
+            default_max_tokens: None,
+            stream_usage: true,
         }
     }
 
@@ -134,6 +164,10 @@ impl fmt::Debug for AccountRecord {
             .field("priority", &self.priority)
             .field("models", &self.models)
             .field("source", &self.source)
+            .field("protocol", &self.protocol)
+            .field("anthropic_version", &self.anthropic_version)
+            .field("default_max_tokens", &self.default_max_tokens)
+            .field("stream_usage", &self.stream_usage)
             .finish()
     }
 }
@@ -263,7 +297,9 @@ pub struct HealthRecord {
 }
 
 /// One finished request, for usage accounting.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+///
+/// `Default` is an empty `chat` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UsageEvent {
     /// Row id; `None` when inserting, set when read back.
     #[serde(default)]
@@ -304,6 +340,60 @@ pub struct UsageEvent {
     pub cost_usd: Option<f64>,
     /// Error class when the request failed.
     pub error_class: Option<String>,
+    /// The client-facing endpoint: one of [`UsageEvent::ENDPOINTS`] (`chat` for
+    /// `/v1/chat/completions`). Default `chat`.
+    #[serde(default = "default_endpoint")]
+    pub endpoint: String,
+}
+
+fn default_endpoint() -> String {
+    UsageEvent::ENDPOINT_CHAT.to_string()
+}
+
+impl UsageEvent {
+    /// The endpoint of a chat completion, and of every event recorded before endpoints were.
+    pub const ENDPOINT_CHAT: &'static str = "chat";
+
+    /// The endpoint names a usage event may carry: `chat` (`/v1/chat/completions`),
+    /// `messages` (`/v1/messages`), `embeddings`, `responses`, `completions`,
+    /// `count_tokens`, and `other` (a refused request to another `/v1` path, e.g.
+    /// `/v1/models` without a token).
+    pub const ENDPOINTS: [&'static str; 7] = [
+        "chat",
+        "messages",
+        "embeddings",
+        "responses",
+        "completions",
+        "count_tokens",
+        "other",
+    ];
+}
+
+impl Default for UsageEvent {
+    fn default() -> Self {
+        UsageEvent {
+            id: None,
+            request_id: String::new(),
+            ts_ms: 0,
+            principal_hash: None,
+            model: String::new(),
+            vendor: None,
+            account_id: None,
+            upstream_model: None,
+            stream: false,
+            attempts: 0,
+            outcome: String::new(),
+            status_code: 0,
+            latency_ms: 0,
+            ttfb_ms: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            total_tokens: None,
+            cost_usd: None,
+            error_class: None,
+            endpoint: default_endpoint(),
+        }
+    }
 }
 
 /// A response stored for idempotent replay.

@@ -17,6 +17,7 @@ both_backends!(
     sync_failure_changes_nothing,
     sync_takes_over_api_rows,
     account_crud_and_errors,
+    account_protocol_fields,
     pool_crud_and_references,
     route_crud_and_references,
     health_round_trip,
@@ -68,7 +69,7 @@ async fn snapshot(r: &Registry) -> (Vec<AccountRecord>, Vec<PoolRecord>, Vec<Rou
 async fn migrations_are_current(r: &Registry) {
     r.ping().await.unwrap();
     let status = r.migration_status().await.unwrap();
-    assert_eq!(status.applied, vec![1]);
+    assert_eq!(status.applied, vec![1, 2]);
     assert!(status.pending.is_empty());
     assert!(status.current);
     // Applying again is a no-op.
@@ -370,6 +371,119 @@ async fn account_crud_and_errors(r: &Registry) {
     assert_eq!(ids, vec!["cfg"]);
 }
 
+async fn account_protocol_fields(r: &Registry) {
+    // New records take the vendor's default protocol.
+    let table = [
+        ("open_ai", "openai"),
+        ("anthropic", "anthropic"),
+        ("google", "gemini"),
+        ("open_router", "openai"),
+        ("deep_seek", "openai"),
+        ("custom", "openai"),
+    ];
+    for (vendor, protocol) in table {
+        let a = AccountRecord::new(format!("p-{vendor}"), vendor, "https://h.invalid/v1");
+        assert_eq!(a.protocol, protocol, "{vendor}");
+        assert!(a.stream_usage);
+        assert_eq!(
+            (a.anthropic_version.as_deref(), a.default_max_tokens),
+            (None, None)
+        );
+        assert_eq!(r.create_account(&a).await.unwrap(), a);
+    }
+
+    // Every field round-trips through create and update.
+    let mut a = account("proto");
+    a.protocol = "anthropic".into();
+    a.anthropic_version = Some("2024-10-22".into());
+    a.default_max_tokens = Some(8192);
+    a.stream_usage = false;
+    assert_eq!(r.create_account(&a).await.unwrap(), a);
+    assert_eq!(r.get_account("proto").await.unwrap(), a);
+    a.protocol = "gemini".into();
+    a.anthropic_version = None;
+    a.default_max_tokens = Some(1);
+    a.stream_usage = true;
+    assert_eq!(r.update_account(&a).await.unwrap(), a);
+    assert_eq!(r.get_account("proto").await.unwrap(), a);
+
+    // The entity rules apply: (field, change, message fragment).
+    type Change = fn(&mut AccountRecord);
+    let invalid: [(Change, &str); 4] = [
+        (
+            |a| a.protocol = "grpc".into(),
+            "protocol: unknown protocol 'grpc'",
+        ),
+        (
+            |a| a.protocol = String::new(),
+            "protocol: unknown protocol ''",
+        ),
+        (
+            |a| a.anthropic_version = Some(" ".into()),
+            "anthropic_version: must not be empty",
+        ),
+        (
+            |a| a.default_max_tokens = Some(0),
+            "default_max_tokens: must be at least 1, got 0",
+        ),
+    ];
+    for (change, fragment) in invalid {
+        let mut bad = account("bad-proto");
+        change(&mut bad);
+        for result in [
+            r.create_account(&bad).await.err(),
+            r.sync_declared(&[bad.clone()], &[], &[]).await.err(),
+        ] {
+            match result {
+                Some(RegistryError::Invalid { message }) => {
+                    assert!(message.contains(fragment), "{message:?} lacks {fragment:?}")
+                }
+                other => panic!("expected Invalid with {fragment:?}, got {other:?}"),
+            }
+        }
+    }
+    assert!(matches!(
+        r.get_account("bad-proto").await,
+        Err(RegistryError::NotFound { .. })
+    ));
+
+    // sync_declared compares and updates the new fields.
+    let mut declared = account("decl");
+    declared.protocol = "anthropic".into();
+    let report = r
+        .sync_declared(&[declared.clone()], &[], &[])
+        .await
+        .unwrap();
+    assert_eq!((report.added, report.updated), (1, 0));
+    let report = r
+        .sync_declared(&[declared.clone()], &[], &[])
+        .await
+        .unwrap();
+    assert_eq!((report.added, report.updated), (0, 0));
+    let changes: [Change; 4] = [
+        |a| a.protocol = "openai".into(),
+        |a| a.anthropic_version = Some("2023-01-01".into()),
+        |a| a.default_max_tokens = Some(100),
+        |a| a.stream_usage = false,
+    ];
+    for change in changes {
+        change(&mut declared);
+        let report = r
+            .sync_declared(&[declared.clone()], &[], &[])
+            .await
+            .unwrap();
+        assert_eq!(report.updated, 1, "{declared:?}");
+        let stored = r.get_account("decl").await.unwrap();
+        assert_eq!(
+            stored,
+            AccountRecord {
+                source: Source::Config,
+                ..declared.clone()
+            }
+        );
+    }
+}
+
 async fn pool_crud_and_references(r: &Registry) {
     r.create_account(&account("a")).await.unwrap();
     r.create_account(&account("b")).await.unwrap();
@@ -564,6 +678,7 @@ fn usage(i: u32) -> UsageEvent {
         total_tokens: Some(u64::from(i) * 10 + 7),
         cost_usd: Some(f64::from(i) * 0.5),
         error_class: (i % 5 == 0).then(|| "upstream_5xx".to_string()),
+        endpoint: UsageEvent::ENDPOINTS[i as usize % UsageEvent::ENDPOINTS.len()].to_string(),
     }
 }
 

@@ -87,7 +87,7 @@ async fn instances_share_a_schema() {
     };
     let first = Registry::connect(&url, opts.clone()).await.unwrap();
     assert_eq!(first.backend(), Backend::Postgres);
-    assert_eq!(first.migration_status().await.unwrap().pending, vec![1]);
+    assert_eq!(first.migration_status().await.unwrap().pending, vec![1, 2]);
 
     // Several instances migrating at once: the advisory lock serialises them.
     let mut tasks = Vec::new();
@@ -128,5 +128,34 @@ async fn instances_share_a_schema() {
         r.close().await;
     }
     first.close().await;
+    common::drop_schema(&url, &schema).await;
+}
+
+#[tokio::test]
+async fn upgrade_from_version_1_keeps_behaviour() {
+    use sqlx::Connection;
+    let Some(url) = common::pg_url() else { return };
+    let schema = common::random_schema();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let sql = common::v1_database_sql(include_str!("../migrations/postgres/0001_init.sql"));
+    sqlx::raw_sql(&format!(
+        "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";\n{sql}"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let r = Registry::connect(
+        &url,
+        ConnectOptions {
+            schema: Some(schema.clone()),
+            max_connections: 2,
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    common::assert_upgraded_from_v1(&r).await;
+    r.close().await;
     common::drop_schema(&url, &schema).await;
 }

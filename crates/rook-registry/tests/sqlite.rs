@@ -1,6 +1,8 @@
 //! SQLite-specific behaviour: file creation, permissions, WAL, URL forms.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 
 use rook_registry::{AccountRecord, Backend, ConnectOptions, Registry, RegistryError};
@@ -91,9 +93,9 @@ async fn migrate_false_leaves_migrations_pending() {
     .unwrap();
     let status = r.migration_status().await.unwrap();
     assert!(status.applied.is_empty());
-    assert_eq!(status.pending, vec![1]);
+    assert_eq!(status.pending, vec![1, 2]);
     assert!(!status.current);
-    assert_eq!(r.migrate().await.unwrap(), vec![1]);
+    assert_eq!(r.migrate().await.unwrap(), vec![1, 2]);
     assert!(r.migration_status().await.unwrap().current);
     r.close().await;
 }
@@ -295,6 +297,7 @@ async fn background_writes_run_on_a_lowest_priority_thread() {
         total_tokens: None,
         cost_usd: None,
         error_class: None,
+        endpoint: "messages".into(),
     };
     r.insert_usage_events_background(std::slice::from_ref(&event))
         .await
@@ -321,4 +324,21 @@ async fn in_memory_registry_has_no_background_writer() {
         .unwrap();
     assert!(!r.has_background_writer());
     r.insert_usage_events_background(&[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn upgrade_from_version_1_keeps_behaviour() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("v1.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    let sql = common::v1_database_sql(include_str!("../migrations/sqlite/0001_init.sql"));
+    sqlx::raw_sql(&sql).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let r = Registry::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap();
+    common::assert_upgraded_from_v1(&r).await;
+    r.close().await;
 }

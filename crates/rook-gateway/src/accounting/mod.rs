@@ -20,6 +20,7 @@ use rook_registry::Registry;
 pub(crate) use ctx::Ctx;
 use writer::{Record, UsageSink};
 
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 
 /// The accounting of a running gateway. See the module docs.
@@ -85,6 +86,7 @@ impl Accounting {
             ttfb: ctx.ttfb,
             usage,
             error_class: error_class.map(str::to_string),
+            endpoint: ctx.endpoint.as_str(),
         });
     }
 
@@ -93,6 +95,7 @@ impl Accounting {
     pub(crate) fn record_rejected(
         &self,
         request_id: &str,
+        endpoint: Option<Endpoint>,
         start: Instant,
         principal: Option<Arc<str>>,
         err: &ApiError,
@@ -119,6 +122,7 @@ impl Accounting {
             ttfb: None,
             usage: None,
             error_class: Some(err.class().to_string()),
+            endpoint: endpoint.map_or("other", Endpoint::as_str),
         });
     }
 

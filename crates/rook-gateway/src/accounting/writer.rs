@@ -60,6 +60,8 @@ pub(crate) struct Record {
     pub(crate) usage: Option<Usage>,
     /// Error class, when not a success.
     pub(crate) error_class: Option<String>,
+    /// Client-facing endpoint: one of `rook_registry::UsageEvent::ENDPOINTS` (`chat`, …).
+    pub(crate) endpoint: &'static str,
 }
 
 impl Record {
@@ -86,6 +88,7 @@ impl Record {
             total_tokens: self.usage.map(|u| u.total_tokens),
             cost_usd: None,
             error_class: self.error_class,
+            endpoint: self.endpoint.to_string(),
         }
     }
 }
@@ -529,6 +532,7 @@ mod tests {
             ttfb: None,
             usage: None,
             error_class: None,
+            endpoint: "chat",
         }
     }
 

@@ -61,8 +61,13 @@ impl App {
         let dialect = endpoint.map_or(Dialect::OpenAi, Endpoint::dialect);
         if let Some(token) = &self.inbound_token {
             if !credential_matches(req.headers(), token) {
-                self.accounting
-                    .record_rejected(request_id, start, None, &ApiError::Unauthorized);
+                self.accounting.record_rejected(
+                    request_id,
+                    endpoint,
+                    start,
+                    None,
+                    &ApiError::Unauthorized,
+                );
                 return ApiError::Unauthorized.into_response_in(dialect, None);
             }
         }
@@ -74,6 +79,7 @@ impl App {
                     Err(e) => {
                         self.accounting.record_rejected(
                             request_id,
+                            Some(endpoint),
                             start,
                             Some(self.principal.clone()),
                             &e,

@@ -7,7 +7,7 @@
 //! back whenever it changes, so a restart keeps cooled accounts cooled.
 
 use rook_config::entity::DEFAULT_MAX_TOKENS;
-use rook_config::{Config, Secret, SecretSource, Vendor};
+use rook_config::{Config, Protocol, Secret, SecretSource, Vendor};
 use rook_registry::{AccountRecord, PoolRecord, Registry, RouteRecord, Source};
 use rook_routing::{PoolSpec, RouteSpec, Strategy};
 
@@ -58,6 +58,10 @@ pub fn declared_records(
             priority: priority(a.priority),
             models: a.models.clone(),
             source: Source::Config,
+            protocol: a.effective_protocol().as_str().to_string(),
+            anthropic_version: a.anthropic_version.clone(),
+            default_max_tokens: a.default_max_tokens,
+            stream_usage: a.stream_usage,
         })
         .collect();
     let pools = config
@@ -157,12 +161,10 @@ pub(crate) fn build_snapshot(
             models: rec.models.clone(),
             requests_per_minute: declared.and_then(|a| a.requests_per_minute),
             tokens_per_minute: declared.and_then(|a| a.tokens_per_minute),
-            protocol: declared.map_or(vendor.default_protocol(), |a| a.effective_protocol()),
-            anthropic_version: declared.and_then(|a| a.anthropic_version.clone()),
-            default_max_tokens: declared
-                .and_then(|a| a.default_max_tokens)
-                .unwrap_or(DEFAULT_MAX_TOKENS),
-            stream_usage: declared.is_none_or(|a| a.stream_usage),
+            protocol: Protocol::from_name(&rec.protocol).unwrap_or(vendor.default_protocol()),
+            anthropic_version: rec.anthropic_version.clone(),
+            default_max_tokens: rec.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            stream_usage: rec.stream_usage,
         });
     }
     let mut pool_specs = Vec::with_capacity(pools.len());

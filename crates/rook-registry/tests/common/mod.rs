@@ -131,3 +131,65 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// FNV-1a 64 of a migration's SQL, hex: the checksum the runner records.
+pub(crate) fn checksum(sql: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in sql.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// SQL that makes an empty database (or schema) a version-1 registry with rows written
+/// by that version, given the backend's `0001_init.sql`.
+pub(crate) fn v1_database_sql(init_sql: &str) -> String {
+    format!(
+        "{init_sql}\n\
+         CREATE TABLE rook_schema_migrations (version BIGINT NOT NULL PRIMARY KEY, \
+         description TEXT NOT NULL, checksum TEXT NOT NULL, applied_at_ms BIGINT NOT NULL);\n\
+         INSERT INTO rook_schema_migrations VALUES (1, 'init', '{}', 0);\n\
+         INSERT INTO accounts (id, vendor, base_url, source, created_at_ms, updated_at_ms) VALUES \
+         ('a', 'anthropic', 'https://api.anthropic.com/v1', 'api', 1, 1), \
+         ('g', 'google', 'https://generativelanguage.googleapis.com/v1beta/openai', 'api', 1, 1), \
+         ('c', 'custom', 'http://127.0.0.1:9/v1', 'api', 1, 1), \
+         ('o', 'open_ai', 'https://api.openai.com/v1', 'config', 1, 1);\n\
+         INSERT INTO usage_events (request_id, ts_ms, model, stream, attempts, outcome, \
+         status_code, latency_ms) VALUES ('r1', 5, 'm', FALSE, 1, 'success', 200, 10);\n",
+        checksum(init_sql)
+    )
+}
+
+/// Checks a registry upgraded from [`v1_database_sql`]: every existing account speaks
+/// `openai` (as before), custom servers are not asked for stream usage (as before), and
+/// existing usage events are `chat`.
+pub(crate) async fn assert_upgraded_from_v1(r: &Registry) {
+    assert_eq!(r.migration_status().await.unwrap().applied, vec![1, 2]);
+    let accounts = r.list_accounts().await.unwrap();
+    type Row<'a> = (&'a str, &'a str, bool, Option<&'a str>, Option<u32>);
+    let got: Vec<Row<'_>> = accounts
+        .iter()
+        .map(|a| {
+            (
+                a.id.as_str(),
+                a.protocol.as_str(),
+                a.stream_usage,
+                a.anthropic_version.as_deref(),
+                a.default_max_tokens,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", "openai", true, None, None),
+            ("c", "openai", false, None, None),
+            ("g", "openai", true, None, None),
+            ("o", "openai", true, None, None),
+        ]
+    );
+    let events = r.usage_events(None, None).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].endpoint, "chat");
+}
