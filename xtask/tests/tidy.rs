@@ -4,7 +4,7 @@
 //!   `rook-config` (for the entity rules); the other leaves (protocol, routing,
 //!   resilience, observability) on none; `rook-admin` only on config and
 //!   registry; the binaries only on the gateway. `rook-protocol` depends on
-//!   serde, serde_json and bytes only.
+//!   serde, serde_json, bytes and base64 only.
 //! - `sqlx` only in `rook-registry`, `figment` only in `rook-config`, the Prometheus
 //!   exporter and tracing-subscriber only in `rook-observability`, the HTTP stack
 //!   (hyper, hyper-util, hyper-rustls, rustls) only in the gateway, test support
@@ -272,14 +272,14 @@ fn heavy_dependencies_are_not_reached_transitively() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
-/// `rook-protocol` is pure: serde, serde_json and bytes are its only normal
-/// dependencies.
+/// `rook-protocol` is pure: serde, serde_json, bytes and base64 (OpenAI's
+/// base64 embeddings) are its only normal dependencies.
 #[test]
 fn the_protocol_crate_is_pure() {
     let meta = metadata();
     let (deps, _) = &meta["rook-protocol"];
     let extra: Vec<&str> = normal_deps(deps)
-        .filter(|d| !["serde", "serde_json", "bytes"].contains(d))
+        .filter(|d| !["serde", "serde_json", "bytes", "base64"].contains(d))
         .collect();
     assert!(extra.is_empty(), "rook-protocol depends on {extra:?}");
 }

@@ -804,14 +804,18 @@ async fn embeddings_responses_completions_and_models() {
     assert_eq!(reqs[0].json()["model"], "embed-up");
     assert_eq!(reqs[0].json()["input"], json!(["alpha", "beta"]));
 
-    let v = openai_sdk(&server, "gembed", &["embeddings_float"]).await;
-    assert_eq!(
-        v["embeddings_float"]["vectors"],
-        json!([embedding_for(0), embedding_for(1)]),
-        "{v:#}"
-    );
+    // Through a Gemini account, with the SDK's default (base64, which Rook
+    // encodes itself) and with floats.
+    let v = openai_sdk(&server, "gembed", &["embeddings", "embeddings_float"]).await;
+    for c in ["embeddings", "embeddings_float"] {
+        assert_eq!(
+            v[c]["vectors"],
+            json!([embedding_for(0), embedding_for(1)]),
+            "{c}: {v:#}"
+        );
+    }
     let reqs = up.gemini.requests_to(":batchEmbedContents");
-    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].path, "/v1beta/models/gembed-up:batchEmbedContents");
     assert_gemini_auth(&reqs[0]);
     let texts: Vec<String> = reqs[0].json()["requests"]

@@ -38,8 +38,9 @@ pub(crate) enum Answer {
     ChatToMessages,
     /// Gemini → OpenAI chat → Anthropic Messages.
     GeminiToMessages,
-    /// Gemini `batchEmbedContents` → OpenAI embeddings.
-    GeminiEmbeddings,
+    /// Gemini `batchEmbedContents` → OpenAI embeddings (`base64`: the client
+    /// asked for base64-encoded vectors).
+    GeminiEmbeddings { base64: bool },
 }
 
 /// The upstream request of one attempt.
@@ -146,7 +147,9 @@ pub(crate) fn plan(
             translated(
                 &gemini::embeddings::path(upstream_model),
                 out,
-                Answer::GeminiEmbeddings,
+                Answer::GeminiEmbeddings {
+                    base64: gemini::embeddings::wants_base64(body),
+                },
             )
         }
         (Endpoint::Embeddings, Protocol::OpenAi) => same("/embeddings", Answer::Plain),

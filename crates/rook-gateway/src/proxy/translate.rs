@@ -53,7 +53,7 @@ pub(crate) fn buffered(
             message.usage = chat.usage.or(message.usage);
             message
         }
-        Answer::GeminiEmbeddings => gemini::embeddings::to_openai(&body, model)?,
+        Answer::GeminiEmbeddings { base64 } => gemini::embeddings::to_openai(&body, model, base64)?,
     };
     Ok((Bytes::from(translated.body), translated.usage))
 }
@@ -67,7 +67,7 @@ pub(crate) fn stream_translator(
 ) -> Option<BoxTranslator> {
     let created = unix_now();
     Some(match answer {
-        Answer::OpenAi { .. } | Answer::Plain | Answer::GeminiEmbeddings => return None,
+        Answer::OpenAi { .. } | Answer::Plain | Answer::GeminiEmbeddings { .. } => return None,
         Answer::Anthropic => Box::new(Passthrough::anthropic()),
         Answer::Responses => Box::new(Passthrough::responses()),
         Answer::AnthropicToChat => Box::new(AnthropicToOpenAi::new(model, created, include_usage)),

@@ -3,13 +3,14 @@
 //! `{"input": string | [string], "model", "dimensions"}` becomes
 //! `{"requests":[{"model":"models/<m>","content":{"parts":[{"text"}]},"outputDimensionality"}]}`;
 //! `{"embeddings":[{"values":[…]}]}` becomes an OpenAI embedding list. Gemini
-//! reports no token counts, so usage is zero. Token-array inputs and base64
-//! encoding are rejected.
+//! reports no token counts: the answer says 0 (OpenAI clients expect the
+//! object) and the usage Rook records is unknown. `encoding_format: "base64"`
+//! (the OpenAI Python SDK's default) is honoured: Rook encodes the floats as
+//! little-endian `f32`, as OpenAI does. Token-array inputs are rejected.
 
 use serde_json::{json, Value};
 
 use crate::translate::{check_unmapped, TranslateError, Translated};
-use crate::usage::Usage;
 
 const PROTOCOL: &str = "gemini";
 
@@ -45,7 +46,10 @@ pub fn to_gemini(body: &[u8], upstream_model: &str) -> Result<Vec<u8>, Translate
     for k in ["model", "input", "dimensions", "user"] {
         other.remove(k);
     }
-    if other.get("encoding_format").and_then(Value::as_str) == Some("float") {
+    if matches!(
+        other.get("encoding_format").and_then(Value::as_str),
+        Some("float" | "base64")
+    ) {
         other.remove("encoding_format");
     }
     check_unmapped(&other, &[], PROTOCOL)?;
@@ -79,9 +83,34 @@ pub fn to_gemini(body: &[u8], upstream_model: &str) -> Result<Vec<u8>, Translate
         .map_err(|e| TranslateError::invalid(e.to_string()))
 }
 
+/// Whether an OpenAI embeddings request asks for base64-encoded vectors.
+pub fn wants_base64(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Format<'a> {
+        #[serde(borrow, default)]
+        encoding_format: Option<&'a str>,
+    }
+    serde_json::from_slice::<Format<'_>>(body).is_ok_and(|f| f.encoding_format == Some("base64"))
+}
+
+/// A vector as OpenAI's base64 encoding: the little-endian `f32`s, base64.
+fn base64_vector(values: &Value) -> Value {
+    use base64::Engine as _;
+    let floats = values.as_array().map_or(&[][..], Vec::as_slice);
+    let mut bytes = Vec::with_capacity(floats.len() * 4);
+    for f in floats {
+        // JSON numbers are f64; embeddings are f32 on the wire.
+        #[allow(clippy::cast_possible_truncation)]
+        let x = f.as_f64().unwrap_or(0.0) as f32;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
 /// Translates a `batchEmbedContents` response into an OpenAI embeddings
-/// response; `model` is the client's logical model.
-pub fn to_openai(body: &[u8], model: &str) -> Result<Translated, TranslateError> {
+/// response; `model` is the client's logical model; `base64` encodes the
+/// vectors as OpenAI does for `encoding_format: "base64"`.
+pub fn to_openai(body: &[u8], model: &str, base64: bool) -> Result<Translated, TranslateError> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| TranslateError::invalid(format!("upstream answer is not JSON: {e}")))?;
     let embeddings = v
@@ -91,9 +120,16 @@ pub fn to_openai(body: &[u8], model: &str) -> Result<Translated, TranslateError>
     let data: Vec<Value> = embeddings
         .iter()
         .enumerate()
-        .map(|(i, e)| json!({"object": "embedding", "index": i, "embedding": e.get("values").cloned().unwrap_or(json!([]))}))
+        .map(|(i, e)| {
+            let values = e.get("values").cloned().unwrap_or(json!([]));
+            let embedding = if base64 {
+                base64_vector(&values)
+            } else {
+                values
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
         .collect();
-    let usage = Usage::default();
     let out = json!({
         "object": "list",
         "data": data,
@@ -101,10 +137,8 @@ pub fn to_openai(body: &[u8], model: &str) -> Result<Translated, TranslateError>
         "usage": {"prompt_tokens": 0, "total_tokens": 0},
     });
     let body = serde_json::to_vec(&out).map_err(|e| TranslateError::invalid(e.to_string()))?;
-    Ok(Translated {
-        body,
-        usage: Some(usage),
-    })
+    // Gemini reports no tokens: unknown, not zero.
+    Ok(Translated { body, usage: None })
 }
 
 #[cfg(test)]
@@ -124,12 +158,23 @@ mod tests {
             to_gemini(br#"{"model":"e","input":[[1,2]]}"#, "x").unwrap_err(),
             TranslateError::unsupported("input", "gemini")
         );
+        // base64 is honoured on the way back; the request is the same.
+        let b = to_gemini(
+            br#"{"model":"e","input":"a","encoding_format":"base64"}"#,
+            "x",
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["requests"][0]["content"]["parts"][0]["text"], "a");
+        assert!(wants_base64(
+            br#"{"model":"e","input":"a","encoding_format":"base64"}"#
+        ));
+        assert!(!wants_base64(
+            br#"{"model":"e","input":"a","encoding_format":"float"}"#
+        ));
+        assert!(!wants_base64(br#"{"model":"e","input":"a"}"#));
         assert_eq!(
-            to_gemini(
-                br#"{"model":"e","input":"a","encoding_format":"base64"}"#,
-                "x"
-            )
-            .unwrap_err(),
+            to_gemini(br#"{"model":"e","input":"a","encoding_format":"hex"}"#, "x").unwrap_err(),
             TranslateError::unsupported("encoding_format", "gemini")
         );
         assert_eq!(
@@ -145,8 +190,10 @@ mod tests {
         let t = to_openai(
             br#"{"embeddings":[{"values":[0.1,0.2]},{"values":[0.3]}]}"#,
             "e",
+            false,
         )
         .unwrap();
+        assert_eq!(t.usage, None, "Gemini reports no tokens: unknown, not zero");
         let v: Value = serde_json::from_slice(&t.body).unwrap();
         assert_eq!(
             v,
@@ -155,6 +202,14 @@ mod tests {
                 {"object": "embedding", "index": 1, "embedding": [0.3]}
             ]})
         );
-        assert!(to_openai(b"{}", "e").is_err());
+        assert!(to_openai(b"{}", "e", false).is_err());
+    }
+
+    #[test]
+    fn base64_vectors_are_little_endian_f32() {
+        let t = to_openai(br#"{"embeddings":[{"values":[1.0,-2.5]}]}"#, "e", true).unwrap();
+        let v: Value = serde_json::from_slice(&t.body).unwrap();
+        // 1.0f32 = 00 00 80 3f, -2.5f32 = 00 00 20 c0.
+        assert_eq!(v["data"][0]["embedding"], "AACAPwAAIMA=");
     }
 }
