@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use http::HeaderValue;
+use rook_gateway::rook_config::entity::DEFAULT_ANTHROPIC_VERSION;
+use rook_gateway::rook_config::Protocol;
 use rook_gateway::rook_config::{
     self, redact_database_url, Config, ConfigError, DatabaseBackend, SecretSource, Vendor,
 };
 use rook_gateway::rook_registry::{ConnectOptions, Registry, RegistryError, Source};
-use rook_gateway::upstream::{build_get, endpoint_uri};
+use rook_gateway::upstream::{build_get_with, endpoint_uri, Credentials};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -653,6 +656,9 @@ fn check_resilience(config: &Config) -> Check {
 struct Acct {
     id: String,
     vendor: String,
+    protocol: Protocol,
+    /// The account's `anthropic_version`, when it sets one.
+    anthropic_version: Option<String>,
     base_url: Option<String>,
     source: &'static str,
     enabled: bool,
@@ -671,6 +677,8 @@ async fn gather_accounts(
         .map(|a| Acct {
             id: a.id.clone(),
             vendor: a.vendor.as_str().to_string(),
+            protocol: a.effective_protocol(),
+            anthropic_version: a.anthropic_version.clone(),
             base_url: a.effective_base_url(),
             source: "config",
             enabled: a.enabled,
@@ -693,6 +701,8 @@ async fn gather_accounts(
                     out.push(Acct {
                         id: a.id.clone(),
                         vendor: a.vendor.clone(),
+                        protocol: Protocol::from_name(&a.protocol).unwrap_or(Protocol::OpenAi),
+                        anthropic_version: a.anthropic_version.clone(),
                         base_url: Some(a.base_url.clone()),
                         source: "api",
                         enabled: a.enabled,
@@ -827,7 +837,25 @@ async fn probe_one(client: &rook_gateway::upstream::UpstreamClient, a: &Acct) ->
         Err(e) => return Check::new(name, Status::Fail, format!("bad base_url: {e}")),
     };
     let url = uri.to_string();
-    let req = match build_get(uri, key.as_deref()) {
+    // Each protocol presents the key its own way (all three list models at
+    // `{base_url}/models`).
+    let version = HeaderValue::from_str(
+        a.anthropic_version
+            .as_deref()
+            .unwrap_or(DEFAULT_ANTHROPIC_VERSION),
+    )
+    .unwrap_or(HeaderValue::from_static(DEFAULT_ANTHROPIC_VERSION));
+    let credentials = match (a.protocol, key.as_deref()) {
+        (Protocol::Anthropic, key) => Credentials::Anthropic {
+            key,
+            version: &version,
+            force: true,
+        },
+        (_, None) => Credentials::None,
+        (Protocol::Gemini, Some(k)) => Credentials::Google(k),
+        (_, Some(k)) => Credentials::Bearer(k),
+    };
+    let req = match build_get_with(uri, credentials) {
         Ok(r) => r,
         Err(e) => return Check::new(name, Status::Fail, format!("cannot build the request: {e}")),
     };

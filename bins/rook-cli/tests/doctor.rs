@@ -366,3 +366,61 @@ base_url = "http://127.0.0.1:1/v1"
         run.stderr
     );
 }
+
+/// A one-shot upstream on loopback that answers `200 {"data":[]}` and hands
+/// back the request it read.
+fn one_shot_ok() -> (u16, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+        s.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"data\":[]}",
+        )
+        .unwrap();
+        req
+    });
+    (port, server)
+}
+
+#[test]
+fn probes_present_each_protocols_credentials() {
+    let (anthropic_port, anthropic) = one_shot_ok();
+    let (gemini_port, gemini) = one_shot_ok();
+    let env = Env::new();
+    let toml = format!(
+        r#"
+database_url = "{}"
+[[accounts]]
+id = "claude"
+vendor = "anthropic"
+base_url = "http://127.0.0.1:{anthropic_port}/v1"
+api_key_env = "DOCTOR_KEY_A"
+[[accounts]]
+id = "gem"
+vendor = "google"
+base_url = "http://127.0.0.1:{gemini_port}/v1beta"
+api_key_env = "DOCTOR_KEY_A"
+"#,
+        env.db_url()
+    );
+    let cfg = env.config(&toml).display().to_string();
+    let run = env.run(&["doctor", "--json", "--probe", "--config", &cfg], &KEYS);
+    let report = run.json();
+    for name in ["probe:claude", "probe:gem"] {
+        assert_eq!(check(&report, name)["status"], "pass", "{name}: {report:#}");
+    }
+    let a = anthropic.join().unwrap().to_ascii_lowercase();
+    assert!(a.starts_with("get /v1/models "), "{a}");
+    assert!(a.contains("x-api-key: sk-doctor-canary-1"), "{a}");
+    assert!(a.contains("anthropic-version: 2023-06-01"), "{a}");
+    assert!(!a.contains("authorization:"), "{a}");
+    let g = gemini.join().unwrap().to_ascii_lowercase();
+    assert!(g.starts_with("get /v1beta/models "), "{g}");
+    assert!(g.contains("x-goog-api-key: sk-doctor-canary-1"), "{g}");
+    assert!(!g.contains("authorization:"), "{g}");
+}
