@@ -43,13 +43,16 @@ pub enum ErrorClass {
     TransportError,
     /// A stream broke after its first byte.
     StreamError,
+    /// A 2xx whose body is not an answer (not JSON, cut off, not the
+    /// protocol's shape).
+    InvalidResponse,
     /// The caller's own mistake (400, 404, 413, 422…): passed through.
     ClientError,
 }
 
 impl ErrorClass {
     /// Every class, in a stable order.
-    pub const ALL: [ErrorClass; 8] = [
+    pub const ALL: [ErrorClass; 9] = [
         ErrorClass::RateLimited,
         ErrorClass::QuotaExhausted,
         ErrorClass::AuthError,
@@ -57,6 +60,7 @@ impl ErrorClass {
         ErrorClass::Timeout,
         ErrorClass::TransportError,
         ErrorClass::StreamError,
+        ErrorClass::InvalidResponse,
         ErrorClass::ClientError,
     ];
 
@@ -70,6 +74,7 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::TransportError => "transport_error",
             ErrorClass::StreamError => "stream_error",
+            ErrorClass::InvalidResponse => "invalid_response",
             ErrorClass::ClientError => "client_error",
         }
     }

@@ -5,6 +5,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`answer`] | is a buffered answer relayed as is valid for its kind, and its usage (one pass) |
 //! | [`openai`] | the OpenAI chat request probe and byte-faithful rewrite, its typed reading for translation; OpenAI-shaped error bodies |
 //! | [`anthropic`] | Anthropic Messages ↔ OpenAI chat: requests, responses, streams (both ways), error bodies |
 //! | [`gemini`] | OpenAI chat → Gemini `generateContent` and back, streams, error bodies and retry delays, embeddings |
@@ -52,6 +53,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod answer;
 pub mod anthropic;
 pub mod classify;
 pub mod gemini;

@@ -278,6 +278,17 @@ impl UsageChunkFilter {
         out
     }
 
+    /// Like [`push`](Self::push), without copying in the common case: when
+    /// nothing is held and `bytes` are whole events none of which mentions
+    /// `usage`, they pass as they are.
+    pub fn push_bytes(&mut self, bytes: bytes::Bytes) -> bytes::Bytes {
+        let whole_events = bytes.ends_with(b"\n\n") || bytes.ends_with(b"\r\n\r\n");
+        if self.held.is_empty() && whole_events && !memchr_str(&bytes, b"\"usage\"") {
+            return bytes;
+        }
+        bytes::Bytes::from(self.push(&bytes))
+    }
+
     /// At the end of the stream: whatever is still held (an unterminated event).
     pub fn finish(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.held)
@@ -436,6 +447,29 @@ mod tests {
                     "split {split} crlf {crlf}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn push_bytes_passes_whole_events_without_copying_and_filters_like_push() {
+        let mut f = UsageChunkFilter::new();
+        let plain = bytes::Bytes::from_static(b"data: {\"choices\":[{\"delta\":{}}]}\n\n");
+        let out = f.push_bytes(plain.clone());
+        assert_eq!(out.as_ptr(), plain.as_ptr(), "no copy on the fast path");
+        let input = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
+            data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n\
+            data: [DONE]\n\n";
+        for split in 0..input.len() {
+            let mut a = UsageChunkFilter::new();
+            let mut b = UsageChunkFilter::new();
+            let (x, y) = input.as_bytes().split_at(split);
+            let mut via_bytes = a.push_bytes(bytes::Bytes::copy_from_slice(x)).to_vec();
+            via_bytes.extend_from_slice(&a.push_bytes(bytes::Bytes::copy_from_slice(y)));
+            via_bytes.extend(a.finish());
+            let mut via_push = b.push(x);
+            via_push.extend(b.push(y));
+            via_push.extend(b.finish());
+            assert_eq!(via_bytes, via_push, "split {split}");
         }
     }
 

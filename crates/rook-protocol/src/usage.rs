@@ -22,7 +22,7 @@ struct WithUsage {
 }
 
 #[derive(Deserialize)]
-struct RawUsage {
+pub(crate) struct RawUsage {
     #[serde(default)]
     prompt_tokens: Option<u64>,
     #[serde(default)]
@@ -44,20 +44,26 @@ struct Details {
     cached_tokens: Option<u64>,
 }
 
+impl RawUsage {
+    pub(crate) fn into_usage(self) -> Usage {
+        let raw = self;
+        let prompt = raw.prompt_tokens.or(raw.input_tokens).unwrap_or(0);
+        let completion = raw.completion_tokens.or(raw.output_tokens).unwrap_or(0);
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: raw.total_tokens.unwrap_or(prompt + completion),
+            cached_tokens: raw.prompt_tokens_details.and_then(|d| d.cached_tokens),
+        }
+    }
+}
+
 impl Usage {
     /// Reads the top-level `usage` object of a JSON document (a chat completion or
     /// a stream chunk). `None` when absent, null or not JSON.
     pub fn from_chunk(json: &[u8]) -> Option<Usage> {
         let w: WithUsage = serde_json::from_slice(json).ok()?;
-        let raw = w.usage?;
-        let prompt = raw.prompt_tokens.or(raw.input_tokens).unwrap_or(0);
-        let completion = raw.completion_tokens.or(raw.output_tokens).unwrap_or(0);
-        Some(Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: raw.total_tokens.unwrap_or(prompt + completion),
-            cached_tokens: raw.prompt_tokens_details.and_then(|d| d.cached_tokens),
-        })
+        w.usage.map(RawUsage::into_usage)
     }
 
     /// Usage from input and output counts (the total is their sum).

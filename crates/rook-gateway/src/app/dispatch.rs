@@ -90,8 +90,9 @@ impl App {
                 super::surface::handle(self, endpoint, parts, body, request_id, start).await
             }
             (_, Some(_)) => ApiError::MethodNotAllowed.into_response_in(dialect, None),
-            (&Method::GET, None) if path == "/v1/models" => self.models(),
-            (&Method::GET, None) if path.starts_with("/v1/models/") => {
+            // HEAD answers like GET; hyper sends no body for it.
+            (&Method::GET | &Method::HEAD, None) if path == "/v1/models" => self.models(),
+            (&Method::GET | &Method::HEAD, None) if path.starts_with("/v1/models/") => {
                 self.model(&path["/v1/models/".len()..])
             }
             (_, None) if path == "/v1/models" || path.starts_with("/v1/models/") => {

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, Response};
 use rook_protocol::openai::ChatProbe;
-use rook_protocol::HealthEffect;
+use rook_protocol::{ErrorClass, HealthEffect};
 use rook_resilience::{Decision, GiveUpReason, Outcome};
 use rook_routing::AccountIdx;
 
 use super::gauges::InFlight;
 use super::health::Permit;
 use super::limits::{estimate_tokens, Reserved};
-use super::outcome::{all_cooling, give_up_error, Failure};
+use super::outcome::{after_failures, give_up_error, nothing_tried, Failure};
 use super::plan::{plan, PlanError};
 use super::respond::respond;
 use super::send::{send, Attempt};
@@ -102,8 +102,8 @@ pub(crate) async fn attempt_loop(
     }
     if candidates.is_empty() {
         m::retry_outcome(None, &ctx.model, "no_account_available");
-        let err = all_cooling(proxy, snap, &unavailable, None, None);
-        return ctx.fail(err, Some(false), "no_account_available");
+        let (err, should_retry) = nothing_tried(proxy, snap, &unavailable, None);
+        return ctx.fail(err, should_retry, "no_account_available");
     }
     let mut attempts = proxy.policy.start(Instant::now());
     let deadline = proxy
@@ -113,6 +113,8 @@ pub(crate) async fn attempt_loop(
         .and_then(|d| Instant::now().checked_add(d));
     let mut next = 0usize;
     let mut last: Option<(Failure, &AccountRuntime)> = None;
+    // How this request's attempts failed (class and upstream status).
+    let mut failed_as: Vec<(ErrorClass, Option<u16>)> = Vec::new();
     let estimate = estimate_tokens(req.body, req.probe.max_tokens);
     loop {
         let picked = match pick(
@@ -132,14 +134,19 @@ pub(crate) async fn attempt_loop(
                     &ctx.model,
                     "no_account_available",
                 );
-                let err = all_cooling(
-                    proxy,
-                    snap,
-                    &unavailable,
-                    last.map(|(f, _)| f),
-                    none.limit_wait,
-                );
-                return ctx.fail(err, Some(false), "no_account_available");
+                return match last {
+                    // This request's own attempts failed: their answer, honestly.
+                    Some((f, _)) => {
+                        let class = f.classified.class;
+                        let err = after_failures(proxy, snap, &unavailable, f, none.limit_wait);
+                        ctx.fail(err, Some(false), class.as_str())
+                    }
+                    None => {
+                        let (err, should_retry) =
+                            nothing_tried(proxy, snap, &unavailable, none.limit_wait);
+                        ctx.fail(err, should_retry, "no_account_available")
+                    }
+                };
             }
         };
         let Picked {
@@ -260,6 +267,28 @@ pub(crate) async fn attempt_loop(
             elapsed,
             None,
         );
+        // The same request failing the same way twice (a body that crashes the
+        // upstream's parser, say) is the request's doing: not counted against the
+        // account, and not retried. Rate limits are never the request's doing.
+        let poison = matches!(failure.classified.health_effect, HealthEffect::Failure(_))
+            && class != ErrorClass::RateLimited
+            && failed_as.contains(&failure.signature());
+        failed_as.push(failure.signature());
+        if poison {
+            drop(hpermit);
+            m::retry_outcome(Some(acct.labels()), &ctx.model, "poison_request");
+            tracing::info!(
+                request_id = ctx.request_id,
+                account = %acct.label,
+                class = class.as_str(),
+                "the request failed the same way twice: not counted against the accounts, not retried"
+            );
+            return ctx.fail(
+                give_up_error(failure.error, class),
+                Some(false),
+                class.as_str(),
+            );
+        }
         match failure.classified.health_effect {
             HealthEffect::Success => proxy.health.success(hpermit),
             HealthEffect::Failure(hint) => proxy.health.failure(hpermit, class, hint),
@@ -309,7 +338,11 @@ pub(crate) async fn attempt_loop(
                 }
                 let should_retry = (attempts.retried() || reason == GiveUpReason::BudgetExhausted)
                     .then_some(false);
-                return ctx.fail(give_up_error(failure.error), should_retry, class.as_str());
+                return ctx.fail(
+                    give_up_error(failure.error, class),
+                    should_retry,
+                    class.as_str(),
+                );
             }
             _ => return ctx.fail(failure.error, None, class.as_str()),
         }

@@ -16,6 +16,16 @@ use crate::error::ApiError;
 pub(crate) struct Failure {
     pub(crate) classified: Classified,
     pub(crate) error: ApiError,
+    /// The upstream's status, when it answered.
+    pub(crate) status: Option<u16>,
+}
+
+impl Failure {
+    /// How it failed: the same request failing the same way twice is the
+    /// request's own doing (a poison request), not the accounts'.
+    pub(crate) fn signature(&self) -> (ErrorClass, Option<u16>) {
+        (self.classified.class, self.status)
+    }
 }
 
 impl Failure {
@@ -27,7 +37,11 @@ impl Failure {
         secret: Option<&str>,
     ) -> Failure {
         let error = ApiError::from_upstream(status, &classified, secret);
-        Failure { classified, error }
+        Failure {
+            classified,
+            error,
+            status: Some(status.as_u16()),
+        }
     }
 
     /// The connection failed or closed early.
@@ -38,6 +52,7 @@ impl Failure {
                 message: "The upstream could not be reached or closed the connection.".into(),
                 code: "upstream_unreachable",
             },
+            status: None,
         }
     }
 
@@ -49,6 +64,7 @@ impl Failure {
                 message: "The upstream request could not be built.".into(),
                 code: "upstream_error",
             },
+            status: None,
         }
     }
 
@@ -56,11 +72,12 @@ impl Failure {
     /// not JSON, not the protocol's shape).
     pub(crate) fn invalid_answer() -> Failure {
         Failure {
-            classified: Classified::local(ErrorClass::ServerError),
+            classified: Classified::local(ErrorClass::InvalidResponse),
             error: ApiError::BadGateway {
-                message: "The upstream's answer could not be read.".into(),
-                code: "upstream_invalid_answer",
+                message: "The upstream's answer could not be read (not JSON, cut off, or not an answer of its kind).".into(),
+                code: "upstream_invalid_response",
             },
+            status: None,
         }
     }
 
@@ -71,49 +88,58 @@ impl Failure {
             error: ApiError::GatewayTimeout {
                 message: message.into(),
             },
+            status: None,
         }
     }
 }
 
-/// The error after giving up: an upstream 5xx is not relayed as such.
-pub(crate) fn give_up_error(err: ApiError) -> ApiError {
+/// The error after giving up on `class`: an upstream 5xx is not relayed as
+/// such, and a gateway-made 502/504 names the last failure's class.
+pub(crate) fn give_up_error(err: ApiError, class: ErrorClass) -> ApiError {
     match err {
         ApiError::Upstream { status, .. } if status.is_server_error() => ApiError::BadGateway {
-            message: "The upstream failed.".into(),
+            message: format!("The upstream failed (last failure: {class})."),
             code: "upstream_error",
+        },
+        ApiError::BadGateway { message, code } => ApiError::BadGateway {
+            message: with_class(message, class),
+            code,
+        },
+        ApiError::GatewayTimeout { message } => ApiError::GatewayTimeout {
+            message: with_class(message, class),
         },
         other => other,
     }
 }
 
-/// The answer when no account can be tried: 429 if every skipped account is
-/// rate-limited, else 503; `Retry-After` is the earliest time one comes back.
-pub(crate) fn all_cooling(
+fn with_class(message: String, class: ErrorClass) -> String {
+    let base = message.trim_end_matches('.');
+    format!("{base} (last failure: {class}).")
+}
+
+/// A client retry may help when an account comes back this soon.
+const SHORT_COMEBACK: Duration = Duration::from_secs(60);
+
+/// The answer when nothing could be tried: every account of the route is
+/// cooling or at its own rate limit. 429 when every skipped account is
+/// rate-limited, else 503; `Retry-After` is the earliest time one comes back,
+/// and `x-should-retry` says whether that is soon enough for a client retry.
+pub(crate) fn nothing_tried(
     proxy: &Proxy,
     snap: &Snapshot,
     unavailable: &[AccountIdx],
-    last: Option<Failure>,
     limit_wait: Option<Duration>,
-) -> ApiError {
-    let now = Instant::now();
-    let cooling = unavailable
-        .iter()
-        .filter_map(|i| snap.account(*i))
-        .filter_map(|a| proxy.health.available_at(&a.id))
-        .map(|t| t.saturating_duration_since(now))
-        .min();
-    let earliest = match (cooling, limit_wait) {
-        (Some(c), Some(l)) => c.min(l),
-        (c, l) => c.or(l).unwrap_or(Duration::from_secs(1)),
-    }
-    .max(Duration::from_millis(1));
-    if last.is_none() && unavailable.is_empty() {
+) -> (ApiError, Option<bool>) {
+    let earliest = earliest_comeback(proxy, snap, unavailable, limit_wait);
+    let should_retry = Some(earliest <= SHORT_COMEBACK);
+    if unavailable.is_empty() {
         if let Some(wait) = limit_wait {
-            return ApiError::RateLimited {
+            let err = ApiError::RateLimited {
                 message: "Every account of this route is at its configured rate limit.".into(),
                 retry_after: Some(wait),
                 code: "account_rate_limit_exceeded",
             };
+            return (err, should_retry);
         }
     }
     let all_rate_limited = !unavailable.is_empty()
@@ -124,35 +150,7 @@ pub(crate) fn all_cooling(
                 proxy.health.account(&a.id).and_then(|h| h.last_error_class)
                     == Some(ErrorClass::RateLimited)
             });
-    if let Some(f) = last {
-        // Keep the last upstream answer's meaning, with the earliest comeback.
-        let class = f.classified.class;
-        return match f.error {
-            ApiError::Upstream {
-                status,
-                message,
-                kind,
-                code,
-                param,
-                ..
-            } if status == StatusCode::TOO_MANY_REQUESTS => ApiError::Upstream {
-                status,
-                message,
-                kind,
-                code,
-                param,
-                retry_after: Some(earliest),
-            },
-            ApiError::Upstream { status, .. } if status.is_server_error() => {
-                failed_or_cooling(class, earliest)
-            }
-            ApiError::BadGateway { .. } | ApiError::GatewayTimeout { .. } => {
-                failed_or_cooling(class, earliest)
-            }
-            other => other,
-        };
-    }
-    if all_rate_limited {
+    let err = if all_rate_limited {
         ApiError::RateLimited {
             message: "Every account of this route is rate-limited upstream.".into(),
             retry_after: Some(earliest),
@@ -164,19 +162,61 @@ pub(crate) fn all_cooling(
             code: "no_account_available",
             retry_after: Some(earliest),
         }
+    };
+    (err, should_retry)
+}
+
+/// The answer when this request's attempts failed and no account is left to
+/// try: the last failure's own answer (502, 504, the upstream's 4xx), naming
+/// its class; a relayed 429 gets the earliest comeback as `Retry-After`.
+pub(crate) fn after_failures(
+    proxy: &Proxy,
+    snap: &Snapshot,
+    unavailable: &[AccountIdx],
+    last: Failure,
+    limit_wait: Option<Duration>,
+) -> ApiError {
+    let class = last.classified.class;
+    match last.error {
+        ApiError::Upstream {
+            status,
+            message,
+            kind,
+            code,
+            param,
+            ..
+        } if status == StatusCode::TOO_MANY_REQUESTS => ApiError::Upstream {
+            status,
+            message,
+            kind,
+            code,
+            param,
+            retry_after: Some(earliest_comeback(proxy, snap, unavailable, limit_wait)),
+        },
+        other => give_up_error(other, class),
     }
 }
 
-/// Every account failed in this request or is cooling down; the message names the
-/// last failure's class so the cause is not lost.
-fn failed_or_cooling(class: ErrorClass, earliest: Duration) -> ApiError {
-    ApiError::Unavailable {
-        message: format!(
-            "Every account of this route failed or is cooling down (last failure: {class})."
-        ),
-        code: "no_account_available",
-        retry_after: Some(earliest),
+/// How long until an account of `unavailable` (or a rate limit) lets a request
+/// through; one second when nothing says.
+fn earliest_comeback(
+    proxy: &Proxy,
+    snap: &Snapshot,
+    unavailable: &[AccountIdx],
+    limit_wait: Option<Duration>,
+) -> Duration {
+    let now = Instant::now();
+    let cooling = unavailable
+        .iter()
+        .filter_map(|i| snap.account(*i))
+        .filter_map(|a| proxy.health.available_at(&a.id))
+        .map(|t| t.saturating_duration_since(now))
+        .min();
+    match (cooling, limit_wait) {
+        (Some(c), Some(l)) => c.min(l),
+        (c, l) => c.or(l).unwrap_or(Duration::from_secs(1)),
     }
+    .max(Duration::from_millis(1))
 }
 
 #[cfg(test)]
@@ -185,24 +225,38 @@ mod tests {
 
     #[test]
     fn server_errors_are_not_relayed_after_giving_up() {
-        let e = give_up_error(ApiError::Upstream {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: "m".into(),
-            kind: None,
-            code: None,
-            param: None,
-            retry_after: None,
-        });
+        let e = give_up_error(
+            ApiError::Upstream {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "m".into(),
+                kind: None,
+                code: None,
+                param: None,
+                retry_after: None,
+            },
+            ErrorClass::ServerError,
+        );
         assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
-        let e = give_up_error(ApiError::Upstream {
-            status: StatusCode::BAD_REQUEST,
-            message: "m".into(),
-            kind: None,
-            code: None,
-            param: None,
-            retry_after: None,
-        });
+        assert!(String::from_utf8_lossy(&e.body()).contains("last failure: server_error"));
+        let e = give_up_error(
+            ApiError::Upstream {
+                status: StatusCode::BAD_REQUEST,
+                message: "m".into(),
+                kind: None,
+                code: None,
+                param: None,
+                retry_after: None,
+            },
+            ErrorClass::ClientError,
+        );
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        let e = give_up_error(
+            Failure::timeout("The upstream did not answer in time.").error,
+            ErrorClass::Timeout,
+        );
+        assert_eq!(e.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert!(String::from_utf8_lossy(&e.body())
+            .contains("The upstream did not answer in time (last failure: timeout)."));
     }
 
     #[test]

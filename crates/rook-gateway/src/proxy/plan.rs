@@ -10,6 +10,7 @@
 use bytes::Bytes;
 use http::Uri;
 use rook_config::Protocol;
+use rook_protocol::answer::AnswerKind;
 use rook_protocol::anthropic::inbound::request::{to_openai, InboundOptions};
 use rook_protocol::anthropic::request::{to_anthropic, RequestOptions};
 use rook_protocol::openai::{rewrite_chat, ChatProbe};
@@ -28,8 +29,9 @@ pub(crate) enum Answer {
     Anthropic,
     /// OpenAI Responses relayed as is.
     Responses,
-    /// Relayed as is, nothing to observe (embeddings, count_tokens).
-    Plain,
+    /// Relayed as is, nothing to observe (embeddings, count_tokens); `kind`
+    /// says what a valid answer looks like.
+    Plain { kind: AnswerKind },
     /// Anthropic Messages → OpenAI chat.
     AnthropicToChat,
     /// Gemini → OpenAI chat.
@@ -138,9 +140,12 @@ pub(crate) fn plan(
                 Answer::GeminiToMessages,
             )
         }
-        (Endpoint::CountTokens, Protocol::Anthropic) => {
-            same("/messages/count_tokens", Answer::Plain)
-        }
+        (Endpoint::CountTokens, Protocol::Anthropic) => same(
+            "/messages/count_tokens",
+            Answer::Plain {
+                kind: AnswerKind::TokenCount,
+            },
+        ),
         (Endpoint::Embeddings, Protocol::Gemini) => {
             let out = gemini::embeddings::to_gemini(body, upstream_model)
                 .map_err(PlanError::Translate)?;
@@ -152,7 +157,12 @@ pub(crate) fn plan(
                 },
             )
         }
-        (Endpoint::Embeddings, Protocol::OpenAi) => same("/embeddings", Answer::Plain),
+        (Endpoint::Embeddings, Protocol::OpenAi) => same(
+            "/embeddings",
+            Answer::Plain {
+                kind: AnswerKind::Embeddings,
+            },
+        ),
         (Endpoint::Responses, Protocol::OpenAi) => same("/responses", Answer::Responses),
         // Filtered out before the attempt loop (`Endpoint::served_by`).
         _ => Err(PlanError::NotServed),

@@ -161,7 +161,7 @@ impl RelayBody {
     /// Passes relayed bytes through the usage filter, if any.
     fn filtered(&mut self, data: Bytes) -> Bytes {
         match &mut self.filter {
-            Some(f) => Bytes::from(f.push(&data)),
+            Some(f) => f.push_bytes(data),
             None => data,
         }
     }

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rook_config::Protocol;
+use rook_protocol::answer::{read_answer, AnswerKind, InvalidAnswer};
 use rook_protocol::anthropic::inbound::response::to_message;
 use rook_protocol::anthropic::inbound::stream::OpenAiToAnthropic;
 use rook_protocol::anthropic::stream::AnthropicToOpenAi;
@@ -24,19 +25,53 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Why a buffered answer cannot be relayed.
+#[derive(Debug)]
+pub(crate) enum BadAnswer {
+    /// Relayed as is, but not a valid answer of its kind.
+    Invalid(InvalidAnswer),
+    /// Could not be translated back.
+    Untranslatable(TranslateError),
+}
+
+impl std::fmt::Display for BadAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadAnswer::Invalid(e) => e.fmt(f),
+            BadAnswer::Untranslatable(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<TranslateError> for BadAnswer {
+    fn from(e: TranslateError) -> Self {
+        BadAnswer::Untranslatable(e)
+    }
+}
+
 /// A buffered upstream answer in the client's protocol, and its usage.
 /// `model` is the client's logical model (named in translated answers).
 pub(crate) fn buffered(
     answer: Answer,
     body: Bytes,
     model: &str,
-) -> Result<(Bytes, Option<Usage>), TranslateError> {
+) -> Result<(Bytes, Option<Usage>), BadAnswer> {
+    let same = |kind: AnswerKind| read_answer(kind, &body).map_err(BadAnswer::Invalid);
     let translated = match answer {
-        Answer::OpenAi { .. } | Answer::Responses | Answer::Plain => {
-            let usage = Usage::from_chunk(&body);
+        Answer::OpenAi { .. } => {
+            let usage = same(AnswerKind::ChatCompletion)?;
+            return Ok((body, usage));
+        }
+        Answer::Responses => {
+            let usage = same(AnswerKind::Response)?;
+            return Ok((body, usage));
+        }
+        Answer::Plain { kind } => {
+            let usage = same(kind)?;
             return Ok((body, usage));
         }
         Answer::Anthropic => {
+            same(AnswerKind::Message)?;
             let usage = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v.get("usage").map(anthropic::response::usage_from));
@@ -67,7 +102,9 @@ pub(crate) fn stream_translator(
 ) -> Option<BoxTranslator> {
     let created = unix_now();
     Some(match answer {
-        Answer::OpenAi { .. } | Answer::Plain | Answer::GeminiEmbeddings { .. } => return None,
+        Answer::OpenAi { .. } | Answer::Plain { .. } | Answer::GeminiEmbeddings { .. } => {
+            return None
+        }
         Answer::Anthropic => Box::new(Passthrough::anthropic()),
         Answer::Responses => Box::new(Passthrough::responses()),
         Answer::AnthropicToChat => Box::new(AnthropicToOpenAi::new(model, created, include_usage)),
@@ -132,6 +169,28 @@ mod tests {
         assert_eq!(v["choices"][0]["message"]["content"], "Hi");
         assert_eq!(usage.map(|u| u.total_tokens), Some(4));
         assert!(buffered(Answer::AnthropicToChat, Bytes::from_static(b"{cut"), "m").is_err());
+    }
+
+    #[test]
+    fn answers_relayed_as_is_must_be_answers() {
+        let openai = Answer::OpenAi {
+            strip_usage_chunk: false,
+        };
+        for body in [
+            &b"{\"choices\":[{\"mess"[..],
+            b"<html>oops</html>",
+            b"{\"id\":\"x\"}",
+        ] {
+            assert!(matches!(
+                buffered(openai, Bytes::copy_from_slice(body), "m"),
+                Err(BadAnswer::Invalid(_))
+            ));
+        }
+        let embeddings = Answer::Plain {
+            kind: AnswerKind::Embeddings,
+        };
+        assert!(buffered(embeddings, Bytes::from_static(b"{\"data\":[]}"), "m").is_ok());
+        assert!(buffered(embeddings, Bytes::from_static(b"{\"choices\":[]}"), "m").is_err());
     }
 
     #[test]
