@@ -11,8 +11,9 @@
 //! # Endpoint reference
 //!
 //! **Auth.** Every endpoint needs `Authorization: Bearer <admin token>` (401
-//! `unauthorized` otherwise, also for unknown paths), except `GET /api/health/live` and
-//! `GET /api/health/ready` while `admin_auth.probes_without_auth` is true (the default).
+//! `unauthorized` otherwise, also for unknown paths), except `GET`/`HEAD /api/health/live`
+//! and `GET`/`HEAD /api/health/ready` while `admin_auth.probes_without_auth` is true (the
+//! default).
 //! `/api/openapi.json` needs the token like the rest.
 //!
 //! **Errors** are `{"error":{"code","message"}}`:
@@ -30,7 +31,8 @@
 //! | 503 | `database_unavailable` | the registry database cannot be reached |
 //!
 //! **Health and status**: `GET /api/health/live`, `GET /api/health/ready` (200/503 with
-//! `checks`), `GET /api/health/accounts`, `GET /api/status`, `GET /api/metrics`
+//! `checks`; `HEAD` on both answers the same status and headers without a body),
+//! `GET /api/health/accounts`, `GET /api/status`, `GET /api/metrics`
 //! (Prometheus text), `GET /api/openapi.json`.
 //!
 //! **Accounts** — body fields are the config file's: `id`, `vendor`, `base_url`,
@@ -300,7 +302,27 @@ impl Admin {
     }
 
     /// Handles one `/api/*` request.
+    ///
+    /// `HEAD /api/health/live` and `HEAD /api/health/ready` answer like `GET`
+    /// (same status, same headers, `Content-Length` of the `GET` body) with an
+    /// empty body, for load balancers that probe with `HEAD`.
     pub async fn handle(&self, req: ApiRequest) -> Response<Bytes> {
+        if req.method == Method::HEAD && Self::is_probe(&req.path) {
+            let get = ApiRequest {
+                method: Method::GET,
+                ..req
+            };
+            let resp = self.handle_method(get).await;
+            let (mut parts, body) = resp.into_parts();
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            return Response::from_parts(parts, Bytes::new());
+        }
+        self.handle_method(req).await
+    }
+
+    async fn handle_method(&self, req: ApiRequest) -> Response<Bytes> {
         let probe_open = Self::is_probe(&req.path) && self.config.admin_auth.probes_without_auth;
         if !probe_open && !self.authorized(&req.headers) {
             let mut r = error_response(
@@ -320,7 +342,10 @@ impl Admin {
             return error_response(StatusCode::NOT_FOUND, "not_found", "Unknown admin path.");
         }
         let Some((route, params)) = matched.iter().find(|(r, _)| r.0 == req.method.as_str()) else {
-            let allow: Vec<&str> = matched.iter().map(|(r, _)| r.0).collect();
+            let mut allow: Vec<&str> = matched.iter().map(|(r, _)| r.0).collect();
+            if Self::is_probe(&req.path) {
+                allow.push("HEAD");
+            }
             let mut r = error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",

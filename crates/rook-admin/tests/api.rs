@@ -1530,3 +1530,55 @@ async fn reset_puts_an_account_back_and_is_audited() {
     );
     assert_eq!(resets[0]["entity_id"], "acct-r");
 }
+
+// ---------------------------------------------------------------- HEAD on health probes
+
+#[tokio::test]
+async fn head_on_health_probes_answers_like_get_without_a_body() {
+    let env = env().await;
+    let locked = {
+        let config = Config::from_toml_str("[admin_auth]\nprobes_without_auth = false").unwrap();
+        Admin::new(
+            Arc::new(config),
+            env.registry.clone(),
+            env.runtime.clone(),
+            Some(Secret::new(TOKEN)),
+            "test",
+        )
+    };
+    // (admin, path, token, expected status)
+    let cases: &[(&Admin, &str, Option<&str>, u16)] = &[
+        (&env.admin, "/api/health/live", None, 200),
+        (&env.admin, "/api/health/ready", None, 200),
+        (&env.admin, "/api/health/live", Some(TOKEN), 200),
+        (&locked, "/api/health/live", None, 401),
+        (&locked, "/api/health/ready", None, 401),
+        (&locked, "/api/health/ready", Some(TOKEN), 200),
+    ];
+    for (admin, path, token, status) in cases {
+        let get = admin.handle(request("GET", path, None, *token)).await;
+        let head = admin.handle(request("HEAD", path, None, *token)).await;
+        let what = format!("{path} token={token:?}");
+        assert_eq!(get.status().as_u16(), *status, "{what}");
+        assert_eq!(head.status(), get.status(), "{what}");
+        assert!(!get.body().is_empty(), "{what}");
+        assert!(head.body().is_empty(), "{what}: HEAD has no body");
+        for (name, value) in get.headers() {
+            assert_eq!(head.headers().get(name), Some(value), "{what}: {name}");
+        }
+        assert_eq!(
+            head.headers().get(header::CONTENT_LENGTH).unwrap(),
+            &get.body().len().to_string(),
+            "{what}: Content-Length of the GET body"
+        );
+    }
+
+    // other paths are unchanged: HEAD is not a method of theirs
+    let r = env.call("HEAD", "/api/status", None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers.get(header::ALLOW).unwrap(), "GET");
+    // and the probes advertise it
+    let r = env.call("POST", "/api/health/live", None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers.get(header::ALLOW).unwrap(), "GET, HEAD");
+}

@@ -41,7 +41,7 @@
 //!
 //! assert_eq!(config.port, 8080);
 //! assert_eq!(config.upstream_resilience.max_buffered_attempts, 2);
-//! assert_eq!(config.upstream_resilience.failure_cooldown_seconds, 60); // default
+//! assert_eq!(config.upstream_resilience.failure_cooldown_seconds, 10); // default
 //! assert_eq!(config.accounts[0].vendor, Vendor::OpenAi);
 //! assert_eq!(
 //!     config.accounts[0].effective_base_url().as_deref(),

@@ -409,10 +409,10 @@ pub struct UpstreamResilience {
     /// Attempts per buffered request, first included. Default `3`; `1..=10`.
     pub max_buffered_attempts: u32,
     /// Consecutive retryable failures before an account cools.
-    /// Default `1`; `1..=100`.
+    /// Default `3`; `1..=100`.
     pub failure_threshold: u32,
-    /// Base cooldown; grows exponentially on repeated failure.
-    /// Default `60`; `1..=86400`.
+    /// Base cooldown; grows exponentially (with jitter) on repeated failure.
+    /// Default `10`; `1..=86400`.
     pub failure_cooldown_seconds: u64,
     /// Cooldown ceiling. Default `300`; `failure_cooldown_seconds..=86400`.
     pub failure_cooldown_max_seconds: u64,
@@ -441,14 +441,26 @@ pub struct UpstreamResilience {
     /// Largest share of accounts that may be cooled at once (unless all fail).
     /// Default `0.5`; `(0, 1]`.
     pub max_cooled_share: f64,
+    /// An account also cools when at least this share of its outcomes in
+    /// the last `failure_rate_window_seconds` failed. Default `0.5`; `(0, 1]`.
+    pub failure_rate_threshold: f64,
+    /// Fewest outcomes in the window for the failure rate to count.
+    /// Default `10`; `1..=100000`.
+    pub failure_rate_min_requests: u32,
+    /// Length of the failure-rate window. Default `30`; `1..=3600`.
+    pub failure_rate_window_seconds: u64,
+    /// When every candidate account of a request is cooling because of
+    /// server-side failures, still try the one whose cooldown ends first
+    /// (one attempt, counted as its probe). Default `true`.
+    pub panic_mode: bool,
 }
 
 impl Default for UpstreamResilience {
     fn default() -> Self {
         Self {
             max_buffered_attempts: 3,
-            failure_threshold: 1,
-            failure_cooldown_seconds: 60,
+            failure_threshold: 3,
+            failure_cooldown_seconds: 10,
             failure_cooldown_max_seconds: 300,
             retry_backoff_milliseconds: 25,
             retry_backoff_max_milliseconds: 2_000,
@@ -460,6 +472,10 @@ impl Default for UpstreamResilience {
             retry_after_max_seconds: 300,
             auth_failure_cooldown_seconds: 3_600,
             max_cooled_share: 0.5,
+            failure_rate_threshold: 0.5,
+            failure_rate_min_requests: 10,
+            failure_rate_window_seconds: 30,
+            panic_mode: true,
         }
     }
 }

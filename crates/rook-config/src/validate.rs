@@ -409,6 +409,19 @@ impl Config {
             604_800,
         );
         c.unit_interval(&k("max_cooled_share"), r.max_cooled_share);
+        c.unit_interval(&k("failure_rate_threshold"), r.failure_rate_threshold);
+        c.range_u64(
+            &k("failure_rate_min_requests"),
+            u64::from(r.failure_rate_min_requests),
+            1,
+            100_000,
+        );
+        c.range_u64(
+            &k("failure_rate_window_seconds"),
+            r.failure_rate_window_seconds,
+            1,
+            3_600,
+        );
 
         let us = &self.usage;
         c.range_u64(

@@ -36,8 +36,10 @@ fn defaults_are_valid_and_documented_values() {
     assert_eq!(c.upstream.pool_max_idle_per_host, 256);
     let r = &c.upstream_resilience;
     assert_eq!(r.max_buffered_attempts, 3);
-    assert_eq!(r.failure_threshold, 1);
-    assert_eq!(r.failure_cooldown_seconds, 60);
+    // defaults changed deliberately: one transient 500 no longer cools an
+    // account for a minute (was 1 and 60)
+    assert_eq!(r.failure_threshold, 3);
+    assert_eq!(r.failure_cooldown_seconds, 10);
     assert_eq!(r.failure_cooldown_max_seconds, 300);
     assert_eq!(r.retry_backoff_milliseconds, 25);
     assert_eq!(r.retry_backoff_max_milliseconds, 2_000);
@@ -49,6 +51,10 @@ fn defaults_are_valid_and_documented_values() {
     assert_eq!(r.retry_after_max_seconds, 300);
     assert_eq!(r.auth_failure_cooldown_seconds, 3_600);
     assert_eq!(r.max_cooled_share, 0.5);
+    assert_eq!(r.failure_rate_threshold, 0.5);
+    assert_eq!(r.failure_rate_min_requests, 10);
+    assert_eq!(r.failure_rate_window_seconds, 30);
+    assert!(r.panic_mode);
     assert!(c.usage.enabled);
     assert_eq!(c.usage.queue_capacity, 10_000);
     assert_eq!(c.usage.batch_size, 1024);

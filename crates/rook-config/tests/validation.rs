@@ -175,6 +175,8 @@ fn resilience_ranges_zero_is_never_valid() {
         ("request_deadline_seconds", "3601"),
         ("retry_after_max_seconds", "86401"),
         ("auth_failure_cooldown_seconds", "604801"),
+        ("failure_rate_min_requests", "100001"),
+        ("failure_rate_window_seconds", "3601"),
     ];
     for (key, too_big) in cases {
         let full = format!("upstream_resilience.{key}");
@@ -189,7 +191,11 @@ fn resilience_ranges_zero_is_never_valid() {
             "must be in",
         );
     }
-    for key in ["retry_budget_ratio", "max_cooled_share"] {
+    for key in [
+        "retry_budget_ratio",
+        "max_cooled_share",
+        "failure_rate_threshold",
+    ] {
         let full = format!("upstream_resilience.{key}");
         for bad in ["0", "0.0", "-0.1", "1.01", "nan", "inf"] {
             assert_problem(
@@ -200,6 +206,35 @@ fn resilience_ranges_zero_is_never_valid() {
         }
         Config::from_toml_str(&format!("[upstream_resilience]\n{key} = 1")).unwrap();
     }
+}
+
+#[test]
+fn resilience_failure_rate_and_panic_mode() {
+    let c = Config::from_toml_str(
+        "[upstream_resilience]\nfailure_rate_threshold = 0.25\nfailure_rate_min_requests = 1\n\
+         failure_rate_window_seconds = 3600\npanic_mode = false",
+    )
+    .unwrap();
+    let r = &c.upstream_resilience;
+    assert_eq!(r.failure_rate_threshold, 0.25);
+    assert_eq!(r.failure_rate_min_requests, 1);
+    assert_eq!(r.failure_rate_window_seconds, 3600);
+    assert!(!r.panic_mode);
+    assert_problem(
+        "[upstream_resilience]\nfailure_rate_window_seconds = 0",
+        "upstream_resilience.failure_rate_window_seconds",
+        "must be in 1..=3600, got 0",
+    );
+    assert_problem(
+        "[upstream_resilience]\nfailure_rate_min_requests = 0",
+        "upstream_resilience.failure_rate_min_requests",
+        "must be in 1..=100000, got 0",
+    );
+    assert_problem(
+        "[upstream_resilience]\nfailure_rate_threshold = 1.5",
+        "upstream_resilience.failure_rate_threshold",
+        "must be greater than 0 and at most 1, got 1.5",
+    );
 }
 
 #[test]

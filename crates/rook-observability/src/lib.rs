@@ -62,7 +62,14 @@ pub mod names {
     pub const USAGE_EVENTS_DROPPED_TOTAL: &str = "rook_usage_events_dropped_total";
     /// Gauge: always 1, labelled with the build version.
     pub const BUILD_INFO: &str = "rook_build_info";
+    /// Counter: attempts sent to a cooling account in panic mode.
+    pub const PANIC_ROUTING_TOTAL: &str = "rook_panic_routing_total";
 }
+
+/// The `reason` label values of `rook_usage_events_dropped_total`: the queue
+/// was full, the database write failed, or the event arrived after shutdown
+/// closed the queue.
+pub const USAGE_DROP_REASONS: &[&str] = &["queue_full", "write_failed", "shutdown"];
 
 /// The kind of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +179,7 @@ pub const METRICS: &[MetricDef] = &[
         name: names::USAGE_EVENTS_DROPPED_TOTAL,
         kind: Kind::Counter,
         labels: &["reason"],
-        help: "Usage events dropped before reaching the registry, by reason (queue_full, write_failed).",
+        help: "Usage events dropped before reaching the registry, by reason (queue_full, write_failed, shutdown).",
     },
     MetricDef {
         name: names::BUILD_INFO,
@@ -180,7 +187,50 @@ pub const METRICS: &[MetricDef] = &[
         labels: &["version"],
         help: "Always 1; the version label names the running build.",
     },
+    MetricDef {
+        name: names::PANIC_ROUTING_TOTAL,
+        kind: Kind::Counter,
+        labels: &["route"],
+        help: "Attempts sent, as its probe, to the account whose cooldown ends first because every candidate account of the request was cooling (panic mode), by route (logical model).",
+    },
 ];
+
+/// The series exported at 0 from the moment [`install_prometheus`] returns,
+/// so dashboards and `rate()`/`increase()` alerts see them before the first
+/// event: every counter and gauge in [`METRICS`] without labels, and
+/// `rook_usage_events_dropped_total` for each of [`USAGE_DROP_REASONS`].
+/// Series whose labels come from requests (routes, accounts, models) appear
+/// when first used; `rook_build_info` is set to 1 by `install_prometheus`.
+pub fn zero_series() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    let mut series: Vec<_> = METRICS
+        .iter()
+        .filter(|m| m.kind != Kind::Histogram && m.labels.is_empty())
+        .map(|m| (m.name, Vec::new()))
+        .collect();
+    series.extend(
+        USAGE_DROP_REASONS
+            .iter()
+            .map(|r| (names::USAGE_EVENTS_DROPPED_TOTAL, vec![("reason", *r)])),
+    );
+    series
+}
+
+/// Registers every [`zero_series`] with the installed recorder without
+/// changing its value (a counter incremented by 0, a gauge by 0.0).
+pub fn register_zero_series() {
+    for (name, labels) in zero_series() {
+        let labels: Vec<metrics::Label> = labels
+            .into_iter()
+            .map(|(k, v)| metrics::Label::new(k, v))
+            .collect();
+        let kind = METRICS.iter().find(|m| m.name == name).map(|m| m.kind);
+        match kind {
+            Some(Kind::Gauge) => metrics::gauge!(name, labels).increment(0.0),
+            Some(Kind::Counter) => metrics::counter!(name, labels).increment(0),
+            Some(Kind::Histogram) | None => {}
+        }
+    }
+}
 
 /// Histogram buckets for request-scale latencies, in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -236,7 +286,8 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// Installs the global Prometheus recorder (once per process) and returns its handle.
 ///
 /// Declares every metric in [`METRICS`] with its help text, configures histogram
-/// buckets for every histogram, and sets `rook_build_info{version}` to 1. A second
+/// buckets for every histogram, sets `rook_build_info{version}` to 1 and exports
+/// every [`zero_series`] at 0, so they exist from start-up. A second
 /// call returns the handle of the first. The caller must call
 /// [`PrometheusHandle::run_upkeep`] periodically (the gateway does it every 5 s).
 pub fn install_prometheus(version: &str) -> Result<PrometheusHandle, ObservabilityError> {
@@ -253,6 +304,7 @@ pub fn install_prometheus(version: &str) -> Result<PrometheusHandle, Observabili
         .install_recorder()
         .map_err(|e| ObservabilityError::Recorder(e.to_string()))?;
     describe_all();
+    register_zero_series();
     metrics::gauge!(names::BUILD_INFO, "version" => version.to_string()).set(1.0);
     let _ = HANDLE.set(handle.clone());
     Ok(HANDLE.get().cloned().unwrap_or(handle))
@@ -329,6 +381,66 @@ mod tests {
             if m.kind == Kind::Histogram {
                 assert!(m.name.ends_with("_seconds"), "{}", m.name);
             }
+        }
+    }
+
+    #[test]
+    fn label_free_series_exist_from_install() {
+        let handle = install_prometheus("0.0.0-test").unwrap();
+        let text = handle.render();
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+        let find = |name: &str, label: Option<(&str, &str)>| {
+            scrape
+                .samples
+                .iter()
+                .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        };
+        let label_free: Vec<_> = METRICS
+            .iter()
+            .filter(|m| m.kind != Kind::Histogram && m.labels.is_empty())
+            .collect();
+        for name in [
+            names::RETRY_BUDGET_EXHAUSTED_TOTAL,
+            names::UPSTREAM_IN_FLIGHT,
+        ] {
+            assert!(label_free.iter().any(|m| m.name == name), "{name}");
+        }
+        for m in label_free {
+            let sample =
+                find(m.name, None).unwrap_or_else(|| panic!("{} missing:\n{text}", m.name));
+            let zero = match sample.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v == 0.0,
+                _ => false,
+            };
+            assert!(zero, "{} = {:?}", m.name, sample.value);
+        }
+        for reason in ["queue_full", "write_failed", "shutdown"] {
+            assert!(
+                find(names::USAGE_EVENTS_DROPPED_TOTAL, Some(("reason", reason))).is_some(),
+                "usage drop reason {reason} missing:\n{text}"
+            );
+        }
+        assert!(find(names::BUILD_INFO, Some(("version", "0.0.0-test"))).is_some());
+        // request-labelled series appear when used, not before
+        assert!(find(names::PANIC_ROUTING_TOTAL, None).is_none());
+        let panic = METRICS
+            .iter()
+            .find(|m| m.name == names::PANIC_ROUTING_TOTAL)
+            .unwrap();
+        assert_eq!((panic.kind, panic.labels), (Kind::Counter, &["route"][..]));
+    }
+
+    #[test]
+    fn usage_drop_reasons_are_documented_in_the_help() {
+        let def = METRICS
+            .iter()
+            .find(|m| m.name == names::USAGE_EVENTS_DROPPED_TOTAL)
+            .unwrap();
+        for reason in USAGE_DROP_REASONS {
+            assert!(def.help.contains(reason), "{reason}");
         }
     }
 

@@ -91,6 +91,7 @@ async fn main() {
             max_open_share: 0.5,
             probe_timeout: Duration::from_secs(1),
             seed: None,
+            ..BreakerConfig::default()
         },
         Arc::new(TokioClock),
         log.clone(),

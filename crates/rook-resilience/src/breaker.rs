@@ -7,7 +7,8 @@
 //! three [`CircuitState`]s:
 //!
 //! * **Closed** — available. Each failure increments `consecutive_failures`;
-//!   a success resets it. Reaching `failure_threshold` opens the key.
+//!   a success resets it. Reaching `failure_threshold` opens the key, and so
+//!   does the [failure-rate rule](self#failure-rate).
 //! * **Open** — cooling down until `open_until`. The penalty for the
 //!   `n`-th consecutive opening is `cooldown_base × 2ⁿ⁻¹`, capped at
 //!   `cooldown_max`, minus up to `cooldown_jitter` of itself at random.
@@ -22,16 +23,49 @@
 //! the upstream telling us: a failure with a retry-after hint
 //! ([`Breaker::record_failure_with_hint`], cooldown = the hint clamped to
 //! `cooldown_max`) and a forced [`Breaker::trip`] (for a bad key or an
-//! exhausted quota; the duration is used as given).
+//! exhausted quota; the duration is used as given). Every open key
+//! remembers why it is open ([`Breaker::open_reason`]): [`OpenReason::Failures`],
+//! [`OpenReason::Hint`] or [`OpenReason::Trip`] — when several apply, the
+//! one whose cooldown ends last.
+//!
+//! # Failure rate
+//!
+//! Consecutive failures miss a key that fails every other request. So a
+//! Closed key also opens when, at the moment a failure is recorded, the
+//! outcomes of the last `failure_rate_window` number at least
+//! `failure_rate_min_requests` and at least `failure_rate_threshold` of them
+//! are failures (with the defaults: 5 failures among 10 outcomes in 30 s).
+//! Successes and failures both count; forced trips do not. The rule is
+//! checked only when a failure is recorded, so a success never opens a key.
+//!
+//! Memory is bounded: each key keeps a ring of
+//! [`BreakerConfig::RATE_BUCKETS`] buckets of `failure_rate_window /
+//! RATE_BUCKETS` (two counters each), aligned to the breaker's creation; a
+//! bucket expires as a whole. So an outcome is counted for between
+//! `window × 9/10` and `window` after it happened — never longer than the
+//! window. Closing a key (a successful probe, [`Breaker::reset`]) empties
+//! its window, so failures from before an outage do not reopen it at once.
+//!
+//! # Panic admission
+//!
+//! When every key a caller could use is open, a caller that prefers trying
+//! a failing key to failing outright (Envoy's "panic threshold") asks
+//! [`Breaker::panic_candidate`] for the open key whose cooldown ends first
+//! and takes [`Breaker::try_acquire_panic`] on it. A panic admission is the
+//! key's probe: its success closes the key, its failure re-opens it with the
+//! next penalty, and no other probe is let through meanwhile. Only keys open
+//! for [`OpenReason::Failures`] qualify: a trip (bad credential, exhausted
+//! quota) or an unexpired hint (the upstream said when to come back) is
+//! never overridden.
 //!
 //! # `max_open_share`
 //!
 //! Like Envoy's `max_ejection_percent`: a key that reaches the failure
-//! threshold is opened only if, before opening it, the number of registered
+//! threshold (or the failure-rate rule) is opened only if, before opening it, the number of registered
 //! keys that are not Closed is **strictly less than**
 //! `max_open_share × registered keys` — or if **every other** registered key
 //! is failing too (not Closed, or Closed with `consecutive_failures ≥
-//! failure_threshold`). Otherwise the key stays Closed, the suppression is
+//! failure_threshold` or over the failure rate). Otherwise the key stays Closed, the suppression is
 //! reported to [`Observer::key_open_suppressed`], and the next failure asks
 //! again. With 10 keys and 0.5 at most 5 keys are opened by the threshold
 //! while healthy keys remain; with 3 keys, 2 (the share is compared before
@@ -76,7 +110,7 @@ use crate::backoff::exp_ceiling;
 use crate::clock::{Clock, SystemClock};
 use crate::observer::{self, Observer};
 
-pub use crate::events::CircuitState;
+pub use crate::events::{CircuitState, OpenReason};
 
 /// Invalid breaker configuration.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -105,9 +139,27 @@ pub enum BreakerError {
     /// `probe_timeout` is zero.
     #[error("probe_timeout must be greater than zero")]
     ZeroProbeTimeout,
+    /// `failure_rate_threshold` is not within `(0.0, 1.0]`.
+    #[error("failure_rate_threshold must be within (0.0, 1.0], got {0}")]
+    InvalidFailureRate(f64),
+    /// `failure_rate_min_requests` is zero.
+    #[error("failure_rate_min_requests must be at least 1")]
+    ZeroFailureRateMinRequests,
+    /// `failure_rate_window` is shorter than [`BreakerConfig::MIN_RATE_WINDOW`].
+    #[error("failure_rate_window must be at least 10 ms, got {0:?}")]
+    FailureRateWindowTooShort(Duration),
 }
 
 /// Breaker settings.
+///
+/// The [`Default`] suits a library user guarding a handful of hosts: open
+/// after 5 consecutive failures (Envoy's `consecutive_5xx`) or when half of
+/// at least 10 outcomes in 30 s failed; first cooldown 30 s, doubling up to
+/// 300 s with 10 % jitter; at most half the keys opened by failures while
+/// others are healthy. A caller with few keys that cannot afford to lose
+/// one (the Rook gateway: often one account per route) should open later
+/// and cool shorter; see `docs/resilience.md`. To turn the failure-rate rule
+/// off, set `failure_rate_min_requests` to `u32::MAX`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakerConfig {
     /// Consecutive failures that open a key. Default 5.
@@ -127,6 +179,16 @@ pub struct BreakerConfig {
     pub probe_timeout: Duration,
     /// Seed for the jitter, for reproducible tests. Default none.
     pub seed: Option<u64>,
+    /// Share of failures among the outcomes in the window that opens a
+    /// key; `(0.0, 1.0]`. See the [module docs](self#failure-rate).
+    /// Default 0.5.
+    pub failure_rate_threshold: f64,
+    /// Fewest outcomes in the window for the failure-rate rule to apply;
+    /// at least 1. Default 10.
+    pub failure_rate_min_requests: u32,
+    /// How long an outcome counts for the failure-rate rule; at least
+    /// [`MIN_RATE_WINDOW`](Self::MIN_RATE_WINDOW). Default 30 s.
+    pub failure_rate_window: Duration,
 }
 
 impl Default for BreakerConfig {
@@ -139,11 +201,21 @@ impl Default for BreakerConfig {
             max_open_share: 0.5,
             probe_timeout: Duration::from_secs(120),
             seed: None,
+            failure_rate_threshold: 0.5,
+            failure_rate_min_requests: 10,
+            failure_rate_window: Duration::from_secs(30),
         }
     }
 }
 
 impl BreakerConfig {
+    /// Buckets in each key's failure-rate window (each `window /
+    /// RATE_BUCKETS` long).
+    pub const RATE_BUCKETS: usize = 10;
+
+    /// The shortest `failure_rate_window` accepted.
+    pub const MIN_RATE_WINDOW: Duration = Duration::from_millis(10);
+
     /// Check the settings.
     ///
     /// # Errors
@@ -170,7 +242,29 @@ impl BreakerConfig {
         if self.probe_timeout.is_zero() {
             return Err(BreakerError::ZeroProbeTimeout);
         }
+        if !(self.failure_rate_threshold > 0.0 && self.failure_rate_threshold <= 1.0) {
+            return Err(BreakerError::InvalidFailureRate(
+                self.failure_rate_threshold,
+            ));
+        }
+        if self.failure_rate_min_requests == 0 {
+            return Err(BreakerError::ZeroFailureRateMinRequests);
+        }
+        if self.failure_rate_window < Self::MIN_RATE_WINDOW {
+            return Err(BreakerError::FailureRateWindowTooShort(
+                self.failure_rate_window,
+            ));
+        }
         Ok(())
+    }
+
+    /// Whether `failures` among `outcomes` in the window open a key: at
+    /// least `failure_rate_min_requests` outcomes and a failure share of at
+    /// least `failure_rate_threshold` (compared with a tolerance of 10⁻⁹,
+    /// so 3 of 10 meets 0.3).
+    pub fn failure_rate_exceeded(&self, outcomes: u32, failures: u32) -> bool {
+        outcomes >= self.failure_rate_min_requests
+            && f64::from(failures) + 1e-9 >= self.failure_rate_threshold * f64::from(outcomes)
     }
 
     /// The un-jittered penalty for the `times_opened`-th opening (1-based):
@@ -214,8 +308,15 @@ pub struct KeySnapshot<K> {
     pub open_until: Option<Instant>,
     /// Cooldown left at the time of the snapshot; `None` if Closed.
     pub cooldown_remaining: Option<Duration>,
-    /// Whether a probe is in flight.
+    /// Whether a probe is in flight (a half-open probe, or a
+    /// [panic admission](Breaker::try_acquire_panic) on an open key).
     pub probe_in_flight: bool,
+    /// Why the key is open or half-open; `None` if Closed.
+    pub open_reason: Option<OpenReason>,
+    /// Outcomes counted in the failure-rate window now.
+    pub window_outcomes: u32,
+    /// Failures among them.
+    pub window_failures: u32,
 }
 
 impl<K> KeySnapshot<K> {
@@ -235,15 +336,70 @@ struct Probe {
     since: Instant,
 }
 
+/// One bucket of a failure-rate window.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    index: u64,
+    outcomes: u32,
+    failures: u32,
+}
+
+/// A key's failure-rate window: a ring of buckets, each tagged with the
+/// bucket number it counts (a slot holding an older number is stale).
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    slots: [Slot; BreakerConfig::RATE_BUCKETS],
+}
+
+impl Window {
+    fn slot(index: u64) -> usize {
+        (index % BreakerConfig::RATE_BUCKETS as u64) as usize
+    }
+
+    fn add(&mut self, index: u64, failure: bool) {
+        let slot = &mut self.slots[Self::slot(index)];
+        if slot.index != index {
+            *slot = Slot {
+                index,
+                outcomes: 0,
+                failures: 0,
+            };
+        }
+        slot.outcomes = slot.outcomes.saturating_add(1);
+        slot.failures = slot.failures.saturating_add(u32::from(failure));
+    }
+
+    /// `(outcomes, failures)` in the buckets `index − RATE_BUCKETS + 1 ..=
+    /// index`.
+    fn counts(&self, index: u64) -> (u32, u32) {
+        let mut outcomes = 0u32;
+        let mut failures = 0u32;
+        for age in 0..BreakerConfig::RATE_BUCKETS as u64 {
+            let Some(i) = index.checked_sub(age) else {
+                break;
+            };
+            let slot = &self.slots[Self::slot(i)];
+            if slot.index == i {
+                outcomes = outcomes.saturating_add(slot.outcomes);
+                failures = failures.saturating_add(slot.failures);
+            }
+        }
+        (outcomes, failures)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     consecutive_failures: u32,
     times_opened: u32,
     open_until: Option<Instant>,
+    /// Why it is open (kept while HalfOpen); `None` when Closed.
+    reason: Option<OpenReason>,
     probe: Option<Probe>,
     /// A probe was admitted in the current open period (for reporting
     /// Open → HalfOpen once).
     probed: bool,
+    window: Window,
 }
 
 impl Entry {
@@ -260,8 +416,14 @@ impl Entry {
             .filter(|p| p.since.checked_add(timeout).is_none_or(|end| now < end))
     }
 
-    fn failing(&self, now: Instant, threshold: u32) -> bool {
-        self.state(now) != CircuitState::Closed || self.consecutive_failures >= threshold
+    fn failing(&self, now: Instant, bucket: u64, config: &BreakerConfig) -> bool {
+        if self.state(now) != CircuitState::Closed
+            || self.consecutive_failures >= config.failure_threshold
+        {
+            return true;
+        }
+        let (outcomes, failures) = self.window.counts(bucket);
+        config.failure_rate_exceeded(outcomes, failures)
     }
 
     fn close(&mut self) {
@@ -280,6 +442,10 @@ struct Shared<K> {
     state: Mutex<State<K>>,
     clock: Arc<dyn Clock>,
     observer: Arc<dyn Observer>,
+    /// Failure-rate buckets are counted from here.
+    origin: Instant,
+    /// `failure_rate_window / RATE_BUCKETS` in nanoseconds (≥ 1).
+    bucket_nanos: u128,
 }
 
 impl<K> Shared<K> {
@@ -349,6 +515,9 @@ impl<K: BreakerKey> Breaker<K> {
         let rng = config
             .seed
             .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        let origin = clock.now();
+        let bucket_nanos =
+            (config.failure_rate_window.as_nanos() / BreakerConfig::RATE_BUCKETS as u128).max(1);
         Ok(Self {
             shared: Arc::new(Shared {
                 config,
@@ -359,6 +528,8 @@ impl<K: BreakerKey> Breaker<K> {
                 }),
                 clock,
                 observer,
+                origin,
+                bucket_nanos,
             }),
         })
     }
@@ -370,6 +541,12 @@ impl<K: BreakerKey> Breaker<K> {
 
     fn now(&self) -> Instant {
         self.shared.clock.now()
+    }
+
+    /// The failure-rate bucket number of `now`.
+    fn bucket(&self, now: Instant) -> u64 {
+        let elapsed = now.saturating_duration_since(self.shared.origin).as_nanos();
+        u64::try_from(elapsed / self.shared.bucket_nanos).unwrap_or(u64::MAX)
     }
 
     fn report(&self, key: &K, effects: Effects) {
@@ -494,6 +671,98 @@ impl<K: BreakerKey> Breaker<K> {
         Some(self.admission(key, probe))
     }
 
+    /// Take a *panic admission* on `key`: permission to send one request to
+    /// a key that is cooling down because of failures, for a caller whose
+    /// every key is unavailable (see the [module docs](self#panic-admission)).
+    /// The admission is the key's probe: its success closes the key, its
+    /// failure re-opens it with the next penalty.
+    ///
+    /// `Some` only when no probe is in flight and the key is Open for
+    /// [`OpenReason::Failures`], or HalfOpen (then it is the same probe
+    /// [`try_acquire`](Self::try_acquire) would give). `None` for a Closed
+    /// or unregistered key (use `try_acquire`), for a key open because of a
+    /// [`trip`](Self::trip) or an unexpired hint, and while a probe is in
+    /// flight.
+    pub fn try_acquire_panic(&self, key: &K) -> Option<Admission<K>> {
+        let now = self.now();
+        let timeout = self.shared.config.probe_timeout;
+        let mut effects = Effects::default();
+        let token = {
+            let mut state = self.shared.lock();
+            let token = state.next_token;
+            let entry = state.keys.get_mut(key)?;
+            if entry.live_probe(now, timeout).is_some() {
+                return None;
+            }
+            match entry.state(now) {
+                CircuitState::Closed => return None,
+                CircuitState::Open => {
+                    if entry.reason != Some(OpenReason::Failures) {
+                        return None;
+                    }
+                }
+                CircuitState::HalfOpen => {
+                    if !entry.probed {
+                        entry.probed = true;
+                        effects.changed = Some((CircuitState::Open, CircuitState::HalfOpen));
+                    }
+                }
+            }
+            entry.probe = Some(Probe { token, since: now });
+            state.next_token = token.wrapping_add(1);
+            token
+        };
+        self.report(key, effects);
+        Some(self.admission(key, Some(token)))
+    }
+
+    /// Among `keys`, the one a [panic admission](Self::try_acquire_panic)
+    /// should go to: the key whose cooldown ends first among those Open for
+    /// [`OpenReason::Failures`] with no probe in flight (ties: the first in
+    /// `keys`). `None` if no key qualifies. It does not check that the
+    /// other keys are unavailable: call it when
+    /// [`try_acquire`](Self::try_acquire) has refused every key.
+    pub fn panic_candidate<'a, I>(&self, keys: I) -> Option<K>
+    where
+        I: IntoIterator<Item = &'a K>,
+        K: 'a,
+    {
+        let now = self.now();
+        let timeout = self.shared.config.probe_timeout;
+        let state = self.shared.lock();
+        let mut best: Option<(&K, Instant)> = None;
+        for key in keys {
+            let Some(entry) = state.keys.get(key) else {
+                continue;
+            };
+            if entry.state(now) != CircuitState::Open
+                || entry.reason != Some(OpenReason::Failures)
+                || entry.live_probe(now, timeout).is_some()
+            {
+                continue;
+            }
+            let Some(until) = entry.open_until else {
+                continue;
+            };
+            if best.is_none_or(|(_, b)| until < b) {
+                best = Some((key, until));
+            }
+        }
+        best.map(|(k, _)| k.clone())
+    }
+
+    /// Why `key` is Open or HalfOpen; `None` if it is Closed or not
+    /// registered.
+    pub fn open_reason(&self, key: &K) -> Option<OpenReason> {
+        let now = self.now();
+        let state = self.shared.lock();
+        let entry = state.keys.get(key)?;
+        match entry.state(now) {
+            CircuitState::Closed => None,
+            _ => entry.reason,
+        }
+    }
+
     fn admission(&self, key: &K, probe: Option<u64>) -> Admission<K> {
         Admission {
             breaker: self.clone(),
@@ -513,7 +782,7 @@ impl<K: BreakerKey> Breaker<K> {
     }
 
     /// Record a failure for `key` outside an [`Admission`]: counts towards
-    /// the threshold if the key is Closed.
+    /// the threshold and the failure rate if the key is Closed.
     pub fn record_failure(&self, key: &K) {
         self.record(key, None, Event::Failure { hint: None });
     }
@@ -556,8 +825,18 @@ impl<K: BreakerKey> Breaker<K> {
     }
 
     /// Register `key` (if needed) with persisted state, relative to now.
-    /// See [`PersistedKey`].
+    /// See [`PersistedKey`]. A key restored open is open for
+    /// [`OpenReason::Failures`]; use
+    /// [`restore_with_reason`](Self::restore_with_reason) when the reason is
+    /// known (a restored trip should not be open to panic admissions).
     pub fn restore(&self, key: K, persisted: PersistedKey) {
+        self.restore_with_reason(key, persisted, OpenReason::Failures);
+    }
+
+    /// [`restore`](Self::restore), with the reason the key was open for
+    /// (ignored if `persisted` is Closed). The failure-rate window starts
+    /// empty.
+    pub fn restore_with_reason(&self, key: K, persisted: PersistedKey, reason: OpenReason) {
         let now = self.now();
         let (from, to) = {
             let mut state = self.shared.lock();
@@ -569,8 +848,10 @@ impl<K: BreakerKey> Breaker<K> {
                 open_until: persisted
                     .cooldown_remaining
                     .map(|d| now.checked_add(d).unwrap_or(now)),
+                reason: persisted.cooldown_remaining.map(|_| reason),
                 probe: None,
                 probed: false,
+                window: Window::default(),
             };
             (from, entry.state(now))
         };
@@ -588,35 +869,38 @@ impl<K: BreakerKey> Breaker<K> {
     /// The state of `key`, or `None` if it is not registered.
     pub fn state(&self, key: &K) -> Option<KeySnapshot<K>> {
         let now = self.now();
+        let bucket = self.bucket(now);
         let timeout = self.shared.config.probe_timeout;
         let state = self.shared.lock();
         state
             .keys
             .get(key)
-            .map(|e| snapshot_of(key, e, now, timeout))
+            .map(|e| snapshot_of(key, e, now, bucket, timeout))
     }
 
     /// The state of every registered key (in no particular order).
     pub fn snapshot(&self) -> Vec<KeySnapshot<K>> {
         let now = self.now();
+        let bucket = self.bucket(now);
         let timeout = self.shared.config.probe_timeout;
         let state = self.shared.lock();
         state
             .keys
             .iter()
-            .map(|(k, e)| snapshot_of(k, e, now, timeout))
+            .map(|(k, e)| snapshot_of(k, e, now, bucket, timeout))
             .collect()
     }
 
     fn record(&self, key: &K, probe: Option<u64>, event: Event) {
         let now = self.now();
+        let bucket = self.bucket(now);
         let config = &self.shared.config;
         let mut effects = Effects::default();
         {
             let mut guard = self.shared.lock();
             let state = &mut *guard;
             let share_allows = match event {
-                Event::Failure { hint: None } => open_share_allows(state, key, now, config),
+                Event::Failure { hint: None } => open_share_allows(state, key, now, bucket, config),
                 _ => true,
             };
             let Some(entry) = state.keys.get_mut(key) else {
@@ -627,49 +911,97 @@ impl<K: BreakerKey> Breaker<K> {
             if is_probe {
                 entry.probe = None;
             }
-            let open_for =
-                |entry: &mut Entry, cooldown: Duration, rng: &mut fastrand::Rng, jitter: bool| {
-                    let cooldown = if jitter && config.cooldown_jitter > 0.0 {
-                        cooldown.mul_f64(1.0 - config.cooldown_jitter * rng.f64())
-                    } else {
-                        cooldown
-                    };
-                    let until = now.checked_add(cooldown).unwrap_or(now);
-                    if from == CircuitState::Open {
-                        entry.open_until = entry.open_until.max(Some(until));
-                    } else {
-                        entry.times_opened = entry.times_opened.saturating_add(1);
-                        entry.open_until = Some(until);
-                        entry.probe = None;
-                        entry.probed = false;
-                    }
+            // Open `entry` for `cooldown`. A key already Open keeps the
+            // longer cooldown (and the reason of the longer one) and its
+            // `times_opened`, unless `next_period` (a failed probe).
+            let open = |entry: &mut Entry,
+                        cooldown: Duration,
+                        reason: OpenReason,
+                        rng: &mut fastrand::Rng,
+                        jitter: bool,
+                        next_period: bool| {
+                let cooldown = if jitter && config.cooldown_jitter > 0.0 {
+                    cooldown.mul_f64(1.0 - config.cooldown_jitter * rng.f64())
+                } else {
+                    cooldown
                 };
+                let until = Some(now.checked_add(cooldown).unwrap_or(now));
+                // any other outcome invalidates an in-flight (panic) probe
+                entry.probe = None;
+                if from == CircuitState::Open && !next_period {
+                    if until > entry.open_until {
+                        entry.open_until = until;
+                        entry.reason = Some(reason);
+                    }
+                    return;
+                }
+                entry.times_opened = entry.times_opened.saturating_add(1);
+                entry.probed = false;
+                if from != CircuitState::Open || until > entry.open_until {
+                    entry.open_until = until;
+                    entry.reason = Some(reason);
+                }
+            };
             match event {
                 Event::Success => {
                     entry.consecutive_failures = 0;
+                    entry.window.add(bucket, false);
                     if is_probe {
                         entry.close();
                     }
                 }
                 Event::Failure { hint } => {
                     entry.consecutive_failures = entry.consecutive_failures.saturating_add(1);
+                    entry.window.add(bucket, true);
+                    let (outcomes, failures) = entry.window.counts(bucket);
+                    let over_limit = entry.consecutive_failures >= config.failure_threshold
+                        || config.failure_rate_exceeded(outcomes, failures);
                     if let Some(hint) = hint {
-                        open_for(entry, hint.min(config.cooldown_max), &mut state.rng, false);
-                    } else if is_probe && from == CircuitState::HalfOpen {
+                        let cooldown = hint.min(config.cooldown_max);
+                        open(
+                            entry,
+                            cooldown,
+                            OpenReason::Hint,
+                            &mut state.rng,
+                            false,
+                            false,
+                        );
+                    } else if is_probe && from != CircuitState::Closed {
                         let penalty = config.penalty(entry.times_opened.saturating_add(1));
-                        open_for(entry, penalty, &mut state.rng, true);
-                    } else if from == CircuitState::Closed
-                        && entry.consecutive_failures >= config.failure_threshold
-                    {
+                        open(
+                            entry,
+                            penalty,
+                            OpenReason::Failures,
+                            &mut state.rng,
+                            true,
+                            true,
+                        );
+                    } else if from == CircuitState::Closed && over_limit {
                         if share_allows {
                             let penalty = config.penalty(entry.times_opened.saturating_add(1));
-                            open_for(entry, penalty, &mut state.rng, true);
+                            open(
+                                entry,
+                                penalty,
+                                OpenReason::Failures,
+                                &mut state.rng,
+                                true,
+                                false,
+                            );
                         } else {
                             effects.suppressed = true;
                         }
                     }
                 }
-                Event::Trip(duration) => open_for(entry, duration, &mut state.rng, false),
+                Event::Trip(duration) => {
+                    open(
+                        entry,
+                        duration,
+                        OpenReason::Trip,
+                        &mut state.rng,
+                        false,
+                        false,
+                    );
+                }
             }
             let to = entry.state(now);
             if from != to {
@@ -680,11 +1012,13 @@ impl<K: BreakerKey> Breaker<K> {
     }
 }
 
-/// Whether opening `key` by the threshold respects `max_open_share`.
+/// Whether opening `key` by the threshold or the failure rate respects
+/// `max_open_share`.
 fn open_share_allows<K: BreakerKey>(
     state: &State<K>,
     key: &K,
     now: Instant,
+    bucket: u64,
     config: &BreakerConfig,
 ) -> bool {
     let total = state.keys.len();
@@ -700,24 +1034,32 @@ fn open_share_allows<K: BreakerKey>(
         .keys
         .iter()
         .filter(|(k, _)| *k != key)
-        .all(|(_, e)| e.failing(now, config.failure_threshold))
+        .all(|(_, e)| e.failing(now, bucket, config))
 }
 
 fn snapshot_of<K: Clone>(
     key: &K,
     entry: &Entry,
     now: Instant,
+    bucket: u64,
     timeout: Duration,
 ) -> KeySnapshot<K> {
+    let state = entry.state(now);
+    let (window_outcomes, window_failures) = entry.window.counts(bucket);
     KeySnapshot {
         key: key.clone(),
-        state: entry.state(now),
+        state,
         consecutive_failures: entry.consecutive_failures,
         times_opened: entry.times_opened,
         open_until: entry.open_until,
         cooldown_remaining: entry.open_until.map(|u| u.saturating_duration_since(now)),
-        probe_in_flight: entry.state(now) == CircuitState::HalfOpen
-            && entry.live_probe(now, timeout).is_some(),
+        probe_in_flight: state != CircuitState::Closed && entry.live_probe(now, timeout).is_some(),
+        open_reason: match state {
+            CircuitState::Closed => None,
+            _ => entry.reason,
+        },
+        window_outcomes,
+        window_failures,
     }
 }
 
@@ -822,6 +1164,7 @@ mod tests {
             max_open_share: 1.0,
             probe_timeout: secs(30),
             seed: Some(1),
+            ..BreakerConfig::default()
         }
     }
 
@@ -1207,6 +1550,365 @@ mod tests {
                 "b:half_open->closed",
             ]
         );
+    }
+
+    /// `config(threshold)` with the failure-rate rule as given.
+    fn rate_config(threshold: u32, rate: f64, min: u32, window: u64) -> BreakerConfig {
+        BreakerConfig {
+            failure_rate_threshold: rate,
+            failure_rate_min_requests: min,
+            failure_rate_window: secs(window),
+            ..config(threshold)
+        }
+    }
+
+    /// Play `outcomes` ('F' failure, 'S' success, '.' one second passes)
+    /// on a fresh key "a"; its state at the end.
+    fn play(config: BreakerConfig, outcomes: &str) -> CircuitState {
+        let clock = ManualClock::new();
+        let b = breaker(config, &clock);
+        b.register("a");
+        for c in outcomes.chars() {
+            match c {
+                'F' => b.record_failure(&"a"),
+                'S' => b.record_success(&"a"),
+                '.' => clock.advance(secs(1)),
+                _ => {}
+            }
+        }
+        state(&b, "a")
+    }
+
+    #[test]
+    fn consecutive_and_rate_rules() {
+        use CircuitState::{Closed, Open};
+        // threshold 3; rate 50 % of at least 10 in 30 s (the gateway's defaults)
+        let gateway = rate_config(3, 0.5, 10, 30);
+        let cases: &[(&str, BreakerConfig, &str, CircuitState)] = &[
+            ("3 consecutive failures open", gateway, "FFF", Open),
+            ("2 consecutive failures do not", gateway, "FF", Closed),
+            ("a success resets the count", gateway, "FFSFF", Closed),
+            ("5 failures of 10 open", gateway, "SFSFSFSFSF", Open),
+            (
+                "5 of 10 over 25 s open",
+                gateway,
+                "SF.....SF.....SF.....SF.....SF",
+                Open,
+            ),
+            ("4 failures of 10 do not", gateway, "SSFSFSSFSF", Closed),
+            (
+                "5 failures of 9 do not (too few)",
+                gateway,
+                "FSFSFSFSF",
+                Closed,
+            ),
+            (
+                "6 of 12 open (5 of 11 did not)",
+                gateway,
+                "SSFSFSFSFSFF",
+                Open,
+            ),
+            ("a success never opens", gateway, "SFSFSFSFSFS", Open),
+            (
+                "failures outside the window do not count",
+                gateway,
+                "SFSFSF..............................SFSF",
+                Closed,
+            ),
+            (
+                "only the window's outcomes count",
+                gateway,
+                "SSSSSSSSSS..............................SFSFSFSFSF",
+                Open,
+            ),
+            (
+                "a lower rate opens sooner",
+                rate_config(3, 0.3, 10, 30),
+                "SSFSSFSSSF",
+                Open,
+            ),
+            (
+                "min 1: one failure is 100 %",
+                rate_config(5, 1.0, 1, 30),
+                "F",
+                Open,
+            ),
+            (
+                "rate 1.0 needs every outcome failed",
+                rate_config(50, 1.0, 4, 30),
+                "FFFSFFF",
+                Closed,
+            ),
+        ];
+        for (name, config, outcomes, want) in cases {
+            assert_eq!(play(*config, outcomes), *want, "{name}: {outcomes}");
+        }
+    }
+
+    #[test]
+    fn rate_window_expires_by_buckets_never_later_than_the_window() {
+        // window 10 s = 10 buckets of 1 s; 9 outcomes at t=0.5
+        let clock = ManualClock::new();
+        let b = breaker(rate_config(100, 0.5, 10, 10), &clock);
+        b.register("a");
+        clock.advance(Duration::from_millis(500));
+        for _ in 0..9 {
+            b.record_failure(&"a");
+        }
+        assert_eq!(b.state(&"a").unwrap().window_failures, 9);
+        clock.advance(Duration::from_millis(9_400)); // t = 9.9 s: still counted
+        assert_eq!(b.state(&"a").unwrap().window_outcomes, 9);
+        clock.advance(Duration::from_millis(100)); // t = 10 s: the bucket expired
+        assert_eq!(b.state(&"a").unwrap().window_outcomes, 0);
+        b.record_failure(&"a");
+        assert_eq!(state(&b, "a"), CircuitState::Closed);
+    }
+
+    #[test]
+    fn closing_empties_the_window() {
+        let clock = ManualClock::new();
+        let b = breaker(rate_config(100, 0.5, 4, 30), &clock);
+        b.register("a");
+        for _ in 0..4 {
+            b.record_failure(&"a");
+        }
+        assert_eq!(state(&b, "a"), CircuitState::Open);
+        clock.advance(secs(10));
+        b.try_acquire(&"a").unwrap().success();
+        let snap = b.state(&"a").unwrap();
+        assert_eq!((snap.window_outcomes, snap.window_failures), (0, 0));
+        b.record_failure(&"a");
+        assert_eq!(state(&b, "a"), CircuitState::Closed);
+    }
+
+    #[test]
+    fn rate_opens_respect_max_open_share() {
+        let clock = ManualClock::new();
+        let b = breaker(
+            BreakerConfig {
+                max_open_share: 0.5,
+                ..rate_config(100, 0.5, 2, 30)
+            },
+            &clock,
+        );
+        for k in ["a", "b", "c", "d"] {
+            b.register(k);
+        }
+        for k in ["a", "b", "c"] {
+            b.record_success(&k);
+            b.record_failure(&k);
+        }
+        assert_eq!(state(&b, "a"), CircuitState::Open);
+        assert_eq!(state(&b, "b"), CircuitState::Open);
+        assert_eq!(
+            state(&b, "c"),
+            CircuitState::Closed,
+            "2 of 4 open; d is healthy"
+        );
+        b.record_success(&"d");
+        b.record_failure(&"d");
+        assert_eq!(
+            state(&b, "d"),
+            CircuitState::Open,
+            "everyone else is failing"
+        );
+        b.record_failure(&"c");
+        assert_eq!(state(&b, "c"), CircuitState::Open);
+    }
+
+    #[test]
+    fn open_reasons() {
+        let clock = ManualClock::new();
+        let b = breaker(config(1), &clock);
+        for k in ["f", "h", "t", "c"] {
+            b.register(k);
+        }
+        b.record_failure(&"f");
+        b.record_failure_with_hint(&"h", secs(5));
+        b.trip(&"t", secs(3600));
+        let reasons: Vec<_> = ["f", "h", "t", "c", "ghost"]
+            .iter()
+            .map(|k| b.open_reason(k))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                Some(OpenReason::Failures),
+                Some(OpenReason::Hint),
+                Some(OpenReason::Trip),
+                None,
+                None
+            ]
+        );
+        assert_eq!(b.state(&"t").unwrap().open_reason, Some(OpenReason::Trip));
+        // the longer cooldown decides the reason
+        b.trip(&"f", secs(3600));
+        assert_eq!(b.open_reason(&"f"), Some(OpenReason::Trip));
+        b.record_failure_with_hint(&"t", secs(30));
+        assert_eq!(b.open_reason(&"t"), Some(OpenReason::Trip), "shorter hint");
+        b.record_failure_with_hint(&"h", secs(50));
+        assert_eq!(b.open_reason(&"h"), Some(OpenReason::Hint));
+        // still known while half-open, gone once closed
+        clock.advance(secs(50));
+        assert_eq!(state(&b, "h"), CircuitState::HalfOpen);
+        assert_eq!(b.open_reason(&"h"), Some(OpenReason::Hint));
+        b.try_acquire(&"h").unwrap().success();
+        assert_eq!(b.open_reason(&"h"), None);
+    }
+
+    #[test]
+    fn panic_admission_rules() {
+        let clock = ManualClock::new();
+        let b = breaker(config(1), &clock);
+        for k in ["fail", "hint", "trip", "closed"] {
+            b.register(k);
+        }
+        b.record_failure(&"fail");
+        b.record_failure_with_hint(&"hint", secs(5));
+        b.trip(&"trip", secs(3600));
+        assert!(b.try_acquire_panic(&"hint").is_none(), "unexpired hint");
+        assert!(b.try_acquire_panic(&"trip").is_none(), "trip");
+        assert!(
+            b.try_acquire_panic(&"closed").is_none(),
+            "closed: use try_acquire"
+        );
+        assert!(b.try_acquire_panic(&"ghost").is_none(), "unregistered");
+
+        let panic = b.try_acquire_panic(&"fail").unwrap();
+        assert!(panic.is_probe());
+        assert!(b.state(&"fail").unwrap().probe_in_flight);
+        assert!(
+            b.try_acquire_panic(&"fail").is_none(),
+            "one probe at a time"
+        );
+        assert!(
+            b.try_acquire(&"fail").is_none(),
+            "still open for everyone else"
+        );
+        drop(panic);
+        assert!(
+            b.try_acquire_panic(&"fail").is_some_and(|p| p.is_probe()),
+            "slot freed"
+        );
+
+        // failure: re-opened with the next penalty (10 s → 20 s)
+        clock.advance(secs(3));
+        b.try_acquire_panic(&"fail").unwrap().failure();
+        let snap = b.state(&"fail").unwrap();
+        assert_eq!(snap.times_opened, 2);
+        assert_eq!(snap.open_until, Some(clock.now() + secs(20)));
+        assert_eq!(snap.open_reason, Some(OpenReason::Failures));
+
+        // success: closed
+        b.try_acquire_panic(&"fail").unwrap().success();
+        let snap = b.state(&"fail").unwrap();
+        assert_eq!(snap.state, CircuitState::Closed);
+        assert_eq!((snap.times_opened, snap.open_reason), (0, None));
+
+        // an expired hint is half-open: the panic admission is the ordinary probe
+        clock.advance(secs(5));
+        let probe = b.try_acquire_panic(&"hint").unwrap();
+        assert!(b.try_acquire(&"hint").is_none(), "the probe is taken");
+        probe.success();
+        assert_eq!(state(&b, "hint"), CircuitState::Closed);
+    }
+
+    #[test]
+    fn panic_probe_is_invalidated_by_a_trip_and_times_out() {
+        let clock = ManualClock::new();
+        let b = breaker(config(1), &clock);
+        b.register("a");
+        b.record_failure(&"a");
+        let panic = b.try_acquire_panic(&"a").unwrap();
+        b.trip(&"a", secs(3600));
+        panic.success();
+        assert_eq!(b.open_reason(&"a"), Some(OpenReason::Trip), "trip kept");
+
+        b.register("b");
+        b.record_failure(&"b");
+        std::mem::forget(b.try_acquire_panic(&"b").unwrap());
+        assert!(b.try_acquire_panic(&"b").is_none());
+        clock.advance(secs(9));
+        assert!(b.try_acquire_panic(&"b").is_none(), "probe_timeout is 30 s");
+        clock.advance(secs(21));
+        assert!(
+            b.try_acquire_panic(&"b").is_some(),
+            "abandoned after probe_timeout"
+        );
+    }
+
+    #[test]
+    fn panic_candidate_picks_the_earliest_failure_cooldown() {
+        let clock = ManualClock::new();
+        let b = breaker(config(1), &clock);
+        for k in ["a", "b", "c", "hint", "trip"] {
+            b.register(k);
+        }
+        b.record_failure(&"a"); // until 10
+        clock.advance(secs(2));
+        b.record_failure(&"b"); // until 12
+        b.record_failure_with_hint(&"hint", secs(1));
+        b.trip(&"trip", secs(1));
+        let all = ["a", "b", "c", "hint", "trip", "ghost"];
+        assert_eq!(b.panic_candidate(all.iter()), Some("a"));
+        assert_eq!(b.panic_candidate(["b", "c"].iter()), Some("b"));
+        assert_eq!(b.panic_candidate(["c", "hint", "trip"].iter()), None);
+        let held = b.try_acquire_panic(&"a").unwrap();
+        assert_eq!(
+            b.panic_candidate(all.iter()),
+            Some("b"),
+            "a is being probed"
+        );
+        held.release();
+    }
+
+    #[test]
+    fn restore_with_reason() {
+        let clock = ManualClock::new();
+        let b = breaker(config(1), &clock);
+        let open = PersistedKey {
+            cooldown_remaining: Some(secs(30)),
+            consecutive_failures: 1,
+            times_opened: 1,
+        };
+        b.restore("f", open);
+        b.restore_with_reason("t", open, OpenReason::Trip);
+        b.restore_with_reason("c", PersistedKey::default(), OpenReason::Trip);
+        assert_eq!(b.open_reason(&"f"), Some(OpenReason::Failures));
+        assert_eq!(b.open_reason(&"t"), Some(OpenReason::Trip));
+        assert_eq!(b.open_reason(&"c"), None);
+        assert!(b.try_acquire_panic(&"t").is_none());
+        assert!(b.try_acquire_panic(&"f").is_some());
+    }
+
+    #[test]
+    fn rate_validation() {
+        let ok = config(1);
+        let bad = |c: BreakerConfig| Breaker::<u32>::new(c).unwrap_err();
+        for rate in [0.0, -0.1, 1.01, f64::NAN] {
+            assert!(matches!(
+                bad(BreakerConfig {
+                    failure_rate_threshold: rate,
+                    ..ok
+                }),
+                BreakerError::InvalidFailureRate(_)
+            ));
+        }
+        assert_eq!(
+            bad(BreakerConfig {
+                failure_rate_min_requests: 0,
+                ..ok
+            }),
+            BreakerError::ZeroFailureRateMinRequests
+        );
+        assert!(matches!(
+            bad(BreakerConfig {
+                failure_rate_window: Duration::from_millis(9),
+                ..ok
+            }),
+            BreakerError::FailureRateWindowTooShort(_)
+        ));
+        assert!(BreakerConfig::default().validate().is_ok());
     }
 
     #[test]

@@ -53,6 +53,40 @@ impl Display for CircuitState {
     }
 }
 
+/// Why a [`Breaker`](crate::Breaker) key is not Closed: what opened it
+/// last (when several did, the one whose cooldown ends last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OpenReason {
+    /// Failures without a hint: the consecutive-failure threshold, the
+    /// failure-rate rule, or a failed probe. The only reason a
+    /// [panic admission](crate::Breaker::try_acquire_panic) may override.
+    Failures,
+    /// A failure with a retry-after hint: the upstream said when to come
+    /// back.
+    Hint,
+    /// A forced [`trip`](crate::Breaker::trip): a rejected credential, an
+    /// exhausted quota.
+    Trip,
+}
+
+impl OpenReason {
+    /// A short, stable label for metrics and status pages.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Failures => "failures",
+            Self::Hint => "hint",
+            Self::Trip => "trip",
+        }
+    }
+}
+
+impl Display for OpenReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why the `Limiter` refused a permit (or could not be built).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -148,6 +182,15 @@ mod tests {
         ];
         for (error, label) in limiter {
             assert_eq!(error.as_str(), label);
+        }
+        let open = [
+            (OpenReason::Failures, "failures"),
+            (OpenReason::Hint, "hint"),
+            (OpenReason::Trip, "trip"),
+        ];
+        for (reason, label) in open {
+            assert_eq!(reason.as_str(), label);
+            assert_eq!(reason.to_string(), label);
         }
     }
 }

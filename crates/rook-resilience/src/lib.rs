@@ -17,7 +17,7 @@
 //! | [`breaker`] | [`Breaker`], [`Admission`] | is this key (account, host) usable now |
 //! | [`limiter`] | `Limiter`, [`LimiterError`] | is there room for one more request |
 //! | [`rate`] | [`Bucket`], [`KeyedLimiter`], [`RateLimits`] | may one more request (or this many units) start this minute |
-//! | [`events`] | [`CircuitState`], [`GiveUpReason`], [`LimiterError`] | what was decided (the observer's vocabulary) |
+//! | [`events`] | [`CircuitState`], [`OpenReason`], [`GiveUpReason`], [`LimiterError`] | what was decided (the observer's vocabulary) |
 //! | [`observer`] | [`Observer`] | tell me what you decided (metrics, logs) |
 //!
 //! A caller that picks a different target on every attempt (like a gateway
@@ -95,7 +95,7 @@ pub use clock::{Clock, Sleeper, SystemClock};
 pub use clock::{ManualClock, ManualSleeper};
 #[cfg(feature = "tokio")]
 pub use clock::{TokioClock, TokioSleeper};
-pub use events::{CircuitState, GiveUpReason, LimiterError};
+pub use events::{CircuitState, GiveUpReason, LimiterError, OpenReason};
 #[cfg(feature = "tokio")]
 pub use limiter::{Limiter, Permit};
 pub use observer::{NoopObserver, Observer};

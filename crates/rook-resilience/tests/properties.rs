@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use rook_resilience::Bucket;
 use rook_resilience::{
     Backoff, Breaker, BreakerConfig, BudgetConfig, CircuitState, Clock, Jitter, ManualClock,
-    NoopObserver, RetryBudget,
+    NoopObserver, OpenReason, RetryBudget,
 };
 
 fn jitter() -> impl Strategy<Value = Jitter> {
@@ -121,6 +121,8 @@ enum BreakerOp {
     Acquire(usize, Option<bool>),
     /// try_acquire and keep the admission for a while.
     Hold(usize),
+    /// try_acquire_panic, then report success (true) or failure (false), or drop.
+    Panic(usize, Option<bool>),
     ReleaseHeld,
     Advance(u64),
 }
@@ -133,7 +135,8 @@ fn breaker_op() -> impl Strategy<Value = BreakerOp> {
         1 => (key.clone(), 0u64..400).prop_map(|(k, s)| BreakerOp::Trip(k, s)),
         1 => key.clone().prop_map(BreakerOp::Succeed),
         3 => (key.clone(), proptest::option::of(any::<bool>())).prop_map(|(k, o)| BreakerOp::Acquire(k, o)),
-        1 => key.prop_map(BreakerOp::Hold),
+        1 => key.clone().prop_map(BreakerOp::Hold),
+        2 => (key, proptest::option::of(any::<bool>())).prop_map(|(k, o)| BreakerOp::Panic(k, o)),
         1 => Just(BreakerOp::ReleaseHeld),
         2 => (0u64..90).prop_map(BreakerOp::Advance),
     ]
@@ -148,6 +151,7 @@ fn breaker_config(threshold: u32, share: f64) -> BreakerConfig {
         max_open_share: share,
         probe_timeout: Duration::from_secs(30),
         seed: Some(7),
+        ..BreakerConfig::default()
     }
 }
 
@@ -189,6 +193,15 @@ proptest! {
                     }
                 }
                 BreakerOp::Hold(k) => held.extend(breaker.try_acquire(&keys[k])),
+                BreakerOp::Panic(k, outcome) => {
+                    if let Some(admission) = breaker.try_acquire_panic(&keys[k]) {
+                        match outcome {
+                            Some(true) => admission.success(),
+                            Some(false) => admission.failure(),
+                            None => drop(admission),
+                        }
+                    }
+                }
                 BreakerOp::ReleaseHeld => held.clear(),
                 BreakerOp::Advance(s) => clock.advance(Duration::from_secs(s)),
             }
@@ -202,6 +215,15 @@ proptest! {
                     prop_assert!(snap.open_until.unwrap() > now);
                     prop_assert!(breaker.available_at(&k).unwrap() > now);
                     prop_assert!(breaker.try_acquire(&k).is_none());
+                    if snap.open_reason != Some(OpenReason::Failures) {
+                        prop_assert!(
+                            breaker.try_acquire_panic(&k).is_none(),
+                            "{} open for {:?} got a panic admission", k, snap.open_reason
+                        );
+                    }
+                }
+                if snap.probe_in_flight {
+                    prop_assert!(breaker.try_acquire_panic(&k).is_none());
                 }
                 if snap.state == CircuitState::Closed {
                     prop_assert!(available);
@@ -242,6 +264,78 @@ proptest! {
 
         let second: Vec<_> = (0..callers).filter_map(|_| breaker.try_acquire(&"k")).collect();
         prop_assert_eq!(second.len(), 1);
+    }
+}
+
+#[derive(Debug, Clone)]
+enum RateOp {
+    Fail,
+    Succeed,
+    AdvanceMs(u64),
+}
+
+proptest! {
+    /// The failure-rate rule never opens a key with fewer than
+    /// `failure_rate_min_requests` outcomes in the last
+    /// `failure_rate_window`, nor with fewer failures there than
+    /// `failure_rate_threshold × failure_rate_min_requests`.
+    #[test]
+    fn rate_rule_needs_min_requests_in_the_window(
+        rate in 0.05f64..=1.0,
+        min in 1u32..20,
+        window_s in 1u64..60,
+        ops in proptest::collection::vec(
+            prop_oneof![
+                3 => Just(RateOp::Fail),
+                2 => Just(RateOp::Succeed),
+                2 => (0u64..5_000).prop_map(RateOp::AdvanceMs),
+            ],
+            1..300,
+        ),
+    ) {
+        let window = Duration::from_secs(window_s);
+        let clock = ManualClock::new();
+        let breaker = Breaker::with_parts(
+            BreakerConfig {
+                failure_threshold: u32::MAX,
+                max_open_share: 1.0,
+                failure_rate_threshold: rate,
+                failure_rate_min_requests: min,
+                failure_rate_window: window,
+                ..BreakerConfig::default()
+            },
+            Arc::new(clock.clone()),
+            Arc::new(NoopObserver),
+        )
+        .unwrap();
+        breaker.register("k");
+        let mut log: Vec<(Instant, bool)> = Vec::new();
+        for op in ops {
+            match op {
+                RateOp::Fail => {
+                    breaker.record_failure(&"k");
+                    log.push((clock.now(), true));
+                }
+                RateOp::Succeed => {
+                    breaker.record_success(&"k");
+                    log.push((clock.now(), false));
+                }
+                RateOp::AdvanceMs(ms) => clock.advance(Duration::from_millis(ms)),
+            }
+            if breaker.state(&"k").unwrap().state != CircuitState::Closed {
+                let now = clock.now();
+                let recent: Vec<bool> = log
+                    .iter()
+                    .filter(|(t, _)| now.duration_since(*t) < window)
+                    .map(|(_, f)| *f)
+                    .collect();
+                let failures = recent.iter().filter(|f| **f).count();
+                prop_assert!(recent.len() >= min as usize, "{} outcomes < {}", recent.len(), min);
+                prop_assert!(failures as f64 + 1e-9 >= rate * f64::from(min));
+                breaker.reset(&"k");
+                log.clear();
+            }
+        }
     }
 }
 
