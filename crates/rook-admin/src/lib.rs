@@ -166,6 +166,11 @@ pub trait Runtime: Send + Sync {
     fn accounts_health(&self) -> Vec<AccountHealthView>;
     /// Logical models whose route has no available account right now.
     fn routes_without_available_account(&self) -> Vec<String>;
+    /// Logical models panic-routed in the last minute (every account of the
+    /// route was cooling; Rook probed the one coming back first).
+    fn routes_in_panic(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Number of routes.
     fn route_count(&self) -> usize;
     /// Prometheus text exposition (gauges refreshed at call time).
@@ -492,12 +497,18 @@ impl Admin {
             "routes": {
                 "total": self.runtime.route_count(),
                 "without_available_account": self.runtime.routes_without_available_account(),
+                "in_panic": self.runtime.routes_in_panic(),
             },
+            "routes_in_panic": self.runtime.routes_in_panic(),
             "resilience": {
                 "max_buffered_attempts": r.max_buffered_attempts,
                 "failure_threshold": r.failure_threshold,
                 "failure_cooldown_seconds": r.failure_cooldown_seconds,
                 "failure_cooldown_max_seconds": r.failure_cooldown_max_seconds,
+                "failure_rate_threshold": r.failure_rate_threshold,
+                "failure_rate_min_requests": r.failure_rate_min_requests,
+                "failure_rate_window_seconds": r.failure_rate_window_seconds,
+                "panic_mode": r.panic_mode,
                 "retry_backoff_milliseconds": r.retry_backoff_milliseconds,
                 "max_concurrent_upstream_requests": r.max_concurrent_upstream_requests,
                 "permit_queue_timeout_milliseconds": r.permit_queue_timeout_milliseconds,

@@ -517,6 +517,7 @@ fn components() -> Value {
                 "database": {"type": "object"},
                 "accounts": {"type": "object"},
                 "routes": {"type": "object"},
+                "routes_in_panic": {"type": "array", "items": {"type": "string"}},
                 "resilience": {"type": "object"},
                 "recent_retry_exhaustion": {"type": "object"},
                 "draining": {"type": "boolean"},

@@ -69,6 +69,11 @@ pub(crate) fn retry_outcome(acct: Option<Labels<'_>>, model: &str, outcome: &'st
     counter!(names::UPSTREAM_RETRY_OUTCOMES_TOTAL, "vendor" => vendor, "account" => account, "model" => model.to_string(), "outcome" => outcome).increment(1);
 }
 
+/// Counts a request panic-routed to a cooling account of `route`.
+pub(crate) fn panic_routing(route: &str) {
+    counter!(names::PANIC_ROUTING_TOTAL, "route" => route.to_string()).increment(1);
+}
+
 /// Records time spent waiting for a concurrency permit.
 pub(crate) fn permit_wait(d: Duration) {
     histogram!(names::UPSTREAM_PERMIT_WAIT_SECONDS).record(d.as_secs_f64());

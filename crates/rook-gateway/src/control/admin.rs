@@ -58,6 +58,13 @@ impl Runtime for RuntimeView {
             .unwrap_or_default()
     }
 
+    fn routes_in_panic(&self) -> Vec<String> {
+        self.0
+            .upgrade()
+            .map(|app| app.proxy.panics.recent(std::time::Instant::now()))
+            .unwrap_or_default()
+    }
+
     fn route_count(&self) -> usize {
         self.0
             .upgrade()

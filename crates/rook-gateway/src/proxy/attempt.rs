@@ -100,11 +100,6 @@ pub(crate) async fn attempt_loop(
         };
         return ctx.fail(err, None, "unsupported_endpoint");
     }
-    if candidates.is_empty() {
-        m::retry_outcome(None, &ctx.model, "no_account_available");
-        let (err, should_retry) = nothing_tried(proxy, snap, &unavailable, None);
-        return ctx.fail(err, should_retry, "no_account_available");
-    }
     let mut attempts = proxy.policy.start(Instant::now());
     let deadline = proxy
         .policy
@@ -115,6 +110,7 @@ pub(crate) async fn attempt_loop(
     let mut last: Option<(Failure, &AccountRuntime)> = None;
     // How this request's attempts failed (class and upstream status).
     let mut failed_as: Vec<(ErrorClass, Option<u16>)> = Vec::new();
+    let mut panic_allowed = proxy.panic_mode;
     let estimate = estimate_tokens(req.body, req.probe.max_tokens);
     loop {
         let picked = match pick(
@@ -126,6 +122,29 @@ pub(crate) async fn attempt_loop(
             estimate,
         ) {
             Ok(p) => p,
+            Err(none) if last.is_none() && panic_allowed => {
+                // Nothing could be tried: panic routing, once per request.
+                panic_allowed = false;
+                match panic_pick(proxy, req, &unavailable, estimate) {
+                    Some(p) => {
+                        m::panic_routing(&ctx.model);
+                        proxy.panics.note(&ctx.model, Instant::now());
+                        tracing::warn!(
+                            request_id = ctx.request_id,
+                            route = %ctx.model,
+                            account = %p.acct.label,
+                            "panic routing: every account of the route is cooling; probing the one that comes back first"
+                        );
+                        p
+                    }
+                    None => {
+                        m::retry_outcome(None, &ctx.model, "no_account_available");
+                        let (err, should_retry) =
+                            nothing_tried(proxy, snap, &unavailable, none.limit_wait);
+                        return ctx.fail(err, should_retry, "no_account_available");
+                    }
+                }
+            }
             Err(none) => {
                 // Every candidate is cooling or over its limits now (some may have
                 // failed in this request).
@@ -347,6 +366,32 @@ pub(crate) async fn attempt_loop(
             _ => return ctx.fail(failure.error, None, class.as_str()),
         }
     }
+}
+
+/// Panic routing: the account of `unavailable` that comes back first from a
+/// cooldown for server-side failures, with its probe taken and its rate limits
+/// respected.
+fn panic_pick<'s>(
+    proxy: &Proxy,
+    req: &'s Request<'_>,
+    unavailable: &[AccountIdx],
+    estimate: u64,
+) -> Option<Picked<'s>> {
+    let accounts: Vec<&'s AccountRuntime> = unavailable
+        .iter()
+        .filter_map(|i| req.snapshot.account(*i))
+        .filter(|a| a.enabled)
+        .collect();
+    let permit = proxy
+        .health
+        .try_acquire_panic(accounts.iter().map(|a| &a.id))?;
+    let acct = accounts.into_iter().find(|a| a.id == *permit.key())?;
+    let reservation = Reserved::try_new(&acct.shared, estimate).ok()?;
+    Some(Picked {
+        acct,
+        permit,
+        reservation,
+    })
 }
 
 /// The distinct protocols of some accounts, for a message (`anthropic, gemini`).

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use crate::now_ms;
 
 use rook_protocol::ErrorClass;
-use rook_resilience::{Admission, Breaker, BreakerConfig, CircuitState, KeySnapshot, PersistedKey};
+use rook_resilience::{
+    Admission, Breaker, BreakerConfig, CircuitState, KeySnapshot, OpenReason, PersistedKey,
+};
 
 /// An account id as the breaker knows it.
 pub(crate) type Key = Arc<str>;
@@ -128,6 +130,18 @@ impl Health {
     /// When the account becomes available (`None`: now).
     pub(crate) fn available_at(&self, id: &Key) -> Option<Instant> {
         self.breaker.available_at(id)
+    }
+
+    /// Panic routing: among `ids` (none of which admitted an attempt), the
+    /// account cooling for server-side failures whose cooldown ends first, with
+    /// its probe taken; `None` when none qualifies (bad keys, quota, unexpired
+    /// rate-limit hints, a probe already in flight).
+    pub(crate) fn try_acquire_panic<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a Key>,
+    ) -> Option<Permit> {
+        let id = self.breaker.panic_candidate(ids)?;
+        self.breaker.try_acquire_panic(&id)
     }
 
     /// Takes the right to send one attempt (the single probe when half-open).
@@ -247,17 +261,25 @@ impl Health {
         let cooldown_remaining = cooldown_until_ms.map(|until| {
             Duration::from_millis(u64::try_from(until.saturating_sub(now)).unwrap_or(0))
         });
-        self.breaker.restore(
+        let class = last_error_class.and_then(ErrorClass::from_name);
+        // Why it is cooling decides whether panic routing may probe it.
+        let reason = match class {
+            Some(ErrorClass::AuthError | ErrorClass::QuotaExhausted) => OpenReason::Trip,
+            Some(ErrorClass::RateLimited) => OpenReason::Hint,
+            _ => OpenReason::Failures,
+        };
+        self.breaker.restore_with_reason(
             id.clone(),
             PersistedKey {
                 cooldown_remaining,
                 consecutive_failures,
                 times_opened,
             },
+            reason,
         );
         let mut info = self.info();
         let entry = info.entry(id).or_default();
-        entry.last_error_class = last_error_class.and_then(ErrorClass::from_name);
+        entry.last_error_class = class;
         entry.seen = cooldown_remaining.is_some() || consecutive_failures > 0;
     }
 

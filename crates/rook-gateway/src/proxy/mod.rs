@@ -12,6 +12,7 @@ pub(crate) mod gauges;
 pub(crate) mod health;
 pub(crate) mod limits;
 pub(crate) mod outcome;
+pub(crate) mod panic;
 pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod respond;
@@ -36,6 +37,7 @@ use crate::accounting::metrics::MetricsObserver;
 use crate::lifecycle::Lifecycle;
 use exhaustion::Exhaustion;
 use health::Health;
+use panic::PanicRoutes;
 use snapshot::{SharedRegistry, Snapshot, View};
 use upstream::{build_client, ClientSettings, UpstreamClient};
 
@@ -68,6 +70,10 @@ pub(crate) struct Proxy {
     pub(crate) client: UpstreamClient,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) exhaustion: Exhaustion,
+    /// Panic routing is on (`[upstream_resilience] panic_mode`).
+    pub(crate) panic_mode: bool,
+    /// Routes panic-routed recently.
+    pub(crate) panics: PanicRoutes,
 }
 
 impl Proxy {
@@ -114,6 +120,9 @@ impl Proxy {
                         .max(r.retry_after_max_seconds),
                 ),
                 max_open_share: r.max_cooled_share,
+                failure_rate_threshold: r.failure_rate_threshold,
+                failure_rate_min_requests: r.failure_rate_min_requests,
+                failure_rate_window: Duration::from_secs(r.failure_rate_window_seconds),
                 ..BreakerConfig::default()
             },
             observer.clone(),
@@ -147,6 +156,8 @@ impl Proxy {
             client,
             lifecycle,
             exhaustion: Exhaustion::default(),
+            panic_mode: r.panic_mode,
+            panics: PanicRoutes::default(),
         })
     }
 

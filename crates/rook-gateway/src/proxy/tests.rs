@@ -23,12 +23,14 @@ use crate::endpoint::Endpoint;
 use crate::lifecycle::Lifecycle;
 
 /// A proxy over `upstreams` (accounts `a`, `b`, … in that order) in one pool
-/// with `strategy`, routed as model `m`.
+/// with `strategy`, routed as model `m`. One failure cools an account and panic
+/// routing is off, so each test sees the loop's own decisions.
 async fn proxy(upstreams: &[&FakeUpstream], strategy: &str) -> (Proxy, Arc<Accounting>) {
     let mut toml = String::from(
         "database_url = \"sqlite::memory:\"\n\
          [usage]\nenabled = false\n\
-         [upstream_resilience]\nretry_backoff_milliseconds = 1\nretry_backoff_max_milliseconds = 2\n",
+         [upstream_resilience]\nretry_backoff_milliseconds = 1\nretry_backoff_max_milliseconds = 2\n\
+         failure_threshold = 1\npanic_mode = false\n",
     );
     let mut members = Vec::new();
     for (i, u) in upstreams.iter().enumerate() {
@@ -183,10 +185,10 @@ async fn no_account_left_is_an_immediate_503_without_an_upstream_call() {
     let a = FakeUpstream::start().await;
     a.set_default(Reply::status(500));
     let (proxy, acc) = proxy(&[&a], "failover").await;
-    // The one account fails and cools; the retry finds nothing left, and the
-    // answer names the failure.
+    // The one account fails and cools; the retry finds nothing left: the
+    // request was tried, so the answer is the failure's own 502, naming it.
     let (first, body) = send(&proxy, &acc, BUFFERED).await;
-    assert_eq!(first, 503);
+    assert_eq!(first, 502);
     assert!(String::from_utf8_lossy(&body).contains("last failure: server_error"));
     let (second, body) = send(&proxy, &acc, BUFFERED).await;
     assert_eq!(second, 503);
