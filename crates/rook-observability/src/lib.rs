@@ -113,7 +113,7 @@ pub const METRICS: &[MetricDef] = &[
         name: names::UPSTREAM_REQUESTS_TOTAL,
         kind: Kind::Counter,
         labels: &["vendor", "account", "model", "endpoint", "outcome"],
-        help: "Upstream attempts by endpoint (chat, messages, count_tokens, embeddings, responses, completions) and outcome (success, rate_limited, server_error, client_error, auth_error, quota_exhausted, timeout, transport_error, stream_error).",
+        help: "Upstream attempts by endpoint (chat, messages, count_tokens, embeddings, responses, completions) and outcome (success, rate_limited, server_error, client_error, auth_error, quota_exhausted, timeout, transport_error, stream_error, invalid_response).",
     },
     MetricDef {
         name: names::UPSTREAM_REQUEST_DURATION_SECONDS,
@@ -131,7 +131,7 @@ pub const METRICS: &[MetricDef] = &[
         name: names::UPSTREAM_RETRY_OUTCOMES_TOTAL,
         kind: Kind::Counter,
         labels: &["vendor", "account", "model", "outcome"],
-        help: "Retry decisions and terminal retry outcomes (retry_scheduled, retry_exhausted, not_retryable, budget_exhausted, deadline_exceeded, no_account_available, succeeded_after_retry).",
+        help: "Retry decisions and terminal retry outcomes (retry_scheduled, retry_exhausted, not_retryable, budget_exhausted, deadline_exceeded, no_account_available, poison_request, succeeded_after_retry).",
     },
     MetricDef {
         name: names::PROVIDER_ACCOUNT_HEALTH,
