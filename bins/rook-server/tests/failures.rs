@@ -302,3 +302,26 @@ async fn head_probes_and_metrics_present_from_start() {
         .json();
     assert_eq!(status["routes_in_panic"], json!([]));
 }
+
+#[tokio::test]
+async fn stream_events_that_are_not_json_pass_through_and_are_counted() {
+    let a = FakeUpstream::start().await;
+    let server = RookServer::start(bin(), &config(&[&a], ""), &[]).await.unwrap();
+    let sse = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n\
+               data: this is not json\n\n\
+               data: [DONE]\n\n";
+    a.push(Reply::auto().raw_sse(sse.to_string()));
+    let body = json!({"model": "m", "stream": true, "stream_options": {"include_usage": false},
+        "messages": [{"role": "user", "content": "hi"}]});
+    let r = http::post_json(&server.url("/v1/chat/completions"), &[], &body)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), sse, "relayed unchanged");
+    let m = metrics(&server).await;
+    assert_eq!(
+        sample(&m, "rook_upstream_invalid_stream_events_total{vendor=\"custom\",account=\"acct_a\"}"),
+        Some(1.0),
+        "{m}"
+    );
+}

@@ -56,6 +56,9 @@ pub mod names {
     pub const UPSTREAM_PERMIT_WAIT_SECONDS: &str = "rook_upstream_permit_wait_seconds";
     /// Counter: retries refused because the retry budget was spent.
     pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "rook_retry_budget_exhausted_total";
+    /// Counter: streamed upstream events whose data is not JSON (relayed as they came).
+    pub const UPSTREAM_INVALID_STREAM_EVENTS_TOTAL: &str =
+        "rook_upstream_invalid_stream_events_total";
     /// Counter: tokens reported by upstreams.
     pub const TOKENS_TOTAL: &str = "rook_tokens_total";
     /// Counter: usage events dropped before reaching the registry.
@@ -168,6 +171,12 @@ pub const METRICS: &[MetricDef] = &[
         kind: Kind::Counter,
         labels: &[],
         help: "Retries refused because the retry budget was spent.",
+    },
+    MetricDef {
+        name: names::UPSTREAM_INVALID_STREAM_EVENTS_TOTAL,
+        kind: Kind::Counter,
+        labels: &["vendor", "account"],
+        help: "Streamed upstream events whose data was not a JSON object; they are relayed unchanged (the client decides).",
     },
     MetricDef {
         name: names::TOKENS_TOTAL,

@@ -178,6 +178,7 @@ pub struct SseObserver {
     saw_done: bool,
     usage: Option<Usage>,
     events: u64,
+    not_json: u64,
 }
 
 impl Default for SseObserver {
@@ -197,6 +198,7 @@ impl SseObserver {
             saw_done: false,
             usage: None,
             events: 0,
+            not_json: 0,
         }
     }
 
@@ -207,12 +209,15 @@ impl SseObserver {
             saw_done,
             usage,
             events,
+            not_json,
         } = self;
         parser.feed(bytes, |e| {
             *events += 1;
             let data = &e.data[..];
             if data == b"[DONE]" {
                 *saw_done = true;
+            } else if !looks_like_json_object(data) {
+                *not_json += 1;
             } else if memchr_str(data, b"\"usage\"") {
                 if let Some(u) = Usage::from_chunk(data) {
                     *usage = Some(u);
@@ -234,6 +239,12 @@ impl SseObserver {
     /// Whether the bytes so far end exactly at an event boundary.
     pub fn at_event_boundary(&self) -> bool {
         self.parser.at_event_boundary()
+    }
+
+    /// Events whose data is not a JSON object (relayed all the same; a cheap
+    /// check of the first and last bytes, not a parse).
+    pub fn not_json_events(&self) -> u64 {
+        self.not_json
     }
 
     /// Events dispatched so far (events with data).
@@ -374,6 +385,12 @@ fn is_usage_only_event(event: &[u8]) -> bool {
     }
 }
 
+/// Whether `data` starts with `{` and ends with `}` (whitespace aside).
+fn looks_like_json_object(data: &[u8]) -> bool {
+    let t = data.trim_ascii();
+    t.first() == Some(&b'{') && t.last() == Some(&b'}')
+}
+
 fn memchr_str(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -471,6 +488,14 @@ mod tests {
             via_push.extend(b.finish());
             assert_eq!(via_bytes, via_push, "split {split}");
         }
+    }
+
+    #[test]
+    fn events_that_are_not_json_objects_are_counted() {
+        let mut o = SseObserver::new();
+        o.feed(b"data: {\"choices\":[]}\n\ndata: oops\n\ndata: {\"cut\":\n\ndata: [DONE]\n\n");
+        assert_eq!((o.events(), o.not_json_events()), (4, 2));
+        assert!(o.saw_done());
     }
 
     #[test]

@@ -69,6 +69,11 @@ pub(crate) fn retry_outcome(acct: Option<Labels<'_>>, model: &str, outcome: &'st
     counter!(names::UPSTREAM_RETRY_OUTCOMES_TOTAL, "vendor" => vendor, "account" => account, "model" => model.to_string(), "outcome" => outcome).increment(1);
 }
 
+/// Counts streamed events that were not JSON (relayed all the same).
+pub(crate) fn invalid_stream_events(vendor: &'static str, label: &str, n: u64) {
+    counter!(names::UPSTREAM_INVALID_STREAM_EVENTS_TOTAL, "vendor" => vendor, "account" => label.to_string()).increment(n);
+}
+
 /// Counts a request panic-routed to a cooling account of `route`.
 pub(crate) fn panic_routing(route: &str) {
     counter!(names::PANIC_ROUTING_TOTAL, "route" => route.to_string()).increment(1);

@@ -66,6 +66,8 @@ pub(crate) struct StreamSummary {
     pub(crate) end: StreamEnd,
     /// Usage reported by the upstream, if any.
     pub(crate) usage: Option<Usage>,
+    /// Relayed events whose data was not JSON (OpenAI streams relayed as is).
+    pub(crate) not_json_events: u64,
 }
 
 /// Called once when a relayed stream ends.
@@ -201,7 +203,11 @@ impl RelayBody {
                 Some(t) => t.usage(),
                 None => self.observer.usage(),
             };
-            hook(StreamSummary { end, usage });
+            hook(StreamSummary {
+                end,
+                usage,
+                not_json_events: self.observer.not_json_events(),
+            });
         }
         self._guard = None;
     }

@@ -112,6 +112,13 @@ impl Finish {
             _ => "partial",
         };
         let ctx = self.ctx.ctx();
+        if summary.not_json_events > 0 {
+            m::invalid_stream_events(
+                ctx.vendor.unwrap_or("none"),
+                &self.label,
+                summary.not_json_events,
+            );
+        }
         if matches!(
             summary.end,
             StreamEnd::UpstreamError | StreamEnd::IdleTimeout
