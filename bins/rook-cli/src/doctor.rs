@@ -9,7 +9,7 @@ use http::HeaderValue;
 use rook_gateway::rook_config::entity::DEFAULT_ANTHROPIC_VERSION;
 use rook_gateway::rook_config::Protocol;
 use rook_gateway::rook_config::{
-    self, redact_database_url, Config, ConfigError, DatabaseBackend, SecretSource, Vendor,
+    self, redact_database_url, Config, ConfigError, DatabaseBackend, Problem, SecretSource, Vendor,
 };
 use rook_gateway::rook_registry::{ConnectOptions, Registry, RegistryError, Source};
 use rook_gateway::upstream::{build_get_with, endpoint_uri, Credentials};
@@ -156,27 +156,49 @@ async fn diagnose(g: &GlobalArgs, args: &DoctorArgs) -> Report {
             return finish(checks, advisories);
         }
     };
-    advisories.extend(loaded.warnings.iter().cloned());
     let config = &loaded.config;
-    checks.push(
+    // Advice about the file is the config check's warnings; the loader's
+    // other warnings (ignored variables) are advisories. Each is shown once.
+    let advice = config.advice();
+    let advice_lines: Vec<String> = advice.iter().map(ToString::to_string).collect();
+    advisories.extend(
+        loaded
+            .warnings
+            .iter()
+            .filter(|w| !advice_lines.contains(w))
+            .cloned(),
+    );
+    let where_ = match &loaded.source {
+        Some(p) => p.display().to_string(),
+        None => "no config file: built-in defaults and environment".to_string(),
+    };
+    let config_check = if advice.is_empty() {
+        Check::new("config", Status::Pass, format!("valid ({where_})"))
+    } else {
         Check::new(
             "config",
-            Status::Pass,
-            match &loaded.source {
-                Some(p) => format!("valid ({})", p.display()),
-                None => "valid (no config file: built-in defaults and environment)".to_string(),
-            },
+            Status::Warn,
+            format!(
+                "valid with {} warning{} ({where_})",
+                advice.len(),
+                if advice.len() == 1 { "" } else { "s" }
+            ),
         )
-        .detail(
-            "source",
-            loaded
-                .source
-                .as_ref()
-                .map_or(Value::Null, |p| Value::String(p.display().to_string())),
-        )
-        .detail("accounts", config.accounts.len())
-        .detail("pools", config.pools.len())
-        .detail("routes", config.routes.len()),
+        .guidance("each warning listed names the change to make")
+    };
+    checks.push(
+        config_check
+            .detail("warnings", problem_list(&advice))
+            .detail(
+                "source",
+                loaded
+                    .source
+                    .as_ref()
+                    .map_or(Value::Null, |p| Value::String(p.display().to_string())),
+            )
+            .detail("accounts", config.accounts.len())
+            .detail("pools", config.pools.len())
+            .detail("routes", config.routes.len()),
     );
     let (db_check, registry) = check_database(&config.database_url).await;
     checks.push(db_check);
@@ -208,22 +230,28 @@ fn finish(checks: Vec<Check>, advisories: Vec<String>) -> Report {
     }
 }
 
+/// Problems as `[{"key", "message"}]`.
+fn problem_list(problems: &[Problem]) -> Value {
+    Value::Array(
+        problems
+            .iter()
+            .map(|p| json!({"key": p.key, "message": p.message}))
+            .collect(),
+    )
+}
+
 fn config_failure(e: &ConfigError, path: Option<&Path>) -> Check {
-    let problems: Vec<Value> = e
-        .problems()
-        .iter()
-        .map(|p| json!({"key": p.key, "message": p.message}))
-        .collect();
+    let problems = problem_list(e.problems());
     let summary = match e {
         ConfigError::NotFound { .. } | ConfigError::Read { .. } => e.to_string(),
         ConfigError::Parse(p) => format!("cannot be parsed ({} problem(s))", p.len()),
         _ => format!("invalid ({} problem(s))", e.problems().len()),
     };
-    let guidance = if problems.is_empty() {
-        "pass an existing, readable file with --config (or set ROOK_CONFIG)".to_string()
+    // The problems themselves are listed once, in details.problems.
+    let guidance = if e.problems().is_empty() {
+        "pass an existing, readable file with --config (or set ROOK_CONFIG)"
     } else {
-        let lines: Vec<String> = e.problems().iter().map(|p| p.to_string()).collect();
-        format!("fix every problem: {}", lines.join("; "))
+        "fix each problem listed (all of them are reported in one run)"
     };
     Check::new("config", Status::Fail, summary)
         .guidance(guidance)
@@ -231,7 +259,7 @@ fn config_failure(e: &ConfigError, path: Option<&Path>) -> Check {
             "source",
             path.map_or(Value::Null, |p| Value::String(p.display().to_string())),
         )
-        .detail("problems", Value::Array(problems))
+        .detail("problems", problems)
 }
 
 /// The file path of a SQLite URL (`None` for in-memory databases).
@@ -921,12 +949,17 @@ fn render_human(report: &Report) -> String {
             if let Some(g) = &c.guidance {
                 out.push_str(&format!("  {} ({}): {g}\n", c.name, c.status.as_str()));
             }
-            if let Some(Value::Array(list)) = c.details.get("problems") {
-                for p in list {
-                    let key = p.get("key").and_then(Value::as_str).unwrap_or("");
-                    let msg = p.get("message").and_then(Value::as_str).unwrap_or("");
-                    out.push_str(&format!("    - {key}: {msg}\n"));
-                }
+            let listed = ["problems", "warnings"]
+                .iter()
+                .filter_map(|k| match c.details.get(*k) {
+                    Some(Value::Array(list)) => Some(list),
+                    _ => None,
+                })
+                .flatten();
+            for p in listed {
+                let key = p.get("key").and_then(Value::as_str).unwrap_or("");
+                let msg = p.get("message").and_then(Value::as_str).unwrap_or("");
+                out.push_str(&format!("    - {key}: {msg}\n"));
             }
         }
     }

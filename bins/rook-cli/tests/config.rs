@@ -117,3 +117,86 @@ fn database_url_flag_overrides_the_file() {
     run.assert_code(0);
     assert_eq!(run.json()["database_url"], "sqlite://b.db");
 }
+
+#[test]
+fn validate_reports_three_different_mistakes_in_one_run() {
+    let env = Env::new();
+    let cfg = env.config(
+        "[upstream]\nconect_timeout_ms = 100\nfirst_byte_timeout_ms = \"soon\"\n\
+         [[accounts]]\nid = \"a\"\nvendor = \"openai\"\n",
+    );
+    let run = env.run(
+        &["config", "validate", "--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    run.assert_code(2);
+    // (key, message fragment)
+    let expected = [
+        (
+            "upstream.conect_timeout_ms:",
+            "unknown key `conect_timeout_ms`; did you mean `connect_timeout_ms`?",
+        ),
+        (
+            "upstream.first_byte_timeout_ms:",
+            "expected an integer (0 or more), found a string",
+        ),
+        ("accounts[0].vendor:", "did you mean `open_ai`?"),
+    ];
+    for (key, fragment) in expected {
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with(key) && l.contains(fragment)),
+            "{key} {fragment} not listed on its own line:\n{}",
+            run.stderr
+        );
+    }
+    assert!(run.stderr.contains("3 problems"), "{}", run.stderr);
+}
+
+#[test]
+fn validate_reports_toml_syntax_errors_by_line_and_column() {
+    let env = Env::new();
+    let cfg = env.config("port = 8080\n[upstream\nconnect_timeout_ms = 1\n");
+    let run = env.run(
+        &["config", "validate", "--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("line 2, column 10: invalid TOML"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("`[upstream`"), "{}", run.stderr);
+}
+
+#[test]
+fn validate_warns_about_mixed_vendor_model_names() {
+    let env = Env::new();
+    let cfg = env.config(
+        "[[accounts]]\nid = \"oai\"\nvendor = \"open_ai\"\n\
+         [[accounts]]\nid = \"or\"\nvendor = \"open_router\"\n\
+         [[pools]]\nid = \"p\"\nstrategy = \"failover\"\nmembers = [\"oai\", \"or\"]\n\
+         [[routes]]\nmodel = \"gpt-4o\"\npool = \"p\"\n",
+    );
+    let run = env.run(
+        &["config", "validate", "--config", cfg.to_str().unwrap()],
+        &[],
+    );
+    run.assert_code(0);
+    assert!(run.stdout.starts_with("valid"), "{}", run.stdout);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].contains("routes[0] (model \"gpt-4o\")")
+            && warnings[0].contains("account \"or\"")
+            && warnings[0].contains(r#"models = { "gpt-4o" = "openai/gpt-4o" }"#),
+        "{}",
+        run.stderr
+    );
+}

@@ -424,3 +424,90 @@ api_key_env = "DOCTOR_KEY_A"
     assert!(g.contains("x-goog-api-key: sk-doctor-canary-1"), "{g}");
     assert!(!g.contains("authorization:"), "{g}");
 }
+
+#[test]
+fn invalid_config_problems_are_printed_once() {
+    let env = Env::new();
+    let cfg = env
+        .config("port = 0\nprot = 1\n[[accounts]]\nid = \"a\"\nvendor = \"openai\"\n")
+        .display()
+        .to_string();
+    // (problem text that must appear exactly once)
+    let once = [
+        "port: must be in 1..=65535",
+        "prot: unknown key `prot`",
+        "accounts[0].vendor: unknown value `openai`",
+    ];
+    let text = env.run(&["doctor", "--config", &cfg], &[]);
+    text.assert_code(2);
+    let all = format!("{}{}", text.stdout, text.stderr);
+    for p in once {
+        assert_eq!(all.matches(p).count(), 1, "{p:?} not printed once:\n{all}");
+    }
+    let json = env.run(&["doctor", "--json", "--config", &cfg], &[]);
+    json.assert_code(2);
+    let all = format!("{}{}", json.stdout, json.stderr);
+    for p in once {
+        let message = p.split_once(": ").unwrap().1;
+        assert_eq!(
+            all.matches(message).count(),
+            1,
+            "{message:?} not printed once:\n{all}"
+        );
+    }
+    let report = json.json();
+    assert_eq!(
+        check(&report, "config")["details"]["problems"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn mixed_vendor_model_names_warn_in_the_config_check() {
+    let env = Env::new();
+    let cfg = good_config(
+        &env,
+        "[[accounts]]\nid = \"or\"\nvendor = \"open_router\"\napi_key_env = \"DOCTOR_KEY_A\"\n\
+         [[pools]]\nid = \"fallback\"\nstrategy = \"failover\"\nmembers = [\"or\"]\n",
+    );
+    // The route's pool falls back to the OpenRouter pool.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "members = [\"openai-a\"]",
+        "members = [\"openai-a\"]\nfallback_pool = \"fallback\"",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    env.run(&["db", "migrate", "--config", &cfg], &[])
+        .assert_code(0);
+    let run = env.run(&["doctor", "--json", "--config", &cfg], &KEYS);
+    run.assert_code(0);
+    let report = run.json();
+    let c = check(&report, "config");
+    assert_eq!(c["status"], "warn", "{c:#}");
+    let warnings = c["details"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{c:#}");
+    assert_eq!(warnings[0]["key"], "routes[0] (model \"gpt-4o\")");
+    let message = warnings[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(r#"models = { "gpt-4o" = "openai/gpt-4o" }"#),
+        "{message}"
+    );
+    // Shown as the config check's warning, not again as an advisory.
+    assert_eq!(
+        run.stdout.matches("openai/gpt-4o").count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    env.run(&["doctor", "--strict", "--config", &cfg], &KEYS)
+        .assert_code(1);
+    let text = env.run(&["doctor", "--config", &cfg], &KEYS);
+    assert_eq!(
+        text.stdout.matches("openai/gpt-4o").count(),
+        1,
+        "{}",
+        text.stdout
+    );
+}

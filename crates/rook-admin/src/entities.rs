@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use rook_config::entity::{self, AccountRef, EntityError, PoolRef, RouteRef, DEFAULT_WEIGHT};
-use rook_config::{Protocol, Vendor};
+use rook_config::{Protocol, SecretSource, Vendor};
 use rook_registry::time::now_ms;
 use rook_registry::{AccountRecord, AuditEvent, PoolRecord, RegistryError, RouteRecord, Source};
 use serde_json::{json, Map, Value};
@@ -51,13 +51,28 @@ pub(crate) fn account_view(a: &AccountRecord) -> Value {
         "weight": a.weight,
         "priority": a.priority,
         "models": a.models,
-        "has_api_key": a.has_api_key(),
+        "has_api_key": key_available(a),
         "source": a.source.as_str(),
         "protocol": a.protocol,
         "anthropic_version": a.anthropic_version,
         "default_max_tokens": a.default_max_tokens,
         "stream_usage": a.stream_usage,
     })
+}
+
+/// Whether the account has a usable key now, resolved as the gateway does:
+/// an API-managed key, else `api_key_env` (set and not blank), else
+/// `api_key_file` (readable and not blank). The value is never kept.
+pub(crate) fn key_available(a: &AccountRecord) -> bool {
+    if a.has_api_key() {
+        return true;
+    }
+    let source = match (&a.api_key_env, &a.api_key_file) {
+        (Some(var), _) => SecretSource::Env(var.clone()),
+        (None, Some(path)) => SecretSource::File(path.into()),
+        (None, None) => return false,
+    };
+    source.is_available()
 }
 
 /// A pool as the API shows it.

@@ -38,8 +38,9 @@
 //! **Accounts** — body fields are the config file's: `id`, `vendor`, `base_url`,
 //! `api_key_env`, `api_key_file`, `enabled` (default true), `weight` (1..=1000, default 1),
 //! `priority` (default 0), `models` (logical → upstream), plus write-only `api_key`.
-//! Responses never contain a key: they carry `"has_api_key": true|false` and
-//! `"source": "config"|"api"`. `base_url` defaults to the vendor's (required for `custom`).
+//! Responses never contain a key: they carry `"has_api_key": true|false` (whether a key
+//! is available now: a stored API key, a set non-empty `api_key_env` variable or a
+//! readable non-empty `api_key_file`) and `"source": "config"|"api"`. `base_url` defaults to the vendor's (required for `custom`).
 //! An inline `api_key` takes precedence over `api_key_env`/`api_key_file`.
 //!
 //! | method and path | body | success |

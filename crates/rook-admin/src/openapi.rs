@@ -389,7 +389,7 @@ fn account_props(with_key: bool, with_read_only: bool) -> Value {
             }));
         }
         if with_read_only {
-            m.insert("has_api_key".into(), json!({"type": "boolean", "description": "Whether an inline key is stored (the key itself is never returned)."}));
+            m.insert("has_api_key".into(), json!({"type": "boolean", "description": "Whether a key is available now: an API-managed key is stored, or `api_key_env` names a set, non-empty variable, or `api_key_file` a readable, non-empty file (the key itself is never returned)."}));
             m.insert("source".into(), json!({"type": "string", "enum": ["config", "api"], "description": "`config`: declared in the config file (read-only here)."}));
         }
     }

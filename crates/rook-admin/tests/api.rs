@@ -1582,3 +1582,66 @@ async fn head_on_health_probes_answers_like_get_without_a_body() {
     assert_eq!(r.status, 405);
     assert_eq!(r.headers.get(header::ALLOW).unwrap(), "GET, HEAD");
 }
+
+/// `has_api_key` says whether the key source resolves now, never the key.
+#[tokio::test]
+async fn has_api_key_follows_the_key_source() {
+    let e = env().await;
+    let files = tempfile::tempdir().unwrap();
+    let key_file = files.path().join("key");
+    std::fs::write(&key_file, format!("{CANARY}\n")).unwrap();
+    let blank_file = files.path().join("blank");
+    std::fs::write(&blank_file, "  \n").unwrap();
+    let missing_file = files.path().join("missing");
+    // Each test runs in its own process (nextest), and these names are unique.
+    std::env::set_var("ROOK_ADMIN_TEST_KEY_SET", CANARY);
+    std::env::set_var("ROOK_ADMIN_TEST_KEY_BLANK", " ");
+    std::env::remove_var("ROOK_ADMIN_TEST_KEY_UNSET");
+
+    // (account id, api_key_env, api_key_file, has_api_key)
+    let table: &[(&str, Option<&str>, Option<&std::path::Path>, bool)] = &[
+        ("env-set", Some("ROOK_ADMIN_TEST_KEY_SET"), None, true),
+        ("env-blank", Some("ROOK_ADMIN_TEST_KEY_BLANK"), None, false),
+        ("env-unset", Some("ROOK_ADMIN_TEST_KEY_UNSET"), None, false),
+        ("file-readable", None, Some(&key_file), true),
+        ("file-blank", None, Some(&blank_file), false),
+        ("file-missing", None, Some(&missing_file), false),
+        ("no-source", None, None, false),
+    ];
+    let records: Vec<AccountRecord> = table
+        .iter()
+        .map(|(id, var, file, _)| {
+            let mut a = AccountRecord::new(*id, "open_ai", "https://api.openai.com/v1");
+            a.api_key_env = var.map(str::to_owned);
+            a.api_key_file = file.map(|p| p.display().to_string());
+            a
+        })
+        .collect();
+    e.registry.sync_declared(&records, &[], &[]).await.unwrap();
+    // An API-managed account with a stored key.
+    let r = e
+        .call(
+            "POST",
+            "/api/accounts",
+            Some(json!({"id": "api-inline", "vendor": "open_ai", "api_key": CANARY})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let r = e.call("GET", "/api/accounts", None).await;
+    assert_eq!(r.status, 200);
+    assert!(!r.text.contains(CANARY), "{}", r.text);
+    let list = r.json()["accounts"].as_array().unwrap().clone();
+    let shown = |id: &str| {
+        list.iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed"))["has_api_key"]
+            .clone()
+    };
+    for (id, _, _, expected) in table {
+        assert_eq!(shown(id), json!(*expected), "{id}");
+        let one = e.call("GET", &format!("/api/accounts/{id}"), None).await;
+        assert_eq!(one.json()["has_api_key"], json!(*expected), "{id}");
+    }
+    assert_eq!(shown("api-inline"), json!(true));
+}

@@ -214,7 +214,8 @@ pub fn check_vendor(name: &str) -> Result<Vendor, EntityError> {
         EntityError::new(
             "vendor",
             format!(
-                "unknown vendor '{name}'; expected one of {}",
+                "unknown vendor '{name}'; {}expected one of {}",
+                did_you_mean(name, &names),
                 names.join(", ")
             ),
         )
@@ -282,11 +283,19 @@ pub fn check_strategy(name: &str) -> Result<Strategy, EntityError> {
         EntityError::new(
             "strategy",
             format!(
-                "unknown strategy '{name}'; expected one of {}",
+                "unknown strategy '{name}'; {}expected one of {}",
+                did_you_mean(name, &names),
                 names.join(", ")
             ),
         )
     })
+}
+
+/// `did you mean 'x'? ` when a known name is close to `name`, else nothing.
+fn did_you_mean(name: &str, names: &[&str]) -> String {
+    crate::suggest::closest(name, names.iter().copied())
+        .map(|near| format!("did you mean '{near}'? "))
+        .unwrap_or_default()
 }
 
 /// Whether `name` is a portable environment variable name:
@@ -802,6 +811,43 @@ mod tests {
             let e = check_vendor(name).err().map(|e| e.to_string());
             assert!(e.as_deref().is_some_and(|e| e.contains(fragment)), "{e:?}");
         }
+        // Spelling hints for the commonest traps (`protocol = "openai"` is valid).
+        type Check = fn(&str) -> Option<String>;
+        let hints: &[(Check, &str, &str)] = &[
+            (
+                |n| check_vendor(n).err().map(|e| e.to_string()),
+                "openai",
+                "did you mean 'open_ai'?",
+            ),
+            (
+                |n| check_vendor(n).err().map(|e| e.to_string()),
+                "openrouter",
+                "did you mean 'open_router'?",
+            ),
+            (
+                |n| check_vendor(n).err().map(|e| e.to_string()),
+                "deepseek",
+                "did you mean 'deep_seek'?",
+            ),
+            (
+                |n| check_strategy(n).err().map(|e| e.to_string()),
+                "round-robin",
+                "did you mean 'round_robin'?",
+            ),
+            (
+                |n| check_strategy(n).err().map(|e| e.to_string()),
+                "least-busy",
+                "did you mean 'least_busy'?",
+            ),
+        ];
+        for (check, name, hint) in hints {
+            let e = check(name);
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains(hint)),
+                "{name}: {e:?}"
+            );
+        }
+        assert_eq!(check_protocol("openai"), Ok(Protocol::OpenAi));
         let e = check_strategy("random").err().map(|e| e.to_string());
         assert!(
             e.as_deref()

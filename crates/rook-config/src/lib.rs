@@ -12,6 +12,10 @@
 //!   into a [`Secret`] whose `Debug`/`Display` print `[redacted]`.
 //! - [`entity`] holds the rules of accounts, pools and routes, shared by the
 //!   config file, the admin API, `rook-cli` and the registry.
+//! - Parsing reports *every* unknown key, wrong type and syntax error of a
+//!   run together (with "did you mean" hints), not only the first.
+//! - [`Config::advice`] warns about valid but suspicious setups (e.g. a pool
+//!   mixing OpenRouter with vendors that name models differently).
 //! - [`Config::to_redacted_json`] exports the effective configuration with
 //!   every secret replaced by `[redacted]`.
 //!
@@ -57,11 +61,14 @@
 //! # Ok::<(), rook_config::ConfigError>(())
 //! ```
 
+mod advice;
 pub mod entity;
 mod load;
 mod model;
+mod parse;
 mod redact;
 mod secret;
+pub mod suggest;
 mod validate;
 
 pub use entity::{check_base_url, is_env_var_name, is_valid_id, MAX_ID_LEN};

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map};
@@ -21,7 +21,7 @@ pub const ENV_SEPARATOR: &str = "__";
 /// they never produce an "ignored variable" warning.
 pub const RESERVED_ENV_VARS: [&str; 1] = ["ROOK_CONFIG"];
 
-const FLAGS_PROVIDER: &str = "command-line flags";
+pub(crate) const FLAGS_PROVIDER: &str = "command-line flags";
 
 /// Command-line overrides, merged above every other layer. `None` leaves
 /// the lower layers' value in place.
@@ -187,6 +187,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        crate::parse::check_toml_syntax(&text, Some(path))?;
         figment = figment.merge(Toml::string(&text));
     }
 
@@ -197,12 +198,10 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
         .filter(move |key| env_known.contains(&key.as_str().to_ascii_lowercase()));
     figment = figment.merge(env).merge(opts.overrides.clone());
 
-    let config: Config = figment
-        .extract()
-        .map_err(|e| ConfigError::Parse(parse_problems(e, source.as_deref())))?;
-    config.validate().map_err(ConfigError::Invalid)?;
+    let config = crate::parse::extract_config(&figment, source.as_deref())?;
 
-    let warnings = ignored_env_warnings(&config, &known);
+    let mut warnings = ignored_env_warnings(&config, &known);
+    warnings.extend(config.advice().iter().map(ToString::to_string));
     match &source {
         Some(path) => tracing::debug!(path = %path.display(), "configuration loaded"),
         None => tracing::debug!("configuration loaded without a file"),
@@ -224,11 +223,8 @@ impl Config {
     /// assert_eq!(config.host, "127.0.0.1");
     /// ```
     pub fn from_toml_str(toml: &str) -> Result<Config, ConfigError> {
-        let config: Config = Figment::from(Toml::string(toml))
-            .extract()
-            .map_err(|e| ConfigError::Parse(parse_problems(e, None)))?;
-        config.validate().map_err(ConfigError::Invalid)?;
-        Ok(config)
+        crate::parse::check_toml_syntax(toml, None)?;
+        crate::parse::extract_config(&Figment::from(Toml::string(toml)), None)
     }
 
     /// Every key settable through the environment, as dotted lowercase paths
@@ -321,113 +317,6 @@ fn ignored_env_warnings(config: &Config, known: &BTreeSet<String>) -> Vec<String
         .collect()
 }
 
-/// Field names that hint at an inline secret, with the advice to give.
-fn unknown_field_hint(field: &str) -> Option<&'static str> {
-    match field {
-        "api_key" | "key" | "apikey" | "api_token" => {
-            Some("inline keys are not supported; use api_key_env or api_key_file")
-        }
-        "token" | "bearer_token" | "password" => {
-            Some("inline tokens are not supported; use bearer_token_env or bearer_token_file")
-        }
-        _ => None,
-    }
-}
-
-fn display_path(path: &[String]) -> String {
-    let mut out = String::new();
-    for segment in path {
-        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
-            out.push('[');
-            out.push_str(segment);
-            out.push(']');
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(segment);
-        }
-    }
-    out
-}
-
-fn one_of(expected: &[&str]) -> String {
-    expected
-        .iter()
-        .map(|name| format!("`{name}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// TOML syntax errors quote the offending source line, which could be the
-/// line holding a database password; keep only the position and reason.
-fn without_source_excerpt(text: &str) -> String {
-    let kept: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .filter(|line| {
-            let after_number = line.trim_start_matches(|c: char| c.is_ascii_digit());
-            !(line.starts_with('|') || after_number.trim_start().starts_with('|'))
-        })
-        .collect();
-    kept.join("; ")
-}
-
-fn describe_kind(kind: &figment::error::Kind) -> String {
-    use figment::error::Kind;
-    match kind {
-        Kind::UnknownField(field, expected) => match unknown_field_hint(field) {
-            Some(hint) => format!("unknown key `{field}`: {hint}"),
-            None => format!(
-                "unknown key `{field}`; expected one of {}",
-                one_of(expected)
-            ),
-        },
-        Kind::UnknownVariant(variant, expected) => {
-            format!(
-                "unknown value `{variant}`; expected one of {}",
-                one_of(expected)
-            )
-        }
-        Kind::MissingField(field) => format!("missing required key `{field}`"),
-        Kind::Message(text) => without_source_excerpt(text),
-        other => other.to_string(),
-    }
-}
-
-fn parse_problems(error: figment::Error, file: Option<&Path>) -> Vec<Problem> {
-    error
-        .into_iter()
-        .map(|e| {
-            let key = display_path(&e.path);
-            let mut message = describe_kind(&e.kind);
-            let origin = match &e.metadata {
-                Some(md) if md.name == FLAGS_PROVIDER => Some("from command-line flags".to_owned()),
-                Some(md) if md.name.contains("environment") => {
-                    if e.path.is_empty() {
-                        Some("from the environment".to_owned())
-                    } else {
-                        Some(format!(
-                            "from environment variable {}",
-                            env_var_for_key(&e.path.join("."))
-                        ))
-                    }
-                }
-                Some(md) if md.name.contains("TOML") => match file {
-                    Some(path) => Some(format!("in {}", path.display())),
-                    None => Some("in the TOML document".to_owned()),
-                },
-                _ => file.map(|path| format!("in {}", path.display())),
-            };
-            if let Some(origin) = origin {
-                message = format!("{message} ({origin})");
-            }
-            Problem::new(key, message)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,13 +340,5 @@ mod tests {
         assert!(!keys.contains("accounts"));
         assert!(!keys.contains("pricing"));
         assert!(!keys.contains("token"));
-    }
-
-    #[test]
-    fn path_display() {
-        let p = |v: &[&str]| display_path(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(p(&["accounts", "1", "vendor"]), "accounts[1].vendor");
-        assert_eq!(p(&["port"]), "port");
-        assert_eq!(p(&[]), "");
     }
 }

@@ -70,6 +70,13 @@ impl SecretSource {
         self.resolve_with(&|var| std::env::var_os(var))
     }
 
+    /// Whether [`SecretSource::resolve`] would succeed now: the variable is
+    /// set and not blank, or the file is readable and not blank. The value
+    /// is read and dropped at once.
+    pub fn is_available(&self) -> bool {
+        self.resolve().is_ok()
+    }
+
     pub(crate) fn resolve_with(
         &self,
         lookup: &dyn Fn(&str) -> Option<std::ffi::OsString>,

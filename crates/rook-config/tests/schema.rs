@@ -424,3 +424,180 @@ fn example_file_is_valid() {
     assert!(!c.accounts.is_empty() && !c.pools.is_empty() && !c.routes.is_empty());
     assert!(!c.pricing.is_empty());
 }
+
+fn problems(toml: &str) -> Vec<String> {
+    match Config::from_toml_str(toml) {
+        Ok(_) => panic!("expected problems for {toml:?}"),
+        Err(e) => e.problems().iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+#[test]
+fn every_parse_problem_is_reported_in_one_run() {
+    let toml = r#"
+        port = "high"
+        prot = 1
+
+        [upstream]
+        connect_timeout_ms = "2000"
+        timeout = 5
+
+        [[accounts]]
+        id = "a"
+        vendr = "x"
+        vendor = "openai"
+        weight = "heavy"
+
+        [[accounts]]
+        id = "b"
+        vendor = "open_router"
+        api_key = "sk-CANARY"
+
+        [[pools]]
+        id = "p"
+        strategy = "round-robin"
+        members = ["a", "b"]
+
+        [[routes]]
+        model = "m"
+        pool = "p"
+        fallback = "n"
+    "#;
+    let found = problems(toml);
+    // (key, message fragment), in the order reported (the keys of a table
+    // in alphabetical order).
+    let expected: &[(&str, &str)] = &[
+        ("port", "expected an integer (0..=65535), found a string"),
+        ("prot", "unknown key `prot`; did you mean `port`?"),
+        (
+            "upstream.connect_timeout_ms",
+            "expected an integer (0 or more), found a string",
+        ),
+        ("upstream.timeout", "unknown key `timeout`"),
+        (
+            "accounts[0].vendor",
+            "unknown value `openai`; did you mean `open_ai`?",
+        ),
+        (
+            "accounts[0].vendr",
+            "unknown key `vendr`; did you mean `vendor`?",
+        ),
+        ("accounts[0].weight", "expected an integer"),
+        (
+            "accounts[1].api_key",
+            "inline keys are not supported; use api_key_env or api_key_file",
+        ),
+        (
+            "pools[0].strategy",
+            "unknown value `round-robin`; did you mean `round_robin`?",
+        ),
+        ("routes[0].fallback", "did you mean `fallback_route`?"),
+    ];
+    let all = found.join("\n");
+    assert_eq!(found.len(), expected.len(), "{all}");
+    for (line, (key, fragment)) in found.iter().zip(expected) {
+        assert!(
+            line.starts_with(&format!("{key}: ")) && line.contains(fragment),
+            "{line:?} is not {key}: …{fragment}…\n{all}"
+        );
+    }
+    assert!(!all.contains("CANARY"), "{all}");
+}
+
+#[test]
+fn parse_and_validation_problems_are_reported_together() {
+    // A bad field and a validation problem elsewhere: both in one run. The
+    // entry that failed to parse adds no validation noise (its pool member
+    // still resolves).
+    let found = problems(
+        "port = 0\n[limits]\nmax_body = 1\n[[accounts]]\nid = 'a'\nvendor = 'deepseek'\n\
+         [[pools]]\nid = 'p'\nstrategy = 'failover'\nmembers = ['a']\n",
+    );
+    let keys: Vec<&str> = found
+        .iter()
+        .map(|p| p.split(": ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        keys,
+        ["limits.max_body", "accounts[0].vendor", "port"],
+        "{found:#?}"
+    );
+    assert!(found[1].contains("did you mean `deep_seek`?"), "{found:#?}");
+}
+
+#[test]
+fn spelling_hints_for_values() {
+    // (document, key, hint); protocol "openai" is valid and gets none.
+    let table = [
+        (
+            "[[accounts]]\nid='a'\nvendor='openai'",
+            "accounts[0].vendor",
+            Some("`open_ai`"),
+        ),
+        (
+            "[[accounts]]\nid='a'\nvendor='openrouter'",
+            "accounts[0].vendor",
+            Some("`open_router`"),
+        ),
+        (
+            "[[accounts]]\nid='a'\nvendor='deepseek'",
+            "accounts[0].vendor",
+            Some("`deep_seek`"),
+        ),
+        (
+            "[[pools]]\nid='p'\nstrategy='round-robin'\nmembers=['a']",
+            "pools[0].strategy",
+            Some("`round_robin`"),
+        ),
+        (
+            "[[pools]]\nid='p'\nstrategy='least-busy'\nmembers=['a']",
+            "pools[0].strategy",
+            Some("`least_busy`"),
+        ),
+        ("log_format = 'jsn'", "log_format", Some("`json`")),
+        (
+            "[[pools]]\nid='p'\nstrategy='random'\nmembers=['a']",
+            "pools[0].strategy",
+            None,
+        ),
+    ];
+    for (toml, key, hint) in table {
+        let msg = parse_err(toml);
+        assert!(msg.contains(key), "{msg}");
+        match hint {
+            Some(h) => assert!(msg.contains(&format!("did you mean {h}?")), "{msg}"),
+            None => assert!(!msg.contains("did you mean"), "{msg}"),
+        }
+    }
+    let c =
+        Config::from_toml_str("[[accounts]]\nid='a'\nvendor='open_ai'\nprotocol='openai'").unwrap();
+    assert_eq!(c.accounts[0].protocol, Some(Protocol::OpenAi));
+}
+
+#[test]
+fn toml_syntax_errors_give_line_and_column() {
+    // (document, line, column, quoted part of the line)
+    let table = [
+        ("port = ", 1, 8, "`port =`"),
+        ("port = 1\n\n[[accounts]\nid = 'a'", 3, 11, "`[[accounts]`"),
+        (
+            "port = 1\ndatabase_url = \"postgres://u:CANARY@h/db\nhost = 'x'",
+            2,
+            41,
+            "`database_url = …`",
+        ),
+    ];
+    for (toml, line, column, quoted) in table {
+        let err = Config::from_toml_str(toml).unwrap_err();
+        let problems = err.problems();
+        assert_eq!(problems.len(), 1, "{err}");
+        assert_eq!(
+            problems[0].key,
+            format!("line {line}, column {column}"),
+            "{err}"
+        );
+        assert!(problems[0].message.starts_with("invalid TOML: "), "{err}");
+        assert!(problems[0].message.contains(quoted), "{err}");
+        assert!(!err.to_string().contains("CANARY"), "{err}");
+    }
+}
