@@ -306,7 +306,9 @@ async fn head_probes_and_metrics_present_from_start() {
 #[tokio::test]
 async fn stream_events_that_are_not_json_pass_through_and_are_counted() {
     let a = FakeUpstream::start().await;
-    let server = RookServer::start(bin(), &config(&[&a], ""), &[]).await.unwrap();
+    let server = RookServer::start(bin(), &config(&[&a], ""), &[])
+        .await
+        .unwrap();
     let sse = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n\
                data: this is not json\n\n\
                data: [DONE]\n\n";
@@ -320,7 +322,10 @@ async fn stream_events_that_are_not_json_pass_through_and_are_counted() {
     assert_eq!(r.text(), sse, "relayed unchanged");
     let m = metrics(&server).await;
     assert_eq!(
-        sample(&m, "rook_upstream_invalid_stream_events_total{vendor=\"custom\",account=\"acct_a\"}"),
+        sample(
+            &m,
+            "rook_upstream_invalid_stream_events_total{vendor=\"custom\",account=\"acct_a\"}"
+        ),
         Some(1.0),
         "{m}"
     );
