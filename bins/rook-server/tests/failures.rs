@@ -330,3 +330,32 @@ async fn stream_events_that_are_not_json_pass_through_and_are_counted() {
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn a_config_with_three_mistakes_reports_all_three_in_one_run() {
+    let cfg = r#"
+host = "127.0.0.1"
+port = {port}
+database_url = "sqlite://{dir}/rook.db"
+[upstream]
+connect_timeout_ms = "fast"
+[[accounts]]
+id = "a"
+vendr = "custom"
+vendor = "openai"
+[[pools]]
+id = "p"
+strategy = "priority"
+members = ["a"]
+[[routes]]
+model = "m"
+pool = "p"
+"#;
+    let (code, logs) = RookServer::start_expect_failure(bin(), cfg, &[])
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "{logs}");
+    for needle in ["connect_timeout_ms", "vendr", "open_ai"] {
+        assert!(logs.contains(needle), "{needle} missing:\n{logs}");
+    }
+}
