@@ -356,7 +356,7 @@ fn translated_bench(
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("/tmp/rook-bench.db{suffix}"));
     }
-    let mut fake = spawn_pinned("1", fake, &["--port", "18001"])?;
+    let mut fake = spawn_pinned("1", fake, &["--port", "18001", "--no-record"])?;
     let mut gateway = match spawn_pinned("0", server, &["--config", &config.to_string_lossy()]) {
         Ok(g) => g,
         Err(e) => {
@@ -378,7 +378,7 @@ fn translated_bench(
                 let (_, _, trps) =
                     wrk_case(shared, base, "bench-anthropic", "translated", mode, 32)?;
                 let row = format!(
-                    "| {round} | {mode} | {s50:.3} / {s99:.3} | {t50:.3} / {t99:.3} | +{:.3} / +{:.3} | {srps:.0} | {trps:.0} |",
+                    "| {round} | {mode} | {s50:.3} / {s99:.3} | {t50:.3} / {t99:.3} | {:+.3} / {:+.3} | {srps:.0} | {trps:.0} |",
                     t50 - s50,
                     t99 - s99
                 );

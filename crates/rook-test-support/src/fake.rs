@@ -367,6 +367,8 @@ struct Script {
 struct Shared {
     script: Mutex<Script>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// Requests are recorded (off for load tests: the record grows without bound).
+    record: std::sync::atomic::AtomicBool,
     chat_count: AtomicUsize,
     cancelled: AtomicUsize,
     seq: AtomicU64,
@@ -416,6 +418,7 @@ impl FakeUpstream {
                 models: vec![DEFAULT_MODEL.to_owned()],
             }),
             requests: Mutex::new(Vec::new()),
+            record: std::sync::atomic::AtomicBool::new(true),
             chat_count: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
             seq: AtomicU64::new(0),
@@ -507,6 +510,12 @@ impl FakeUpstream {
     /// are not counted.
     pub fn cancelled_count(&self) -> usize {
         self.shared.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Stops (or resumes) recording requests; counters keep counting. For load
+    /// tests, where the record would grow without bound.
+    pub fn set_recording(&self, on: bool) {
+        self.shared.record.store(on, Ordering::Relaxed);
     }
 
     /// Forgets recorded requests and resets the request and cancellation
@@ -647,7 +656,9 @@ async fn handle(
         body: body.clone(),
         received_at: Instant::now(),
     };
-    lock(&shared.requests).push(recorded);
+    if shared.record.load(Ordering::Relaxed) {
+        lock(&shared.requests).push(recorded);
+    }
 
     let response = match (method.as_str(), Endpoint::of(&path)) {
         ("POST", Some(endpoint)) => {
