@@ -290,14 +290,40 @@ impl UsageChunkFilter {
     }
 
     /// Like [`push`](Self::push), without copying in the common case: when
-    /// nothing is held and `bytes` are whole events none of which mentions
-    /// `usage`, they pass as they are.
+    /// nothing is held and `bytes` are whole events, they pass as they are
+    /// unless one of them is the usage-only chunk (only events that mention
+    /// `usage` are parsed to find out).
     pub fn push_bytes(&mut self, bytes: bytes::Bytes) -> bytes::Bytes {
         let whole_events = bytes.ends_with(b"\n\n") || bytes.ends_with(b"\r\n\r\n");
-        if self.held.is_empty() && whole_events && !memchr_str(&bytes, b"\"usage\"") {
+        if !self.held.is_empty() || !whole_events {
+            return bytes::Bytes::from(self.push(&bytes));
+        }
+        if !memchr_str(&bytes, b"\"usage\"") {
             return bytes;
         }
-        bytes::Bytes::from(self.push(&bytes))
+        let mut drop: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut start = 0;
+        for_each_event_end(&bytes, |end| {
+            if is_usage_only_event(&bytes[start..end]) {
+                drop.push(start..end);
+            }
+            start = end;
+        });
+        if start != bytes.len() {
+            // Not whole events after all (a lone CR at the end): the slow path.
+            return bytes::Bytes::from(self.push(&bytes));
+        }
+        if drop.is_empty() {
+            return bytes;
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut at = 0;
+        for r in drop {
+            out.extend_from_slice(&bytes[at..r.start]);
+            at = r.end;
+        }
+        out.extend_from_slice(&bytes[at..]);
+        bytes::Bytes::from(out)
     }
 
     /// At the end of the stream: whatever is still held (an unterminated event).
@@ -473,6 +499,12 @@ mod tests {
         let plain = bytes::Bytes::from_static(b"data: {\"choices\":[{\"delta\":{}}]}\n\n");
         let out = f.push_bytes(plain.clone());
         assert_eq!(out.as_ptr(), plain.as_ptr(), "no copy on the fast path");
+        // Usage on a content chunk is not the usage-only chunk: no copy either.
+        let with_usage = bytes::Bytes::from_static(
+            b"data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1}}\n\ndata: [DONE]\n\n",
+        );
+        let out = f.push_bytes(with_usage.clone());
+        assert_eq!(out.as_ptr(), with_usage.as_ptr());
         let input = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
             data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n\
             data: [DONE]\n\n";
