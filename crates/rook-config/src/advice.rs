@@ -48,7 +48,8 @@ fn openrouter_prefix(vendor: Vendor) -> Option<&'static str> {
 }
 
 /// The OpenRouter name of a bare model name: by the model's family, else by
-/// the one bare-name vendor of the pool, else a placeholder.
+/// the one bare-name vendor of the pool, else `VENDOR/<model>` for the
+/// operator to fill in.
 fn prefixed_name(model: &str, bare_vendors: &[Vendor]) -> String {
     let lower = model.to_ascii_lowercase();
     let by_family = [
