@@ -125,6 +125,8 @@ mod error;
 mod openapi;
 mod reports;
 
+pub use reports::decode_path;
+
 use error::{ApiError, ApiResult};
 
 use std::future::Future;

@@ -33,8 +33,8 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// Percent-decodes one path segment (or the rest of a path); `None` for bad escapes or
-/// invalid UTF-8.
-pub(crate) fn decode_path(s: &str) -> Option<String> {
+/// invalid UTF-8. The gateway decodes `/v1/models/{id}` with it too.
+pub fn decode_path(s: &str) -> Option<String> {
     percent_decode(s)
 }
 

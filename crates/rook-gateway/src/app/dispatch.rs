@@ -161,7 +161,7 @@ impl App {
     /// `GET /v1/models/{id}`: the logical model, or 404 `model_not_found`. The id
     /// may be percent-encoded (model names may hold `/`).
     fn model(&self, raw_id: &str) -> Response<RookBody> {
-        let id = percent_decode(raw_id);
+        let id = model_id(raw_id);
         let snap = self.proxy.snapshot.load();
         match snap.table.models().iter().find(|m| **m == id) {
             Some(m) => crate::control::admin::convert(rook_admin::json_response(
@@ -178,24 +178,10 @@ fn model_object(id: &str) -> serde_json::Value {
     serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "rook"})
 }
 
-/// `%XX` sequences decoded (invalid ones kept as they are).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// A model id from the path: percent-decoded, or as sent when its escapes are
+/// not valid.
+fn model_id(raw: &str) -> String {
+    rook_admin::decode_path(raw).unwrap_or_else(|| raw.to_string())
 }
 
 /// The stored identity of a credential: the first 16 bytes of
@@ -304,9 +290,9 @@ mod tests {
 
     #[test]
     fn model_ids_are_percent_decoded() {
-        assert_eq!(percent_decode("a%2Fb"), "a/b");
-        assert_eq!(percent_decode("plain"), "plain");
-        assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
+        assert_eq!(model_id("a%2Fb"), "a/b");
+        assert_eq!(model_id("plain"), "plain");
+        assert_eq!(model_id("bad%zz%"), "bad%zz%");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Answers back in the client's protocol: buffered bodies (with their usage),
 //! stream translators, and upstream error bodies read in the account's protocol.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use rook_config::Protocol;
@@ -20,9 +20,7 @@ use super::plan::Answer;
 pub(crate) type BoxTranslator = Box<dyn StreamTranslator + Send>;
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(crate::now_ms() / 1000).unwrap_or(0)
 }
 
 /// Why a buffered answer cannot be relayed.
