@@ -3,7 +3,8 @@
 //! Every metric Rook exposes is declared once here ([`METRICS`]): its name, kind,
 //! labels and help text. Libraries call the [`metrics`] facade with these names;
 //! only binaries install a recorder ([`install_prometheus`]) and a tracing
-//! subscriber ([`init_tracing`]).
+//! subscriber ([`init_tracing`]), whose text format escapes every field value
+//! ([`SafeFields`]: no forged lines, no terminal escapes).
 //!
 //! Label values are bounded and opaque: accounts appear as `acct_<id>` (see
 //! [`account_label`]), never display names or keys; models are the logical
@@ -21,6 +22,9 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+
+mod logfmt;
+pub use logfmt::{escape_log_value, SafeFields, MAX_LOG_VALUE_BYTES};
 
 /// The handle that renders the Prometheus exposition.
 pub use metrics_exporter_prometheus::PrometheusHandle;
@@ -345,6 +349,10 @@ pub enum LogFormat {
 
 /// Installs the global tracing subscriber writing to stderr.
 ///
+/// The text format escapes control characters in every field value and caps
+/// each value at [`MAX_LOG_VALUE_BYTES`] ([`SafeFields`]); the JSON format
+/// escapes as JSON does.
+///
 /// `directive` is an `EnvFilter` directive such as `info` or `rook_gateway=debug,info`;
 /// `RUST_LOG`, when set, takes precedence.
 pub fn init_tracing(format: LogFormat, directive: &str) -> Result<(), ObservabilityError> {
@@ -362,7 +370,9 @@ pub fn init_tracing(format: LogFormat, directive: &str) -> Result<(), Observabil
         .with_writer(std::io::stderr)
         .with_target(true);
     let result = match format {
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        // Client-controlled values cannot forge a line or reach the terminal
+        // as escape sequences (see `SafeFields`).
+        LogFormat::Text => builder.fmt_fields(SafeFields).with_ansi(false).try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

@@ -26,6 +26,12 @@
 //! [`Reply::status`] gives each protocol's error body. Every request is
 //! recorded ([`FakeUpstream::requests`]), and responses whose peer went away
 //! before they finished are counted ([`FakeUpstream::cancelled_count`]).
+//!
+//! With [`FakeUpstream::set_echo_key`] on, the fake reflects the key each
+//! request presents (a hostile or careless upstream): in an `x-echo-key`
+//! header on every answer, in the `GET …/models` list, and wherever a
+//! scripted reply holds [`ECHO_KEY`] (or its halves [`ECHO_KEY_HEAD`],
+//! [`ECHO_KEY_TAIL`], to split it across stream chunks). Off by default.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -49,9 +55,12 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Sleep;
 
 mod anthropic;
+mod echo;
 mod gemini;
 mod openai;
 mod responses;
+
+pub use echo::{ECHO_HEADER, ECHO_KEY, ECHO_KEY_HEAD, ECHO_KEY_TAIL};
 
 /// `prompt_tokens` reported when no [`Reply::usage`] override is set.
 pub const DEFAULT_PROMPT_TOKENS: u64 = 10;
@@ -369,6 +378,8 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     /// Requests are recorded (off for load tests: the record grows without bound).
     record: std::sync::atomic::AtomicBool,
+    /// Answers echo the key the request presented (see [`FakeUpstream::set_echo_key`]).
+    echo_key: std::sync::atomic::AtomicBool,
     chat_count: AtomicUsize,
     cancelled: AtomicUsize,
     seq: AtomicU64,
@@ -419,6 +430,7 @@ impl FakeUpstream {
             }),
             requests: Mutex::new(Vec::new()),
             record: std::sync::atomic::AtomicBool::new(true),
+            echo_key: std::sync::atomic::AtomicBool::new(false),
             chat_count: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
             seq: AtomicU64::new(0),
@@ -510,6 +522,17 @@ impl FakeUpstream {
     /// are not counted.
     pub fn cancelled_count(&self) -> usize {
         self.shared.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Turns key echoing on or off (off by default): every answer then
+    /// carries the key the request presented (`Authorization: Bearer`,
+    /// `x-api-key`, `x-goog-api-key` or `?key=`) in an [`ECHO_HEADER`]
+    /// header, `GET …/models` lists it as `echo_key`, and the placeholders
+    /// [`ECHO_KEY`], [`ECHO_KEY_HEAD`] and [`ECHO_KEY_TAIL`] in scripted
+    /// replies (bodies, messages, stream chunks, raw SSE parts, headers) are
+    /// replaced by the key or its halves.
+    pub fn set_echo_key(&self, on: bool) {
+        self.shared.echo_key.store(on, Ordering::Relaxed);
     }
 
     /// Stops (or resumes) recording requests; counters keep counting. For load
@@ -639,6 +662,10 @@ async fn handle(
     };
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
+    let echo = shared
+        .echo_key
+        .load(Ordering::Relaxed)
+        .then(|| echo::presented_key(&parts.headers, parts.uri.query()));
     let recorded = RecordedRequest {
         method: method.clone(),
         path: path.clone(),
@@ -670,6 +697,10 @@ async fn handle(
                     None => script.default.clone(),
                 }
             };
+            let reply = match &echo {
+                Some(key) => reply.echoing(key),
+                None => reply,
+            };
             let request_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
             if reply.hang {
@@ -685,7 +716,11 @@ async fn handle(
         ("GET", _) if path.ends_with("/models") => {
             let models = lock(&shared.script).models.clone();
             let data: Vec<Value> = models.iter().map(|id| openai::model_json(id)).collect();
-            simple(200, json!({"object": "list", "data": data}))
+            let mut list = json!({"object": "list", "data": data});
+            if let Some(key) = &echo {
+                list["echo_key"] = json!(key);
+            }
+            simple(200, list)
         }
         ("GET", _) if path.contains("/models/") && !path.contains(':') => {
             let id = path.rsplit_once("/models/").map_or("", |(_, id)| id);
@@ -714,6 +749,10 @@ async fn handle(
         ),
     };
     guard.disarm();
+    let mut response = response;
+    if let Some(v) = echo.and_then(|k| hyper::header::HeaderValue::from_str(&k).ok()) {
+        response.headers_mut().insert(ECHO_HEADER, v);
+    }
     Ok(response)
 }
 

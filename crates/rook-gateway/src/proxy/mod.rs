@@ -9,6 +9,7 @@
 pub(crate) mod attempt;
 pub(crate) mod exhaustion;
 pub(crate) mod gauges;
+pub(crate) mod headers;
 pub(crate) mod health;
 pub(crate) mod limits;
 pub(crate) mod outcome;
@@ -16,6 +17,7 @@ pub(crate) mod panic;
 pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod respond;
+pub(crate) mod scrub;
 pub(crate) mod send;
 pub(crate) mod snapshot;
 pub(crate) mod translate;

@@ -7,6 +7,7 @@ use http::StatusCode;
 use rook_protocol::{Classified, ErrorClass};
 use rook_routing::AccountIdx;
 
+use super::scrub::Scrubber;
 use super::snapshot::Snapshot;
 use super::Proxy;
 use crate::error::ApiError;
@@ -29,14 +30,14 @@ impl Failure {
 }
 
 impl Failure {
-    /// An upstream error answer, classified (the account's key is kept out of
-    /// the relayed message).
+    /// An upstream error answer, classified (every account key of `secrets`
+    /// is kept out of the relayed fields).
     pub(crate) fn upstream(
         status: StatusCode,
         classified: Classified,
-        secret: Option<&str>,
+        secrets: &Scrubber,
     ) -> Failure {
-        let error = ApiError::from_upstream(status, &classified, secret);
+        let error = ApiError::from_upstream(status, &classified, secrets);
         Failure {
             classified,
             error,
@@ -261,7 +262,7 @@ mod tests {
 
     #[test]
     fn the_failure_classes_keep_their_answers() {
-        let secret = Some("sk-abcdefxyz");
+        let secret = &Scrubber::new(["sk-abcdefxyz"]);
         let f = Failure::upstream(
             StatusCode::UNAUTHORIZED,
             rook_protocol::classify(
@@ -280,7 +281,7 @@ mod tests {
                 br#"{"error":{"message":"slow down"}}"#,
                 Some(Duration::from_secs(2)),
             ),
-            None,
+            &Scrubber::default(),
         );
         assert_eq!(f.error.status(), 429);
         assert_eq!(f.classified.hint, Some(Duration::from_secs(2)));
@@ -289,7 +290,7 @@ mod tests {
             let f = Failure::upstream(
                 status,
                 rook_protocol::classify(code, br#"{"error":{"message":"bad param","type":"invalid_request_error","param":"messages","code":null}}"#, None),
-                None,
+                &Scrubber::default(),
             );
             assert_eq!(f.error.status(), status);
             let body: serde_json::Value = serde_json::from_slice(&f.error.body()).unwrap();
@@ -300,7 +301,7 @@ mod tests {
             let f = Failure::upstream(
                 StatusCode::from_u16(code).unwrap(),
                 rook_protocol::classify(code, b"oops", None),
-                None,
+                &Scrubber::default(),
             );
             assert_eq!(f.error.status(), 502, "{code}");
         }

@@ -195,9 +195,5 @@ async fn read_failure(
     );
     let (details, body_hint) = error_details(acct.protocol, &body);
     let classified = rook_protocol::classify_parsed(status.as_u16(), details, hint.or(body_hint));
-    Failure::upstream(
-        status,
-        classified,
-        acct.api_key.as_ref().map(|k| k.expose()),
-    )
+    Failure::upstream(status, classified, &acct.secrets)
 }

@@ -7,7 +7,8 @@
 //! account: HTTP/1.1 and, where TLS negotiates it, HTTP/2. Redirects are never
 //! followed. The client's `Authorization` never goes upstream: each request
 //! carries the account's own credentials, the request id as `x-request-id`, and
-//! only end-to-end headers that are safe to pass on.
+//! only end-to-end headers that are safe to pass on. (Which response headers
+//! come back to the client is decided by `proxy/headers.rs`, an allowlist.)
 
 use std::time::Duration;
 
@@ -90,24 +91,6 @@ fn is_dropped_request_header(name: &HeaderName) -> bool {
             | "openai-organization"
             | "openai-project"
     ) || name.as_str().starts_with("x-rook-")
-}
-
-/// Response headers that are not relayed to the client.
-pub fn is_dropped_response_header(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "content-length"
-            | "set-cookie"
-            | "alt-svc"
-            | "x-request-id"
-    )
 }
 
 /// How an account's key is presented, by its protocol.
