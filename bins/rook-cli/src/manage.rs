@@ -23,7 +23,9 @@ pub(crate) struct Target {
     /// http://127.0.0.1:4141) instead of the registry database.
     #[arg(long, global = true, value_name = "URL")]
     pub server: Option<String>,
-    /// Environment variable holding the admin token for --server.
+    /// Environment variable holding the admin token for --server. When it is
+    /// unset and the server is on this machine (a loopback URL), the token comes
+    /// from the config's [admin_auth] source, else from <data_dir>/admin-token.
     #[arg(
         long,
         global = true,
@@ -303,6 +305,7 @@ async fn backend(g: &GlobalArgs, target: &Target) -> Result<Backend, CliError> {
         Some(url) => Ok(Backend::Server(Box::new(AdminClient::new(
             url,
             &target.admin_token_env,
+            g,
         )?))),
         None => {
             let loaded = load_config(g)?;

@@ -30,7 +30,7 @@ pool = "gpt"
 
 const KEYS: [(&str, &str); 2] = [
     ("DOCTOR_KEY_A", "sk-doctor-canary-1"),
-    ("ROOK_ADMIN_TOKEN", "admin-canary-2"),
+    ("ROOK_ADMIN_TOKEN", "admin-canary-2-0123456"),
 ];
 
 #[test]
