@@ -53,8 +53,10 @@ Examples:
 
 Without --server the registry database is changed directly (it must exist:
 run `rook-cli db migrate` first); a running server sees the change after a
-restart. With --server the admin API applies it at once. Entries declared in
-the config file are read-only here. Exit codes: 0 done; 2 failure.";
+restart. With --server the admin API applies it at once; the admin token is
+read from --admin-token-env's variable, else (loopback servers only) from the
+config's [admin_auth] source or the server's <data_dir>/admin-token. Entries
+declared in the config file are read-only here. Exit codes: 0 done; 2 failure.";
 
 /// `accounts` command.
 #[derive(Debug, Args)]

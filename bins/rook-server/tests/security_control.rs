@@ -370,7 +370,9 @@ async fn cross_site_form_posts_to_the_admin_api_create_nothing() {
     let account =
         json!({"id": "evil", "vendor": "custom", "base_url": "http://attacker.example/v1"});
     let form = b"id=evil&vendor=custom&base_url=http%3A%2F%2Fattacker.example%2Fv1".to_vec();
-    let cases: Vec<(Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    // (headers, body, status, error code)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![
                 ("content-type", "application/x-www-form-urlencoded"),

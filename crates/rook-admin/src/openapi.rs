@@ -585,7 +585,7 @@ pub(crate) fn document(version: &str) -> Value {
         "info": {
             "title": "Rook admin API",
             "version": version,
-            "description": "Run-time management of accounts, pools and routes, health, status, metrics, usage and audit. Every operation needs `Authorization: Bearer <admin token>` except the two probes when `admin_auth.probes_without_auth` is true. Errors are `{\"error\":{\"code\",\"message\"}}`. Entries declared in the config file are read-only here.",
+            "description": "Run-time management of accounts, pools and routes, health, status, metrics, usage and audit. Every operation needs `Authorization: Bearer <admin token>` except the two probes when `admin_auth.probes_without_auth` is true. Errors are `{\"error\":{\"code\",\"message\"}}`. Entries declared in the config file are read-only here. Before authentication the gateway refuses a `Host` it does not serve (421 `misdirected_request`), a cross-site `Origin` or `Sec-Fetch-Site` (403 `cross_origin_forbidden`) and a write without `Content-Type: application/json` (415 `unsupported_media_type`; a DELETE without a body may omit it).",
         },
         "servers": [{"url": "/"}],
         "security": [{"adminToken": []}],

@@ -163,7 +163,13 @@ mod tests {
         let trusted = TrustedProxies::new(&["10.0.0.0/8".into(), "::1".into()]);
         let none = TrustedProxies::new(&[]);
         // (proxies, peer, headers, client)
-        let cases: &[(&TrustedProxies, &str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (
+            &'a TrustedProxies,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            &'a str,
+        );
+        let cases: &[Case<'_>] = &[
             // No trusted proxies: the peer, whatever the headers say.
             (
                 &none,

@@ -188,7 +188,8 @@ pub(crate) fn check_admin(
         *method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if write && !is_json(headers) && !(*method == Method::DELETE && !has_body(headers)) {
+    let bodyless_delete = *method == Method::DELETE && !has_body(headers);
+    if write && !bodyless_delete && !is_json(headers) {
         return Err(Refusal::UnsupportedMediaType);
     }
     Ok(())
@@ -243,9 +244,14 @@ mod tests {
     use http::HeaderValue;
 
     fn policy(host: &str, allowed: &[&str]) -> HostPolicy {
-        let mut config = Config::default();
-        config.host = host.into();
-        config.transport.allowed_hosts = allowed.iter().map(|s| s.to_string()).collect();
+        let config = Config {
+            host: host.into(),
+            transport: rook_config::Transport {
+                allowed_hosts: allowed.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+            ..Config::default()
+        };
         HostPolicy::new(&config)
     }
 
@@ -347,7 +353,8 @@ mod tests {
     fn admin_origin_and_content_type_table() {
         let p = policy("127.0.0.1", &["rook.example.com"]);
         let json = ("content-type", "application/json");
-        let cases: &[(Method, &[(&str, &str)], Result<(), Refusal>)] = &[
+        type Case<'a> = (Method, &'a [(&'a str, &'a str)], Result<(), Refusal>);
+        let cases: &[Case<'_>] = &[
             (Method::GET, &[], Ok(())),
             (Method::POST, &[json], Ok(())),
             (
