@@ -10,6 +10,7 @@ use rook_gateway::rook_config::entity::DEFAULT_ANTHROPIC_VERSION;
 use rook_gateway::rook_config::Protocol;
 use rook_gateway::rook_config::{
     self, redact_database_url, Config, ConfigError, DatabaseBackend, Problem, SecretSource, Vendor,
+    ADMIN_TOKEN_FILE,
 };
 use rook_gateway::rook_registry::{ConnectOptions, Registry, RegistryError, Source};
 use rook_gateway::upstream::{build_get_with, endpoint_uri, Credentials};
@@ -555,12 +556,33 @@ fn check_admin_auth(config: &Config) -> Check {
             .detail("probes_without_auth", aa.probes_without_auth)
     };
     match aa.resolve_token() {
-        Ok(_) => c(Status::Pass, format!("token from {source}")),
-        Err(e) if config.bind_is_loopback() => c(
-            Status::Warn,
-            format!("no admin token ({e}): the admin API is open to every local process"),
+        Ok(token) => match aa.check_token(&token) {
+            Ok(()) => c(Status::Pass, format!("token from {source}")),
+            Err(p) => c(Status::Fail, format!("{p}: the server refuses to start"))
+                .guidance("use a token of at least 16 characters (e.g. `openssl rand -hex 32`)"),
+        },
+        Err(e) if aa.is_configured() => c(
+            Status::Fail,
+            format!("configured admin token unavailable ({e}): the server refuses to start"),
         )
         .guidance(source_guidance(&source)),
+        Err(_) if config.bind_is_loopback() => {
+            let file = config.effective_data_dir().join(ADMIN_TOKEN_FILE);
+            let state = if file.exists() {
+                "exists"
+            } else {
+                "created at first start"
+            };
+            c(
+                Status::Pass,
+                format!(
+                    "no admin token configured: rook-server generates one into {} ({state}, \
+                     mode 0600); rook-cli reads it for --server calls to this machine",
+                    file.display()
+                ),
+            )
+            .detail("generated_token_file", file.display().to_string())
+        }
         Err(e) => c(
             Status::Fail,
             format!("no admin token ({e}): the server refuses to start on a non-loopback bind"),

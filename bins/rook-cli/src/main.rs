@@ -11,6 +11,7 @@
 #![allow(clippy::print_stdout)]
 
 mod admin_client;
+mod admin_token;
 mod common;
 mod config_cmd;
 mod db;

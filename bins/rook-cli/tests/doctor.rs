@@ -30,7 +30,7 @@ pool = "gpt"
 
 const KEYS: [(&str, &str); 2] = [
     ("DOCTOR_KEY_A", "sk-doctor-canary-1"),
-    ("ROOK_ADMIN_TOKEN", "admin-canary-2"),
+    ("ROOK_ADMIN_TOKEN", "admin-canary-2-0123456"),
 ];
 
 #[test]
@@ -141,7 +141,7 @@ fn pending_migrations_warn() {
         db["guidance"],
         "run rook-cli db migrate or start the server"
     );
-    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2]));
+    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2, 3]));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use rook_test_support::{http, FakeUpstream, RookServer};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "client-token-123";
-const ADMIN: &str = "admin-token-456";
+const ADMIN: &str = "admin-token-456-0123";
 const INLINE_KEY: &str = "sk-inline-CANARY-9d2e";
 
 fn bin() -> &'static Path {

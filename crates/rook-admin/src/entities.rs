@@ -407,6 +407,7 @@ impl Admin {
             entity_type: change.entity_type.to_string(),
             entity_id: change.entity_id.to_string(),
             detail: change.detail,
+            client_addr: req.client_addr.clone(),
         };
         if let Err(e) = self.registry.insert_audit(&event).await {
             tracing::warn!(error = %e, action = change.action, entity_type = change.entity_type,

@@ -14,7 +14,12 @@
 //! `unauthorized` otherwise, also for unknown paths), except `GET`/`HEAD /api/health/live`
 //! and `GET`/`HEAD /api/health/ready` while `admin_auth.probes_without_auth` is true (the
 //! default).
-//! `/api/openapi.json` needs the token like the rest.
+//! `/api/openapi.json` needs the token like the rest. There is no open mode: an
+//! [`Admin`] built without a token answers 401 to everything but those probes (the
+//! gateway always has a token: configured, or generated into `<data_dir>/admin-token`).
+//! Host, `Origin`/`Sec-Fetch-Site` and `Content-Type` checks (421, 403
+//! `cross_origin_forbidden`, 415 `unsupported_media_type`) happen in the gateway before
+//! a request reaches this crate.
 //!
 //! **Errors** are `{"error":{"code","message"}}`:
 //!
@@ -89,7 +94,7 @@
 //! change appends an audit event: actor `admin`, action `create` / `update` / `delete` /
 //! `set_api_key` / `clear_api_key` / `set_members`, `entity_type` (`account`, `pool`,
 //! `route`), `entity_id`, the request id, and as `detail` the entity as the API shows it
-//! (for deletes: as it was), never a key.
+//! (for deletes: as it was), never a key, and the caller's `client_addr` ([`ApiRequest::client_addr`]).
 //!
 //! **Usage**: `GET /api/usage?since=…&until=…&group_by=…` answers the registry's usage
 //! report (the same as `rook-cli usage report`):
@@ -101,7 +106,7 @@
 //! (default `model`). Unknown or repeated parameters are 400.
 //!
 //! **Audit**: `GET /api/audit/events?limit=50&before=<id>` answers
-//! `{"events":[{"id","ts_ms","ts","request_id","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,
+//! `{"events":[{"id","ts_ms","ts","request_id","client_addr","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,
 //! newest first; `limit` is 1..=500 (default 50); pass `next_before` as `before` for the
 //! next page (`null` when the page was not full).
 //!
@@ -206,6 +211,9 @@ pub struct ApiRequest {
     pub body: Bytes,
     /// Request id (for audit events).
     pub request_id: String,
+    /// The caller's address (the TCP peer, or what a trusted proxy forwarded), for
+    /// audit events.
+    pub client_addr: Option<String>,
 }
 
 impl ApiRequest {
@@ -218,6 +226,7 @@ impl ApiRequest {
             headers: HeaderMap::new(),
             body,
             request_id: String::new(),
+            client_addr: None,
         }
     }
 }
@@ -293,9 +302,8 @@ impl Admin {
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
         let Some(token) = &self.token else {
-            // No admin token: only possible on a loopback bind (the server refuses
-            // to start otherwise); the API is open to local callers.
-            return true;
+            // No open mode: without a token nothing but the probes is reachable.
+            return false;
         };
         let Some(v) = headers.get(header::AUTHORIZATION) else {
             return false;

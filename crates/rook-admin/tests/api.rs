@@ -1062,6 +1062,7 @@ async fn every_successful_write_reloads_and_is_audited() {
         Some(TOKEN),
     );
     r.request_id = "rid-123".into();
+    r.client_addr = Some("192.0.2.9".into());
     assert_eq!(e.send(r).await.status, 201);
     e.call(
         "POST",
@@ -1125,6 +1126,8 @@ async fn every_successful_write_reloads_and_is_audited() {
     }
     let first = events.last().unwrap();
     assert_eq!(first.request_id.as_deref(), Some("rid-123"));
+    assert_eq!(first.client_addr.as_deref(), Some("192.0.2.9"));
+    assert_eq!(events[0].client_addr, None);
     assert_eq!(first.detail["id"], "a1");
     assert_eq!(first.detail["has_api_key"], true);
     assert_eq!(first.detail["source"], "api");
@@ -1150,6 +1153,8 @@ async fn every_successful_write_reloads_and_is_audited() {
     let page = r.json();
     assert_eq!(page["events"].as_array().unwrap().len(), 5);
     assert_eq!(page["events"][4]["request_id"], "rid-123");
+    assert_eq!(page["events"][4]["client_addr"], "192.0.2.9");
+    assert_eq!(page["events"][3]["client_addr"], Value::Null);
     let r = e.call("GET", "/api/audit/events", None).await;
     assert_eq!(r.json()["events"].as_array().unwrap().len(), 8);
     assert_eq!(r.json()["next_before"], Value::Null);
@@ -1440,6 +1445,39 @@ async fn auth_is_required_except_for_probes() {
         .handle(request("GET", "/api/health/live", None, Some(TOKEN)))
         .await;
     assert_eq!(r.status(), 200);
+}
+
+/// No open mode: an admin API built without a token refuses everything but the
+/// probes, whatever the caller sends.
+#[tokio::test]
+async fn without_a_token_nothing_but_the_probes_is_reachable() {
+    let e = env().await;
+    let admin = Admin::new(
+        Arc::new(Config::from_toml_str("").unwrap()),
+        e.registry.clone(),
+        e.runtime.clone(),
+        None,
+        "test",
+    );
+    for (method, path, token) in [
+        ("GET", "/api/accounts", None),
+        ("GET", "/api/accounts", Some(TOKEN)),
+        ("GET", "/api/accounts", Some("")),
+        ("POST", "/api/accounts", None),
+        ("GET", "/api/status", Some("anything-at-all-here")),
+        ("GET", "/api/openapi.json", None),
+    ] {
+        let body = (method == "POST").then(|| json!({"id": "x", "vendor": "open_ai"}));
+        let r = admin
+            .handle(request(method, path, body.as_ref(), token))
+            .await;
+        assert_eq!(r.status(), 401, "{method} {path} {token:?}");
+    }
+    assert!(e.registry.list_accounts().await.unwrap().is_empty());
+    for path in ["/api/health/live", "/api/health/ready"] {
+        let r = admin.handle(request("GET", path, None, None)).await;
+        assert_ne!(r.status(), 401, "{path}");
+    }
 }
 
 #[tokio::test]

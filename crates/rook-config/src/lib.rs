@@ -78,8 +78,9 @@ pub use load::{
 };
 pub use model::{
     AccountConfig, AdminAuth, Config, DatabaseBackend, Idempotency, InboundAuth, Limits, LogFormat,
-    ModelPrice, PoolConfig, Protocol, RateLimits, RouteConfig, Strategy, Upstream,
-    UpstreamResilience, Usage, Vendor, DEFAULT_ADMIN_TOKEN_ENV, DEFAULT_INBOUND_TOKEN_ENV,
+    ModelPrice, PoolConfig, Protocol, RateLimits, RouteConfig, Strategy, Transport, Upstream,
+    UpstreamResilience, Usage, Vendor, ADMIN_TOKEN_FILE, DEFAULT_ADMIN_TOKEN_ENV,
+    DEFAULT_INBOUND_TOKEN_ENV, MIN_ADMIN_TOKEN_LEN,
 };
 pub use secret::{redact_database_url, Secret, SecretError, SecretSource, REDACTED};
-pub use validate::{check_database_url, Problem};
+pub use validate::{check_database_url, check_host_pattern, parse_cidr, Problem};

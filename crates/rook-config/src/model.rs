@@ -59,6 +59,12 @@ pub struct Config {
     pub idempotency: Idempotency,
     /// Request rate limits (per instance).
     pub rate_limits: RateLimits,
+    /// Directory for Rook's own files (the generated admin token `admin-token`).
+    /// `None` (default): [`Config::effective_data_dir`] — the SQLite database
+    /// file's directory, else the working directory.
+    pub data_dir: Option<PathBuf>,
+    /// Who may address the server (Host check) and which proxies are trusted.
+    pub transport: Transport,
     /// Optional price table, keyed by logical model name.
     pub pricing: BTreeMap<String, ModelPrice>,
     /// Upstream accounts declared in the file (file-only; no env override).
@@ -86,6 +92,8 @@ impl Default for Config {
             usage: Usage::default(),
             idempotency: Idempotency::default(),
             rate_limits: RateLimits::default(),
+            data_dir: None,
+            transport: Transport::default(),
             pricing: BTreeMap::new(),
             accounts: Vec::new(),
             pools: Vec::new(),
@@ -111,6 +119,8 @@ impl fmt::Debug for Config {
             .field("usage", &self.usage)
             .field("idempotency", &self.idempotency)
             .field("rate_limits", &self.rate_limits)
+            .field("data_dir", &self.data_dir)
+            .field("transport", &self.transport)
             .field("pricing", &self.pricing)
             .field("accounts", &self.accounts)
             .field("pools", &self.pools)
@@ -161,6 +171,33 @@ impl Config {
     /// rejects, so it is always `Some` for a config from the loader.
     pub fn database_backend(&self) -> Option<DatabaseBackend> {
         DatabaseBackend::from_url(&self.database_url)
+    }
+
+    /// The directory of Rook's own files: `data_dir` when set, else the
+    /// directory of the SQLite database file (`sqlite://rook.db` → the working
+    /// directory `.`), else (PostgreSQL, `sqlite::memory:`) the working
+    /// directory. Relative paths are relative to the working directory.
+    pub fn effective_data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        let url = self.database_url.trim();
+        let rest = match url.split_once(':') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("sqlite") => rest,
+            _ => return PathBuf::from("."),
+        };
+        let rest = rest.trim_start_matches("//");
+        let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+        if database.is_empty()
+            || database == ":memory:"
+            || params.split('&').any(|p| p == "mode=memory")
+        {
+            return PathBuf::from(".");
+        }
+        match std::path::Path::new(database).parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
     }
 
     /// The account with this id, if declared.
@@ -322,7 +359,43 @@ impl Default for AdminAuth {
     }
 }
 
+/// Shortest admin token accepted at start (characters).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// File name of the admin token `rook-server` generates in the data directory
+/// when no admin token is configured.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
 impl AdminAuth {
+    /// Whether an admin token source is configured (`bearer_token_env` or
+    /// `bearer_token_file` set). Without one, `rook-server` uses the default
+    /// variable `ROOK_ADMIN_TOKEN` when it is set, else the generated
+    /// `<data_dir>/admin-token`.
+    pub fn is_configured(&self) -> bool {
+        self.bearer_token_env.is_some() || self.bearer_token_file.is_some()
+    }
+
+    /// Checks a resolved admin token's length; the problem names the key the
+    /// token came from (`admin_auth.bearer_token_env` or `…_file`), never the value.
+    pub fn check_token(&self, token: &Secret) -> Result<(), crate::Problem> {
+        let len = token.expose().chars().count();
+        if len >= MIN_ADMIN_TOKEN_LEN {
+            return Ok(());
+        }
+        let key = match self.token_source() {
+            SecretSource::File(_) => "admin_auth.bearer_token_file",
+            SecretSource::Env(_) => "admin_auth.bearer_token_env",
+        };
+        Err(crate::Problem::new(
+            key,
+            format!(
+                "the admin token from {} is {len} characters; at least {MIN_ADMIN_TOKEN_LEN} \
+                 are required (e.g. `openssl rand -hex 32`)",
+                self.token_source()
+            ),
+        ))
+    }
+
     /// Where the token is read from: the file if set, else the environment
     /// variable (`bearer_token_env`, default `ROOK_ADMIN_TOKEN`).
     pub fn token_source(&self) -> SecretSource {
@@ -543,6 +616,26 @@ pub struct RateLimits {
     /// Requests per minute per route (logical model). Default `0` (none); at
     /// most `1000000`.
     pub route_requests_per_minute: u32,
+    /// Requests per minute per client address (the TCP peer, or the address a
+    /// trusted proxy forwarded; see `[transport] trusted_proxies`). Default `0`
+    /// (none); at most `1000000`.
+    pub client_address_requests_per_minute: u32,
+}
+
+/// `[transport]`: which Host names the server answers to and which proxies'
+/// forwarding headers it believes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Transport {
+    /// Host names (besides the bind address, loopback names and addresses, and
+    /// any IP literal on an unspecified bind) a request's `Host` may carry;
+    /// `*.example.com` matches any subdomain; `"*"` turns the Host check off.
+    /// Anything else is answered 421. Default empty.
+    pub allowed_hosts: Vec<String>,
+    /// Proxies (CIDRs such as `10.0.0.0/8`, or single addresses) whose
+    /// `X-Forwarded-For` / `Forwarded: for=` is believed for the client
+    /// address. Default empty: the client address is the TCP peer.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[pricing."<model>"]`: price of one logical model, in US dollars per

@@ -55,6 +55,10 @@ pub(crate) enum ApiError {
     },
     /// The path exists but not with this method. 405.
     MethodNotAllowed,
+    /// The Host names a host this server does not serve (DNS rebinding). 421.
+    Misdirected,
+    /// A POST body not declared as `application/json`. 415.
+    UnsupportedMediaType,
     /// The body is larger than `[limits] max_request_body_bytes`. 413.
     PayloadTooLarge {
         /// The configured limit.
@@ -168,6 +172,8 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -187,6 +193,8 @@ impl ApiError {
             ApiError::ModelNotFound { .. } => "model_not_found",
             ApiError::NotFound | ApiError::UnknownPath { .. } => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Misdirected => "misdirected_request",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Conflict { .. } => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -254,6 +262,18 @@ impl ApiError {
                 "Method not allowed for this path.".into(),
                 "invalid_request_error",
                 Some("method_not_allowed"),
+                None,
+            ),
+            ApiError::Misdirected => (
+                MISDIRECTED_MESSAGE.into(),
+                "invalid_request_error",
+                Some("misdirected_request"),
+                None,
+            ),
+            ApiError::UnsupportedMediaType => (
+                UNSUPPORTED_MEDIA_TYPE_MESSAGE.into(),
+                "invalid_request_error",
+                Some("unsupported_media_type"),
                 None,
             ),
             ApiError::PayloadTooLarge { limit } => (
@@ -364,6 +384,14 @@ impl ApiError {
         resp
     }
 }
+
+/// The message of a 421 (the Host check), in every dialect.
+pub(crate) const MISDIRECTED_MESSAGE: &str = "This server does not serve the host named in the \
+    request's Host header. If the name is yours, add it to [transport] allowed_hosts.";
+
+/// The message of a 415 (a body not declared as JSON), in every dialect.
+pub(crate) const UNSUPPORTED_MEDIA_TYPE_MESSAGE: &str =
+    "The request body must be JSON, sent with `Content-Type: application/json`.";
 
 /// `Retry-After` in whole seconds, rounded up, at least 1.
 pub(crate) fn retry_after_value(d: Duration) -> HeaderValue {

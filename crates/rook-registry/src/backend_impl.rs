@@ -1166,7 +1166,7 @@ pub(crate) async fn insert_audit(c: &mut Conn, e: &AuditEvent) -> Result<i64> {
     let detail = serde_json::to_string(&e.detail).map_err(RegistryError::other)?;
     let rows = sqlx::query(
         "INSERT INTO audit_events (ts_ms, request_id, actor, action, entity_type, entity_id, \
-         detail_json) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+         detail_json, client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(e.ts_ms)
     .bind(&e.request_id)
@@ -1175,6 +1175,7 @@ pub(crate) async fn insert_audit(c: &mut Conn, e: &AuditEvent) -> Result<i64> {
     .bind(&e.entity_type)
     .bind(&e.entity_id)
     .bind(detail)
+    .bind(&e.client_addr)
     .fetch_all(&mut *c)
     .await?;
     match rows.first() {
@@ -1189,8 +1190,8 @@ pub(crate) async fn list_audit(
     before_id: Option<i64>,
 ) -> Result<Vec<AuditEvent>> {
     let rows = sqlx::query(
-        "SELECT id, ts_ms, request_id, actor, action, entity_type, entity_id, detail_json \
-         FROM audit_events WHERE id < $1 ORDER BY id DESC LIMIT $2",
+        "SELECT id, ts_ms, request_id, actor, action, entity_type, entity_id, detail_json, \
+         client_addr FROM audit_events WHERE id < $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(before_id.unwrap_or(i64::MAX))
     .bind(i64::from(limit))
@@ -1210,6 +1211,7 @@ pub(crate) async fn list_audit(
                 detail: serde_json::from_str(&detail).map_err(|e| {
                     RegistryError::other(format!("bad detail_json in database: {e}"))
                 })?,
+                client_addr: r.try_get("client_addr")?,
             })
         })
         .collect()

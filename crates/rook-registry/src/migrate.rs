@@ -36,6 +36,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "protocols",
         sql: include_str!("../migrations/sqlite/0002_protocols.sql"),
     },
+    Migration {
+        version: 3,
+        description: "audit client address",
+        sql: include_str!("../migrations/sqlite/0003_audit_client_addr.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -49,6 +54,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         description: "protocols",
         sql: include_str!("../migrations/postgres/0002_protocols.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "audit client address",
+        sql: include_str!("../migrations/postgres/0003_audit_client_addr.sql"),
     },
 ];
 

@@ -69,7 +69,7 @@ async fn snapshot(r: &Registry) -> (Vec<AccountRecord>, Vec<PoolRecord>, Vec<Rou
 async fn migrations_are_current(r: &Registry) {
     r.ping().await.unwrap();
     let status = r.migration_status().await.unwrap();
-    assert_eq!(status.applied, vec![1, 2]);
+    assert_eq!(status.applied, vec![1, 2, 3]);
     assert!(status.pending.is_empty());
     assert!(status.current);
     // Applying again is a no-op.
@@ -872,6 +872,7 @@ async fn audit_round_trip(r: &Registry) {
             entity_type: "account".into(),
             entity_id: format!("acc-{i}"),
             detail: serde_json::json!({ "i": i, "fields": ["base_url"] }),
+            client_addr: (i % 3 == 0).then(|| format!("192.0.2.{i}")),
         };
         ids.push(r.insert_audit(&e).await.unwrap());
     }
@@ -882,6 +883,8 @@ async fn audit_round_trip(r: &Registry) {
     assert_eq!(page1[0].detail["i"], 24);
     assert_eq!(page1[0].request_id.as_deref(), Some("req-24"));
     assert_eq!(page1[0].id, Some(ids[24]));
+    assert_eq!(page1[0].client_addr.as_deref(), Some("192.0.2.24"));
+    assert_eq!(page1[1].client_addr, None);
     let page2 = r.list_audit(10, page1.last().unwrap().id).await.unwrap();
     assert_eq!(page2[0].entity_id, "acc-14");
     let page3 = r.list_audit(10, page2.last().unwrap().id).await.unwrap();

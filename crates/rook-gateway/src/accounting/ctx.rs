@@ -2,6 +2,7 @@
 //! tried, how long it took. Filled by the surface and the attempt loop; read by
 //! [`Accounting::record`](super::Accounting::record).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,8 @@ pub(crate) struct Ctx<'a> {
     /// Time to the upstream's first byte of the answer used.
     pub(crate) ttfb: Option<Duration>,
     pub(crate) accounting: Arc<Accounting>,
+    /// The client address (the TCP peer, or what a trusted proxy forwarded).
+    pub(crate) client: Option<IpAddr>,
 }
 
 impl<'a> Ctx<'a> {
@@ -57,6 +60,7 @@ impl<'a> Ctx<'a> {
             upstream_model: None,
             ttfb: None,
             accounting,
+            client: None,
         }
     }
 
@@ -101,6 +105,7 @@ impl<'a> Ctx<'a> {
             upstream_model: self.upstream_model.clone(),
             ttfb: self.ttfb,
             accounting: self.accounting.clone(),
+            client: self.client,
         }
     }
 }
@@ -119,6 +124,7 @@ pub(crate) struct Detached {
     upstream_model: Option<String>,
     ttfb: Option<Duration>,
     accounting: Arc<Accounting>,
+    client: Option<IpAddr>,
 }
 
 impl Detached {
@@ -137,6 +143,7 @@ impl Detached {
             upstream_model: self.upstream_model.clone(),
             ttfb: self.ttfb,
             accounting: self.accounting.clone(),
+            client: self.client,
         }
     }
 }

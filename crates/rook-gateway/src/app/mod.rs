@@ -5,7 +5,9 @@
 //! The [`App`] holds the three parts — [`Proxy`], [`Accounting`] and the control
 //! glue — and only the app and control see it whole.
 
+pub(crate) mod client_addr;
 mod dispatch;
+pub(crate) mod guard;
 mod idempotency;
 pub(crate) mod server;
 mod surface;
@@ -42,6 +44,12 @@ pub(crate) struct App {
     pub(crate) principal: Arc<str>,
     pub(crate) principal_limits: KeyedLimiter,
     pub(crate) route_limits: KeyedLimiter,
+    /// `[rate_limits] client_address_requests_per_minute`, keyed by client address.
+    pub(crate) client_limits: KeyedLimiter,
+    /// The Host check's allowed hosts.
+    pub(crate) hosts: guard::HostPolicy,
+    /// `[transport] trusted_proxies`.
+    pub(crate) proxies: client_addr::TrustedProxies,
     id_seq: AtomicU64,
     id_prefix: u64,
 }
@@ -86,6 +94,7 @@ impl App {
         config: Config,
         registry: Registry,
         metrics: Option<rook_observability::PrometheusHandle>,
+        admin_token: Secret,
     ) -> Result<Arc<App>, AppError> {
         let inbound_token = config
             .inbound_auth
@@ -94,9 +103,6 @@ impl App {
                 what: "inbound_auth".into(),
                 source: e,
             })?;
-        // The admin token is optional on a loopback bind; the binary refuses to
-        // start without one on any other address.
-        let admin_token = config.admin_auth.resolve_token().ok();
 
         catalog::sync_declared(&config, &registry).await?;
         let shared = SharedRegistry::default();
@@ -120,6 +126,9 @@ impl App {
         let app = Arc::new(App {
             principal_limits: KeyedLimiter::new(config.rate_limits.principal_requests_per_minute),
             route_limits: KeyedLimiter::new(config.rate_limits.route_requests_per_minute),
+            client_limits: KeyedLimiter::new(config.rate_limits.client_address_requests_per_minute),
+            hosts: guard::HostPolicy::new(&config),
+            proxies: client_addr::TrustedProxies::new(&config.transport.trusted_proxies),
             config: Arc::new(config),
             proxy,
             accounting,
@@ -138,7 +147,7 @@ impl App {
             app.config.clone(),
             app.registry.clone(),
             runtime,
-            admin_token,
+            Some(admin_token),
             env!("CARGO_PKG_VERSION"),
         ));
         persist::spawn_health_persister(app.registry.clone(), &app.proxy.health);

@@ -3,6 +3,7 @@
 //! body, resolve the route, apply Rook's own rate limits and idempotency, then
 //! hand the request to the proxy's attempt loop.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ pub(crate) async fn handle(
     body: Bytes,
     request_id: &str,
     start: Instant,
+    client: IpAddr,
 ) -> Response<RookBody> {
     let mut ctx = Ctx::new(
         request_id,
@@ -35,6 +37,7 @@ pub(crate) async fn handle(
         app.principal.clone(),
         app.accounting.clone(),
     );
+    ctx.client = Some(client);
     let probe = match probe_chat(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -70,13 +73,19 @@ pub(crate) async fn handle(
         };
         return ctx.fail(err, None, "shutting_down");
     }
-    // Rate limits: over either, 429 without an upstream call.
+    // Rate limits: over any, 429 without an upstream call.
     let now = Instant::now();
     let limited = app
         .principal_limits
         .check(&app.principal, now)
         .err()
         .map(|w| (w, "principal"))
+        .or_else(|| {
+            app.client_limits
+                .check(&client.to_string(), now)
+                .err()
+                .map(|w| (w, "client address"))
+        })
         .or_else(|| {
             app.route_limits
                 .check(&probe.model, now)

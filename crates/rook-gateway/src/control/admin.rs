@@ -126,6 +126,7 @@ pub(crate) async fn handle(
     app: &Arc<App>,
     req: Request<Incoming>,
     request_id: &str,
+    client: std::net::IpAddr,
 ) -> Response<RookBody> {
     let (parts, body) = req.into_parts();
     let body = match tokio::time::timeout(
@@ -150,6 +151,7 @@ pub(crate) async fn handle(
         headers: parts.headers,
         body,
         request_id: request_id.to_string(),
+        client_addr: Some(client.to_string()),
     };
     let resp = match app.admin.get() {
         Some(admin) => admin.handle(api).await,
