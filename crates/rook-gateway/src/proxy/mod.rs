@@ -7,6 +7,7 @@
 //! ([`relay`]) streams the answer back.
 
 pub(crate) mod attempt;
+pub(crate) mod buffers;
 pub(crate) mod exhaustion;
 pub(crate) mod gauges;
 pub(crate) mod health;
@@ -74,6 +75,8 @@ pub(crate) struct Proxy {
     pub(crate) panic_mode: bool,
     /// Routes panic-routed recently.
     pub(crate) panics: PanicRoutes,
+    /// The limits on buffered answers (per answer and across answers).
+    pub(crate) buffers: buffers::BufferBudget,
 }
 
 impl Proxy {
@@ -158,6 +161,10 @@ impl Proxy {
             exhaustion: Exhaustion::default(),
             panic_mode: r.panic_mode,
             panics: PanicRoutes::default(),
+            buffers: buffers::BufferBudget::new(
+                config.limits.max_upstream_response_bytes,
+                config.limits.buffered_response_budget_bytes,
+            ),
         })
     }
 

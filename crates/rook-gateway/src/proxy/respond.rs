@@ -5,6 +5,7 @@
 use http::{header, HeaderMap, HeaderValue, Response};
 use rook_protocol::ErrorClass;
 
+use super::buffers::HeldBody;
 use super::gauges::InFlight;
 use super::limits::Reserved;
 use super::plan::Answer;
@@ -36,12 +37,13 @@ pub(crate) fn respond(
             headers,
             body,
             usage,
+            hold,
         } => {
             drop(held);
             if let Some(r) = reservation {
                 r.settle(usage.map(|u| u.total_tokens));
             }
-            let mut resp = Response::new(RookBody::full(body));
+            let mut resp = Response::new(RookBody::Held(HeldBody::new(body, hold)));
             *resp.status_mut() = status;
             copy_response_headers(&headers, resp.headers_mut());
             ctx.record(status.as_u16(), "success", None, usage);
