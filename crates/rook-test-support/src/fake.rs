@@ -118,6 +118,7 @@ pub struct Reply {
     usage: Option<(u64, u64)>,
     message: Option<String>,
     hang: bool,
+    pad_to: Option<usize>,
 }
 
 impl Reply {
@@ -132,6 +133,7 @@ impl Reply {
             usage: None,
             message: None,
             hang: false,
+            pad_to: None,
         }
     }
 
@@ -288,6 +290,15 @@ impl Reply {
     /// `prompt_tokens`, count_tokens `input_tokens`.
     pub fn usage(mut self, prompt_tokens: u64, completion_tokens: u64) -> Self {
         self.usage = Some((prompt_tokens, completion_tokens));
+        self
+    }
+
+    /// Makes a buffered JSON answer at least `bytes` long (a `"padding"`
+    /// string field is added to the top-level object) and sends it chunked,
+    /// in 64 KiB writes without `content-length`, so the client can only
+    /// learn its size by reading it (for answer-size limit tests).
+    pub fn pad_to(mut self, bytes: usize) -> Self {
+        self.pad_to = Some(bytes);
         self
     }
 
@@ -934,6 +945,9 @@ impl<'a> Ctx<'a> {
     /// A JSON body with the reply's status and headers, honouring
     /// `break_after` (in bytes).
     fn buffered(&self, body: Value) -> Response<FakeBody> {
+        if let Some(n) = self.reply.pad_to {
+            return self.padded(body, n);
+        }
         let bytes = Bytes::from(body.to_string());
         let body = match self.reply.break_after {
             Some(n) => FakeBody::new(
@@ -954,6 +968,30 @@ impl<'a> Ctx<'a> {
                 )
             }
         };
+        build_response(
+            self.reply.status,
+            &self.reply.headers,
+            "application/json",
+            body,
+        )
+    }
+
+    /// `body` padded to at least `n` bytes, sent in 64 KiB chunks without a
+    /// length.
+    fn padded(&self, mut body: Value, n: usize) -> Response<FakeBody> {
+        let plain = body.to_string().len();
+        // `,"padding":""` is 13 bytes.
+        let pad = n.saturating_sub(plain + 13);
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("padding".into(), Value::String("x".repeat(pad)));
+        }
+        let bytes = Bytes::from(body.to_string());
+        let mut parts = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            parts.push(rest.split_to(rest.len().min(64 * 1024)));
+        }
+        let body = FakeBody::new(parts, None, None, None, Some(self.shared.clone()));
         build_response(
             self.reply.status,
             &self.reply.headers,

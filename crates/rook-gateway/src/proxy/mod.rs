@@ -8,6 +8,7 @@
 
 pub(crate) mod attempt;
 pub(crate) mod buffers;
+pub(crate) mod egress;
 pub(crate) mod exhaustion;
 pub(crate) mod gauges;
 pub(crate) mod health;
@@ -40,7 +41,7 @@ use exhaustion::Exhaustion;
 use health::Health;
 use panic::PanicRoutes;
 use snapshot::{SharedRegistry, Snapshot, View};
-use upstream::{build_client, ClientSettings, UpstreamClient};
+use upstream::{build_client_with_egress, ClientSettings, UpstreamClient};
 
 /// Upstream timeouts in force.
 #[derive(Debug, Clone, Copy)]
@@ -137,11 +138,15 @@ impl Proxy {
         )
         .map_err(|e| err(&e))?
         .with_observer(observer);
-        let client = build_client(&ClientSettings {
-            connect_timeout: Duration::from_millis(config.upstream.connect_timeout_ms),
-            pool_idle_timeout: Duration::from_secs(config.upstream.pool_idle_timeout_seconds),
-            pool_max_idle_per_host: config.upstream.pool_max_idle_per_host as usize,
-        });
+        let egress = config.upstream.egress_policy().map_err(|e| err(&e))?;
+        let client = build_client_with_egress(
+            &ClientSettings {
+                connect_timeout: Duration::from_millis(config.upstream.connect_timeout_ms),
+                pool_idle_timeout: Duration::from_secs(config.upstream.pool_idle_timeout_seconds),
+                pool_max_idle_per_host: config.upstream.pool_max_idle_per_host as usize,
+            },
+            Some(Arc::new(egress)),
+        );
         let timeouts = Timeouts {
             first_byte: Duration::from_millis(config.upstream.first_byte_timeout_ms),
             stream_idle: Duration::from_millis(config.upstream.stream_idle_timeout_ms),

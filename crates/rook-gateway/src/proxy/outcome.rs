@@ -56,6 +56,20 @@ impl Failure {
         }
     }
 
+    /// The egress policy refused the account's upstream address at connect
+    /// time: a transport failure of the account (it cools like an unreachable
+    /// one; another account may serve the request).
+    pub(crate) fn egress_denied() -> Failure {
+        Failure {
+            classified: Classified::local(ErrorClass::TransportError),
+            error: ApiError::BadGateway {
+                message: "The account's upstream address is not allowed by the gateway's egress policy.".into(),
+                code: "egress_denied",
+            },
+            status: None,
+        }
+    }
+
     /// The upstream request could not be built (a bad account URL or header).
     pub(crate) fn unbuildable() -> Failure {
         Failure {

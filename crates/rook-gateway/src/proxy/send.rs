@@ -86,6 +86,16 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
     let resp = match tokio::time::timeout(first_byte, proxy.client.request(req)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
+            if let Some(denied) = super::egress::denied_in(&e) {
+                tracing::warn!(
+                    account = %a.acct.label,
+                    target = %denied.target,
+                    reason = denied.reason.as_str(),
+                    class = "egress_denied",
+                    "upstream address refused by the egress policy"
+                );
+                return Err(Failure::egress_denied());
+            }
             tracing::debug!(account = %a.acct.label, error = %e, "upstream transport error");
             return Err(Failure::transport());
         }
