@@ -296,7 +296,10 @@ impl Reply {
     /// Makes a buffered JSON answer at least `bytes` long (a `"padding"`
     /// string field is added to the top-level object) and sends it chunked,
     /// in 64 KiB writes without `content-length`, so the client can only
-    /// learn its size by reading it (for answer-size limit tests).
+    /// learn its size by reading it (for answer-size limit tests). With
+    /// [`chunk_delay`](Reply::chunk_delay), everything but the last 1 KiB is
+    /// sent at once and the last 1 KiB after the delay, so the client holds
+    /// most of the answer meanwhile (for memory-budget tests).
     pub fn pad_to(mut self, bytes: usize) -> Self {
         self.pad_to = Some(bytes);
         self
@@ -985,13 +988,24 @@ impl<'a> Ctx<'a> {
         if let Some(obj) = body.as_object_mut() {
             obj.insert("padding".into(), Value::String("x".repeat(pad)));
         }
-        let bytes = Bytes::from(body.to_string());
+        let mut rest = Bytes::from(body.to_string());
         let mut parts = Vec::new();
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            parts.push(rest.split_to(rest.len().min(64 * 1024)));
+        if self.reply.chunk_delay.is_some() {
+            let head = rest.split_to(rest.len().saturating_sub(1024));
+            parts.push(head);
+            parts.push(rest);
+        } else {
+            while !rest.is_empty() {
+                parts.push(rest.split_to(rest.len().min(64 * 1024)));
+            }
         }
-        let body = FakeBody::new(parts, None, None, None, Some(self.shared.clone()));
+        let body = FakeBody::new(
+            parts,
+            self.reply.chunk_delay,
+            None,
+            None,
+            Some(self.shared.clone()),
+        );
         build_response(
             self.reply.status,
             &self.reply.headers,
