@@ -815,7 +815,8 @@ fn check_accounts(accounts: &[Acct]) -> Check {
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-const EGRESS_GUIDANCE: &str = "point base_url elsewhere, or list the host (or its network) in [upstream] allowed_egress";
+const EGRESS_GUIDANCE: &str =
+    "point base_url elsewhere, or list the host (or its network) in [upstream] allowed_egress";
 
 /// Probes the enabled accounts under the gateway's own egress policy: a base
 /// URL the gateway would refuse is reported, not dialled.

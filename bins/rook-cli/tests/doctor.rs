@@ -395,7 +395,10 @@ base_url = "http://localhost:{port}/v1"
     assert_eq!(local["status"], "fail");
     let summary = local["summary"].as_str().unwrap();
     assert!(summary.contains("egress denied"), "{summary}");
-    assert!(local["guidance"].as_str().unwrap().contains("allowed_egress"));
+    assert!(local["guidance"]
+        .as_str()
+        .unwrap()
+        .contains("allowed_egress"));
     assert!(
         listener.accept().is_err(),
         "the probe connected to a denied address"

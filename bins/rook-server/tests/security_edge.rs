@@ -130,11 +130,20 @@ async fn duplicate_top_level_keys_are_refused_before_any_upstream_call() {
     assert_eq!(r.status, 400, "{}", r.text());
     let v = r.json();
     assert_eq!(v["error"]["code"], "duplicate_key");
-    assert!(v["error"]["message"].as_str().unwrap().contains("\"model\""), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"model\""),
+        "{v}"
+    );
     // Every /v1 JSON surface, each in its caller's protocol.
     for (path, body) in [
         ("/v1/embeddings", r#"{"model":"m","input":"a","input":"b"}"#),
-        ("/v1/completions", r#"{"model":"m","prompt":"a","stream":false,"stream":true}"#),
+        (
+            "/v1/completions",
+            r#"{"model":"m","prompt":"a","stream":false,"stream":true}"#,
+        ),
         ("/v1/responses", r#"{"model":"m","input":"a","model":"m"}"#),
     ] {
         let r = post_raw(&server, path, body).await;
@@ -152,7 +161,13 @@ async fn duplicate_top_level_keys_are_refused_before_any_upstream_call() {
         let v = r.json();
         // Anthropic's error shape.
         assert_eq!(v["type"], "error", "{path}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains("max_tokens"), "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_tokens"),
+            "{v}"
+        );
     }
     assert_eq!(up.request_count(), 0);
     // The same body without the repeat goes through.
@@ -199,7 +214,11 @@ async fn an_answer_above_the_limit_is_refused_counted_and_not_retried() {
     let before = metrics(&server).await;
     for acct in ["acct_a", "acct_b"] {
         assert_eq!(
-            sample(&before, "rook_upstream_response_too_large_total", &format!("account=\"{acct}\"")),
+            sample(
+                &before,
+                "rook_upstream_response_too_large_total",
+                &format!("account=\"{acct}\"")
+            ),
             Some(0.0),
             "{before}"
         );
@@ -229,12 +248,20 @@ async fn an_answer_above_the_limit_is_refused_counted_and_not_retried() {
     assert_eq!(b.request_count(), 0);
     let after = metrics(&server).await;
     assert_eq!(
-        sample(&after, "rook_upstream_response_too_large_total", "account=\"acct_a\""),
+        sample(
+            &after,
+            "rook_upstream_response_too_large_total",
+            "account=\"acct_a\""
+        ),
         Some(2.0),
         "{after}"
     );
     assert_eq!(
-        sample(&after, "rook_upstream_response_too_large_total", "account=\"acct_b\""),
+        sample(
+            &after,
+            "rook_upstream_response_too_large_total",
+            "account=\"acct_b\""
+        ),
         Some(0.0)
     );
 }
@@ -249,7 +276,11 @@ async fn the_budget_across_answers_bounds_memory_and_is_released() {
     .await;
     // A: 900 KiB arrive at once, the last 1 KiB three seconds later; Rook
     // holds the 899 KiB meanwhile. B: 400 KiB, which cannot fit next to it.
-    up.push(Reply::chat("a").pad_to(900 * 1024).chunk_delay(Duration::from_secs(3)));
+    up.push(
+        Reply::chat("a")
+            .pad_to(900 * 1024)
+            .chunk_delay(Duration::from_secs(3)),
+    );
     up.push(Reply::chat("b").pad_to(400 * 1024));
     let first = {
         let url = server.url("/v1/chat/completions");
@@ -307,9 +338,8 @@ async fn raw(server: &RookServer, head: &[u8]) -> String {
 /// A GET of the liveness probe whose head (request line, header lines, final
 /// blank line) is exactly `total` bytes, with `extra` more header lines.
 fn head_of(port: u16, total: usize, extra: usize) -> Vec<u8> {
-    let mut head = format!(
-        "GET /api/health/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
-    );
+    let mut head =
+        format!("GET /api/health/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for i in 0..extra {
         head.push_str(&format!("X-Extra-{i}: v\r\n"));
     }
@@ -335,7 +365,9 @@ async fn the_request_head_limit_is_exact_at_the_default() {
     let big = raw(&server, &head_of(port, 114_000, 0)).await;
     assert!(big.starts_with("HTTP/1.1 431"), "{big}");
     // The server is fine afterwards.
-    assert!(raw(&server, &head_of(port, 1_000, 0)).await.starts_with("HTTP/1.1 200"));
+    assert!(raw(&server, &head_of(port, 1_000, 0))
+        .await
+        .starts_with("HTTP/1.1 200"));
 }
 
 #[tokio::test]
@@ -347,10 +379,16 @@ async fn configured_head_and_header_count_limits_are_exact() {
     )
     .await;
     let port = server.port();
-    assert!(raw(&server, &head_of(port, 8_192, 0)).await.starts_with("HTTP/1.1 200"));
-    assert!(raw(&server, &head_of(port, 8_193, 0)).await.starts_with("HTTP/1.1 431"));
+    assert!(raw(&server, &head_of(port, 8_192, 0))
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(raw(&server, &head_of(port, 8_193, 0))
+        .await
+        .starts_with("HTTP/1.1 431"));
     // Host, Connection and X-Pad are 3 lines: 17 extra make 20, 18 make 21.
-    assert!(raw(&server, &head_of(port, 2_000, 17)).await.starts_with("HTTP/1.1 200"));
+    assert!(raw(&server, &head_of(port, 2_000, 17))
+        .await
+        .starts_with("HTTP/1.1 200"));
     let over = raw(&server, &head_of(port, 2_000, 18)).await;
     assert!(over.starts_with("HTTP/1.1 431"), "{over}");
 }
@@ -360,8 +398,12 @@ async fn the_default_header_count_limit_is_100() {
     let up = FakeUpstream::start().await;
     let server = start(&[up.base_url()], "").await;
     let port = server.port();
-    assert!(raw(&server, &head_of(port, 4_000, 97)).await.starts_with("HTTP/1.1 200"));
-    assert!(raw(&server, &head_of(port, 4_000, 98)).await.starts_with("HTTP/1.1 431"));
+    assert!(raw(&server, &head_of(port, 4_000, 97))
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(raw(&server, &head_of(port, 4_000, 98))
+        .await
+        .starts_with("HTTP/1.1 431"));
 }
 
 // ----------------------------------------------------------------- egress policy
@@ -406,7 +448,10 @@ async fn the_admin_api_refuses_denied_base_urls() {
         .await;
         assert_eq!(r.status, 400, "{url}: {}", r.text());
         let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
-        assert!(msg.contains("base_url") && msg.contains("egress denied"), "{msg}");
+        assert!(
+            msg.contains("base_url") && msg.contains("egress denied"),
+            "{msg}"
+        );
     }
     // An API account moved to a metadata address later: refused too.
     let r = admin(
@@ -442,7 +487,9 @@ async fn a_name_resolving_to_a_denied_address_is_refused_at_connect() {
     assert_eq!(r.json()["error"]["code"], "egress_denied");
     assert_eq!(up.request_count(), 0);
     assert!(
-        server.wait_for_log("egress_denied", Duration::from_secs(5)).await,
+        server
+            .wait_for_log("egress_denied", Duration::from_secs(5))
+            .await,
         "{}",
         server.logs()
     );
@@ -464,10 +511,10 @@ async fn redirects_are_not_followed() {
     let elsewhere = FakeUpstream::start().await;
     let server = start(&[up.base_url()], "").await;
     for status in [301, 302, 307, 308] {
-        up.push(
-            Reply::status(status)
-                .header("location", &format!("{}/chat/completions", elsewhere.base_url())),
-        );
+        up.push(Reply::status(status).header(
+            "location",
+            &format!("{}/chat/completions", elsewhere.base_url()),
+        ));
         let r = chat(&server).await;
         assert_ne!(r.status, 200, "{status}: {}", r.text());
         assert!(r.json()["choices"].is_null(), "{status}");

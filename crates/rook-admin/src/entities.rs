@@ -450,11 +450,9 @@ impl Admin {
     /// The egress policy of `[upstream]` on an account's base URL (400 naming
     /// `base_url`).
     fn check_egress(&self, base_url: &str) -> ApiResult<()> {
-        let policy = self
-            .config
-            .upstream
-            .egress_policy()
-            .map_err(|e| ApiError::field("base_url", format!("the egress policy is invalid: {e}")))?;
+        let policy = self.config.upstream.egress_policy().map_err(|e| {
+            ApiError::field("base_url", format!("the egress policy is invalid: {e}"))
+        })?;
         entity::check_egress(&policy, base_url)?;
         Ok(())
     }

@@ -238,7 +238,8 @@ fn classify(ip: IpAddr) -> Option<DenyReason> {
         v6(0xfc00, 7),
         v6(0xfec0, 10),
     ];
-    let v6_special = ip == IpAddr::V6(Ipv6Addr::LOCALHOST) || ip == IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+    let v6_special =
+        ip == IpAddr::V6(Ipv6Addr::LOCALHOST) || ip == IpAddr::V6(Ipv6Addr::UNSPECIFIED);
     if v6_special || private.iter().any(|n| n.contains(ip)) {
         return Some(DenyReason::Private);
     }
@@ -302,7 +303,11 @@ impl EgressPolicy {
                     .filter(|p| *p <= max)
                     .ok_or_else(|| err(&format!("the prefix length must be 0..={max}")))?;
                 p.nets.push(Net { addr, prefix });
-            } else if let Ok(addr) = e.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+            } else if let Ok(addr) = e
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+            {
                 let prefix = if addr.is_ipv4() { 32 } else { 128 };
                 p.nets.push(Net { addr, prefix });
             } else {
@@ -312,7 +317,9 @@ impl EgressPolicy {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
                 if !valid {
-                    return Err(err("must be a host name, an IP address or a CIDR block (10.0.0.0/8)"));
+                    return Err(err(
+                        "must be a host name, an IP address or a CIDR block (10.0.0.0/8)",
+                    ));
                 }
                 p.hosts.push(host);
             }
@@ -492,8 +499,14 @@ mod tests {
             ("http://169.254.169.254/latest", Some(DenyReason::Metadata)),
             ("http://[fd00:ec2::254]/v1", Some(DenyReason::Metadata)),
             ("http://[fe80::1]:80/v1", Some(DenyReason::LinkLocal)),
-            ("http://metadata.google.internal/computeMetadata/v1", Some(DenyReason::Metadata)),
-            ("http://METADATA.Google.Internal./v1", Some(DenyReason::Metadata)),
+            (
+                "http://metadata.google.internal/computeMetadata/v1",
+                Some(DenyReason::Metadata),
+            ),
+            (
+                "http://METADATA.Google.Internal./v1",
+                Some(DenyReason::Metadata),
+            ),
             ("http://metadata/v1", Some(DenyReason::Metadata)),
             ("http://2852039166/v1", Some(DenyReason::NumericHost)),
             ("http://0x7f.1/v1", Some(DenyReason::NumericHost)),
@@ -527,7 +540,9 @@ mod tests {
         .unwrap();
         assert!(p.check_url("http://metadata.google.internal/v1").is_ok());
         // A listed name is trusted whatever it resolves to.
-        assert!(p.check_resolved("metadata.google.internal", ip("169.254.1.1")).is_ok());
+        assert!(p
+            .check_resolved("metadata.google.internal", ip("169.254.1.1"))
+            .is_ok());
         assert!(p.check_resolved("localhost", ip("127.0.0.1")).is_ok());
         assert!(p.check_resolved("other.example", ip("127.0.0.1")).is_err());
         assert!(p.check_url("http://169.254.169.254/v1").is_ok());
@@ -572,7 +587,10 @@ mod tests {
         let p = EgressPolicy::new(&[], false).unwrap();
         let e = p.check_url("http://169.254.169.254/v1").unwrap_err();
         let m = e.to_string();
-        assert!(m.contains("169.254.169.254") && m.contains("allowed_egress"), "{m}");
+        assert!(
+            m.contains("169.254.169.254") && m.contains("allowed_egress"),
+            "{m}"
+        );
         assert_eq!(e.reason.as_str(), "metadata");
     }
 

@@ -190,7 +190,11 @@ fn egress_policy_of_account_base_urls() {
         "http://100.100.100.200/v1",
         "http://2852039166/v1",
     ] {
-        assert_problem(&account(url), "accounts[0] (id \"a\").base_url", "egress denied");
+        assert_problem(
+            &account(url),
+            "accounts[0] (id \"a\").base_url",
+            "egress denied",
+        );
     }
     // Local model servers are fine by default, not when private networks are denied.
     Config::from_toml_str(&account("http://127.0.0.1:11434/v1")).unwrap();
@@ -198,7 +202,11 @@ fn egress_policy_of_account_base_urls() {
         "{}[upstream]\ndeny_private_networks = true\n",
         account("http://10.0.0.5/v1")
     );
-    assert_problem(&locked, "accounts[0] (id \"a\").base_url", "deny_private_networks");
+    assert_problem(
+        &locked,
+        "accounts[0] (id \"a\").base_url",
+        "deny_private_networks",
+    );
     // The allowlist loosens both.
     let allowed = format!(
         "{}[upstream]\ndeny_private_networks = true\nallowed_egress = [\"10.0.0.0/8\", \"169.254.169.254\"]\n",

@@ -65,7 +65,11 @@ async fn padded_answers_are_large_chunked_and_still_answers() {
         .unwrap();
     assert_eq!(r.status, 200);
     assert!(r.header("content-length").is_none());
-    assert!(r.body.len() >= 300_000 && r.body.len() < 300_100, "{}", r.body.len());
+    assert!(
+        r.body.len() >= 300_000 && r.body.len() < 300_100,
+        "{}",
+        r.body.len()
+    );
     let v = r.json();
     assert_eq!(v["choices"][0]["message"]["content"], "big");
     assert_eq!(v["usage"]["total_tokens"], 15);

@@ -82,9 +82,7 @@ impl BufferBudget {
         let total = usize::try_from(total)
             .unwrap_or(usize::MAX)
             .min(Semaphore::MAX_PERMITS);
-        let per_answer = usize::try_from(per_answer)
-            .unwrap_or(usize::MAX)
-            .min(total);
+        let per_answer = usize::try_from(per_answer).unwrap_or(usize::MAX).min(total);
         BufferBudget {
             sem: Arc::new(Semaphore::new(total)),
             per_answer,

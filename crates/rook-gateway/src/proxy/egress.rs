@@ -170,11 +170,19 @@ mod tests {
             filter(&locked, "mixed.example", mixed).unwrap(),
             vec![addr("93.184.215.14:80")]
         );
-        let err = filter(&locked, "localhost", vec![addr("127.0.0.1:80"), addr("[::1]:80")])
-            .unwrap_err();
+        let err = filter(
+            &locked,
+            "localhost",
+            vec![addr("127.0.0.1:80"), addr("[::1]:80")],
+        )
+        .unwrap_err();
         let d = denied_in(err.as_ref()).unwrap();
         assert_eq!(d.reason, DenyReason::Private);
-        assert!(d.target.starts_with("localhost (127.0.0.1)"), "{}", d.target);
+        assert!(
+            d.target.starts_with("localhost (127.0.0.1)"),
+            "{}",
+            d.target
+        );
         let default = EgressPolicy::new(&[], false).unwrap();
         assert!(filter(&default, "localhost", vec![addr("127.0.0.1:80")]).is_ok());
         let e = filter(&default, "rebind.example", vec![addr("169.254.169.254:80")]).unwrap_err();
@@ -198,7 +206,10 @@ mod tests {
         }
         // Without a policy, a refused port is an ordinary connect error.
         let mut open = EgressConnector::new(Duration::from_secs(1), None);
-        let e = open.call("http://127.0.0.1:9/v1".parse().unwrap()).await.unwrap_err();
+        let e = open
+            .call("http://127.0.0.1:9/v1".parse().unwrap())
+            .await
+            .unwrap_err();
         assert!(denied_in(e.as_ref()).is_none());
     }
 }

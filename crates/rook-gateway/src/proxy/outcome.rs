@@ -63,7 +63,9 @@ impl Failure {
         Failure {
             classified: Classified::local(ErrorClass::TransportError),
             error: ApiError::BadGateway {
-                message: "The account's upstream address is not allowed by the gateway's egress policy.".into(),
+                message:
+                    "The account's upstream address is not allowed by the gateway's egress policy."
+                        .into(),
                 code: "egress_denied",
             },
             status: None,

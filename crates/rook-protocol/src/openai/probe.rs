@@ -377,8 +377,7 @@ fn offset_in(outer: &[u8], inner: &str) -> Option<usize> {
 
 /// Reads a chat request body. See the module docs.
 pub fn probe_chat(body: &[u8]) -> Result<ChatProbe, ProbeError> {
-    let fields: Fields<'_> =
-        serde_json::from_slice(body).map_err(|e| ProbeError::from_json(&e))?;
+    let fields: Fields<'_> = serde_json::from_slice(body).map_err(|e| ProbeError::from_json(&e))?;
     if let Some(key) = &fields.duplicate {
         return Err(ProbeError::DuplicateKey(clip_key(key)));
     }
@@ -529,22 +528,36 @@ mod tests {
     fn duplicate_top_level_keys_are_refused() {
         let table: &[(&[u8], Option<&str>)] = &[
             (br#"{"model":"a","model":"b"}"#, Some("model")),
-            (br#"{"model":"a","stream":true,"stream":false}"#, Some("stream")),
+            (
+                br#"{"model":"a","stream":true,"stream":false}"#,
+                Some("stream"),
+            ),
             (br#"{"model":"a","x":1,"y":2,"x":{"deep":[1]}}"#, Some("x")),
             // The same key spelled with an escape is the same key.
             (br#"{"model":"a","model":"b"}"#, Some("model")),
-            (br#"{"model":"a","stream_options":{},"stream_options":null}"#, Some("stream_options")),
+            (
+                br#"{"model":"a","stream_options":{},"stream_options":null}"#,
+                Some("stream_options"),
+            ),
             // Only the top level counts; nested objects may repeat keys
             // (the upstream's business), and the same key in two objects is fine.
             (br#"{"model":"a","x":{"k":1,"k":2}}"#, None),
-            (br#"{"model":"a","messages":[{"role":"user"},{"role":"user"}]}"#, None),
+            (
+                br#"{"model":"a","messages":[{"role":"user"},{"role":"user"}]}"#,
+                None,
+            ),
             (br#"{"model":"a","Model":"b"}"#, None),
         ];
         for (body, want) in table {
             let got = probe_chat(body);
             match want {
                 Some(k) => {
-                    assert_eq!(got, Err(ProbeError::DuplicateKey((*k).to_string())), "{}", String::from_utf8_lossy(body));
+                    assert_eq!(
+                        got,
+                        Err(ProbeError::DuplicateKey((*k).to_string())),
+                        "{}",
+                        String::from_utf8_lossy(body)
+                    );
                     let e = got.unwrap_err();
                     assert_eq!(e.code(), "duplicate_key");
                     assert!(e.to_string().contains(&format!("{k:?}")));
@@ -598,26 +611,38 @@ mod tests {
             probe_chat(&nested(MAX_DEPTH + 1)),
             Err(ProbeError::NestingTooDeep)
         );
-        assert_eq!(probe_chat(&nested(100_000)), Err(ProbeError::NestingTooDeep));
+        assert_eq!(
+            probe_chat(&nested(100_000)),
+            Err(ProbeError::NestingTooDeep)
+        );
         // Objects count as arrays do, and so do values the probe reads.
         let objects = format!(
             r#"{{"model":"m","x":{}1{}}}"#,
             r#"{"a":"#.repeat(MAX_DEPTH),
             "}".repeat(MAX_DEPTH)
         );
-        assert_eq!(probe_chat(objects.as_bytes()), Err(ProbeError::NestingTooDeep));
+        assert_eq!(
+            probe_chat(objects.as_bytes()),
+            Err(ProbeError::NestingTooDeep)
+        );
         let in_options = format!(
             r#"{{"model":"m","stream_options":{{"x":{}{}}}}}"#,
             "[".repeat(MAX_DEPTH),
             "]".repeat(MAX_DEPTH)
         );
-        assert_eq!(probe_chat(in_options.as_bytes()), Err(ProbeError::NestingTooDeep));
+        assert_eq!(
+            probe_chat(in_options.as_bytes()),
+            Err(ProbeError::NestingTooDeep)
+        );
         let in_max_tokens = format!(
             r#"{{"model":"m","max_tokens":{}{}}}"#,
             "[".repeat(MAX_DEPTH),
             "]".repeat(MAX_DEPTH)
         );
-        assert_eq!(probe_chat(in_max_tokens.as_bytes()), Err(ProbeError::NestingTooDeep));
+        assert_eq!(
+            probe_chat(in_max_tokens.as_bytes()),
+            Err(ProbeError::NestingTooDeep)
+        );
         // Brackets inside strings are not nesting.
         let in_string = format!(r#"{{"model":"m","x":"{}"}}"#, "[".repeat(1000));
         assert!(probe_chat(in_string.as_bytes()).is_ok());
