@@ -169,14 +169,14 @@ const FEW_KEYS: usize = 24;
 
 impl<'de> Seen<'de> {
     /// Records `key`; `false` when it was already there.
-    fn insert(&mut self, key: &Cow<'de, str>) -> bool {
+    fn insert(&mut self, key: Cow<'de, str>) -> bool {
         if let Some(set) = &mut self.many {
-            return set.insert(key.clone());
+            return set.insert(key);
         }
-        if self.few.iter().any(|k| k == key) {
+        if self.few.contains(&key) {
             return false;
         }
-        self.few.push(key.clone());
+        self.few.push(key);
         if self.few.len() > FEW_KEYS {
             self.many = Some(self.few.drain(..).collect());
         }
@@ -315,7 +315,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
         let mut seen = Seen::default();
         let skip = Skip { level: 2 };
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            if !seen.insert(&key) {
+            if !seen.insert(key.clone()) {
                 // Keep reading: the rest must still be valid JSON within the
                 // depth limit, but no later value is taken.
                 out.duplicate.get_or_insert(key);
