@@ -213,7 +213,7 @@ async fn diagnose(g: &GlobalArgs, args: &DoctorArgs) -> Report {
     }
     checks.push(check_accounts(&accounts));
     if args.probe {
-        checks.extend(probe_accounts(&accounts).await);
+        checks.extend(probe_accounts(&accounts, &config.upstream).await);
     }
     finish(checks, advisories)
 }
@@ -837,15 +837,33 @@ fn check_accounts(accounts: &[Acct]) -> Check {
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn probe_accounts(accounts: &[Acct]) -> Vec<Check> {
-    let client = crate::admin_client::http_client();
+const EGRESS_GUIDANCE: &str =
+    "point base_url elsewhere, or list the host (or its network) in [upstream] allowed_egress";
+
+/// Probes the enabled accounts under the gateway's own egress policy: a base
+/// URL the gateway would refuse is reported, not dialled.
+async fn probe_accounts(
+    accounts: &[Acct],
+    upstream: &rook_gateway::rook_config::Upstream,
+) -> Vec<Check> {
+    // The config was validated, so the policy is too.
+    let policy = std::sync::Arc::new(upstream.egress_policy().unwrap_or_default());
+    let client = rook_gateway::upstream::build_client_with_egress(
+        &rook_gateway::upstream::ClientSettings {
+            connect_timeout: Duration::from_secs(5),
+            pool_idle_timeout: Duration::from_secs(30),
+            pool_max_idle_per_host: 4,
+        },
+        Some(policy.clone()),
+    );
     let targets: Vec<&Acct> = accounts.iter().filter(|a| a.enabled).collect();
     eprintln!("probing {} account(s) ...", targets.len());
     let mut set = tokio::task::JoinSet::new();
     for (i, a) in targets.iter().enumerate() {
         let a = (*a).clone();
         let client = client.clone();
-        set.spawn(async move { (i, probe_one(&client, &a).await) });
+        let policy = policy.clone();
+        set.spawn(async move { (i, probe_one(&client, &policy, &a).await) });
     }
     let mut results: Vec<(usize, Check)> = Vec::new();
     while let Some(done) = set.join_next().await {
@@ -866,11 +884,18 @@ async fn probe_accounts(accounts: &[Acct]) -> Vec<Check> {
     results.into_iter().map(|(_, c)| c).collect()
 }
 
-async fn probe_one(client: &rook_gateway::upstream::UpstreamClient, a: &Acct) -> Check {
+async fn probe_one(
+    client: &rook_gateway::upstream::UpstreamClient,
+    policy: &rook_gateway::rook_config::egress::EgressPolicy,
+    a: &Acct,
+) -> Check {
     let name = format!("probe:{}", a.id);
     let Some(base_url) = &a.base_url else {
         return Check::new(name, Status::Fail, "no base_url").guidance("set base_url");
     };
+    if let Err(e) = policy.check_url(base_url) {
+        return Check::new(name, Status::Fail, e.to_string()).guidance(EGRESS_GUIDANCE);
+    }
     let key = match (&a.inline_key, &a.key_source) {
         (Some(k), _) => Some(k.clone()),
         (None, Some(src)) => match src.resolve() {
@@ -926,8 +951,11 @@ async fn probe_one(client: &rook_gateway::upstream::UpstreamClient, a: &Acct) ->
             ),
         )
         .guidance("check base_url, DNS, proxies and the firewall"),
-        Ok(Err(e)) => base(Status::Fail, format!("unreachable: {e}"))
-            .guidance("check base_url, DNS, proxies and the firewall"),
+        Ok(Err(e)) => match rook_gateway::upstream::denied_in(&e) {
+            Some(d) => base(Status::Fail, d.to_string()).guidance(EGRESS_GUIDANCE),
+            None => base(Status::Fail, format!("unreachable: {e}"))
+                .guidance("check base_url, DNS, proxies and the firewall"),
+        },
         Ok(Ok(resp)) => {
             let code = resp.status().as_u16();
             let c = if resp.status().is_success() {

@@ -367,6 +367,44 @@ base_url = "http://127.0.0.1:1/v1"
     );
 }
 
+#[test]
+fn probe_applies_the_gateways_egress_policy() {
+    // A live upstream on loopback that must never be reached: `localhost`
+    // passes the config check (a name) but resolves to a denied address.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let env = Env::new();
+    let toml = format!(
+        r#"
+database_url = "{}"
+[upstream]
+deny_private_networks = true
+[[accounts]]
+id = "local"
+vendor = "custom"
+base_url = "http://localhost:{port}/v1"
+"#,
+        env.db_url()
+    );
+    let cfg = env.config(&toml).display().to_string();
+    let run = env.run(&["doctor", "--json", "--probe", "--config", &cfg], &KEYS);
+    run.assert_code(2);
+    let report = run.json();
+    let local = check(&report, "probe:local");
+    assert_eq!(local["status"], "fail");
+    let summary = local["summary"].as_str().unwrap();
+    assert!(summary.contains("egress denied"), "{summary}");
+    assert!(local["guidance"]
+        .as_str()
+        .unwrap()
+        .contains("allowed_egress"));
+    assert!(
+        listener.accept().is_err(),
+        "the probe connected to a denied address"
+    );
+}
+
 /// A one-shot upstream on loopback that answers `200 {"data":[]}` and hands
 /// back the request it read.
 fn one_shot_ok() -> (u16, std::thread::JoinHandle<String>) {

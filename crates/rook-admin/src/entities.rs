@@ -448,6 +448,16 @@ impl Admin {
 
     // -------------------------------------------------------------- accounts
 
+    /// The egress policy of `[upstream]` on an account's base URL (400 naming
+    /// `base_url`).
+    fn check_egress(&self, base_url: &str) -> ApiResult<()> {
+        let policy = self.config.upstream.egress_policy().map_err(|e| {
+            ApiError::field("base_url", format!("the egress policy is invalid: {e}"))
+        })?;
+        entity::check_egress(&policy, base_url)?;
+        Ok(())
+    }
+
     pub(crate) async fn list_accounts(&self) -> ApiResult {
         let list = self.registry.list_accounts().await?;
         let views: Vec<Value> = list.iter().map(account_view).collect();
@@ -462,6 +472,7 @@ impl Admin {
     pub(crate) async fn create_account(&self, req: &ApiRequest) -> ApiResult {
         let body = Body::parse(&req.body, ACCOUNT_FIELDS)?;
         let mut rec = account_from_body(&body, None)?;
+        self.check_egress(&rec.base_url)?;
         if let KeyChange::Set(k) = key_change(&body)? {
             rec.api_key = Some(k);
         }
@@ -508,6 +519,7 @@ impl Admin {
             body.clone()
         };
         let rec = account_from_body(&full, Some(id))?;
+        self.check_egress(&rec.base_url)?;
         let key = key_change(&body)?;
         let mut updated = self.registry.update_account(&rec).await?;
         let new_key = match key {

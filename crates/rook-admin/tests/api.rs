@@ -489,6 +489,19 @@ async fn validation_errors_name_the_field() {
             json!({"id": "a", "vendor": "custom", "base_url": "http://u:p@x"}),
             "`base_url`",
         ),
+        // The egress policy: metadata and link-local addresses are refused.
+        (
+            json!({"id": "a", "vendor": "custom", "base_url": "http://169.254.169.254/v1"}),
+            "`base_url`: egress denied",
+        ),
+        (
+            json!({"id": "a", "vendor": "custom", "base_url": "http://metadata.google.internal/v1"}),
+            "`base_url`: egress denied",
+        ),
+        (
+            json!({"id": "a", "vendor": "custom", "base_url": "http://[fd00:ec2::254]/v1"}),
+            "`base_url`: egress denied",
+        ),
         (
             json!({"id": "a", "vendor": "open_ai", "api_key_env": "1BAD"}),
             "`api_key_env`",

@@ -12,6 +12,10 @@
 //!   into a [`Secret`] whose `Debug`/`Display` print `[redacted]`.
 //! - [`entity`] holds the rules of accounts, pools and routes, shared by the
 //!   config file, the admin API, `rook-cli` and the registry.
+//! - [`egress`] is the egress policy of account base URLs (metadata and
+//!   link-local addresses denied, private ranges on request), shared by the
+//!   config file, the admin API, `rook-cli doctor --probe` and the gateway's
+//!   upstream connector.
 //! - Parsing reports *every* unknown key, wrong type and syntax error of a
 //!   run together (with "did you mean" hints), not only the first.
 //! - [`Config::advice`] warns about valid but suspicious setups (e.g. a pool
@@ -62,6 +66,7 @@
 //! ```
 
 mod advice;
+pub mod egress;
 pub mod entity;
 mod load;
 mod model;

@@ -427,12 +427,23 @@ pub struct Limits {
     /// Largest accepted request body, checked before buffering.
     /// Default 8 MiB (`8388608`); range `1..=1073741824`.
     pub max_request_body_bytes: u64,
-    /// Largest accepted request head (request line + headers).
-    /// Default `65536`; range `8192..=16777216`.
+    /// Largest accepted request head: the request line and every header
+    /// line with their line ends and the blank line that ends the head, as
+    /// sent (431 above it). Default `65536`; range `8192..=16777216`.
     pub max_header_bytes: u64,
     /// Time a client gets to send the complete request head.
     /// Default `10000`; range `1..=600000`.
     pub header_read_timeout_ms: u64,
+    /// Most header lines a request may have (431 above it).
+    /// Default `100`; range `1..=10000`.
+    pub max_headers: u32,
+    /// Largest buffered (non-streamed) upstream answer Rook reads.
+    /// Default 16 MiB (`16777216`); range `1024..=4294967296`.
+    pub max_upstream_response_bytes: u64,
+    /// Bytes of buffered upstream answers held at once across all requests.
+    /// Default 256 MiB (`268435456`); range
+    /// `max_upstream_response_bytes..=1099511627776`.
+    pub buffered_response_budget_bytes: u64,
 }
 
 impl Default for Limits {
@@ -441,6 +452,9 @@ impl Default for Limits {
             max_request_body_bytes: 8 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             header_read_timeout_ms: 10_000,
+            max_headers: 100,
+            max_upstream_response_bytes: 16 * 1024 * 1024,
+            buffered_response_budget_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -460,6 +474,23 @@ pub struct Upstream {
     /// Idle connections kept per upstream host; `0` disables reuse.
     /// Default `256`; range `0..=100000`.
     pub pool_max_idle_per_host: u32,
+    /// Host names, IP addresses and CIDR blocks that account base URLs may
+    /// reach even where the egress policy denies them (see
+    /// [`crate::egress`]). Default empty.
+    pub allowed_egress: Vec<String>,
+    /// Also deny loopback, private and CGNAT addresses. Default `false`
+    /// (local model servers are a main use case).
+    pub deny_private_networks: bool,
+}
+
+impl Upstream {
+    /// The egress policy of this section. Fails only on an `allowed_egress`
+    /// entry that validation refuses too.
+    pub fn egress_policy(
+        &self,
+    ) -> Result<crate::egress::EgressPolicy, crate::egress::AllowEntryError> {
+        crate::egress::EgressPolicy::new(&self.allowed_egress, self.deny_private_networks)
+    }
 }
 
 impl Default for Upstream {
@@ -470,6 +501,8 @@ impl Default for Upstream {
             stream_idle_timeout_ms: 60_000,
             pool_idle_timeout_seconds: 90,
             pool_max_idle_per_host: 256,
+            allowed_egress: Vec::new(),
+            deny_private_networks: false,
         }
     }
 }

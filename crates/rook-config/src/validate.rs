@@ -283,6 +283,19 @@ impl Config {
             1,
             600_000,
         );
+        c.range_u64("limits.max_headers", u64::from(l.max_headers), 1, 10_000);
+        c.range_u64(
+            "limits.max_upstream_response_bytes",
+            l.max_upstream_response_bytes,
+            1_024,
+            1 << 32,
+        );
+        c.range_u64(
+            "limits.buffered_response_budget_bytes",
+            l.buffered_response_budget_bytes,
+            l.max_upstream_response_bytes,
+            1 << 40,
+        );
 
         let u = &self.upstream;
         c.range_u64(
@@ -315,6 +328,9 @@ impl Config {
             0,
             100_000,
         );
+        if let Err(e) = u.egress_policy() {
+            c.push(format!("upstream.allowed_egress[{}]", e.index), e.message);
+        }
 
         let r = &self.upstream_resilience;
         let k = |name: &str| format!("upstream_resilience.{name}");
@@ -511,6 +527,8 @@ impl Config {
 
     fn check_accounts(&self, c: &mut Checker) {
         let mut seen: HashMap<&str, usize> = HashMap::new();
+        // A bad allowed_egress is reported with the upstream section.
+        let egress = self.upstream.egress_policy();
         for (i, a) in self.accounts.iter().enumerate() {
             let key = account_key(i, a);
             let api_key_file = a.api_key_file.as_deref().map(Path::to_string_lossy);
@@ -529,6 +547,12 @@ impl Config {
                     default_max_tokens: a.default_max_tokens,
                 }),
             );
+            // A malformed URL is reported by check_account alone.
+            if let (Ok(policy), Some(url)) = (&egress, a.effective_base_url()) {
+                if entity::check_base_url(&url).is_ok() {
+                    c.entity(&key, entity::check_egress(policy, &url).err());
+                }
+            }
             if let Some(first) = seen.insert(a.id.as_str(), i) {
                 c.push(
                     format!("{key}.id"),

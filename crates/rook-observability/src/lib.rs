@@ -63,6 +63,12 @@ pub mod names {
     /// Counter: streamed upstream events whose data is not JSON (relayed as they came).
     pub const UPSTREAM_INVALID_STREAM_EVENTS_TOTAL: &str =
         "rook_upstream_invalid_stream_events_total";
+    /// Counter: buffered upstream answers refused for their size.
+    pub const UPSTREAM_RESPONSE_TOO_LARGE_TOTAL: &str = "rook_upstream_response_too_large_total";
+    /// Counter: buffered upstream answers abandoned because the budget shared
+    /// by all buffered answers had no room.
+    pub const BUFFERED_RESPONSE_BUDGET_EXHAUSTED_TOTAL: &str =
+        "rook_buffered_response_budget_exhausted_total";
     /// Counter: tokens reported by upstreams.
     pub const TOKENS_TOTAL: &str = "rook_tokens_total";
     /// Counter: usage events dropped before reaching the registry.
@@ -181,6 +187,18 @@ pub const METRICS: &[MetricDef] = &[
         kind: Kind::Counter,
         labels: &["vendor", "account"],
         help: "Streamed upstream events whose data was not a JSON object; they are relayed unchanged (the client decides).",
+    },
+    MetricDef {
+        name: names::UPSTREAM_RESPONSE_TOO_LARGE_TOTAL,
+        kind: Kind::Counter,
+        labels: &["vendor", "account"],
+        help: "Buffered upstream answers refused because they were larger than [limits] max_upstream_response_bytes (answered 502 upstream_response_too_large). Exported at 0 for every account.",
+    },
+    MetricDef {
+        name: names::BUFFERED_RESPONSE_BUDGET_EXHAUSTED_TOTAL,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Buffered upstream answers abandoned because [limits] buffered_response_budget_bytes had no room for them in time (answered 503 overloaded).",
     },
     MetricDef {
         name: names::TOKENS_TOTAL,

@@ -127,6 +127,7 @@ pub struct Reply {
     usage: Option<(u64, u64)>,
     message: Option<String>,
     hang: bool,
+    pad_to: Option<usize>,
 }
 
 impl Reply {
@@ -141,6 +142,7 @@ impl Reply {
             usage: None,
             message: None,
             hang: false,
+            pad_to: None,
         }
     }
 
@@ -297,6 +299,18 @@ impl Reply {
     /// `prompt_tokens`, count_tokens `input_tokens`.
     pub fn usage(mut self, prompt_tokens: u64, completion_tokens: u64) -> Self {
         self.usage = Some((prompt_tokens, completion_tokens));
+        self
+    }
+
+    /// Makes a buffered JSON answer at least `bytes` long (a `"padding"`
+    /// string field is added to the top-level object) and sends it chunked,
+    /// in 64 KiB writes without `content-length`, so the client can only
+    /// learn its size by reading it (for answer-size limit tests). With
+    /// [`chunk_delay`](Reply::chunk_delay), everything but the last 1 KiB is
+    /// sent at once and the last 1 KiB after the delay, so the client holds
+    /// most of the answer meanwhile (for memory-budget tests).
+    pub fn pad_to(mut self, bytes: usize) -> Self {
+        self.pad_to = Some(bytes);
         self
     }
 
@@ -973,6 +987,9 @@ impl<'a> Ctx<'a> {
     /// A JSON body with the reply's status and headers, honouring
     /// `break_after` (in bytes).
     fn buffered(&self, body: Value) -> Response<FakeBody> {
+        if let Some(n) = self.reply.pad_to {
+            return self.padded(body, n);
+        }
         let bytes = Bytes::from(body.to_string());
         let body = match self.reply.break_after {
             Some(n) => FakeBody::new(
@@ -993,6 +1010,41 @@ impl<'a> Ctx<'a> {
                 )
             }
         };
+        build_response(
+            self.reply.status,
+            &self.reply.headers,
+            "application/json",
+            body,
+        )
+    }
+
+    /// `body` padded to at least `n` bytes, sent in 64 KiB chunks without a
+    /// length.
+    fn padded(&self, mut body: Value, n: usize) -> Response<FakeBody> {
+        let plain = body.to_string().len();
+        // `,"padding":""` is 13 bytes.
+        let pad = n.saturating_sub(plain + 13);
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("padding".into(), Value::String("x".repeat(pad)));
+        }
+        let mut rest = Bytes::from(body.to_string());
+        let mut parts = Vec::new();
+        if self.reply.chunk_delay.is_some() {
+            let head = rest.split_to(rest.len().saturating_sub(1024));
+            parts.push(head);
+            parts.push(rest);
+        } else {
+            while !rest.is_empty() {
+                parts.push(rest.split_to(rest.len().min(64 * 1024)));
+            }
+        }
+        let body = FakeBody::new(
+            parts,
+            self.reply.chunk_delay,
+            None,
+            None,
+            Some(self.shared.clone()),
+        );
         build_response(
             self.reply.status,
             &self.reply.headers,

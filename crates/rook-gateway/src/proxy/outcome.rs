@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use rook_protocol::{Classified, ErrorClass};
+use rook_protocol::{Classified, ErrorClass, HealthEffect};
 use rook_routing::AccountIdx;
 
 use super::scrub::Scrubber;
@@ -57,6 +57,22 @@ impl Failure {
         }
     }
 
+    /// The egress policy refused the account's upstream address at connect
+    /// time: a transport failure of the account (it cools like an unreachable
+    /// one; another account may serve the request).
+    pub(crate) fn egress_denied() -> Failure {
+        Failure {
+            classified: Classified::local(ErrorClass::TransportError),
+            error: ApiError::BadGateway {
+                message:
+                    "The account's upstream address is not allowed by the gateway's egress policy."
+                        .into(),
+                code: "egress_denied",
+            },
+            status: None,
+        }
+    }
+
     /// The upstream request could not be built (a bad account URL or header).
     pub(crate) fn unbuildable() -> Failure {
         Failure {
@@ -77,6 +93,45 @@ impl Failure {
             error: ApiError::BadGateway {
                 message: "The upstream's answer could not be read (not JSON, cut off, or not an answer of its kind).".into(),
                 code: "upstream_invalid_response",
+            },
+            status: None,
+        }
+    }
+
+    /// A buffered answer larger than `[limits] max_upstream_response_bytes`:
+    /// not retried (another account would send as much for the same request)
+    /// and not held against the account (it answered).
+    pub(crate) fn too_large(limit: usize) -> Failure {
+        Failure {
+            classified: Classified {
+                retryable: false,
+                health_effect: HealthEffect::Success,
+                ..Classified::local(ErrorClass::InvalidResponse)
+            },
+            error: ApiError::BadGateway {
+                message: format!(
+                    "The upstream's answer is larger than this gateway accepts ({limit} bytes)."
+                ),
+                code: "upstream_response_too_large",
+            },
+            status: None,
+        }
+    }
+
+    /// No room in the buffer budget shared by every buffered answer: Rook is
+    /// overloaded (503, come back soon); not retried, not held against the
+    /// account.
+    pub(crate) fn buffer_budget() -> Failure {
+        Failure {
+            classified: Classified {
+                retryable: false,
+                health_effect: HealthEffect::Success,
+                ..Classified::local(ErrorClass::InvalidResponse)
+            },
+            error: ApiError::Unavailable {
+                message: "Rook is holding as many buffered answers as its memory budget allows; retry shortly.".into(),
+                code: "overloaded",
+                retry_after: Some(Duration::from_secs(1)),
             },
             status: None,
         }

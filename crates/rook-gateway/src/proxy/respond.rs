@@ -9,6 +9,7 @@
 use http::{header, HeaderValue, Response};
 use rook_protocol::ErrorClass;
 
+use super::buffers::HeldBody;
 use super::gauges::InFlight;
 use super::headers::relay_response_headers;
 use super::limits::Reserved;
@@ -40,14 +41,19 @@ pub(crate) fn respond(
             headers,
             body,
             usage,
+            hold,
         } => {
             drop(held);
             if let Some(r) = reservation {
                 r.settle(usage.map(|u| u.total_tokens));
             }
             // A key-echoing upstream gets no key to the client; hyper frames
-            // the (maybe shorter or longer) body itself.
-            let mut resp = Response::new(RookBody::full(acct.secrets.scrub(body)));
+            // the (maybe shorter or longer) body itself. The held bytes stay
+            // reserved in the buffered-answer budget until the client has them.
+            let mut resp = Response::new(RookBody::Held(HeldBody::new(
+                acct.secrets.scrub(body),
+                hold,
+            )));
             *resp.status_mut() = status;
             relay_response_headers(&headers, resp.headers_mut(), &acct.secrets);
             ctx.record(status.as_u16(), "success", None, usage);
