@@ -64,6 +64,7 @@
 mod advice;
 pub mod entity;
 mod load;
+mod master_key;
 mod model;
 mod parse;
 mod redact;
@@ -81,5 +82,6 @@ pub use model::{
     ModelPrice, PoolConfig, Protocol, RateLimits, RouteConfig, Strategy, Upstream,
     UpstreamResilience, Usage, Vendor, DEFAULT_ADMIN_TOKEN_ENV, DEFAULT_INBOUND_TOKEN_ENV,
 };
+pub use master_key::{MasterKey, MasterKeyError, Secrets, MASTER_KEY_LEN};
 pub use secret::{redact_database_url, Secret, SecretError, SecretSource, REDACTED};
 pub use validate::{check_database_url, Problem};
