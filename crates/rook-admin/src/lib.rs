@@ -376,6 +376,16 @@ impl Admin {
 
     /// Runs the handler of one entry of [`ROUTES`]; `param` is its path parameter, if any.
     async fn dispatch(&self, route: &(&str, &str), param: &str, req: &ApiRequest) -> ApiResult {
+        if route.0 != "GET" {
+            // Never write into a SQLite file that was removed or replaced while running.
+            if let Some(problem) = self.registry.identity_problem() {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    problem,
+                ));
+            }
+        }
         Ok(match *route {
             ("GET", "/api/health/live") => {
                 json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
@@ -440,10 +450,18 @@ impl Admin {
                 Ok(Ok(())) => true,
                 Ok(Err(_)) | Err(_) => false,
             };
+        let identity = self.registry.check_identity();
+        let problem = self.registry.identity_problem();
+        let db_ok = db_ok && problem.is_none();
         checks.push(serde_json::json!({
             "name": "database",
             "ok": db_ok,
-            "message": if db_ok { "reachable" } else { "the database is unreachable" },
+            "identity": identity.as_str(),
+            "message": match (&problem, db_ok) {
+                (Some(p), _) => p.clone(),
+                (None, true) => "reachable".to_string(),
+                (None, false) => "the database is unreachable".to_string(),
+            },
         }));
         let total = self.runtime.route_count();
         let dead = self.runtime.routes_without_available_account();
@@ -495,7 +513,11 @@ impl Admin {
                 "inbound": self.config.inbound_auth.enabled,
                 "admin": self.token.is_some(),
             },
-            "database": {"backend": self.registry.backend().as_str()},
+            "database": {
+                "backend": self.registry.backend().as_str(),
+                "identity": self.registry.check_identity().as_str(),
+                "problem": self.registry.identity_problem(),
+            },
             "accounts": {"total": health.len(), "by_status": by_status},
             "routes": {
                 "total": self.runtime.route_count(),
