@@ -354,7 +354,10 @@ impl Admin {
     /// alternatives (`api_key_env` / `api_key_file`, or `[secrets] master_key_env`).
     fn seal_key(&self, id: &str, key: &str) -> ApiResult<String> {
         if self.registry.sealer().is_none() {
-            return Err(ApiError::field("api_key", rook_registry::seal::NO_MASTER_KEY));
+            return Err(ApiError::field(
+                "api_key",
+                rook_registry::seal::NO_MASTER_KEY,
+            ));
         }
         Ok(self.registry.seal_api_key(id, key)?)
     }

@@ -112,7 +112,10 @@ fn sealer() -> rook_registry::seal::Sealer {
 /// The plaintext of an account's stored key (`None` without one).
 async fn stored_key(e: &Env, id: &str) -> Option<String> {
     let stored = e.registry.get_account(id).await.unwrap().api_key?;
-    assert!(rook_registry::seal::is_sealed(&stored), "stored in plaintext");
+    assert!(
+        rook_registry::seal::is_sealed(&stored),
+        "stored in plaintext"
+    );
     assert!(!stored.contains(CANARY));
     Some(
         e.registry
@@ -1664,16 +1667,35 @@ async fn inline_keys_need_a_master_key() {
         assert!(r.message().contains(needle), "{needle}: {}", r.message());
     }
     assert!(!r.text.contains(CANARY));
-    expect(&e.call("GET", "/api/accounts/k1", None).await, 404, "not_found");
+    expect(
+        &e.call("GET", "/api/accounts/k1", None).await,
+        404,
+        "not_found",
+    );
 
     // Without a key the account is fine; then PUT, PATCH and PUT api_key refuse an inline key.
     let body = json!({"id": "k1", "vendor": "custom", "base_url": "http://127.0.0.1:9/v1"});
-    assert_eq!(e.call("POST", "/api/accounts", Some(body)).await.status, 201);
+    assert_eq!(
+        e.call("POST", "/api/accounts", Some(body)).await.status,
+        201
+    );
     let reloads = e.runtime.reloads();
     for (method, path, body) in [
-        ("PUT", "/api/accounts/k1", json!({"vendor": "custom", "base_url": "http://127.0.0.1:9/v1", "api_key": CANARY})),
-        ("PATCH", "/api/accounts/k1", json!({"api_key": CANARY, "weight": 7})),
-        ("PUT", "/api/accounts/k1/api_key", json!({"api_key": CANARY})),
+        (
+            "PUT",
+            "/api/accounts/k1",
+            json!({"vendor": "custom", "base_url": "http://127.0.0.1:9/v1", "api_key": CANARY}),
+        ),
+        (
+            "PATCH",
+            "/api/accounts/k1",
+            json!({"api_key": CANARY, "weight": 7}),
+        ),
+        (
+            "PUT",
+            "/api/accounts/k1/api_key",
+            json!({"api_key": CANARY}),
+        ),
     ] {
         let r = e.call(method, path, Some(body)).await;
         assert_eq!(r.status, 400, "{method} {path}: {}", r.text);
@@ -1694,7 +1716,11 @@ async fn writes_into_a_removed_database_file_are_refused() {
     std::fs::remove_file(&db).unwrap();
 
     let r = e
-        .call("POST", "/api/routes", Some(json!({"model": "m", "pool": "p"})))
+        .call(
+            "POST",
+            "/api/routes",
+            Some(json!({"model": "m", "pool": "p"})),
+        )
         .await;
     expect(&r, 503, "database_unavailable");
     assert!(r.message().contains("was removed"), "{}", r.message());
@@ -1709,9 +1735,15 @@ async fn writes_into_a_removed_database_file_are_refused() {
     assert_eq!(check["name"], "database");
     assert_eq!(check["ok"], false);
     assert_eq!(check["identity"], "removed");
-    assert!(check["message"].as_str().unwrap().contains(&*db.display().to_string()));
+    assert!(check["message"]
+        .as_str()
+        .unwrap()
+        .contains(&*db.display().to_string()));
 
     let status = e.call("GET", "/api/status", None).await.json();
     assert_eq!(status["database"]["identity"], "removed");
-    assert!(status["database"]["problem"].as_str().unwrap().contains("was removed"));
+    assert!(status["database"]["problem"]
+        .as_str()
+        .unwrap()
+        .contains("was removed"));
 }

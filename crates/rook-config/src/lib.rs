@@ -77,11 +77,11 @@ pub use load::{
     discover_config_path, env_var_for_key, load, ConfigError, LoadOptions, Loaded, Overrides,
     ENV_PREFIX, ENV_SEPARATOR, RESERVED_ENV_VARS,
 };
+pub use master_key::{MasterKey, MasterKeyError, Secrets, MASTER_KEY_LEN};
 pub use model::{
     AccountConfig, AdminAuth, Config, DatabaseBackend, Idempotency, InboundAuth, Limits, LogFormat,
     ModelPrice, PoolConfig, Protocol, RateLimits, RouteConfig, Strategy, Upstream,
     UpstreamResilience, Usage, Vendor, DEFAULT_ADMIN_TOKEN_ENV, DEFAULT_INBOUND_TOKEN_ENV,
 };
-pub use master_key::{MasterKey, MasterKeyError, Secrets, MASTER_KEY_LEN};
 pub use secret::{redact_database_url, Secret, SecretError, SecretSource, REDACTED};
 pub use validate::{check_database_url, Problem};

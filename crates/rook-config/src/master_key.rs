@@ -73,18 +73,18 @@ impl MasterKey {
     /// The error says what is wrong, never what the text was.
     pub fn parse(text: &str) -> Result<MasterKey, String> {
         let text = text.trim();
-        let bytes = if text.len() == 2 * MASTER_KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit())
-        {
-            decode_hex(text)
-        } else {
-            decode_base64(text).ok_or_else(|| {
-                format!(
-                    "is neither {} hexadecimal digits nor base64 (generate one with \
+        let bytes =
+            if text.len() == 2 * MASTER_KEY_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                decode_hex(text)
+            } else {
+                decode_base64(text).ok_or_else(|| {
+                    format!(
+                        "is neither {} hexadecimal digits nor base64 (generate one with \
                      `openssl rand -hex 32`)",
-                    2 * MASTER_KEY_LEN
-                )
-            })?
-        };
+                        2 * MASTER_KEY_LEN
+                    )
+                })?
+            };
         let len = bytes.len();
         let key: [u8; MASTER_KEY_LEN] = bytes.try_into().map_err(|_| {
             format!(
@@ -183,7 +183,13 @@ mod tests {
     #[test]
     fn parses_hex_and_base64_to_the_same_key() {
         let want: Vec<u8> = (0u8..32).collect();
-        for text in [HEX, &HEX.to_uppercase(), B64, B64.trim_end_matches('='), &format!(" {HEX}\n")] {
+        for text in [
+            HEX,
+            &HEX.to_uppercase(),
+            B64,
+            B64.trim_end_matches('='),
+            &format!(" {HEX}\n"),
+        ] {
             let key = MasterKey::parse(text).unwrap();
             assert_eq!(key.expose().as_slice(), want.as_slice(), "{text}");
         }

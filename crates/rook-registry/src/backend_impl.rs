@@ -381,6 +381,12 @@ pub(crate) async fn rewrite_api_keys(
         .map(|r| Ok((r.try_get::<String, _>("id")?, r.try_get::<String, _>("api_key")?)))
         .collect::<Result<Vec<_>>>()?;
     let writes = plan(&stored)?;
+    // SQLite: zero the old values (plaintext, or sealed under a retired key) instead of
+    // leaving them in free pages of the file.
+    let secure = BACKEND == Backend::Sqlite && !writes.is_empty();
+    if secure {
+        sqlx::query("PRAGMA secure_delete = ON").execute(&mut *c).await?;
+    }
     for (id, value) in &writes {
         sqlx::query("UPDATE accounts SET api_key = $2, updated_at_ms = $3 WHERE id = $1")
             .bind(id)
@@ -388,6 +394,9 @@ pub(crate) async fn rewrite_api_keys(
             .bind(now)
             .execute(&mut *c)
             .await?;
+    }
+    if secure {
+        sqlx::query("PRAGMA secure_delete = OFF").execute(&mut *c).await?;
     }
     Ok(writes.len() as u64)
 }

@@ -156,7 +156,10 @@ mod tests {
             (Ok((1, 43)), DbIdentity::Replaced),
             (Ok((2, 42)), DbIdentity::Replaced),
             (Err(Error::from(ErrorKind::NotFound)), DbIdentity::Removed),
-            (Err(Error::from(ErrorKind::PermissionDenied)), DbIdentity::Ok),
+            (
+                Err(Error::from(ErrorKind::PermissionDenied)),
+                DbIdentity::Ok,
+            ),
         ];
         for (now, want) in cases {
             assert_eq!(classify(opened, &now), want, "{now:?}");

@@ -83,7 +83,9 @@ pub enum SealError {
     #[error("the stored value is not a valid sealed key")]
     Malformed,
     /// Authentication failed: the value was changed, or belongs to another account.
-    #[error("the sealed key does not open for this account (changed, or copied from another account)")]
+    #[error(
+        "the sealed key does not open for this account (changed, or copied from another account)"
+    )]
     Tampered,
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
@@ -264,9 +266,16 @@ mod tests {
     #[test]
     fn round_trips_and_never_contains_the_plaintext() {
         let s = sealer(1);
-        for key in ["k", "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789", "ключ-🔑"] {
+        for key in [
+            "k",
+            "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789",
+            "ключ-🔑",
+        ] {
             let stored = s.seal("a", key).unwrap();
-            assert!(stored.starts_with(&format!("rk1:{}:", s.key_id())), "{stored}");
+            assert!(
+                stored.starts_with(&format!("rk1:{}:", s.key_id())),
+                "{stored}"
+            );
             assert!(key.len() < 4 || !stored.contains(key));
             assert_eq!(key_id_of(&stored), Some(s.key_id()));
             assert_eq!(open_text(&s, "a", &stored).unwrap(), key);
@@ -329,8 +338,13 @@ mod tests {
     #[test]
     fn legacy_values_open_as_they_are() {
         let s = sealer(1);
-        assert!(matches!(s.open("a", "sk-old").unwrap(), Opened::Legacy(k) if k.expose() == "sk-old"));
-        assert!(matches!(open_with(None, "a", "sk-old").unwrap(), Opened::Legacy(_)));
+        assert!(
+            matches!(s.open("a", "sk-old").unwrap(), Opened::Legacy(k) if k.expose() == "sk-old")
+        );
+        assert!(matches!(
+            open_with(None, "a", "sk-old").unwrap(),
+            Opened::Legacy(_)
+        ));
         assert!(!is_sealed("sk-old"));
     }
 
@@ -339,7 +353,10 @@ mod tests {
         let s = sealer(1);
         let stored = s.seal("a", "sk-CANARY").unwrap();
         assert!(!format!("{s:?}").contains("1, 1"));
-        for e in [s.open("b", &stored).unwrap_err(), sealer(2).open("a", &stored).unwrap_err()] {
+        for e in [
+            s.open("b", &stored).unwrap_err(),
+            sealer(2).open("a", &stored).unwrap_err(),
+        ] {
             assert!(!e.to_string().contains("CANARY"));
         }
     }

@@ -289,7 +289,10 @@ async fn account_crud_and_errors(r: &Registry) {
     a.models.insert("m".into(), "upstream-m".into());
     let created = r.create_account(&a).await.unwrap();
     assert_eq!(created.source, Source::Api);
-    assert_eq!(opened(r, "acc", created.api_key.as_deref().unwrap()), "sk-secret");
+    assert_eq!(
+        opened(r, "acc", created.api_key.as_deref().unwrap()),
+        "sk-secret"
+    );
     assert_eq!(created, a);
     assert!(!format!("{created:?}").contains("sk-secret"));
 
@@ -334,7 +337,10 @@ async fn account_crud_and_errors(r: &Registry) {
     let got = r.update_account(&upd).await.unwrap();
     assert_eq!(got.base_url, "https://other.example.invalid");
     assert!(!got.enabled);
-    assert_eq!(opened(r, "acc", got.api_key.as_deref().unwrap()), "sk-secret");
+    assert_eq!(
+        opened(r, "acc", got.api_key.as_deref().unwrap()),
+        "sk-secret"
+    );
 
     r.set_account_api_key("acc", Some(r.seal_api_key("acc", "sk-new").unwrap()))
         .await
@@ -959,7 +965,10 @@ async fn legacy_keys_are_sealed_in_one_transaction(db: &common::TestDb) {
     put_legacy_key(db, "old-b", "sk-legacy-b").await;
     // Read as they are; no master key, nothing to seal with.
     let a = r.get_account("old-a").await.unwrap();
-    assert_eq!(opened(r, "old-a", a.api_key.as_deref().unwrap()), "sk-legacy-a");
+    assert_eq!(
+        opened(r, "old-a", a.api_key.as_deref().unwrap()),
+        "sk-legacy-a"
+    );
     assert_eq!(r.seal_legacy_api_keys().await.unwrap(), 0);
 
     let r = &r.clone().with_sealer(Some(sealer(1)));
@@ -988,7 +997,10 @@ async fn rotation_reseals_every_key_or_none(db: &common::TestDb) {
     let wrong = r.clone().with_sealer(Some(sealer(9)));
     match wrong.rotate_master_key(&sealer(2)).await {
         Err(RegistryError::Invalid { message }) => {
-            assert!(message.contains("'r1'") && message.contains("'r2'"), "{message}");
+            assert!(
+                message.contains("'r1'") && message.contains("'r2'"),
+                "{message}"
+            );
             assert!(message.contains("nothing was changed"), "{message}");
             assert!(!message.contains("sk-"), "{message}");
         }
@@ -1001,7 +1013,10 @@ async fn rotation_reseals_every_key_or_none(db: &common::TestDb) {
     let new = r.clone().with_sealer(Some(sealer(2)));
     for id in ["r1", "r2", "r3"] {
         let stored = new.get_account(id).await.unwrap().api_key.unwrap();
-        assert_eq!(rook_registry::seal::key_id_of(&stored), Some(sealer(2).key_id()));
+        assert_eq!(
+            rook_registry::seal::key_id_of(&stored),
+            Some(sealer(2).key_id())
+        );
         assert_eq!(opened(&new, id, &stored), format!("sk-{id}"));
         assert!(old.open_api_key(id, &stored).is_err());
     }

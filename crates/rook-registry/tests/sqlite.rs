@@ -364,9 +364,15 @@ async fn a_removed_or_replaced_file_refuses_writes() {
         .unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
     assert!(err.to_string().contains("was removed"), "{err}");
-    assert!(r.identity_problem().unwrap().contains(&*path.display().to_string()));
+    assert!(r
+        .identity_problem()
+        .unwrap()
+        .contains(&*path.display().to_string()));
     // Every kind of write is refused, reads still work (the open file is intact).
-    assert!(r.insert_usage_events(&[]).await.is_ok(), "an empty batch writes nothing");
+    assert!(
+        r.insert_usage_events(&[]).await.is_ok(),
+        "an empty batch writes nothing"
+    );
     assert!(r.prune_idempotency(0).await.unwrap_err().is_unavailable());
     assert_eq!(r.list_accounts().await.unwrap().len(), 1);
 

@@ -24,7 +24,10 @@ pub(crate) async fn prepare(config: &Config, registry: Registry) -> Result<Regis
         None => None,
     };
     if let Some(s) = &sealer {
-        tracing::info!(key_id = s.key_id(), "master key loaded: inline api keys are sealed at rest");
+        tracing::info!(
+            key_id = s.key_id(),
+            "master key loaded: inline api keys are sealed at rest"
+        );
     }
     let registry = registry.with_sealer(sealer);
     if registry.sealer().is_some() {

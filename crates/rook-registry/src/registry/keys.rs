@@ -99,7 +99,25 @@ impl Registry {
                 })
                 .collect()
         };
-        with_tx!(self, |c, m| m::rewrite_api_keys(c, &plan, now).await)
+        let sealed = with_tx!(self, |c, m| m::rewrite_api_keys(c, &plan, now).await)?;
+        if sealed > 0 {
+            self.checkpoint().await;
+        }
+        Ok(sealed)
+    }
+
+    /// SQLite: moves the pages just written from the WAL into the database file, so the
+    /// values they replaced (zeroed by `secure_delete`) are gone from the file now rather
+    /// than at the next automatic checkpoint. Best effort.
+    async fn checkpoint(&self) {
+        if let Db::Sqlite(pool) = &*self.db {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await
+            {
+                tracing::debug!(error = %e, "WAL checkpoint after re-sealing keys failed");
+            }
+        }
     }
 
     /// Re-seals every stored `api_key` under `new`, in one transaction: keys sealed
@@ -145,6 +163,7 @@ impl Registry {
             Ok(out)
         };
         with_tx!(self, |c, m| m::rewrite_api_keys(c, &plan, now).await)?;
+        self.checkpoint().await;
         Ok(counts.into_inner().unwrap_or_default())
     }
 

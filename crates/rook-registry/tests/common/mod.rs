@@ -233,13 +233,23 @@ impl TestDb {
                 .execute(&mut conn)
                 .await
                 .unwrap();
-            sqlx::query(sql).bind(key).bind(id).execute(&mut conn).await.unwrap();
+            sqlx::query(sql)
+                .bind(key)
+                .bind(id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
             conn.close().await.unwrap();
         } else {
             let path = self.dir.as_ref().unwrap().path().join("rook.db");
             let url = format!("sqlite://{}", path.display());
             let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query(sql).bind(key).bind(id).execute(&mut conn).await.unwrap();
+            sqlx::query(sql)
+                .bind(key)
+                .bind(id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
             conn.close().await.unwrap();
         }
     }
