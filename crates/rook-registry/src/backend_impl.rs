@@ -370,7 +370,7 @@ pub(crate) async fn set_account_api_key(
 /// pairs to write (or an error, and nothing is written). Returns how many were written.
 pub(crate) async fn rewrite_api_keys(
     c: &mut Conn,
-    plan: &(dyn Fn(&[(String, String)]) -> Result<Vec<(String, String)>> + Sync),
+    plan: &crate::backend::KeyPlan<'_>,
     now: i64,
 ) -> Result<u64> {
     let rows = sqlx::query("SELECT id, api_key FROM accounts WHERE api_key IS NOT NULL ORDER BY id")
