@@ -28,7 +28,8 @@
 //! | 409 | `reference_conflict` | the change would break a reference: delete an account still in a pool, a pool a route uses or another pool falls back to, a route another route falls back to; a pool member, fallback pool, route pool or fallback route that does not exist |
 //! | 409 | `read_only` | the entry is declared in the config file ("… is declared in the config file; change it there") |
 //! | 422 | `invalid_configuration` | routing could not be rebuilt with the change (e.g. the account's `api_key_env` variable is not set, a fallback cycle); the message is the reload error and the change was undone |
-//! | 503 | `database_unavailable` | the registry database cannot be reached |
+//! | 400 | `invalid_request` | also: an inline `api_key` while no `[secrets]` master key is configured (the message points to `api_key_env` / `api_key_file` and to `[secrets] master_key_env`) |
+//! | 503 | `database_unavailable` | the registry database cannot be reached; and for every write (any method but `GET`) while the SQLite file was removed or replaced under the running server |
 //!
 //! **Health and status**: `GET /api/health/live`, `GET /api/health/ready` (200/503 with
 //! `checks`; `HEAD` on both answers the same status and headers without a body),
@@ -41,7 +42,9 @@
 //! Responses never contain a key: they carry `"has_api_key": true|false` (whether a key
 //! is available now: a stored API key, a set non-empty `api_key_env` variable or a
 //! readable non-empty `api_key_file`) and `"source": "config"|"api"`. `base_url` defaults to the vendor's (required for `custom`).
-//! An inline `api_key` takes precedence over `api_key_env`/`api_key_file`.
+//! An inline `api_key` takes precedence over `api_key_env`/`api_key_file`. Inline keys
+//! are stored sealed under the `[secrets]` master key (`rook_registry::seal`); without a
+//! master key they are refused with 400.
 //!
 //! | method and path | body | success |
 //! |---|---|---|

@@ -76,21 +76,23 @@ pub(crate) fn classify(opened: FileId, now: &std::io::Result<FileId>) -> DbIdent
     }
 }
 
-/// The operator-facing explanation of a problem (`None` for [`DbIdentity::Ok`]).
-pub(crate) fn describe(state: DbIdentity, path: &Path) -> Option<String> {
+/// The operator-facing explanation of a problem (`None` for [`DbIdentity::Ok`]). It
+/// does not name the path (API answers carry it, some without authentication); the log
+/// line does.
+pub(crate) fn describe(state: DbIdentity) -> Option<String> {
     match state {
         DbIdentity::Ok => None,
-        DbIdentity::Removed => Some(format!(
-            "the SQLite database file {} was removed while Rook was running; writes are \
+        DbIdentity::Removed => Some(
+            "the SQLite database file was removed while Rook was running; writes are \
              refused (they would go to a deleted file). Restore the file from a backup, then \
-             restart Rook",
-            path.display()
-        )),
-        DbIdentity::Replaced => Some(format!(
-            "the SQLite database file {} was replaced by another file while Rook was running; \
-             writes are refused. Put the original file back, or restart Rook to use the new one",
-            path.display()
-        )),
+             restart Rook"
+                .to_string(),
+        ),
+        DbIdentity::Replaced => Some(
+            "the SQLite database file was replaced by another file while Rook was running; \
+             writes are refused. Put the original file back, or restart Rook to use the new one"
+                .to_string(),
+        ),
     }
 }
 
@@ -114,17 +116,13 @@ impl IdentityWatch {
         })
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Looks at the path now; logs an error when the state changes for the worse and
     /// an info line when it comes back (once per transition, whoever looks).
     pub(crate) fn check(&self) -> DbIdentity {
         let now = classify(self.opened, &file_id(&self.path));
         let before = DbIdentity::from_code(self.last.swap(now.code(), Ordering::AcqRel));
         if before != now {
-            match describe(now, &self.path) {
+            match describe(now) {
                 Some(message) => tracing::error!(
                     database_identity = now.as_str(),
                     path = %self.path.display(),
@@ -181,9 +179,9 @@ mod tests {
         assert_eq!(w.check(), DbIdentity::Replaced);
         std::fs::rename(&aside, &db).unwrap();
         assert_eq!(w.check(), DbIdentity::Ok);
-        assert!(describe(DbIdentity::Removed, w.path())
+        assert!(describe(DbIdentity::Removed)
             .unwrap()
             .contains("was removed"));
-        assert_eq!(describe(DbIdentity::Ok, w.path()), None);
+        assert_eq!(describe(DbIdentity::Ok), None);
     }
 }

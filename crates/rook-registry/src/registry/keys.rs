@@ -178,8 +178,7 @@ impl Registry {
 
     /// The operator-facing explanation when [`Registry::check_identity`] is not `Ok`.
     pub fn identity_problem(&self) -> Option<String> {
-        let w = self.identity.as_ref()?;
-        describe(w.check(), w.path())
+        describe(self.identity.as_ref()?.check())
     }
 
     /// Every write first makes sure the SQLite file is still the one opened: writes into
