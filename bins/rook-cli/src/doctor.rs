@@ -12,6 +12,7 @@ use rook_gateway::rook_config::{
     self, redact_database_url, Config, ConfigError, DatabaseBackend, Problem, SecretSource, Vendor,
     ADMIN_TOKEN_FILE,
 };
+use rook_gateway::rook_registry::seal::{self, Opened, Sealer};
 use rook_gateway::rook_registry::{ConnectOptions, Registry, RegistryError, Source};
 use rook_gateway::upstream::{build_get_with, endpoint_uri, Credentials};
 use serde::Serialize;
@@ -23,7 +24,7 @@ use crate::GlobalArgs;
 
 const AFTER_HELP: &str = "\
 Checks, in order: config, database, inbound_auth, admin_auth, bind,
-resilience, accounts, and with --probe one probe:<account id> per enabled
+resilience, secrets, accounts, and with --probe one probe:<account id> per enabled
 account (GET {base_url}/models with the account's key; not billed).
 
 Exit codes (for scripts):
@@ -207,7 +208,10 @@ async fn diagnose(g: &GlobalArgs, args: &DoctorArgs) -> Report {
     checks.push(check_admin_auth(config));
     checks.push(check_bind(config));
     checks.push(check_resilience(config));
-    let accounts = gather_accounts(config, registry.as_ref(), &mut advisories).await;
+    let (secrets_check, sealer) = check_secrets(config);
+    checks.push(secrets_check);
+    let accounts =
+        gather_accounts(config, registry.as_ref(), sealer.as_ref(), &mut advisories).await;
     if let Some(r) = registry {
         r.close().await;
     }
@@ -714,11 +718,51 @@ struct Acct {
     enabled: bool,
     key_source: Option<SecretSource>,
     inline_key: Option<String>,
+    /// Why a stored inline key is a concern: plaintext (`Ok`) or not decryptable (`Err`).
+    inline_note: Option<Result<(), String>>,
+}
+
+/// The `[secrets]` master key: configured and well-formed (then its sealer), or not.
+fn check_secrets(config: &Config) -> (Check, Option<Sealer>) {
+    let source = config.secrets.master_key_source();
+    let c = |status, summary: String| {
+        Check::new("secrets", status, summary).detail(
+            "master_key_source",
+            source.as_ref().map_or(Value::Null, source_detail),
+        )
+    };
+    match config.secrets.resolve_master_key() {
+        Ok(None) => (
+            c(
+                Status::Pass,
+                "no master key: inline api keys are refused (accounts use api_key_env / api_key_file)"
+                    .into(),
+            ),
+            None,
+        ),
+        Ok(Some(key)) => match Sealer::new(&key) {
+            Ok(s) => (
+                c(
+                    Status::Pass,
+                    format!("master key from {} (key id {})", source.as_ref().map_or_else(String::new, ToString::to_string), s.key_id()),
+                )
+                .detail("key_id", s.key_id()),
+                Some(s),
+            ),
+            Err(e) => (c(Status::Fail, format!("master key: {e}")), None),
+        },
+        Err(e) => (
+            c(Status::Fail, format!("{e}: rook-server refuses to start"))
+                .guidance("give 32 random bytes as 64 hex digits or base64 (`openssl rand -hex 32`)"),
+            None,
+        ),
+    }
 }
 
 async fn gather_accounts(
     config: &Config,
     registry: Option<&Registry>,
+    sealer: Option<&Sealer>,
     advisories: &mut Vec<String>,
 ) -> Vec<Acct> {
     let mut out: Vec<Acct> = config
@@ -734,6 +778,7 @@ async fn gather_accounts(
             enabled: a.enabled,
             key_source: a.api_key_source(),
             inline_key: None,
+            inline_note: None,
         })
         .collect();
     if let Some(r) = registry {
@@ -748,6 +793,14 @@ async fn gather_accounts(
                         (None, Some(p)) => Some(SecretSource::File(p.into())),
                         (None, None) => None,
                     };
+                    let (inline_key, inline_note) = match &a.api_key {
+                        None => (None, None),
+                        Some(stored) => match seal::open_with(sealer, &a.id, stored) {
+                            Ok(Opened::Sealed(k)) => (Some(k.expose().to_string()), None),
+                            Ok(Opened::Legacy(k)) => (Some(k.expose().to_string()), Some(Ok(()))),
+                            Err(e) => (None, Some(Err(e.to_string()))),
+                        },
+                    };
                     out.push(Acct {
                         id: a.id.clone(),
                         vendor: a.vendor.clone(),
@@ -757,7 +810,8 @@ async fn gather_accounts(
                         source: "api",
                         enabled: a.enabled,
                         key_source,
-                        inline_key: a.api_key.clone(),
+                        inline_key,
+                        inline_note,
                     });
                 }
             }
@@ -777,8 +831,35 @@ fn check_accounts(accounts: &[Acct]) -> Check {
     for a in accounts {
         let (key, state) = if !a.enabled {
             ("-".to_string(), "disabled".to_string())
+        } else if let Some(note) = &a.inline_note {
+            match note {
+                Ok(()) => {
+                    warnings.push(format!(
+                        "account {}: its inline api key is stored in plaintext (written by an \
+                         earlier version)",
+                        a.id
+                    ));
+                    guidance.push(
+                        "set [secrets] master_key_env (or master_key_file) and restart rook-server, \
+                         or run `rook-cli secrets rotate-master --new-key-env VAR`, to encrypt it"
+                            .to_string(),
+                    );
+                    ("inline (plaintext)".to_string(), "plaintext".to_string())
+                }
+                Err(e) => {
+                    failures.push(format!(
+                        "account {}: its stored api key cannot be decrypted: {e}",
+                        a.id
+                    ));
+                    guidance.push(format!(
+                        "account {}: configure the master key it was sealed with, or set its key again",
+                        a.id
+                    ));
+                    ("inline (sealed)".to_string(), "undecryptable".to_string())
+                }
+            }
         } else if a.inline_key.is_some() {
-            ("inline".to_string(), "ok".to_string())
+            ("inline (sealed)".to_string(), "ok".to_string())
         } else {
             match &a.key_source {
                 None if a.vendor == Vendor::Custom.as_str() => ("none".into(), "ok".into()),

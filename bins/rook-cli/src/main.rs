@@ -2,8 +2,8 @@
 //!
 //! Argument parsing and composition only: `doctor` (pre-flight checks),
 //! `usage report` (reads the registry directly), `config export|validate`,
-//! `accounts|pools|routes list|add|remove|set` (registry or admin API) and
-//! `db migrate`. See `docs/cli.md`.
+//! `accounts|pools|routes list|add|remove|set` (registry or admin API),
+//! `secrets rotate-master` and `db migrate|backup`. See `docs/cli.md`.
 //!
 //! Exit codes: 0 success, 1 `doctor --strict` found warnings, 2 any failure
 //! (invalid configuration, unreachable or missing database, rejected change,
@@ -17,6 +17,7 @@ mod config_cmd;
 mod db;
 mod doctor;
 mod manage;
+mod secrets_cmd;
 mod table;
 mod usage;
 
@@ -87,6 +88,9 @@ enum Command {
     Pools(manage::PoolsArgs),
     /// Manage routes from logical models to pools.
     Routes(manage::RoutesArgs),
+    /// Keys at rest: re-encrypt stored API keys under a new master key.
+    #[command(subcommand)]
+    Secrets(secrets_cmd::SecretsCommand),
     /// Database maintenance.
     #[command(
         subcommand,
@@ -184,6 +188,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Accounts(args) => manage::accounts(g, args).await.map(|()| 0),
         Command::Pools(args) => manage::pools(g, args).await.map(|()| 0),
         Command::Routes(args) => manage::routes(g, args).await.map(|()| 0),
+        Command::Secrets(cmd) => secrets_cmd::run(g, cmd).await.map(|()| 0),
         Command::Db(DbCommand::Migrate) => db::migrate(g).await.map(|()| 0),
         Command::Db(DbCommand::Backup { path }) => db::backup(g, &path).await.map(|()| 0),
     }

@@ -58,6 +58,7 @@ fn passes_on_a_good_loopback_config() {
             "admin_auth",
             "bind",
             "resilience",
+            "secrets",
             "accounts"
         ]
     );

@@ -30,6 +30,9 @@ bearer_token_env = "ROOK_TOKEN"
 [admin_auth]
 bearer_token_env = "ROOK_ADMIN_TOKEN"
 
+[secrets]
+master_key_env = "ROOK_MASTER_KEY"
+
 [[accounts]]
 id = "declared"
 vendor = "custom"
@@ -53,6 +56,10 @@ const ENV: &[(&str, &str)] = &[
     ("ROOK_TOKEN", TOKEN),
     ("ROOK_ADMIN_TOKEN", ADMIN),
     ("KEY_A", "upstream-key-a"),
+    (
+        "ROOK_MASTER_KEY",
+        "6a1f0c4e9b2d7a3c5e8f1b4d6a9c2e5f7b0d3a6c9e2f5b8d1a4c7e0f3b6d9a2c",
+    ),
 ];
 
 async fn admin(

@@ -350,12 +350,28 @@ fn read_only_check(source: Source, entity: &str, id: &str) -> ApiResult<()> {
 }
 
 impl Admin {
+    /// Seals an inline key for account `id`; without a master key, 400 naming the
+    /// alternatives (`api_key_env` / `api_key_file`, or `[secrets] master_key_env`).
+    fn seal_key(&self, id: &str, key: &str) -> ApiResult<String> {
+        if self.registry.sealer().is_none() {
+            return Err(ApiError::field(
+                "api_key",
+                rook_registry::seal::NO_MASTER_KEY,
+            ));
+        }
+        Ok(self.registry.seal_api_key(id, key)?)
+    }
+
     async fn undo(&self, undo: Undo) -> Result<(), RegistryError> {
         let r = &self.registry;
         match undo {
             Undo::DeleteAccount(id) => r.delete_account(&id).await,
             Undo::RestoreAccount(old) => {
                 r.update_account(&old).await?;
+                // Only a key that changed is written back (a stored key is sealed).
+                if r.get_account(&old.id).await?.api_key == old.api_key {
+                    return Ok(());
+                }
                 r.set_account_api_key(&old.id, old.api_key.clone()).await
             }
             Undo::RecreateAccount(old) => r.create_account(&old).await.map(|_| ()),
@@ -474,7 +490,7 @@ impl Admin {
         let mut rec = account_from_body(&body, None)?;
         self.check_egress(&rec.base_url)?;
         if let KeyChange::Set(k) = key_change(&body)? {
-            rec.api_key = Some(k);
+            rec.api_key = Some(self.seal_key(&rec.id, &k)?);
         }
         let _guard = self.write_lock.lock().await;
         let created = self.registry.create_account(&rec).await?;
@@ -521,12 +537,12 @@ impl Admin {
         let rec = account_from_body(&full, Some(id))?;
         self.check_egress(&rec.base_url)?;
         let key = key_change(&body)?;
-        let mut updated = self.registry.update_account(&rec).await?;
         let new_key = match key {
             KeyChange::Keep => None,
-            KeyChange::Set(k) => Some(Some(k)),
+            KeyChange::Set(k) => Some(Some(self.seal_key(id, &k)?)),
             KeyChange::Clear => Some(None),
         };
+        let mut updated = self.registry.update_account(&rec).await?;
         updated.api_key = old.api_key.clone();
         if let Some(k) = new_key {
             if let Err(e) = self.registry.set_account_api_key(id, k.clone()).await {
@@ -572,11 +588,12 @@ impl Admin {
         let _guard = self.write_lock.lock().await;
         let old = self.registry.get_account(id).await?;
         read_only_check(old.source, "account", id)?;
+        let sealed = self.seal_key(id, &key)?;
         self.registry
-            .set_account_api_key(id, Some(key.clone()))
+            .set_account_api_key(id, Some(sealed.clone()))
             .await?;
         let mut updated = old.clone();
-        updated.api_key = Some(key);
+        updated.api_key = Some(sealed);
         let view = account_view(&updated);
         let change = Change {
             action: "set_api_key",

@@ -33,7 +33,8 @@
 //! | 409 | `reference_conflict` | the change would break a reference: delete an account still in a pool, a pool a route uses or another pool falls back to, a route another route falls back to; a pool member, fallback pool, route pool or fallback route that does not exist |
 //! | 409 | `read_only` | the entry is declared in the config file ("… is declared in the config file; change it there") |
 //! | 422 | `invalid_configuration` | routing could not be rebuilt with the change (e.g. the account's `api_key_env` variable is not set, a fallback cycle); the message is the reload error and the change was undone |
-//! | 503 | `database_unavailable` | the registry database cannot be reached |
+//! | 400 | `invalid_request` | also: an inline `api_key` while no `[secrets]` master key is configured (the message points to `api_key_env` / `api_key_file` and to `[secrets] master_key_env`) |
+//! | 503 | `database_unavailable` | the registry database cannot be reached; and for every write (any method but `GET`) while the SQLite file was removed or replaced under the running server |
 //!
 //! **Health and status**: `GET /api/health/live`, `GET /api/health/ready` (200/503 with
 //! `checks`; `HEAD` on both answers the same status and headers without a body),
@@ -46,7 +47,9 @@
 //! Responses never contain a key: they carry `"has_api_key": true|false` (whether a key
 //! is available now: a stored API key, a set non-empty `api_key_env` variable or a
 //! readable non-empty `api_key_file`) and `"source": "config"|"api"`. `base_url` defaults to the vendor's (required for `custom`).
-//! An inline `api_key` takes precedence over `api_key_env`/`api_key_file`.
+//! An inline `api_key` takes precedence over `api_key_env`/`api_key_file`. Inline keys
+//! are stored sealed under the `[secrets]` master key (`rook_registry::seal`); without a
+//! master key they are refused with 400.
 //!
 //! | method and path | body | success |
 //! |---|---|---|
@@ -384,6 +387,16 @@ impl Admin {
 
     /// Runs the handler of one entry of [`ROUTES`]; `param` is its path parameter, if any.
     async fn dispatch(&self, route: &(&str, &str), param: &str, req: &ApiRequest) -> ApiResult {
+        if route.0 != "GET" {
+            // Never write into a SQLite file that was removed or replaced while running.
+            if let Some(problem) = self.registry.identity_problem() {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    problem,
+                ));
+            }
+        }
         Ok(match *route {
             ("GET", "/api/health/live") => {
                 json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
@@ -448,10 +461,18 @@ impl Admin {
                 Ok(Ok(())) => true,
                 Ok(Err(_)) | Err(_) => false,
             };
+        let identity = self.registry.check_identity();
+        let problem = self.registry.identity_problem();
+        let db_ok = db_ok && problem.is_none();
         checks.push(serde_json::json!({
             "name": "database",
             "ok": db_ok,
-            "message": if db_ok { "reachable" } else { "the database is unreachable" },
+            "identity": identity.as_str(),
+            "message": match (&problem, db_ok) {
+                (Some(p), _) => p.clone(),
+                (None, true) => "reachable".to_string(),
+                (None, false) => "the database is unreachable".to_string(),
+            },
         }));
         let total = self.runtime.route_count();
         let dead = self.runtime.routes_without_available_account();
@@ -503,7 +524,11 @@ impl Admin {
                 "inbound": self.config.inbound_auth.enabled,
                 "admin": self.token.is_some(),
             },
-            "database": {"backend": self.registry.backend().as_str()},
+            "database": {
+                "backend": self.registry.backend().as_str(),
+                "identity": self.registry.check_identity().as_str(),
+                "problem": self.registry.identity_problem(),
+            },
             "accounts": {"total": health.len(), "by_status": by_status},
             "routes": {
                 "total": self.runtime.route_count(),

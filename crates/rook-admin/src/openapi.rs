@@ -142,7 +142,7 @@ fn paths() -> Value {
                 "operationId": "createAccount",
                 "tags": ["accounts"],
                 "summary": "Create an account",
-                "description": "`protocol` defaults to the vendor's (`anthropic` → `anthropic`, `google` → `gemini`, others → `openai`); `base_url` defaults to the vendor's default for that protocol (required for `custom`). `api_key` is write-only. Routing is rebuilt at once; if that fails the account is removed again and the answer is 422.",
+                "description": "`protocol` defaults to the vendor's (`anthropic` → `anthropic`, `google` → `gemini`, others → `openai`); `base_url` defaults to the vendor's default for that protocol (required for `custom`). `api_key` is write-only, stored encrypted under the `[secrets]` master key, and refused (400) when no master key is configured. Routing is rebuilt at once; if that fails the account is removed again and the answer is 422.",
                 "requestBody": body("AccountCreate"),
                 "responses": responses(json!({"201": ok("Created.", "Account")}), CREATE_ERRORS),
             }

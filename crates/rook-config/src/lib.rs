@@ -69,6 +69,7 @@ mod advice;
 pub mod egress;
 pub mod entity;
 mod load;
+mod master_key;
 mod model;
 mod parse;
 mod redact;
@@ -81,6 +82,7 @@ pub use load::{
     discover_config_path, env_var_for_key, load, ConfigError, LoadOptions, Loaded, Overrides,
     ENV_PREFIX, ENV_SEPARATOR, RESERVED_ENV_VARS,
 };
+pub use master_key::{MasterKey, MasterKeyError, Secrets, MASTER_KEY_LEN};
 pub use model::{
     AccountConfig, AdminAuth, Config, DatabaseBackend, Idempotency, InboundAuth, Limits, LogFormat,
     ModelPrice, PoolConfig, Protocol, RateLimits, RouteConfig, Strategy, Transport, Upstream,

@@ -73,6 +73,8 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     /// Routes from logical model names to pools (file-only).
     pub routes: Vec<RouteConfig>,
+    /// The master key that seals API-set provider keys at rest.
+    pub secrets: crate::master_key::Secrets,
 }
 
 impl Default for Config {
@@ -98,6 +100,7 @@ impl Default for Config {
             accounts: Vec::new(),
             pools: Vec::new(),
             routes: Vec::new(),
+            secrets: crate::master_key::Secrets::default(),
         }
     }
 }
@@ -125,6 +128,7 @@ impl fmt::Debug for Config {
             .field("accounts", &self.accounts)
             .field("pools", &self.pools)
             .field("routes", &self.routes)
+            .field("secrets", &self.secrets)
             .finish()
     }
 }

@@ -264,6 +264,20 @@ impl Config {
             );
         }
 
+        let sk = &self.secrets;
+        if let Some(var) = &sk.master_key_env {
+            c.env_name("secrets.master_key_env", var);
+        }
+        if let Some(path) = &sk.master_key_file {
+            c.file_path("secrets.master_key_file", path);
+        }
+        if sk.master_key_env.is_some() && sk.master_key_file.is_some() {
+            c.push(
+                "secrets",
+                "set only one of master_key_env and master_key_file",
+            );
+        }
+
         let l = &self.limits;
         c.range_u64(
             "limits.max_request_body_bytes",

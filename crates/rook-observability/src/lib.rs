@@ -77,6 +77,8 @@ pub mod names {
     pub const BUILD_INFO: &str = "rook_build_info";
     /// Counter: attempts sent to a cooling account in panic mode.
     pub const PANIC_ROUTING_TOTAL: &str = "rook_panic_routing_total";
+    /// Gauge: 1 while the database file is the one opened, 0 once removed or replaced.
+    pub const DATABASE_IDENTITY_OK: &str = "rook_database_identity_ok";
 }
 
 /// The `reason` label values of `rook_usage_events_dropped_total`: the queue
@@ -223,6 +225,12 @@ pub const METRICS: &[MetricDef] = &[
         kind: Kind::Counter,
         labels: &["route"],
         help: "Attempts sent, as its probe, to the account whose cooldown ends first because every candidate account of the request was cooling (panic mode), by route (logical model).",
+    },
+    MetricDef {
+        name: names::DATABASE_IDENTITY_OK,
+        kind: Kind::Gauge,
+        labels: &[],
+        help: "1 while the SQLite database file at the configured path is the one Rook opened (always 1 for PostgreSQL), 0 once it was removed or replaced while running (writes are then refused).",
     },
 ];
 

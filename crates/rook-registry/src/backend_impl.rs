@@ -365,6 +365,42 @@ pub(crate) async fn set_account_api_key(
     Ok(())
 }
 
+/// Rewrites stored `api_key` values in the caller's transaction: `plan` gets every
+/// `(account id, stored value)` with a key and answers the `(account id, new value)`
+/// pairs to write (or an error, and nothing is written). Returns how many were written.
+pub(crate) async fn rewrite_api_keys(
+    c: &mut Conn,
+    plan: &crate::backend::KeyPlan<'_>,
+    now: i64,
+) -> Result<u64> {
+    let rows = sqlx::query("SELECT id, api_key FROM accounts WHERE api_key IS NOT NULL ORDER BY id")
+        .fetch_all(&mut *c)
+        .await?;
+    let stored = rows
+        .iter()
+        .map(|r| Ok((r.try_get::<String, _>("id")?, r.try_get::<String, _>("api_key")?)))
+        .collect::<Result<Vec<_>>>()?;
+    let writes = plan(&stored)?;
+    // SQLite: zero the old values (plaintext, or sealed under a retired key) instead of
+    // leaving them in free pages of the file.
+    let secure = BACKEND == Backend::Sqlite && !writes.is_empty();
+    if secure {
+        sqlx::query("PRAGMA secure_delete = ON").execute(&mut *c).await?;
+    }
+    for (id, value) in &writes {
+        sqlx::query("UPDATE accounts SET api_key = $2, updated_at_ms = $3 WHERE id = $1")
+            .bind(id)
+            .bind(value)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+    }
+    if secure {
+        sqlx::query("PRAGMA secure_delete = OFF").execute(&mut *c).await?;
+    }
+    Ok(writes.len() as u64)
+}
+
 pub(crate) async fn delete_account(c: &mut Conn, id: &str) -> Result<()> {
     editable_account(c, id).await?;
     let pools = pools_with_member(c, id).await?;

@@ -72,6 +72,18 @@ pub enum AppError {
     /// A resilience setting is invalid.
     #[error("resilience settings: {0}")]
     Resilience(String),
+    /// The `[secrets]` master key cannot be read or is malformed.
+    #[error("{0}")]
+    MasterKey(rook_config::MasterKeyError),
+    /// The sealer could not be built from the master key.
+    #[error("master key: {0}")]
+    Sealer(String),
+}
+
+impl From<rook_registry::RegistryError> for AppError {
+    fn from(e: rook_registry::RegistryError) -> Self {
+        AppError::Catalog(CatalogError::Registry(e))
+    }
 }
 
 impl AppError {
@@ -83,6 +95,7 @@ impl AppError {
             AppError::Secret { .. }
                 | AppError::Catalog(CatalogError::Secret { .. })
                 | AppError::Catalog(CatalogError::Snapshot(_))
+                | AppError::MasterKey(_)
         )
     }
 }
@@ -103,6 +116,7 @@ impl App {
                 what: "inbound_auth".into(),
                 source: e,
             })?;
+        let registry = crate::control::keys::prepare(&config, registry).await?;
 
         catalog::sync_declared(&config, &registry).await?;
         let shared = SharedRegistry::default();
@@ -151,6 +165,7 @@ impl App {
             env!("CARGO_PKG_VERSION"),
         ));
         persist::spawn_health_persister(app.registry.clone(), &app.proxy.health);
+        crate::control::identity::spawn_watch(app.registry.clone());
         prune::spawn_pruner(&app);
         Ok(app)
     }

@@ -76,6 +76,7 @@ impl Runtime for RuntimeView {
             return String::new();
         };
         crate::proxy::gauges::account_gauges(&app.proxy);
+        crate::control::identity::refresh(&app.registry);
         app.metrics.as_ref().map(|h| h.render()).unwrap_or_default()
     }
 
