@@ -247,9 +247,17 @@ pub(crate) fn has_duplicate_top_level_key(doc: &[u8]) -> Option<bool> {
     Some(dup)
 }
 
-/// Parses `bytes` as one JSON value, or says why not.
-pub(crate) fn parse(bytes: &[u8], what: &str) -> Result<Value, String> {
-    serde_json::from_slice(bytes).map_err(|e| {
+/// Parses `bytes` as one JSON value, or says why not. `None`: valid JSON
+/// too deep for `serde_json`'s `Value` (a translation may nest a client's
+/// value a level or two deeper), which the structural checks skip.
+pub(crate) fn parse(bytes: &[u8], what: &str) -> Result<Option<Value>, String> {
+    if text_depth(bytes) >= SERDE_DEPTH
+        && serde_json::from_slice::<IgnoredAny>(bytes).is_ok()
+        && std::str::from_utf8(bytes).is_ok()
+    {
+        return Ok(None);
+    }
+    serde_json::from_slice(bytes).map(Some).map_err(|e| {
         format!(
             "{what} is not JSON ({e}): {}",
             String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
@@ -334,7 +342,7 @@ pub(crate) fn only_serde_strictness(doc: &[u8]) -> bool {
         && serde_json::from_slice::<Value>(&lenient(doc)).is_ok()
 }
 
-/// `serde_json`'s recursion limit for `Value`: deeper documents are valid
+/// `serde_json`'s recursion limit for `Value`: documents this deep are valid
 /// grammar it refuses, while skipped values (`IgnoredAny`) have no limit.
 pub(crate) const SERDE_DEPTH: usize = 128;
 

@@ -1,4 +1,4 @@
-//! The fuzz runner: `rook-fuzz [--minutes N] [--seconds N] [--target NAME]
+//! The fuzz runner: `rook-fuzz [--minutes N] [--seconds N] [--target NAME[,NAME…]]
 //! [--dir PATH] [--seed N]`, normally started by `cargo xtask fuzz`.
 //!
 //! It replays every seed and corpus file, then runs the targets round-robin
@@ -98,17 +98,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let chosen: Vec<&'static Target> = match &args.target {
-        Some(name) => match rook_fuzz::target(name) {
-            Some(t) => vec![t],
+    let mut chosen: Vec<&'static Target> = Vec::new();
+    for name in args.target.iter().flat_map(|t| t.split(',')) {
+        match rook_fuzz::target(name) {
+            Some(t) => chosen.push(t),
             None => {
                 let names: Vec<&str> = rook_fuzz::targets().iter().map(|t| t.name).collect();
                 eprintln!("rook-fuzz: no target {name}; targets: {}", names.join(", "));
                 return ExitCode::from(2);
             }
-        },
-        None => rook_fuzz::targets().iter().collect(),
-    };
+        }
+    }
+    if chosen.is_empty() {
+        chosen = rook_fuzz::targets().iter().collect();
+    }
     engine::quiet_panics();
     let current: Current = Arc::new(Mutex::new(None));
     watchdog(current.clone(), args.dir.clone());

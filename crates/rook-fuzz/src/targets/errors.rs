@@ -99,7 +99,7 @@ const KINDS: [AnswerKind; 6] = [
 ];
 
 pub(crate) fn check_answer(input: &[u8]) -> Result<(), String> {
-    if only_serde_strictness(input) || text_depth(input) > SERDE_DEPTH {
+    if only_serde_strictness(input) || text_depth(input) >= SERDE_DEPTH {
         for kind in KINDS {
             let _ = read_answer(kind, input);
         }

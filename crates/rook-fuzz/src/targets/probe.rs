@@ -24,7 +24,7 @@ pub(crate) fn check(input: &[u8]) -> Result<(), String> {
     match (probe_chat(&body), reference) {
         // Grammar-valid bodies serde_json's `Value` refuses: either answer is
         // fine (the depth cap belongs to the edge checks).
-        (Ok(_), Err(_)) if only_serde_strictness(input) || text_depth(input) > SERDE_DEPTH => {
+        (Ok(_), Err(_)) if only_serde_strictness(input) || text_depth(input) >= SERDE_DEPTH => {
             Ok(())
         }
         (Ok(_), Err(e)) => Err(format!("accepted a body serde_json refuses: {e}")),

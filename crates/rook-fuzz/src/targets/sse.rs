@@ -136,7 +136,7 @@ fn usage_only(seg: &[u8]) -> bool {
     let Some(e) = event_data(seg) else {
         return false;
     };
-    if text_depth(&e.data) > SERDE_DEPTH {
+    if text_depth(&e.data) >= SERDE_DEPTH {
         return true;
     }
     // The filter skips fields it does not read: judge the data leniently.
@@ -157,8 +157,7 @@ fn must_remove(seg: &[u8], at_end: bool) -> bool {
         && !(at_end && seg.ends_with(b"\r"))
         && find(seg, b"\"usage\"").is_some()
         && event_data(seg).is_some_and(|e| {
-            has_duplicate_top_level_key(&e.data) == Some(false)
-                && text_depth(&e.data) <= SERDE_DEPTH
+            has_duplicate_top_level_key(&e.data) == Some(false) && text_depth(&e.data) < SERDE_DEPTH
         })
 }
 

@@ -136,10 +136,39 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 }
 
-#[derive(serde::Deserialize)]
 struct StreamOptions {
-    #[serde(default)]
     include_usage: Option<bool>,
+}
+
+struct StreamOptionsVisitor;
+
+impl<'de> Visitor<'de> for StreamOptionsVisitor {
+    type Value = StreamOptions;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut include_usage = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "include_usage" {
+                include_usage = map.next_value::<Option<bool>>()?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(StreamOptions { include_usage })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StreamOptions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // An object only: a derived struct also reads an array, field by
+        // position (found by fuzzing: `"stream_options":[true]` read as
+        // `include_usage: true`).
+        d.deserialize_map(StreamOptionsVisitor)
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for Fields<'de> {
@@ -253,6 +282,10 @@ mod tests {
         ));
         assert!(matches!(
             probe_chat(br#"{"model":"a"} trailing"#),
+            Err(ProbeError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            probe_chat(br#"{"model":"a","stream_options":[true]}"#),
             Err(ProbeError::InvalidJson(_))
         ));
         // Invalid UTF-8 in a field the probe does not read is still not JSON.
