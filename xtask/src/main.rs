@@ -8,12 +8,16 @@
 //! - `release`: a release build of both binaries, with their sizes.
 //! - `demo`: runs `rook-server` (examples/quickstart.toml) in front of the bundled
 //!   fake upstream, so Rook can be tried without a provider key.
+//! - `fuzz`: builds and runs the fuzz targets of `crates/rook-fuzz` for
+//!   `--minutes N` (default 10; `--target NAME` for one); see `docs/fuzzing.md`.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+mod fuzz;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -23,6 +27,7 @@ fn main() -> ExitCode {
         "bench" => bench(&args[1..]),
         "release" => release(),
         "demo" => demo(),
+        "fuzz" => fuzz::fuzz(&args[1..]),
         _ => {
             println!(
                 "usage: cargo xtask <task>\n\n\
@@ -32,7 +37,9 @@ fn main() -> ExitCode {
                  alternating rounds, without the harness's RSS sampler; --translated: OpenAI chat to an\n           \
                  OpenAI-protocol vs an Anthropic-protocol account (the translation's cost)\n  \
                  release  release build of rook-server and rook-cli\n  \
-                 demo     run rook-server with examples/quickstart.toml in front of the bundled fake upstream"
+                 demo     run rook-server with examples/quickstart.toml in front of the bundled fake upstream\n  \
+                 fuzz     build and run the fuzz targets (crates/rook-fuzz) for --minutes N (default 10),\n           \
+                 --target NAME for one; failing inputs go to fuzz/corpus/<target>/ (docs/fuzzing.md)"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS

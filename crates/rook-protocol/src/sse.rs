@@ -400,6 +400,11 @@ fn is_usage_only_event(event: &[u8]) -> bool {
             data.extend_from_slice(v.strip_prefix(b" ").unwrap_or(v));
         }
     }
+    // An object only: a derived struct also reads an array, field by position
+    // (found by fuzzing: `data: [[],"usage"]` was dropped as the usage chunk).
+    if data.trim_ascii_start().first() != Some(&b'{') {
+        return false;
+    }
     #[derive(serde::Deserialize)]
     struct Chunk {
         choices: Option<Vec<serde::de::IgnoredAny>>,
@@ -528,6 +533,13 @@ mod tests {
         o.feed(b"data: {\"choices\":[]}\n\ndata: oops\n\ndata: {\"cut\":\n\ndata: [DONE]\n\n");
         assert_eq!((o.events(), o.not_json_events()), (4, 2));
         assert!(o.saw_done());
+    }
+
+    #[test]
+    fn usage_filter_keeps_arrays_that_read_like_the_usage_chunk() {
+        let input = b"data: [[],\"usage\"]\n\ndata: [DONE]\n\n";
+        let mut f = UsageChunkFilter::new();
+        assert_eq!(f.push(input), input);
     }
 
     #[test]
