@@ -17,6 +17,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench_keys;
 mod fuzz;
 
 fn main() -> ExitCode {
@@ -35,7 +36,8 @@ fn main() -> ExitCode {
                  bench    release build + load harness against a local mock upstream (docs/performance.md);\n           \
                  --quick: base case only, 5 s per case; --latency: c=1 latency only, direct vs rook,\n           \
                  alternating rounds, without the harness's RSS sampler; --translated: OpenAI chat to an\n           \
-                 OpenAI-protocol vs an Anthropic-protocol account (the translation's cost)\n  \
+                 OpenAI-protocol vs an Anthropic-protocol account (the translation's cost); --keys: one\n           \
+                 inbound token vs 200 client keys with scopes, budgets and limits (the key lookup's cost)\n  \
                  release  release build of rook-server and rook-cli\n  \
                  demo     run rook-server with examples/quickstart.toml in front of the bundled fake upstream\n  \
                  fuzz     build and run the fuzz targets (crates/rook-fuzz) for --minutes N (default 10),\n           \
@@ -263,6 +265,14 @@ fn bench(args: &[String]) -> Result<(), String> {
             &root.join("bench/rook-bench-translated.toml"),
         );
     }
+    if args.iter().any(|a| a == "--keys") {
+        return bench_keys::keys_bench(
+            &shared,
+            &mock_target.join("release/mock-upstream"),
+            &server,
+            &out_dir,
+        );
+    }
     if args.iter().any(|a| a == "--latency") {
         return latency_bench(
             &shared,
@@ -316,8 +326,22 @@ fn wrk_case(
     mode: &str,
     concurrency: u32,
 ) -> Result<(f64, f64, f64), String> {
+    wrk_case_as(shared, base_url, model, label, mode, concurrency, "dummy")
+}
+
+/// [`wrk_case`] sending `api_key` as the bearer token.
+fn wrk_case_as(
+    shared: &Path,
+    base_url: &str,
+    model: &str,
+    label: &str,
+    mode: &str,
+    concurrency: u32,
+    api_key: &str,
+) -> Result<(f64, f64, f64), String> {
     let out = Command::new("bash")
         .arg(shared.join("run.sh"))
+        .env("API_KEY", api_key)
         .args([base_url, model, label])
         .env("MODES", mode)
         .env("CONCURRENCY", concurrency.to_string())
