@@ -31,12 +31,14 @@ pub(crate) fn parse(input: &[u8], max_line: usize) -> Parsed {
     let mut data_lines = 0usize;
     let mut ev_name: Option<String> = None;
     let mut buf: Vec<u8> = Vec::new();
+    // An event whose joined data would pass `max_line` is dropped whole.
+    let overlong = std::cell::Cell::new(false);
     let dispatch = |events: &mut Vec<SseEvent>,
                     ev_name: &mut Option<String>,
                     buf: &mut Vec<u8>,
                     data_lines: &mut usize| {
         let name = ev_name.take();
-        if *data_lines > 0 {
+        if *data_lines > 0 && !overlong.replace(false) {
             events.push(SseEvent {
                 event: name,
                 data: std::mem::take(buf),
@@ -50,10 +52,17 @@ pub(crate) fn parse(input: &[u8], max_line: usize) -> Parsed {
             return;
         }
         if let Some(v) = l.strip_prefix(b"data:") {
-            if *n > 0 {
-                buf.push(b'\n');
+            let v = v.strip_prefix(b" ").unwrap_or(v);
+            if buf.len() + usize::from(*n > 0) + v.len() > max_line {
+                overlong.set(true);
+                buf.clear();
             }
-            buf.extend_from_slice(v.strip_prefix(b" ").unwrap_or(v));
+            if !overlong.get() {
+                if *n > 0 {
+                    buf.push(b'\n');
+                }
+                buf.extend_from_slice(v);
+            }
             *n += 1;
         } else if let Some(v) = l.strip_prefix(b"event:") {
             let v = v.strip_prefix(b" ").unwrap_or(v);

@@ -150,7 +150,7 @@ impl SseParser {
         }
         if let Some(value) = self.line.strip_prefix(b"data:") {
             let value = value.strip_prefix(b" ").unwrap_or(value);
-            if self.data.len() + value.len() + 1 > self.max_line {
+            if self.data.len() + usize::from(self.has_data) + value.len() > self.max_line {
                 self.data_overlong = true;
                 self.data = Vec::new();
             }
@@ -340,9 +340,19 @@ impl UsageChunkFilter {
         bytes::Bytes::from(out)
     }
 
-    /// At the end of the stream: whatever is still held (an unterminated event).
+    /// At the end of the stream: whatever is still held (an unterminated event,
+    /// or one whose last line end was a lone CR that a LF could have followed),
+    /// still without the usage-only chunk (found by fuzzing: a stream of
+    /// CR-terminated events kept its last one).
     pub fn finish(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.held)
+        let held = std::mem::take(&mut self.held);
+        let mut out = Vec::with_capacity(held.len());
+        for event in split_events(&held) {
+            if !is_usage_only_event(event) {
+                out.extend_from_slice(event);
+            }
+        }
+        out
     }
 
     /// Drops held bytes (the stream failed; a half event must not reach the client).
@@ -443,6 +453,17 @@ fn memchr_str(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_usage_chunk_is_dropped_from_cr_terminated_streams_too() {
+        let usage = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\r\r";
+        let content = "data: {\"choices\":[{\"delta\":{}}]}\r\r";
+        let mut f = UsageChunkFilter::new();
+        let mut out = f.push(format!("{content}{usage}").as_bytes());
+        // The last CR could start a CRLF: it is held until the end.
+        out.extend(f.finish());
+        assert_eq!(out, content.as_bytes());
+    }
 
     #[test]
     fn an_event_whose_data_outgrows_the_cap_is_dropped_not_kept() {
