@@ -67,6 +67,8 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     /// Routes from logical model names to pools (file-only).
     pub routes: Vec<RouteConfig>,
+    /// Client keys declared in the file (file-only; see `docs/keys.md`).
+    pub client_keys: Vec<crate::client_keys::ClientKeyConfig>,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             accounts: Vec::new(),
             pools: Vec::new(),
             routes: Vec::new(),
+            client_keys: Vec::new(),
         }
     }
 }
@@ -115,6 +118,7 @@ impl fmt::Debug for Config {
             .field("accounts", &self.accounts)
             .field("pools", &self.pools)
             .field("routes", &self.routes)
+            .field("client_keys", &self.client_keys)
             .finish()
     }
 }
