@@ -36,6 +36,12 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "protocols",
         sql: include_str!("../migrations/sqlite/0002_protocols.sql"),
     },
+    // Version 3 is issue 12's (audit client addresses); 4 may be applied before it.
+    Migration {
+        version: 4,
+        description: "client_keys",
+        sql: include_str!("../migrations/sqlite/0004_client_keys.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -49,6 +55,12 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         description: "protocols",
         sql: include_str!("../migrations/postgres/0002_protocols.sql"),
+    },
+    // Version 3 is issue 12's (audit client addresses); 4 may be applied before it.
+    Migration {
+        version: 4,
+        description: "client_keys",
+        sql: include_str!("../migrations/postgres/0004_client_keys.sql"),
     },
 ];
 

@@ -820,6 +820,9 @@ impl Registry {
     }
 }
 
+// Client keys (issue 13), in their own file; after the macros above.
+mod keys;
+
 #[cfg(test)]
 mod tests {
     use super::*;
