@@ -122,6 +122,7 @@
 mod body;
 mod entities;
 mod error;
+mod keys;
 mod openapi;
 mod reports;
 
@@ -189,6 +190,27 @@ pub trait Runtime: Send + Sync {
     /// Closes an account's breaker and clears its cooldown (operator action).
     /// `false` when routing does not know the account.
     fn reset_health(&self, id: &str) -> bool;
+    /// The running gateway's view of a client key's budget period (`None`: no budget,
+    /// unknown key, or no gateway: the admin API then derives spend from the registry).
+    fn client_key_live(&self, id: &str) -> Option<KeyLiveView> {
+        let _ = id;
+        None
+    }
+    /// Reloads the client keys after a change (default: a full [`Runtime::reload`]).
+    fn reload_keys(&self) -> BoxFuture<'_, Result<(), String>> {
+        self.reload()
+    }
+}
+
+/// A client key's current budget period as the running gateway counts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyLiveView {
+    /// Spend in the current period (charged when each request is recorded).
+    pub spend_usd: f64,
+    /// Start of the current period (unix ms; `i64::MIN` for `total`).
+    pub period_start_ms: i64,
+    /// When the next period starts (unix ms; `None` for `total`).
+    pub period_resets_at_ms: Option<i64>,
 }
 
 /// One `/api/*` request, already read.
@@ -419,6 +441,12 @@ impl Admin {
             ("PUT", "/api/routes/{model}") => self.update_route(req, param, false).await?,
             ("PATCH", "/api/routes/{model}") => self.update_route(req, param, true).await?,
             ("DELETE", "/api/routes/{model}") => self.delete_route(req, param).await?,
+            ("GET", "/api/keys") => self.list_keys().await?,
+            ("POST", "/api/keys") => self.create_key(req).await?,
+            ("GET", "/api/keys/{id}") => self.get_key(param).await?,
+            ("PATCH", "/api/keys/{id}") => self.update_key(req, param).await?,
+            ("DELETE", "/api/keys/{id}") => self.revoke_key(req, param).await?,
+            ("POST", "/api/keys/{id}/rotate") => self.rotate_key(req, param).await?,
             ("GET", "/api/usage") => self.usage(req).await?,
             ("GET", "/api/audit/events") => self.audit_events(req).await?,
             (method, path) => {
@@ -563,6 +591,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/routes/{model}"),
     ("PATCH", "/api/routes/{model}"),
     ("DELETE", "/api/routes/{model}"),
+    ("GET", "/api/keys"),
+    ("POST", "/api/keys"),
+    ("GET", "/api/keys/{id}"),
+    ("PATCH", "/api/keys/{id}"),
+    ("DELETE", "/api/keys/{id}"),
+    ("POST", "/api/keys/{id}/rotate"),
     ("GET", "/api/usage"),
     ("GET", "/api/audit/events"),
 ];

@@ -67,7 +67,25 @@ pub mod names {
     pub const BUILD_INFO: &str = "rook_build_info";
     /// Counter: attempts sent to a cooling account in panic mode.
     pub const PANIC_ROUTING_TOTAL: &str = "rook_panic_routing_total";
+    /// Counter: requests admitted per client key.
+    pub const CLIENT_KEY_REQUESTS_TOTAL: &str = "rook_client_key_requests_total";
+    /// Gauge: spend of a client key in its current budget period.
+    pub const CLIENT_KEY_SPEND_USD: &str = "rook_client_key_spend_usd";
+    /// Counter: requests refused because of their client key, by reason.
+    pub const CLIENT_KEY_REJECTIONS_TOTAL: &str = "rook_client_key_rejections_total";
 }
+
+/// The `reason` label values of `rook_client_key_rejections_total`.
+pub const CLIENT_KEY_REJECTION_REASONS: &[&str] = &[
+    "missing",
+    "unknown",
+    "revoked",
+    "disabled",
+    "expired",
+    "model_not_allowed",
+    "budget_exceeded",
+    "rate_limited",
+];
 
 /// The `reason` label values of `rook_usage_events_dropped_total`: the queue
 /// was full, the database write failed, or the event arrived after shutdown
@@ -202,6 +220,24 @@ pub const METRICS: &[MetricDef] = &[
         labels: &["route"],
         help: "Attempts sent, as its probe, to the account whose cooldown ends first because every candidate account of the request was cooling (panic mode), by route (logical model).",
     },
+    MetricDef {
+        name: names::CLIENT_KEY_REQUESTS_TOTAL,
+        kind: Kind::Counter,
+        labels: &["key"],
+        help: "Requests admitted per client key (the key id: operator-created, so bounded; `default` is the [inbound_auth] token).",
+    },
+    MetricDef {
+        name: names::CLIENT_KEY_SPEND_USD,
+        kind: Kind::Gauge,
+        labels: &["key"],
+        help: "Spend of a client key in its current budget period, in US dollars (keys with a budget; refreshed at scrape time).",
+    },
+    MetricDef {
+        name: names::CLIENT_KEY_REJECTIONS_TOTAL,
+        kind: Kind::Counter,
+        labels: &["reason"],
+        help: "Requests refused because of their client key, by reason (missing, unknown, revoked, disabled, expired, model_not_allowed, budget_exceeded, rate_limited).",
+    },
 ];
 
 /// The series exported at 0 from the moment [`install_prometheus`] returns,
@@ -220,6 +256,11 @@ pub fn zero_series() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         USAGE_DROP_REASONS
             .iter()
             .map(|r| (names::USAGE_EVENTS_DROPPED_TOTAL, vec![("reason", *r)])),
+    );
+    series.extend(
+        CLIENT_KEY_REJECTION_REASONS
+            .iter()
+            .map(|r| (names::CLIENT_KEY_REJECTIONS_TOTAL, vec![("reason", *r)])),
     );
     series
 }

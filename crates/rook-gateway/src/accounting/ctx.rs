@@ -9,6 +9,7 @@ use http::Response;
 use rook_protocol::Usage;
 
 use super::Accounting;
+use crate::app::keys::Key;
 use crate::body::RookBody;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
@@ -33,6 +34,9 @@ pub(crate) struct Ctx<'a> {
     /// Time to the upstream's first byte of the answer used.
     pub(crate) ttfb: Option<Duration>,
     pub(crate) accounting: Arc<Accounting>,
+    /// The client key the request was made with, and its TPM reservation.
+    pub(crate) key: Option<Arc<Key>>,
+    pub(crate) key_reservation: Option<rook_resilience::Reservation>,
 }
 
 impl<'a> Ctx<'a> {
@@ -57,6 +61,8 @@ impl<'a> Ctx<'a> {
             upstream_model: None,
             ttfb: None,
             accounting,
+            key: None,
+            key_reservation: None,
         }
     }
 
@@ -101,6 +107,8 @@ impl<'a> Ctx<'a> {
             upstream_model: self.upstream_model.clone(),
             ttfb: self.ttfb,
             accounting: self.accounting.clone(),
+            key: self.key.clone(),
+            key_reservation: self.key_reservation,
         }
     }
 }
@@ -119,6 +127,8 @@ pub(crate) struct Detached {
     upstream_model: Option<String>,
     ttfb: Option<Duration>,
     accounting: Arc<Accounting>,
+    key: Option<Arc<Key>>,
+    key_reservation: Option<rook_resilience::Reservation>,
 }
 
 impl Detached {
@@ -137,6 +147,8 @@ impl Detached {
             upstream_model: self.upstream_model.clone(),
             ttfb: self.ttfb,
             accounting: self.accounting.clone(),
+            key: self.key.clone(),
+            key_reservation: self.key_reservation,
         }
     }
 }

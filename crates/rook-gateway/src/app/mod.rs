@@ -7,6 +7,7 @@
 
 mod dispatch;
 mod idempotency;
+pub(crate) mod keys;
 pub(crate) mod server;
 mod surface;
 
@@ -42,6 +43,10 @@ pub(crate) struct App {
     pub(crate) principal: Arc<str>,
     pub(crate) principal_limits: KeyedLimiter,
     pub(crate) route_limits: KeyedLimiter,
+    /// Client keys (issue 13): the request path's view of who may call.
+    pub(crate) keys: Arc<keys::KeyStore>,
+    pub(crate) keys_loader: Arc<keys::loader::LoaderState>,
+    pub(crate) default_key: Option<keys::loader::DefaultKey>,
     id_seq: AtomicU64,
     id_prefix: u64,
 }
@@ -64,6 +69,9 @@ pub enum AppError {
     /// A resilience setting is invalid.
     #[error("resilience settings: {0}")]
     Resilience(String),
+    /// Client keys could not be loaded or synced.
+    #[error("client keys: {0}")]
+    Keys(String),
 }
 
 impl AppError {
@@ -112,6 +120,8 @@ impl App {
             Some(t) => Arc::from(principal_hash(t.expose()).as_str()),
             None => Arc::from("anonymous"),
         };
+        let (key_store, keys_loader, default_key) =
+            keys::boot::start(&config, &registry, inbound_token.as_ref(), &principal).await?;
         let accounting = Arc::new(Accounting::start(
             registry.clone(),
             &config.usage,
@@ -130,6 +140,9 @@ impl App {
             lifecycle,
             admin: std::sync::OnceLock::new(),
             principal,
+            keys: key_store,
+            keys_loader,
+            default_key,
             id_seq: AtomicU64::new(0),
             id_prefix: fastrand::u64(..),
         });
@@ -141,6 +154,12 @@ impl App {
             admin_token,
             env!("CARGO_PKG_VERSION"),
         ));
+        keys::loader::spawn_maintenance(
+            Arc::downgrade(&app.keys),
+            app.registry.clone(),
+            app.default_key.clone(),
+            app.keys_loader.clone(),
+        );
         persist::spawn_health_persister(app.registry.clone(), &app.proxy.health);
         prune::spawn_pruner(&app);
         Ok(app)
@@ -163,6 +182,7 @@ impl App {
     /// Flushes usage events and persists health before exit.
     pub(crate) async fn finish(&self) {
         self.accounting.close().await;
+        self.keys.flush_last_used(&self.registry).await;
         persist::persist_health(&self.registry, &self.proxy.health).await;
     }
 
@@ -181,6 +201,10 @@ impl App {
     pub(crate) async fn reload(&self) -> Result<(), AppError> {
         let snap = catalog::load_snapshot(&self.registry, &self.proxy.shared, &self.config).await?;
         self.proxy.install(snap);
+        self.keys
+            .reload(&self.registry, self.default_key.as_ref(), &self.keys_loader)
+            .await
+            .map_err(|e| AppError::Keys(e.to_string()))?;
         Ok(())
     }
 }
