@@ -1,6 +1,8 @@
 //! `doctor`: ordered pre-flight checks with pass/warn/fail, guidance and a
 //! stable JSON form for scripts.
 
+mod keys;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -207,6 +209,7 @@ async fn diagnose(g: &GlobalArgs, args: &DoctorArgs) -> Report {
     checks.push(check_bind(config));
     checks.push(check_resilience(config));
     let accounts = gather_accounts(config, registry.as_ref(), &mut advisories).await;
+    checks.push(keys::check_client_keys(config, registry.as_ref()).await);
     if let Some(r) = registry {
         r.close().await;
     }

@@ -2,7 +2,8 @@
 //!
 //! Argument parsing and composition only: `doctor` (pre-flight checks),
 //! `usage report` (reads the registry directly), `config export|validate`,
-//! `accounts|pools|routes list|add|remove|set` (registry or admin API) and
+//! `accounts|pools|routes list|add|remove|set`, `keys create|list|show|revoke|rotate`
+//! (registry or admin API) and
 //! `db migrate`. See `docs/cli.md`.
 //!
 //! Exit codes: 0 success, 1 `doctor --strict` found warnings, 2 any failure
@@ -15,6 +16,7 @@ mod common;
 mod config_cmd;
 mod db;
 mod doctor;
+mod keys_cmd;
 mod manage;
 mod table;
 mod usage;
@@ -86,6 +88,8 @@ enum Command {
     Pools(manage::PoolsArgs),
     /// Manage routes from logical models to pools.
     Routes(manage::RoutesArgs),
+    /// Manage client keys (inbound keys with scopes, budgets, limits, expiry).
+    Keys(keys_cmd::KeysArgs),
     /// Database maintenance.
     #[command(
         subcommand,
@@ -183,6 +187,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Accounts(args) => manage::accounts(g, args).await.map(|()| 0),
         Command::Pools(args) => manage::pools(g, args).await.map(|()| 0),
         Command::Routes(args) => manage::routes(g, args).await.map(|()| 0),
+        Command::Keys(args) => keys_cmd::run(g, args).await.map(|()| 0),
         Command::Db(DbCommand::Migrate) => db::migrate(g).await.map(|()| 0),
         Command::Db(DbCommand::Backup { path }) => db::backup(g, &path).await.map(|()| 0),
     }

@@ -46,8 +46,65 @@ fn ts(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, |t| Value::String(format_utc(t)))
 }
 
-/// A key as the API shows it: never the secret or its hash.
-pub(crate) fn key_view(k: &ClientKeyRecord, now: i64) -> Value {
+/// A key as the API (and `rook-cli keys`) shows it: never the secret or its hash.
+pub fn client_key_view(k: &ClientKeyRecord, now: i64) -> Value {
+    key_view(k, now)
+}
+
+/// [`client_key_view`] plus `spend_usd` of the current budget period, `period_start`,
+/// `period_resets_at` and `requests_today`: from `live` (the running gateway's count)
+/// when given, else from the registry's usage events.
+pub async fn client_key_with_usage(
+    registry: &rook_registry::Registry,
+    k: &ClientKeyRecord,
+    now: i64,
+    live: Option<crate::KeyLiveView>,
+) -> Result<Value, rook_registry::RegistryError> {
+    let mut view = key_view(k, now);
+    let period = k.budget_period.as_deref().and_then(BudgetPeriod::from_name);
+    let (spend, start, resets) = match (live, period) {
+        (Some(live), _) => (
+            live.spend_usd,
+            Some(live.period_start_ms),
+            live.period_resets_at_ms,
+        ),
+        (None, Some(p)) => {
+            let w = p.window(now);
+            let u = registry.client_key_usage(&k.id, w.start_ms).await?;
+            (u.spend_usd, Some(w.start_ms), w.resets_at_ms)
+        }
+        (None, None) => {
+            let u = registry.client_key_usage(&k.id, i64::MIN).await?;
+            (u.spend_usd, None, None)
+        }
+    };
+    let today = now.div_euclid(DAY_MS) * DAY_MS;
+    let KeyUsage { requests, .. } = registry.client_key_usage(&k.id, today).await?;
+    insert(&mut view, "spend_usd", json!((spend * 1e6).round() / 1e6));
+    insert(
+        &mut view,
+        "period_start",
+        ts(start.filter(|s| *s != i64::MIN)),
+    );
+    insert(&mut view, "period_resets_at", ts(resets));
+    insert(&mut view, "requests_today", json!(requests));
+    Ok(view)
+}
+
+/// The `default` key (`[inbound_auth]`'s token) as listings show it, with
+/// `requests_today`.
+pub async fn default_key_view(
+    registry: &rook_registry::Registry,
+    now: i64,
+) -> Result<Value, rook_registry::RegistryError> {
+    let mut d = default_view();
+    let today = now.div_euclid(DAY_MS) * DAY_MS;
+    let u = registry.client_key_usage(DEFAULT_KEY_ID, today).await?;
+    insert(&mut d, "requests_today", json!(u.requests));
+    Ok(d)
+}
+
+fn key_view(k: &ClientKeyRecord, now: i64) -> Value {
     let grace = k
         .previous_valid_until_ms
         .filter(|t| *t > now && k.previous_hash.is_some());
@@ -199,40 +256,9 @@ impl Admin {
         self.config.inbound_auth.enabled
     }
 
-    /// Spend of the current period (the gateway's live count when it has one, else the
-    /// registry's usage events), and requests since UTC midnight.
-    async fn usage_fields(&self, k: &ClientKeyRecord, view: &mut Value, now: i64) -> ApiResult<()> {
-        let period = k.budget_period.as_deref().and_then(BudgetPeriod::from_name);
-        let (spend, start, resets) = match (self.runtime.client_key_live(&k.id), period) {
-            (Some(live), _) => (
-                live.spend_usd,
-                Some(live.period_start_ms),
-                live.period_resets_at_ms,
-            ),
-            (None, Some(p)) => {
-                let w = p.window(now);
-                let u = self.registry.client_key_usage(&k.id, w.start_ms).await?;
-                (u.spend_usd, Some(w.start_ms), w.resets_at_ms)
-            }
-            (None, None) => {
-                let u = self.registry.client_key_usage(&k.id, i64::MIN).await?;
-                (u.spend_usd, None, None)
-            }
-        };
-        let today = now.div_euclid(DAY_MS) * DAY_MS;
-        let KeyUsage { requests, .. } = self.registry.client_key_usage(&k.id, today).await?;
-        insert(view, "spend_usd", json!((spend * 1e6).round() / 1e6));
-        insert(view, "period_start", ts(start.filter(|s| *s != i64::MIN)));
-        insert(view, "period_resets_at", ts(resets));
-        insert(view, "requests_today", json!(requests));
-        Ok(())
-    }
-
     async fn full_view(&self, k: &ClientKeyRecord) -> ApiResult<Value> {
-        let now = now_ms();
-        let mut view = key_view(k, now);
-        self.usage_fields(k, &mut view, now).await?;
-        Ok(view)
+        let live = self.runtime.client_key_live(&k.id);
+        Ok(client_key_with_usage(&self.registry, k, now_ms(), live).await?)
     }
 
     async fn key_changed(&self, req: &ApiRequest, action: &'static str, id: &str, detail: Value) {
@@ -531,8 +557,8 @@ pub(crate) fn extend_openapi(doc: &mut Value) {
     }
 }
 
-/// An id from a name: lowercase letters, digits, `.` and `_` kept, anything else `-`.
-pub(crate) fn slug(name: &str) -> String {
+/// A key id from a name (`rook-cli keys create --name` without `--id`): lowercase letters, digits, `.` and `_` kept, anything else `-`.
+pub fn slug(name: &str) -> String {
     let mut out = String::new();
     for c in name.trim().chars() {
         let c = c.to_ascii_lowercase();

@@ -126,6 +126,9 @@ mod keys;
 mod openapi;
 mod reports;
 
+pub use keys::{
+    client_key_view, client_key_with_usage, default_key_view, slug as key_id_from_name,
+};
 pub use reports::decode_path;
 
 use error::{ApiError, ApiResult};
