@@ -146,7 +146,8 @@ fn openai_sdk_available() -> bool {
     ok
 }
 
-fn openai_sdk(server: &RookServer, key: &str, commands: &[&str]) -> Value {
+/// Runs the SDK script without blocking the runtime (the fake upstream runs on it).
+async fn openai_sdk(server: &RookServer, key: &str, commands: &[&str]) -> Value {
     let path: PathBuf = [
         env!("CARGO_MANIFEST_DIR"),
         "tests",
@@ -155,14 +156,16 @@ fn openai_sdk(server: &RookServer, key: &str, commands: &[&str]) -> Value {
     ]
     .iter()
     .collect();
-    let out = Command::new("python3")
+    let out = tokio::process::Command::new("python3")
         .arg(&path)
         .args([server.url("/v1").as_str(), key, "m"])
         .args(commands)
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("OPENAI_API_KEY")
+        .kill_on_drop(true)
         .output()
+        .await
         .unwrap();
     assert!(
         out.status.success(),
@@ -217,7 +220,7 @@ async fn scenario(up: &FakeUpstream, server: &RookServer) -> Vec<String> {
     secrets.push(app_secret.clone());
     assert_eq!(app, "app");
     if openai_sdk_available() {
-        let v = openai_sdk(server, &app_secret, &["chat"]);
+        let v = openai_sdk(server, &app_secret, &["chat"]).await;
         assert!(v["chat"]["content"].is_string(), "{v}");
     } else {
         assert_eq!(call(server, &app_secret, "m").await.status, 200);
