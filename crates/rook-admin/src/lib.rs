@@ -97,8 +97,17 @@
 //! `until` take a duration back from now (`30m`, `24h`, `7d`; units `s m h d w`), a date
 //! `YYYY-MM-DD` (UTC midnight) or an RFC 3339 timestamp (`Z` or `±HH:MM`; in a query
 //! string encode `+` as `%2B`). `since` defaults to `24h`, `until` to open (`null`);
-//! `group_by` is a comma-separated list of `model`, `account`, `vendor`, `day`, `outcome`
+//! `group_by` is a comma-separated list of `model`, `account`, `vendor`, `day`, `outcome`,
+//! `endpoint`, `key` (client key id)
 //! (default `model`). Unknown or repeated parameters are 400.
+//!
+//! **Client keys** (see `docs/keys.md`): `GET /api/keys`, `POST /api/keys` (201, the
+//! answer holds the `secret`, shown only then), `GET /api/keys/{id}` (with `spend_usd`
+//! of the current budget period, `budget_usd`, `period_resets_at`, `requests_today`),
+//! `PATCH /api/keys/{id}`, `DELETE /api/keys/{id}` (revoke; the row stays),
+//! `POST /api/keys/{id}/rotate` (`{"grace_seconds": N}` optional; the new `secret`).
+//! Declared keys and the `default` key of `[inbound_auth]` are read-only (409
+//! `read_only`). Changes are audited with `entity_type: client_key`.
 //!
 //! **Audit**: `GET /api/audit/events?limit=50&before=<id>` answers
 //! `{"events":[{"id","ts_ms","ts","request_id","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,

@@ -54,7 +54,7 @@ pub(crate) async fn handle(
     ctx.stream = probe.stream;
     // The key's scope and budget (issue 13): refused without an upstream call.
     if let Some(k) = &key {
-        if let Err((err, reason, retry)) = admit_key(app, k, &probe.model) {
+        if let Some((err, reason, retry)) = refuse_key(app, k, &probe.model) {
             super::keys::count_rejection(reason);
             return ctx.fail(err, retry, reason);
         }
@@ -149,12 +149,9 @@ pub(crate) async fn handle(
     }
 }
 
-/// The key's scope, then its budget: `Err((error, reason label, x-should-retry))`.
-fn admit_key(
-    app: &App,
-    key: &Key,
-    model: &str,
-) -> Result<(), (ApiError, &'static str, Option<bool>)> {
+/// The key's scope, then its budget: `Some((error, reason label, x-should-retry))`
+/// when the request is refused.
+fn refuse_key(app: &App, key: &Key, model: &str) -> Option<(ApiError, &'static str, Option<bool>)> {
     if !key.allows(model) {
         let err = ApiError::KeyRefused {
             status: http::StatusCode::FORBIDDEN,
@@ -168,10 +165,11 @@ fn admit_key(
             retry_after: None,
             class: "model_not_allowed",
         };
-        return Err((err, "model_not_allowed", None));
+        return Some((err, "model_not_allowed", None));
     }
     key.check_budget(app.keys.now_ms(), app.keys.clock_offset_ms())
-        .map_err(|err| (err, "budget_exceeded", Some(false)))
+        .err()
+        .map(|err| (err, "budget_exceeded", Some(false)))
 }
 
 /// A client-chosen model name as it may appear in logs and usage events.
