@@ -209,11 +209,12 @@ async fn diagnose(g: &GlobalArgs, args: &DoctorArgs) -> Report {
     checks.push(check_bind(config));
     checks.push(check_resilience(config));
     let accounts = gather_accounts(config, registry.as_ref(), &mut advisories).await;
-    checks.push(keys::check_client_keys(config, registry.as_ref()).await);
+    let keys_check = keys::check_client_keys(config, registry.as_ref()).await;
     if let Some(r) = registry {
         r.close().await;
     }
     checks.push(check_accounts(&accounts));
+    checks.push(keys_check);
     if args.probe {
         checks.extend(probe_accounts(&accounts).await);
     }

@@ -58,7 +58,8 @@ fn passes_on_a_good_loopback_config() {
             "admin_auth",
             "bind",
             "resilience",
-            "accounts"
+            "accounts",
+            "client_keys"
         ]
     );
     for c in report["checks"].as_array().unwrap() {
