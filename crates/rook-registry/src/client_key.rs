@@ -8,10 +8,11 @@
 //! ```
 //! use rook_registry::client_key::{display_prefix, generate_secret, hash_secret};
 //!
-//! let secret = generate_secret().expect("the OS has randomness");
+//! let secret = generate_secret()?;
 //! assert!(secret.starts_with("rk-") && secret.len() == 46);
 //! assert_eq!(hash_secret(&secret).len(), 64);
-//! assert_eq!(display_prefix("rk-AbC1xyz"), "rk-AbC1");
+//! assert_eq!(display_prefix("rk-AbC1defghijklmnopqrstu"), "rk-AbC1");
+//! # Ok::<(), rook_registry::client_key::RandomError>(())
 //! ```
 
 use serde::{Deserialize, Serialize};
