@@ -8,7 +8,9 @@ use http_body_util::{BodyExt, Full};
 use rook_gateway::upstream::{build_client, endpoint_uri, ClientSettings, UpstreamClient};
 use serde_json::Value;
 
+use crate::admin_token::discover;
 use crate::common::CliError;
+use crate::GlobalArgs;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -16,7 +18,10 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct AdminClient {
     base: String,
     token: Option<String>,
-    token_env: String,
+    /// Where the token came from (e.g. `environment variable ROOK_ADMIN_TOKEN`).
+    token_source: String,
+    /// Every source tried when none gave a token.
+    tried: Vec<String>,
     client: UpstreamClient,
 }
 
@@ -24,7 +29,7 @@ impl std::fmt::Debug for AdminClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdminClient")
             .field("base", &self.base)
-            .field("token_env", &self.token_env)
+            .field("token_source", &self.token_source)
             .finish_non_exhaustive()
     }
 }
@@ -40,22 +45,26 @@ pub(crate) fn http_client() -> UpstreamClient {
 
 impl AdminClient {
     /// A client of `server` (e.g. `http://127.0.0.1:4141`), authenticating with
-    /// the token in the environment variable `token_env` when it is set.
-    pub(crate) fn new(server: &str, token_env: &str) -> Result<Self, CliError> {
+    /// the token in the environment variable `token_env` when it is set, else (for
+    /// a loopback server only) the configuration's admin token or the file
+    /// `rook-server` generated (see [`crate::admin_token`]).
+    pub(crate) fn new(server: &str, token_env: &str, g: &GlobalArgs) -> Result<Self, CliError> {
         let base = server.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(CliError::fail(format!(
                 "--server must be an http:// or https:// URL, got {server:?}"
             )));
         }
-        let token = std::env::var(token_env)
-            .ok()
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty());
+        let found = discover(&base, token_env, g);
+        let (token, token_source) = match found.found {
+            Some(f) => (Some(f.token), f.source),
+            None => (None, String::new()),
+        };
         Ok(AdminClient {
             base,
             token,
-            token_env: token_env.to_string(),
+            token_source,
+            tried: found.tried,
             client: http_client(),
         })
     }
@@ -81,14 +90,15 @@ impl AdminClient {
             .method(method.clone())
             .uri(uri)
             .header(header::ACCEPT, "application/json");
-        if body.is_some() {
+        // Every write declares JSON (the server refuses other writes with 415).
+        if body.is_some() || method != Method::GET {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
         }
         if let Some(token) = &self.token {
             let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
                 CliError::fail(format!(
-                    "{} holds characters not allowed in a header",
-                    self.token_env
+                    "the admin token from {} holds characters not allowed in a header",
+                    self.token_source
                 ))
             })?;
             v.set_sensitive(true);
@@ -152,9 +162,12 @@ impl AdminClient {
         );
         if status.as_u16() == 401 {
             if self.token.is_none() {
-                text.push_str(&format!(" (set {} to the admin token)", self.token_env));
+                text.push_str(&format!(
+                    " (no admin token found; tried: {})",
+                    self.tried.join("; ")
+                ));
             } else {
-                text.push_str(&format!(" (check the token in {})", self.token_env));
+                text.push_str(&format!(" (check the token from {})", self.token_source));
             }
         }
         Err(CliError::fail(text))

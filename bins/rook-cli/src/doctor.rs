@@ -12,7 +12,9 @@ use rook_gateway::rook_config::entity::DEFAULT_ANTHROPIC_VERSION;
 use rook_gateway::rook_config::Protocol;
 use rook_gateway::rook_config::{
     self, redact_database_url, Config, ConfigError, DatabaseBackend, Problem, SecretSource, Vendor,
+    ADMIN_TOKEN_FILE,
 };
+use rook_gateway::rook_registry::seal::{self, Opened, Sealer};
 use rook_gateway::rook_registry::{ConnectOptions, Registry, RegistryError, Source};
 use rook_gateway::upstream::{build_get_with, endpoint_uri, Credentials};
 use serde::Serialize;
@@ -24,7 +26,7 @@ use crate::GlobalArgs;
 
 const AFTER_HELP: &str = "\
 Checks, in order: config, database, inbound_auth, admin_auth, bind,
-resilience, accounts, and with --probe one probe:<account id> per enabled
+resilience, secrets, accounts, and with --probe one probe:<account id> per enabled
 account (GET {base_url}/models with the account's key; not billed).
 
 Exit codes (for scripts):
@@ -208,7 +210,10 @@ async fn diagnose(g: &GlobalArgs, args: &DoctorArgs) -> Report {
     checks.push(check_admin_auth(config));
     checks.push(check_bind(config));
     checks.push(check_resilience(config));
-    let accounts = gather_accounts(config, registry.as_ref(), &mut advisories).await;
+    let (secrets_check, sealer) = check_secrets(config);
+    checks.push(secrets_check);
+    let accounts =
+        gather_accounts(config, registry.as_ref(), sealer.as_ref(), &mut advisories).await;
     let keys_check = keys::check_client_keys(config, registry.as_ref()).await;
     if let Some(r) = registry {
         r.close().await;
@@ -216,7 +221,7 @@ async fn diagnose(g: &GlobalArgs, args: &DoctorArgs) -> Report {
     checks.push(check_accounts(&accounts));
     checks.push(keys_check);
     if args.probe {
-        checks.extend(probe_accounts(&accounts).await);
+        checks.extend(probe_accounts(&accounts, &config.upstream).await);
     }
     finish(checks, advisories)
 }
@@ -559,12 +564,33 @@ fn check_admin_auth(config: &Config) -> Check {
             .detail("probes_without_auth", aa.probes_without_auth)
     };
     match aa.resolve_token() {
-        Ok(_) => c(Status::Pass, format!("token from {source}")),
-        Err(e) if config.bind_is_loopback() => c(
-            Status::Warn,
-            format!("no admin token ({e}): the admin API is open to every local process"),
+        Ok(token) => match aa.check_token(&token) {
+            Ok(()) => c(Status::Pass, format!("token from {source}")),
+            Err(p) => c(Status::Fail, format!("{p}: the server refuses to start"))
+                .guidance("use a token of at least 16 characters (e.g. `openssl rand -hex 32`)"),
+        },
+        Err(e) if aa.is_configured() => c(
+            Status::Fail,
+            format!("configured admin token unavailable ({e}): the server refuses to start"),
         )
         .guidance(source_guidance(&source)),
+        Err(_) if config.bind_is_loopback() => {
+            let file = config.effective_data_dir().join(ADMIN_TOKEN_FILE);
+            let state = if file.exists() {
+                "exists"
+            } else {
+                "created at first start"
+            };
+            c(
+                Status::Pass,
+                format!(
+                    "no admin token configured: rook-server generates one into {} ({state}, \
+                     mode 0600); rook-cli reads it for --server calls to this machine",
+                    file.display()
+                ),
+            )
+            .detail("generated_token_file", file.display().to_string())
+        }
         Err(e) => c(
             Status::Fail,
             format!("no admin token ({e}): the server refuses to start on a non-loopback bind"),
@@ -696,11 +722,51 @@ struct Acct {
     enabled: bool,
     key_source: Option<SecretSource>,
     inline_key: Option<String>,
+    /// Why a stored inline key is a concern: plaintext (`Ok`) or not decryptable (`Err`).
+    inline_note: Option<Result<(), String>>,
+}
+
+/// The `[secrets]` master key: configured and well-formed (then its sealer), or not.
+fn check_secrets(config: &Config) -> (Check, Option<Sealer>) {
+    let source = config.secrets.master_key_source();
+    let c = |status, summary: String| {
+        Check::new("secrets", status, summary).detail(
+            "master_key_source",
+            source.as_ref().map_or(Value::Null, source_detail),
+        )
+    };
+    match config.secrets.resolve_master_key() {
+        Ok(None) => (
+            c(
+                Status::Pass,
+                "no master key: inline api keys are refused (accounts use api_key_env / api_key_file)"
+                    .into(),
+            ),
+            None,
+        ),
+        Ok(Some(key)) => match Sealer::new(&key) {
+            Ok(s) => (
+                c(
+                    Status::Pass,
+                    format!("master key from {} (key id {})", source.as_ref().map_or_else(String::new, ToString::to_string), s.key_id()),
+                )
+                .detail("key_id", s.key_id()),
+                Some(s),
+            ),
+            Err(e) => (c(Status::Fail, format!("master key: {e}")), None),
+        },
+        Err(e) => (
+            c(Status::Fail, format!("{e}: rook-server refuses to start"))
+                .guidance("give 32 random bytes as 64 hex digits or base64 (`openssl rand -hex 32`)"),
+            None,
+        ),
+    }
 }
 
 async fn gather_accounts(
     config: &Config,
     registry: Option<&Registry>,
+    sealer: Option<&Sealer>,
     advisories: &mut Vec<String>,
 ) -> Vec<Acct> {
     let mut out: Vec<Acct> = config
@@ -716,6 +782,7 @@ async fn gather_accounts(
             enabled: a.enabled,
             key_source: a.api_key_source(),
             inline_key: None,
+            inline_note: None,
         })
         .collect();
     if let Some(r) = registry {
@@ -730,6 +797,14 @@ async fn gather_accounts(
                         (None, Some(p)) => Some(SecretSource::File(p.into())),
                         (None, None) => None,
                     };
+                    let (inline_key, inline_note) = match &a.api_key {
+                        None => (None, None),
+                        Some(stored) => match seal::open_with(sealer, &a.id, stored) {
+                            Ok(Opened::Sealed(k)) => (Some(k.expose().to_string()), None),
+                            Ok(Opened::Legacy(k)) => (Some(k.expose().to_string()), Some(Ok(()))),
+                            Err(e) => (None, Some(Err(e.to_string()))),
+                        },
+                    };
                     out.push(Acct {
                         id: a.id.clone(),
                         vendor: a.vendor.clone(),
@@ -739,7 +814,8 @@ async fn gather_accounts(
                         source: "api",
                         enabled: a.enabled,
                         key_source,
-                        inline_key: a.api_key.clone(),
+                        inline_key,
+                        inline_note,
                     });
                 }
             }
@@ -759,8 +835,35 @@ fn check_accounts(accounts: &[Acct]) -> Check {
     for a in accounts {
         let (key, state) = if !a.enabled {
             ("-".to_string(), "disabled".to_string())
+        } else if let Some(note) = &a.inline_note {
+            match note {
+                Ok(()) => {
+                    warnings.push(format!(
+                        "account {}: its inline api key is stored in plaintext (written by an \
+                         earlier version)",
+                        a.id
+                    ));
+                    guidance.push(
+                        "set [secrets] master_key_env (or master_key_file) and restart rook-server, \
+                         or run `rook-cli secrets rotate-master --new-key-env VAR`, to encrypt it"
+                            .to_string(),
+                    );
+                    ("inline (plaintext)".to_string(), "plaintext".to_string())
+                }
+                Err(e) => {
+                    failures.push(format!(
+                        "account {}: its stored api key cannot be decrypted: {e}",
+                        a.id
+                    ));
+                    guidance.push(format!(
+                        "account {}: configure the master key it was sealed with, or set its key again",
+                        a.id
+                    ));
+                    ("inline (sealed)".to_string(), "undecryptable".to_string())
+                }
+            }
         } else if a.inline_key.is_some() {
-            ("inline".to_string(), "ok".to_string())
+            ("inline (sealed)".to_string(), "ok".to_string())
         } else {
             match &a.key_source {
                 None if a.vendor == Vendor::Custom.as_str() => ("none".into(), "ok".into()),
@@ -819,15 +922,33 @@ fn check_accounts(accounts: &[Acct]) -> Check {
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn probe_accounts(accounts: &[Acct]) -> Vec<Check> {
-    let client = crate::admin_client::http_client();
+const EGRESS_GUIDANCE: &str =
+    "point base_url elsewhere, or list the host (or its network) in [upstream] allowed_egress";
+
+/// Probes the enabled accounts under the gateway's own egress policy: a base
+/// URL the gateway would refuse is reported, not dialled.
+async fn probe_accounts(
+    accounts: &[Acct],
+    upstream: &rook_gateway::rook_config::Upstream,
+) -> Vec<Check> {
+    // The config was validated, so the policy is too.
+    let policy = std::sync::Arc::new(upstream.egress_policy().unwrap_or_default());
+    let client = rook_gateway::upstream::build_client_with_egress(
+        &rook_gateway::upstream::ClientSettings {
+            connect_timeout: Duration::from_secs(5),
+            pool_idle_timeout: Duration::from_secs(30),
+            pool_max_idle_per_host: 4,
+        },
+        Some(policy.clone()),
+    );
     let targets: Vec<&Acct> = accounts.iter().filter(|a| a.enabled).collect();
     eprintln!("probing {} account(s) ...", targets.len());
     let mut set = tokio::task::JoinSet::new();
     for (i, a) in targets.iter().enumerate() {
         let a = (*a).clone();
         let client = client.clone();
-        set.spawn(async move { (i, probe_one(&client, &a).await) });
+        let policy = policy.clone();
+        set.spawn(async move { (i, probe_one(&client, &policy, &a).await) });
     }
     let mut results: Vec<(usize, Check)> = Vec::new();
     while let Some(done) = set.join_next().await {
@@ -848,11 +969,18 @@ async fn probe_accounts(accounts: &[Acct]) -> Vec<Check> {
     results.into_iter().map(|(_, c)| c).collect()
 }
 
-async fn probe_one(client: &rook_gateway::upstream::UpstreamClient, a: &Acct) -> Check {
+async fn probe_one(
+    client: &rook_gateway::upstream::UpstreamClient,
+    policy: &rook_gateway::rook_config::egress::EgressPolicy,
+    a: &Acct,
+) -> Check {
     let name = format!("probe:{}", a.id);
     let Some(base_url) = &a.base_url else {
         return Check::new(name, Status::Fail, "no base_url").guidance("set base_url");
     };
+    if let Err(e) = policy.check_url(base_url) {
+        return Check::new(name, Status::Fail, e.to_string()).guidance(EGRESS_GUIDANCE);
+    }
     let key = match (&a.inline_key, &a.key_source) {
         (Some(k), _) => Some(k.clone()),
         (None, Some(src)) => match src.resolve() {
@@ -908,8 +1036,11 @@ async fn probe_one(client: &rook_gateway::upstream::UpstreamClient, a: &Acct) ->
             ),
         )
         .guidance("check base_url, DNS, proxies and the firewall"),
-        Ok(Err(e)) => base(Status::Fail, format!("unreachable: {e}"))
-            .guidance("check base_url, DNS, proxies and the firewall"),
+        Ok(Err(e)) => match rook_gateway::upstream::denied_in(&e) {
+            Some(d) => base(Status::Fail, d.to_string()).guidance(EGRESS_GUIDANCE),
+            None => base(Status::Fail, format!("unreachable: {e}"))
+                .guidance("check base_url, DNS, proxies and the firewall"),
+        },
         Ok(Ok(resp)) => {
             let code = resp.status().as_u16();
             let c = if resp.status().is_success() {

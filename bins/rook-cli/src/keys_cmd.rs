@@ -237,6 +237,7 @@ async fn audit(r: &Registry, action: &str, id: &str, detail: Value) {
         id: None,
         ts_ms: now_ms(),
         request_id: None,
+        client_addr: None,
         actor: "cli".into(),
         action: action.into(),
         entity_type: "client_key".into(),
@@ -485,6 +486,7 @@ pub(crate) async fn run(g: &GlobalArgs, args: KeysArgs) -> Result<(), CliError> 
         Some(url) => Keys::Server(Box::new(AdminClient::new(
             url,
             &args.target.admin_token_env,
+            g,
         )?)),
         None => {
             let loaded = load_config(g)?;

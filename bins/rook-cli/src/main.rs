@@ -3,8 +3,8 @@
 //! Argument parsing and composition only: `doctor` (pre-flight checks),
 //! `usage report` (reads the registry directly), `config export|validate`,
 //! `accounts|pools|routes list|add|remove|set`, `keys create|list|show|revoke|rotate`
-//! (registry or admin API) and
-//! `db migrate`. See `docs/cli.md`.
+//! (registry or admin API), `secrets rotate-master` and `db migrate|backup`. See
+//! `docs/cli.md`.
 //!
 //! Exit codes: 0 success, 1 `doctor --strict` found warnings, 2 any failure
 //! (invalid configuration, unreachable or missing database, rejected change,
@@ -12,12 +12,14 @@
 #![allow(clippy::print_stdout)]
 
 mod admin_client;
+mod admin_token;
 mod common;
 mod config_cmd;
 mod db;
 mod doctor;
 mod keys_cmd;
 mod manage;
+mod secrets_cmd;
 mod table;
 mod usage;
 
@@ -88,6 +90,9 @@ enum Command {
     Pools(manage::PoolsArgs),
     /// Manage routes from logical models to pools.
     Routes(manage::RoutesArgs),
+    /// Keys at rest: re-encrypt stored API keys under a new master key.
+    #[command(subcommand)]
+    Secrets(secrets_cmd::SecretsCommand),
     /// Manage client keys (inbound keys with scopes, budgets, limits, expiry).
     Keys(keys_cmd::KeysArgs),
     /// Database maintenance.
@@ -187,6 +192,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Accounts(args) => manage::accounts(g, args).await.map(|()| 0),
         Command::Pools(args) => manage::pools(g, args).await.map(|()| 0),
         Command::Routes(args) => manage::routes(g, args).await.map(|()| 0),
+        Command::Secrets(cmd) => secrets_cmd::run(g, cmd).await.map(|()| 0),
         Command::Keys(args) => keys_cmd::run(g, args).await.map(|()| 0),
         Command::Db(DbCommand::Migrate) => db::migrate(g).await.map(|()| 0),
         Command::Db(DbCommand::Backup { path }) => db::backup(g, &path).await.map(|()| 0),

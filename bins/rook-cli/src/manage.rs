@@ -23,7 +23,9 @@ pub(crate) struct Target {
     /// http://127.0.0.1:4141) instead of the registry database.
     #[arg(long, global = true, value_name = "URL")]
     pub server: Option<String>,
-    /// Environment variable holding the admin token for --server.
+    /// Environment variable holding the admin token for --server. When it is
+    /// unset and the server is on this machine (a loopback URL), the token comes
+    /// from the config's [admin_auth] source, else from <data_dir>/admin-token.
     #[arg(
         long,
         global = true,
@@ -51,8 +53,10 @@ Examples:
 
 Without --server the registry database is changed directly (it must exist:
 run `rook-cli db migrate` first); a running server sees the change after a
-restart. With --server the admin API applies it at once. Entries declared in
-the config file are read-only here. Exit codes: 0 done; 2 failure.";
+restart. With --server the admin API applies it at once; the admin token is
+read from --admin-token-env's variable, else (loopback servers only) from the
+config's [admin_auth] source or the server's <data_dir>/admin-token. Entries
+declared in the config file are read-only here. Exit codes: 0 done; 2 failure.";
 
 /// `accounts` command.
 #[derive(Debug, Args)]
@@ -303,6 +307,7 @@ async fn backend(g: &GlobalArgs, target: &Target) -> Result<Backend, CliError> {
         Some(url) => Ok(Backend::Server(Box::new(AdminClient::new(
             url,
             &target.admin_token_env,
+            g,
         )?))),
         None => {
             let loaded = load_config(g)?;

@@ -30,7 +30,7 @@ pool = "gpt"
 
 const KEYS: [(&str, &str); 2] = [
     ("DOCTOR_KEY_A", "sk-doctor-canary-1"),
-    ("ROOK_ADMIN_TOKEN", "admin-canary-2"),
+    ("ROOK_ADMIN_TOKEN", "admin-canary-2-0123456"),
 ];
 
 #[test]
@@ -58,6 +58,7 @@ fn passes_on_a_good_loopback_config() {
             "admin_auth",
             "bind",
             "resilience",
+            "secrets",
             "accounts",
             "client_keys"
         ]
@@ -142,7 +143,7 @@ fn pending_migrations_warn() {
         db["guidance"],
         "run rook-cli db migrate or start the server"
     );
-    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2, 4]));
+    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2, 3, 4]));
 }
 
 #[test]
@@ -365,6 +366,44 @@ base_url = "http://127.0.0.1:1/v1"
         run.stderr.contains("probing 2 account(s)"),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn probe_applies_the_gateways_egress_policy() {
+    // A live upstream on loopback that must never be reached: `localhost`
+    // passes the config check (a name) but resolves to a denied address.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let env = Env::new();
+    let toml = format!(
+        r#"
+database_url = "{}"
+[upstream]
+deny_private_networks = true
+[[accounts]]
+id = "local"
+vendor = "custom"
+base_url = "http://localhost:{port}/v1"
+"#,
+        env.db_url()
+    );
+    let cfg = env.config(&toml).display().to_string();
+    let run = env.run(&["doctor", "--json", "--probe", "--config", &cfg], &KEYS);
+    run.assert_code(2);
+    let report = run.json();
+    let local = check(&report, "probe:local");
+    assert_eq!(local["status"], "fail");
+    let summary = local["summary"].as_str().unwrap();
+    assert!(summary.contains("egress denied"), "{summary}");
+    assert!(local["guidance"]
+        .as_str()
+        .unwrap()
+        .contains("allowed_egress"));
+    assert!(
+        listener.accept().is_err(),
+        "the probe connected to a denied address"
     );
 }
 

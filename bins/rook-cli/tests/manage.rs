@@ -777,3 +777,121 @@ fn list_notes_declared_entries_the_server_has_not_synced_yet() {
         run.stderr
     );
 }
+
+/// Without `--admin-token-env`'s variable, a loopback `--server` call finds the
+/// token by itself: the config's `[admin_auth]` source first, else the file the
+/// server generated in its data directory (`ROOK_DATA_DIR` overrides it); and it
+/// sends writes as JSON.
+#[test]
+fn server_mode_finds_the_admin_token_by_itself() {
+    let env = Env::new();
+    let data = env.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("admin-token"), "file-token-0123456789abcdef\n").unwrap();
+    let cfg = env.config(&format!("database_url = \"{}\"\n", env.db_url()));
+    let cfg = cfg.to_str().unwrap();
+    let list = r#"{"accounts":[]}"#;
+    let (url, server) = fake_admin(vec![(200, list), (204, ""), (200, list), (200, list)]);
+    env.run(
+        &["accounts", "list", "--server", &url, "--config", cfg],
+        &[],
+    )
+    .assert_code(0);
+    env.run(
+        &[
+            "accounts", "remove", "--id", "x", "--server", &url, "--config", cfg,
+        ],
+        &[],
+    )
+    .assert_code(0);
+    // ROOK_DATA_DIR points elsewhere: that file wins.
+    let other = env.path("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("admin-token"), "other-token-0123456789abcdef").unwrap();
+    let data_env = [("ROOK_DATA_DIR", other.to_str().unwrap())];
+    env.run(
+        &["accounts", "list", "--server", &url, "--config", cfg],
+        &data_env,
+    )
+    .assert_code(0);
+    // A configured source beats the file.
+    let cfg2 = env.path("configured.toml");
+    std::fs::write(
+        &cfg2,
+        format!(
+            "database_url = \"{}\"\n[admin_auth]\nbearer_token_env = \"CFG_ADMIN\"\n",
+            env.db_url()
+        ),
+    )
+    .unwrap();
+    env.run(
+        &[
+            "accounts",
+            "list",
+            "--server",
+            &url,
+            "--config",
+            cfg2.to_str().unwrap(),
+        ],
+        &[("CFG_ADMIN", "configured-token-0123456789")],
+    )
+    .assert_code(0);
+    let seen = server.join().unwrap();
+    let bearer = |r: &str| {
+        r.lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("authorization: bearer ")
+                    .map(str::to_string)
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(bearer(&seen[0]), "file-token-0123456789abcdef");
+    assert!(
+        seen[1].starts_with("DELETE /api/accounts/x "),
+        "{}",
+        seen[1]
+    );
+    assert_eq!(bearer(&seen[1]), "file-token-0123456789abcdef");
+    assert!(
+        seen[1]
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{}",
+        seen[1]
+    );
+    assert_eq!(bearer(&seen[2]), "other-token-0123456789abcdef");
+    assert_eq!(bearer(&seen[3]), "configured-token-0123456789");
+}
+
+/// When nothing gives a token the 401 names every source tried; a server that is
+/// not on this machine never gets the local token.
+#[test]
+fn server_mode_without_a_token_says_where_it_looked() {
+    let env = Env::new();
+    let cfg = env.config(&format!("database_url = \"{}\"\n", env.db_url()));
+    let unauthorized =
+        r#"{"error":{"code":"unauthorized","message":"Missing or invalid admin token."}}"#;
+    let (url, server) = fake_admin(vec![(401, unauthorized)]);
+    let run = env.run(
+        &[
+            "accounts",
+            "list",
+            "--server",
+            &url,
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &[],
+    );
+    run.assert_code(2);
+    for needle in ["ROOK_ADMIN_TOKEN", "admin-token", "tried"] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+    let seen = server.join().unwrap();
+    assert!(
+        !seen[0].to_ascii_lowercase().contains("authorization"),
+        "{}",
+        seen[0]
+    );
+}

@@ -9,7 +9,7 @@ use rook_test_support::{http, FakeUpstream, RookServer};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "client-token-123";
-const ADMIN: &str = "admin-token-456";
+const ADMIN: &str = "admin-token-456-0123";
 const INLINE_KEY: &str = "sk-inline-CANARY-9d2e";
 
 fn bin() -> &'static Path {
@@ -29,6 +29,9 @@ bearer_token_env = "ROOK_TOKEN"
 
 [admin_auth]
 bearer_token_env = "ROOK_ADMIN_TOKEN"
+
+[secrets]
+master_key_env = "ROOK_MASTER_KEY"
 
 [[accounts]]
 id = "declared"
@@ -53,6 +56,10 @@ const ENV: &[(&str, &str)] = &[
     ("ROOK_TOKEN", TOKEN),
     ("ROOK_ADMIN_TOKEN", ADMIN),
     ("KEY_A", "upstream-key-a"),
+    (
+        "ROOK_MASTER_KEY",
+        "6a1f0c4e9b2d7a3c5e8f1b4d6a9c2e5f7b0d3a6c9e2f5b8d1a4c7e0f3b6d9a2c",
+    ),
 ];
 
 async fn admin(

@@ -10,7 +10,7 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rook-server"))
 }
 
-const ADMIN: &str = "admin-token-xyz";
+const ADMIN: &str = "admin-token-xyz-0123";
 const CANARY: &str = "sk-CANARY-7f3a9c0d2e";
 
 fn config(a: &FakeUpstream, b: &FakeUpstream) -> String {
@@ -304,7 +304,7 @@ async fn secrets_never_leak_into_logs_metrics_or_errors() {
     let r = http::request(
         "POST",
         &server.url("/api/accounts/a/reset"),
-        &[(k, &v)],
+        &[(k, &v), ("content-type", "application/json")],
         None,
     )
     .await
@@ -360,8 +360,9 @@ async fn every_admin_endpoint_requires_the_token() {
     ];
     for (method, path) in paths {
         for auth in [None, Some("Bearer wrong")] {
-            let headers: Vec<(&str, &str)> =
+            let mut headers: Vec<(&str, &str)> =
                 auth.map(|v| ("authorization", v)).into_iter().collect();
+            headers.push(("content-type", "application/json"));
             let r = http::request(method, &server.url(path), &headers, Some(b"{}".to_vec()))
                 .await
                 .unwrap();

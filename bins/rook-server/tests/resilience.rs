@@ -131,7 +131,8 @@ async fn caller_errors_pass_through_once_and_keep_the_account_healthy() {
     // A is still first choice.
     assert_eq!(post(&server).await.status, 200);
     assert_eq!((a.request_count(), b.request_count()), (2, 0));
-    let h = http::get(&server.url("/api/health/accounts"), &[])
+    let h = server
+        .admin_get("/api/health/accounts")
         .await
         .unwrap()
         .json();
@@ -192,10 +193,7 @@ async fn sustained_failure_stays_within_the_retry_budget() {
     assert!(started.elapsed() < Duration::from_secs(60));
     // The SDKs are told not to multiply retries.
     assert!(all.iter().any(|(_, h)| h.as_deref() == Some("false")));
-    let metrics = http::get(&server.url("/api/metrics"), &[])
-        .await
-        .unwrap()
-        .text();
+    let metrics = server.admin_get("/api/metrics").await.unwrap().text();
     assert!(
         metrics.contains("rook_retry_budget_exhausted_total"),
         "{metrics}"
@@ -282,10 +280,7 @@ async fn all_accounts_cooling_answers_at_once_with_retry_after() {
     assert_eq!(r.header("x-should-retry"), Some("true"));
     assert_eq!((a.request_count(), b.request_count()), (1, 1));
 
-    let status = http::get(&server.url("/api/status"), &[])
-        .await
-        .unwrap()
-        .json();
+    let status = server.admin_get("/api/status").await.unwrap().json();
     assert_eq!(status["accounts"]["by_status"]["unhealthy"], 2);
     assert_eq!(status["routes"]["without_available_account"][0], "m");
     let ready = http::get(&server.url("/api/health/ready"), &[])

@@ -350,12 +350,28 @@ fn read_only_check(source: Source, entity: &str, id: &str) -> ApiResult<()> {
 }
 
 impl Admin {
+    /// Seals an inline key for account `id`; without a master key, 400 naming the
+    /// alternatives (`api_key_env` / `api_key_file`, or `[secrets] master_key_env`).
+    fn seal_key(&self, id: &str, key: &str) -> ApiResult<String> {
+        if self.registry.sealer().is_none() {
+            return Err(ApiError::field(
+                "api_key",
+                rook_registry::seal::NO_MASTER_KEY,
+            ));
+        }
+        Ok(self.registry.seal_api_key(id, key)?)
+    }
+
     async fn undo(&self, undo: Undo) -> Result<(), RegistryError> {
         let r = &self.registry;
         match undo {
             Undo::DeleteAccount(id) => r.delete_account(&id).await,
             Undo::RestoreAccount(old) => {
                 r.update_account(&old).await?;
+                // Only a key that changed is written back (a stored key is sealed).
+                if r.get_account(&old.id).await?.api_key == old.api_key {
+                    return Ok(());
+                }
                 r.set_account_api_key(&old.id, old.api_key.clone()).await
             }
             Undo::RecreateAccount(old) => r.create_account(&old).await.map(|_| ()),
@@ -407,6 +423,7 @@ impl Admin {
             entity_type: change.entity_type.to_string(),
             entity_id: change.entity_id.to_string(),
             detail: change.detail,
+            client_addr: req.client_addr.clone(),
         };
         if let Err(e) = self.registry.insert_audit(&event).await {
             tracing::warn!(error = %e, action = change.action, entity_type = change.entity_type,
@@ -447,6 +464,16 @@ impl Admin {
 
     // -------------------------------------------------------------- accounts
 
+    /// The egress policy of `[upstream]` on an account's base URL (400 naming
+    /// `base_url`).
+    fn check_egress(&self, base_url: &str) -> ApiResult<()> {
+        let policy = self.config.upstream.egress_policy().map_err(|e| {
+            ApiError::field("base_url", format!("the egress policy is invalid: {e}"))
+        })?;
+        entity::check_egress(&policy, base_url)?;
+        Ok(())
+    }
+
     pub(crate) async fn list_accounts(&self) -> ApiResult {
         let list = self.registry.list_accounts().await?;
         let views: Vec<Value> = list.iter().map(account_view).collect();
@@ -461,8 +488,9 @@ impl Admin {
     pub(crate) async fn create_account(&self, req: &ApiRequest) -> ApiResult {
         let body = Body::parse(&req.body, ACCOUNT_FIELDS)?;
         let mut rec = account_from_body(&body, None)?;
+        self.check_egress(&rec.base_url)?;
         if let KeyChange::Set(k) = key_change(&body)? {
-            rec.api_key = Some(k);
+            rec.api_key = Some(self.seal_key(&rec.id, &k)?);
         }
         let _guard = self.write_lock.lock().await;
         let created = self.registry.create_account(&rec).await?;
@@ -507,13 +535,14 @@ impl Admin {
             body.clone()
         };
         let rec = account_from_body(&full, Some(id))?;
+        self.check_egress(&rec.base_url)?;
         let key = key_change(&body)?;
-        let mut updated = self.registry.update_account(&rec).await?;
         let new_key = match key {
             KeyChange::Keep => None,
-            KeyChange::Set(k) => Some(Some(k)),
+            KeyChange::Set(k) => Some(Some(self.seal_key(id, &k)?)),
             KeyChange::Clear => Some(None),
         };
+        let mut updated = self.registry.update_account(&rec).await?;
         updated.api_key = old.api_key.clone();
         if let Some(k) = new_key {
             if let Err(e) = self.registry.set_account_api_key(id, k.clone()).await {
@@ -559,11 +588,12 @@ impl Admin {
         let _guard = self.write_lock.lock().await;
         let old = self.registry.get_account(id).await?;
         read_only_check(old.source, "account", id)?;
+        let sealed = self.seal_key(id, &key)?;
         self.registry
-            .set_account_api_key(id, Some(key.clone()))
+            .set_account_api_key(id, Some(sealed.clone()))
             .await?;
         let mut updated = old.clone();
-        updated.api_key = Some(key);
+        updated.api_key = Some(sealed);
         let view = account_view(&updated);
         let change = Change {
             action: "set_api_key",

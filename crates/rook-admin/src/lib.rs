@@ -14,7 +14,12 @@
 //! `unauthorized` otherwise, also for unknown paths), except `GET`/`HEAD /api/health/live`
 //! and `GET`/`HEAD /api/health/ready` while `admin_auth.probes_without_auth` is true (the
 //! default).
-//! `/api/openapi.json` needs the token like the rest.
+//! `/api/openapi.json` needs the token like the rest. There is no open mode: an
+//! [`Admin`] built without a token answers 401 to everything but those probes (the
+//! gateway always has a token: configured, or generated into `<data_dir>/admin-token`).
+//! Host, `Origin`/`Sec-Fetch-Site` and `Content-Type` checks (421, 403
+//! `cross_origin_forbidden`, 415 `unsupported_media_type`) happen in the gateway before
+//! a request reaches this crate.
 //!
 //! **Errors** are `{"error":{"code","message"}}`:
 //!
@@ -28,7 +33,8 @@
 //! | 409 | `reference_conflict` | the change would break a reference: delete an account still in a pool, a pool a route uses or another pool falls back to, a route another route falls back to; a pool member, fallback pool, route pool or fallback route that does not exist |
 //! | 409 | `read_only` | the entry is declared in the config file ("… is declared in the config file; change it there") |
 //! | 422 | `invalid_configuration` | routing could not be rebuilt with the change (e.g. the account's `api_key_env` variable is not set, a fallback cycle); the message is the reload error and the change was undone |
-//! | 503 | `database_unavailable` | the registry database cannot be reached |
+//! | 400 | `invalid_request` | also: an inline `api_key` while no `[secrets]` master key is configured (the message points to `api_key_env` / `api_key_file` and to `[secrets] master_key_env`) |
+//! | 503 | `database_unavailable` | the registry database cannot be reached; and for every write (any method but `GET`) while the SQLite file was removed or replaced under the running server |
 //!
 //! **Health and status**: `GET /api/health/live`, `GET /api/health/ready` (200/503 with
 //! `checks`; `HEAD` on both answers the same status and headers without a body),
@@ -41,7 +47,9 @@
 //! Responses never contain a key: they carry `"has_api_key": true|false` (whether a key
 //! is available now: a stored API key, a set non-empty `api_key_env` variable or a
 //! readable non-empty `api_key_file`) and `"source": "config"|"api"`. `base_url` defaults to the vendor's (required for `custom`).
-//! An inline `api_key` takes precedence over `api_key_env`/`api_key_file`.
+//! An inline `api_key` takes precedence over `api_key_env`/`api_key_file`. Inline keys
+//! are stored sealed under the `[secrets]` master key (`rook_registry::seal`); without a
+//! master key they are refused with 400.
 //!
 //! | method and path | body | success |
 //! |---|---|---|
@@ -89,7 +97,7 @@
 //! change appends an audit event: actor `admin`, action `create` / `update` / `delete` /
 //! `set_api_key` / `clear_api_key` / `set_members`, `entity_type` (`account`, `pool`,
 //! `route`), `entity_id`, the request id, and as `detail` the entity as the API shows it
-//! (for deletes: as it was), never a key.
+//! (for deletes: as it was), never a key, and the caller's `client_addr` ([`ApiRequest::client_addr`]).
 //!
 //! **Usage**: `GET /api/usage?since=…&until=…&group_by=…` answers the registry's usage
 //! report (the same as `rook-cli usage report`):
@@ -110,7 +118,7 @@
 //! `read_only`). Changes are audited with `entity_type: client_key`.
 //!
 //! **Audit**: `GET /api/audit/events?limit=50&before=<id>` answers
-//! `{"events":[{"id","ts_ms","ts","request_id","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,
+//! `{"events":[{"id","ts_ms","ts","request_id","client_addr","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,
 //! newest first; `limit` is 1..=500 (default 50); pass `next_before` as `before` for the
 //! next page (`null` when the page was not full).
 //!
@@ -240,6 +248,9 @@ pub struct ApiRequest {
     pub body: Bytes,
     /// Request id (for audit events).
     pub request_id: String,
+    /// The caller's address (the TCP peer, or what a trusted proxy forwarded), for
+    /// audit events.
+    pub client_addr: Option<String>,
 }
 
 impl ApiRequest {
@@ -252,6 +263,7 @@ impl ApiRequest {
             headers: HeaderMap::new(),
             body,
             request_id: String::new(),
+            client_addr: None,
         }
     }
 }
@@ -327,9 +339,8 @@ impl Admin {
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
         let Some(token) = &self.token else {
-            // No admin token: only possible on a loopback bind (the server refuses
-            // to start otherwise); the API is open to local callers.
-            return true;
+            // No open mode: without a token nothing but the probes is reachable.
+            return false;
         };
         let Some(v) = headers.get(header::AUTHORIZATION) else {
             return false;
@@ -410,6 +421,16 @@ impl Admin {
 
     /// Runs the handler of one entry of [`ROUTES`]; `param` is its path parameter, if any.
     async fn dispatch(&self, route: &(&str, &str), param: &str, req: &ApiRequest) -> ApiResult {
+        if route.0 != "GET" {
+            // Never write into a SQLite file that was removed or replaced while running.
+            if let Some(problem) = self.registry.identity_problem() {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    problem,
+                ));
+            }
+        }
         Ok(match *route {
             ("GET", "/api/health/live") => {
                 json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
@@ -480,10 +501,18 @@ impl Admin {
                 Ok(Ok(())) => true,
                 Ok(Err(_)) | Err(_) => false,
             };
+        let identity = self.registry.check_identity();
+        let problem = self.registry.identity_problem();
+        let db_ok = db_ok && problem.is_none();
         checks.push(serde_json::json!({
             "name": "database",
             "ok": db_ok,
-            "message": if db_ok { "reachable" } else { "the database is unreachable" },
+            "identity": identity.as_str(),
+            "message": match (&problem, db_ok) {
+                (Some(p), _) => p.clone(),
+                (None, true) => "reachable".to_string(),
+                (None, false) => "the database is unreachable".to_string(),
+            },
         }));
         let total = self.runtime.route_count();
         let dead = self.runtime.routes_without_available_account();
@@ -535,7 +564,11 @@ impl Admin {
                 "inbound": self.config.inbound_auth.enabled,
                 "admin": self.token.is_some(),
             },
-            "database": {"backend": self.registry.backend().as_str()},
+            "database": {
+                "backend": self.registry.backend().as_str(),
+                "identity": self.registry.check_identity().as_str(),
+                "problem": self.registry.identity_problem(),
+            },
             "accounts": {"total": health.len(), "by_status": by_status},
             "routes": {
                 "total": self.runtime.route_count(),

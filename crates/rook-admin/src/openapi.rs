@@ -142,7 +142,7 @@ fn paths() -> Value {
                 "operationId": "createAccount",
                 "tags": ["accounts"],
                 "summary": "Create an account",
-                "description": "`protocol` defaults to the vendor's (`anthropic` → `anthropic`, `google` → `gemini`, others → `openai`); `base_url` defaults to the vendor's default for that protocol (required for `custom`). `api_key` is write-only. Routing is rebuilt at once; if that fails the account is removed again and the answer is 422.",
+                "description": "`protocol` defaults to the vendor's (`anthropic` → `anthropic`, `google` → `gemini`, others → `openai`); `base_url` defaults to the vendor's default for that protocol (required for `custom`). `api_key` is write-only, stored encrypted under the `[secrets]` master key, and refused (400) when no master key is configured. Routing is rebuilt at once; if that fails the account is removed again and the answer is 422.",
                 "requestBody": body("AccountCreate"),
                 "responses": responses(json!({"201": ok("Created.", "Account")}), CREATE_ERRORS),
             }
@@ -442,6 +442,24 @@ fn error(description: &str, codes: &[&str]) -> Value {
     })
 }
 
+fn audit_event() -> Value {
+    open_object(
+        json!({
+            "id": {"type": "integer", "format": "int64"},
+            "ts_ms": {"type": "integer", "format": "int64"},
+            "ts": {"type": "string", "format": "date-time"},
+            "request_id": {"type": "string", "nullable": true},
+            "client_addr": nullable_string("The caller's address: the TCP peer, or the address a trusted proxy forwarded (`[transport] trusted_proxies`); null for events written before Rook recorded it."),
+            "actor": {"type": "string"},
+            "action": {"type": "string", "description": "`create`, `update`, `delete`, `set_api_key`, `clear_api_key`, `set_members`, …"},
+            "entity_type": {"type": "string", "description": "`account`, `pool`, `route`, …"},
+            "entity_id": {"type": "string"},
+            "detail": {"description": "The entity after the change (for deletes: before); never a key."},
+        }),
+        &["id", "ts_ms", "actor", "action", "entity_type", "entity_id"],
+    )
+}
+
 fn components() -> Value {
     let aggregate = json!({
         "requests": {"type": "integer"},
@@ -551,17 +569,7 @@ fn components() -> Value {
                     "additionalProperties": {"type": "array", "items": schema("UsageGroup")},
                 },
             }), &["since_ms", "until_ms", "totals", "groups"]),
-            "AuditEvent": open_object(json!({
-                "id": {"type": "integer", "format": "int64"},
-                "ts_ms": {"type": "integer", "format": "int64"},
-                "ts": {"type": "string", "format": "date-time"},
-                "request_id": {"type": "string", "nullable": true},
-                "actor": {"type": "string"},
-                "action": {"type": "string", "description": "`create`, `update`, `delete`, `set_api_key`, `clear_api_key`, `set_members`, …"},
-                "entity_type": {"type": "string", "description": "`account`, `pool`, `route`, …"},
-                "entity_id": {"type": "string"},
-                "detail": {"description": "The entity after the change (for deletes: before); never a key."},
-            }), &["id", "ts_ms", "actor", "action", "entity_type", "entity_id"]),
+            "AuditEvent": audit_event(),
             "AuditPage": open_object(json!({
                 "events": {"type": "array", "items": schema("AuditEvent")},
                 "next_before": {"type": "integer", "format": "int64", "nullable": true, "description": "Pass as `before` for the next page; null on the last page."},
@@ -592,7 +600,7 @@ pub(crate) fn document(version: &str) -> Value {
         "info": {
             "title": "Rook admin API",
             "version": version,
-            "description": "Run-time management of accounts, pools and routes, health, status, metrics, usage and audit. Every operation needs `Authorization: Bearer <admin token>` except the two probes when `admin_auth.probes_without_auth` is true. Errors are `{\"error\":{\"code\",\"message\"}}`. Entries declared in the config file are read-only here.",
+            "description": "Run-time management of accounts, pools and routes, health, status, metrics, usage and audit. Every operation needs `Authorization: Bearer <admin token>` except the two probes when `admin_auth.probes_without_auth` is true. Errors are `{\"error\":{\"code\",\"message\"}}`. Entries declared in the config file are read-only here. Before authentication the gateway refuses a `Host` it does not serve (421 `misdirected_request`), a cross-site `Origin` or `Sec-Fetch-Site` (403 `cross_origin_forbidden`) and a write without `Content-Type: application/json` (415 `unsupported_media_type`; a DELETE without a body may omit it).",
         },
         "servers": [{"url": "/"}],
         "security": [{"adminToken": []}],

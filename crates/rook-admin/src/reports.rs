@@ -115,6 +115,7 @@ fn audit_view(e: &AuditEvent) -> Value {
         "ts_ms": e.ts_ms,
         "ts": rfc3339_ms(e.ts_ms),
         "request_id": e.request_id,
+        "client_addr": e.client_addr,
         "actor": e.actor,
         "action": e.action,
         "entity_type": e.entity_type,

@@ -100,12 +100,40 @@ impl Resp {
     }
 }
 
+/// An admin API whose registry has a master key (inline keys are sealed).
 async fn env() -> Env {
+    env_with(true).await
+}
+
+fn sealer() -> rook_registry::seal::Sealer {
+    rook_registry::seal::Sealer::new(&rook_config::MasterKey::from_bytes([3; 32])).unwrap()
+}
+
+/// The plaintext of an account's stored key (`None` without one).
+async fn stored_key(e: &Env, id: &str) -> Option<String> {
+    let stored = e.registry.get_account(id).await.unwrap().api_key?;
+    assert!(
+        rook_registry::seal::is_sealed(&stored),
+        "stored in plaintext"
+    );
+    assert!(!stored.contains(CANARY));
+    Some(
+        e.registry
+            .open_api_key(id, &stored)
+            .unwrap()
+            .into_secret()
+            .expose()
+            .to_string(),
+    )
+}
+
+async fn env_with(master_key: bool) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/r.db", dir.path().display());
     let registry = Registry::connect(&url, ConnectOptions::default())
         .await
-        .unwrap();
+        .unwrap()
+        .with_sealer(master_key.then(sealer));
     let config = Config::from_toml_str("").unwrap();
     let runtime = Arc::new(FakeRuntime::default());
     let admin = Admin::new(
@@ -252,8 +280,7 @@ async fn account_crud_and_write_only_keys() {
     );
     assert_eq!(e.runtime.reloads(), 1);
     // The key really is stored.
-    let stored = e.registry.get_account("acct-1").await.unwrap();
-    assert_eq!(stored.api_key.as_deref(), Some(CANARY));
+    assert_eq!(stored_key(&e, "acct-1").await.as_deref(), Some(CANARY));
 
     let r = e.call("GET", "/api/accounts/acct-1", None).await;
     assert_eq!(r.status, 200);
@@ -311,15 +338,7 @@ async fn account_crud_and_write_only_keys() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["has_api_key"], true);
-    assert_eq!(
-        e.registry
-            .get_account("acct-1")
-            .await
-            .unwrap()
-            .api_key
-            .as_deref(),
-        Some(CANARY)
-    );
+    assert_eq!(stored_key(&e, "acct-1").await.as_deref(), Some(CANARY));
     let r = e.call("DELETE", "/api/accounts/acct-1/api_key", None).await;
     assert_eq!(r.status, 204, "{}", r.text);
     assert!(r.text.is_empty());
@@ -488,6 +507,19 @@ async fn validation_errors_name_the_field() {
         (
             json!({"id": "a", "vendor": "custom", "base_url": "http://u:p@x"}),
             "`base_url`",
+        ),
+        // The egress policy: metadata and link-local addresses are refused.
+        (
+            json!({"id": "a", "vendor": "custom", "base_url": "http://169.254.169.254/v1"}),
+            "`base_url`: egress denied",
+        ),
+        (
+            json!({"id": "a", "vendor": "custom", "base_url": "http://metadata.google.internal/v1"}),
+            "`base_url`: egress denied",
+        ),
+        (
+            json!({"id": "a", "vendor": "custom", "base_url": "http://[fd00:ec2::254]/v1"}),
+            "`base_url`: egress denied",
         ),
         (
             json!({"id": "a", "vendor": "open_ai", "api_key_env": "1BAD"}),
@@ -972,20 +1004,12 @@ async fn failed_reload_answers_422_and_rolls_back() {
     expect(&r, 422, "invalid_configuration");
     let after = e.registry.get_account("a1").await.unwrap();
     assert_eq!(after, before);
-    assert_eq!(after.api_key.as_deref(), Some(CANARY));
+    assert_eq!(stored_key(&e, "a1").await.as_deref(), Some(CANARY));
 
     // key changes
     let r = e.call("DELETE", "/api/accounts/a1/api_key", None).await;
     expect(&r, 422, "invalid_configuration");
-    assert_eq!(
-        e.registry
-            .get_account("a1")
-            .await
-            .unwrap()
-            .api_key
-            .as_deref(),
-        Some(CANARY)
-    );
+    assert_eq!(stored_key(&e, "a1").await.as_deref(), Some(CANARY));
 
     // pools: update, members, create, delete
     let r = e
@@ -1044,8 +1068,7 @@ async fn failed_reload_answers_422_and_rolls_back() {
     e.runtime.fail_with(Some(msg));
     let r = e.call("DELETE", "/api/accounts/a1", None).await;
     expect(&r, 422, "invalid_configuration");
-    let restored = e.registry.get_account("a1").await.unwrap();
-    assert_eq!(restored.api_key.as_deref(), Some(CANARY));
+    assert_eq!(stored_key(&e, "a1").await.as_deref(), Some(CANARY));
 
     // Failed changes leave no audit event (three successful ones were made in between).
     assert_eq!(e.audit().await.len(), audit_before + 3);
@@ -1062,6 +1085,7 @@ async fn every_successful_write_reloads_and_is_audited() {
         Some(TOKEN),
     );
     r.request_id = "rid-123".into();
+    r.client_addr = Some("192.0.2.9".into());
     assert_eq!(e.send(r).await.status, 201);
     e.call(
         "POST",
@@ -1125,6 +1149,8 @@ async fn every_successful_write_reloads_and_is_audited() {
     }
     let first = events.last().unwrap();
     assert_eq!(first.request_id.as_deref(), Some("rid-123"));
+    assert_eq!(first.client_addr.as_deref(), Some("192.0.2.9"));
+    assert_eq!(events[0].client_addr, None);
     assert_eq!(first.detail["id"], "a1");
     assert_eq!(first.detail["has_api_key"], true);
     assert_eq!(first.detail["source"], "api");
@@ -1150,6 +1176,8 @@ async fn every_successful_write_reloads_and_is_audited() {
     let page = r.json();
     assert_eq!(page["events"].as_array().unwrap().len(), 5);
     assert_eq!(page["events"][4]["request_id"], "rid-123");
+    assert_eq!(page["events"][4]["client_addr"], "192.0.2.9");
+    assert_eq!(page["events"][3]["client_addr"], Value::Null);
     let r = e.call("GET", "/api/audit/events", None).await;
     assert_eq!(r.json()["events"].as_array().unwrap().len(), 8);
     assert_eq!(r.json()["next_before"], Value::Null);
@@ -1442,6 +1470,39 @@ async fn auth_is_required_except_for_probes() {
     assert_eq!(r.status(), 200);
 }
 
+/// No open mode: an admin API built without a token refuses everything but the
+/// probes, whatever the caller sends.
+#[tokio::test]
+async fn without_a_token_nothing_but_the_probes_is_reachable() {
+    let e = env().await;
+    let admin = Admin::new(
+        Arc::new(Config::from_toml_str("").unwrap()),
+        e.registry.clone(),
+        e.runtime.clone(),
+        None,
+        "test",
+    );
+    for (method, path, token) in [
+        ("GET", "/api/accounts", None),
+        ("GET", "/api/accounts", Some(TOKEN)),
+        ("GET", "/api/accounts", Some("")),
+        ("POST", "/api/accounts", None),
+        ("GET", "/api/status", Some("anything-at-all-here")),
+        ("GET", "/api/openapi.json", None),
+    ] {
+        let body = (method == "POST").then(|| json!({"id": "x", "vendor": "open_ai"}));
+        let r = admin
+            .handle(request(method, path, body.as_ref(), token))
+            .await;
+        assert_eq!(r.status(), 401, "{method} {path} {token:?}");
+    }
+    assert!(e.registry.list_accounts().await.unwrap().is_empty());
+    for path in ["/api/health/live", "/api/health/ready"] {
+        let r = admin.handle(request("GET", path, None, None)).await;
+        assert_ne!(r.status(), 401, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn wrong_method_is_405_unknown_path_404() {
     let e = env().await;
@@ -1644,4 +1705,97 @@ async fn has_api_key_follows_the_key_source() {
         assert_eq!(one.json()["has_api_key"], json!(*expected), "{id}");
     }
     assert_eq!(shown("api-inline"), json!(true));
+}
+
+#[tokio::test]
+async fn inline_keys_need_a_master_key() {
+    let e = env_with(false).await;
+    let body = json!({"id": "k1", "vendor": "custom", "base_url": "http://127.0.0.1:9/v1", "api_key": CANARY});
+    let r = e.call("POST", "/api/accounts", Some(body)).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.code(), "invalid_request");
+    for needle in ["`api_key`", "api_key_env", "api_key_file", "master_key_env"] {
+        assert!(r.message().contains(needle), "{needle}: {}", r.message());
+    }
+    assert!(!r.text.contains(CANARY));
+    expect(
+        &e.call("GET", "/api/accounts/k1", None).await,
+        404,
+        "not_found",
+    );
+
+    // Without a key the account is fine; then PUT, PATCH and PUT api_key refuse an inline key.
+    let body = json!({"id": "k1", "vendor": "custom", "base_url": "http://127.0.0.1:9/v1"});
+    assert_eq!(
+        e.call("POST", "/api/accounts", Some(body)).await.status,
+        201
+    );
+    let reloads = e.runtime.reloads();
+    for (method, path, body) in [
+        (
+            "PUT",
+            "/api/accounts/k1",
+            json!({"vendor": "custom", "base_url": "http://127.0.0.1:9/v1", "api_key": CANARY}),
+        ),
+        (
+            "PATCH",
+            "/api/accounts/k1",
+            json!({"api_key": CANARY, "weight": 7}),
+        ),
+        (
+            "PUT",
+            "/api/accounts/k1/api_key",
+            json!({"api_key": CANARY}),
+        ),
+    ] {
+        let r = e.call(method, path, Some(body)).await;
+        assert_eq!(r.status, 400, "{method} {path}: {}", r.text);
+        assert!(r.message().contains("api_key_env"), "{}", r.message());
+    }
+    // Nothing was written.
+    assert_eq!(e.runtime.reloads(), reloads);
+    let a = e.registry.get_account("k1").await.unwrap();
+    assert_eq!((a.api_key, a.weight), (None, 1));
+}
+
+#[tokio::test]
+async fn writes_into_a_removed_database_file_are_refused() {
+    let e = env().await;
+    let db = e._dir.path().join("r.db");
+    let ready = e.call("GET", "/api/health/ready", None).await;
+    assert_eq!(ready.json()["checks"][0]["identity"], "ok");
+    std::fs::remove_file(&db).unwrap();
+
+    let r = e
+        .call(
+            "POST",
+            "/api/routes",
+            Some(json!({"model": "m", "pool": "p"})),
+        )
+        .await;
+    expect(&r, 503, "database_unavailable");
+    assert!(r.message().contains("was removed"), "{}", r.message());
+    let r = e.call("DELETE", "/api/accounts/x", None).await;
+    expect(&r, 503, "database_unavailable");
+    // Reads still answer.
+    assert_eq!(e.call("GET", "/api/accounts", None).await.status, 200);
+
+    let ready = e.call("GET", "/api/health/ready", None).await;
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    let check = &ready.json()["checks"][0];
+    assert_eq!(check["name"], "database");
+    assert_eq!(check["ok"], false);
+    assert_eq!(check["identity"], "removed");
+    assert!(check["message"].as_str().unwrap().contains("was removed"));
+    assert!(
+        !ready.text.contains(&*db.display().to_string()),
+        "no path in a probe answer"
+    );
+
+    let status = e.call("GET", "/api/status", None).await.json();
+    assert_eq!(status["database"]["identity"], "removed");
+    assert!(status["database"]["problem"]
+        .as_str()
+        .unwrap()
+        .contains("was removed"));
 }

@@ -434,6 +434,19 @@ pub fn check_account_base_url(vendor: Vendor, base_url: Option<&str>) -> Result<
     }
 }
 
+/// Checks an account's (effective) base URL against the egress policy: the
+/// config file, the admin API and `rook-cli` refuse a URL the gateway would
+/// refuse to dial. Names that pass are checked again on their resolved
+/// addresses at connect time.
+pub fn check_egress(
+    policy: &crate::egress::EgressPolicy,
+    base_url: &str,
+) -> Result<(), EntityError> {
+    policy
+        .check_url(base_url)
+        .map_err(|e| EntityError::new("base_url", e.to_string()))
+}
+
 /// Checks a logical model name (a route's `model` or `fallback_route`) in
 /// `field`: not blank, at most [`MAX_MODEL_LEN`] bytes, no control
 /// characters. `/` and `:` are fine.

@@ -12,6 +12,10 @@
 //!   into a [`Secret`] whose `Debug`/`Display` print `[redacted]`.
 //! - [`entity`] holds the rules of accounts, pools and routes, shared by the
 //!   config file, the admin API, `rook-cli` and the registry.
+//! - [`egress`] is the egress policy of account base URLs (metadata and
+//!   link-local addresses denied, private ranges on request), shared by the
+//!   config file, the admin API, `rook-cli doctor --probe` and the gateway's
+//!   upstream connector.
 //! - Parsing reports *every* unknown key, wrong type and syntax error of a
 //!   run together (with "did you mean" hints), not only the first.
 //! - [`Config::advice`] warns about valid but suspicious setups (e.g. a pool
@@ -63,8 +67,10 @@
 
 mod advice;
 mod client_keys;
+pub mod egress;
 pub mod entity;
 mod load;
+mod master_key;
 mod model;
 mod parse;
 mod redact;
@@ -78,10 +84,12 @@ pub use load::{
     discover_config_path, env_var_for_key, load, ConfigError, LoadOptions, Loaded, Overrides,
     ENV_PREFIX, ENV_SEPARATOR, RESERVED_ENV_VARS,
 };
+pub use master_key::{MasterKey, MasterKeyError, Secrets, MASTER_KEY_LEN};
 pub use model::{
     AccountConfig, AdminAuth, Config, DatabaseBackend, Idempotency, InboundAuth, Limits, LogFormat,
-    ModelPrice, PoolConfig, Protocol, RateLimits, RouteConfig, Strategy, Upstream,
-    UpstreamResilience, Usage, Vendor, DEFAULT_ADMIN_TOKEN_ENV, DEFAULT_INBOUND_TOKEN_ENV,
+    ModelPrice, PoolConfig, Protocol, RateLimits, RouteConfig, Strategy, Transport, Upstream,
+    UpstreamResilience, Usage, Vendor, ADMIN_TOKEN_FILE, DEFAULT_ADMIN_TOKEN_ENV,
+    DEFAULT_INBOUND_TOKEN_ENV, MIN_ADMIN_TOKEN_LEN,
 };
 pub use secret::{redact_database_url, Secret, SecretError, SecretSource, REDACTED};
-pub use validate::{check_database_url, Problem};
+pub use validate::{check_database_url, check_host_pattern, parse_cidr, Problem};

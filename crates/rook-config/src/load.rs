@@ -286,6 +286,7 @@ fn ignored_env_warnings(config: &Config, known: &BTreeSet<String>) -> Vec<String
     };
     add(Some(config.inbound_auth.token_source()));
     add(Some(config.admin_auth.token_source()));
+    add(config.secrets.master_key_source());
     for account in &config.accounts {
         add(account.api_key_source());
     }

@@ -59,6 +59,12 @@ pub struct Config {
     pub idempotency: Idempotency,
     /// Request rate limits (per instance).
     pub rate_limits: RateLimits,
+    /// Directory for Rook's own files (the generated admin token `admin-token`).
+    /// `None` (default): [`Config::effective_data_dir`] — the SQLite database
+    /// file's directory, else the working directory.
+    pub data_dir: Option<PathBuf>,
+    /// Who may address the server (Host check) and which proxies are trusted.
+    pub transport: Transport,
     /// Optional price table, keyed by logical model name.
     pub pricing: BTreeMap<String, ModelPrice>,
     /// Upstream accounts declared in the file (file-only; no env override).
@@ -67,6 +73,8 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     /// Routes from logical model names to pools (file-only).
     pub routes: Vec<RouteConfig>,
+    /// The master key that seals API-set provider keys at rest.
+    pub secrets: crate::master_key::Secrets,
     /// Client keys declared in the file (file-only; see `docs/keys.md`).
     pub client_keys: Vec<crate::client_keys::ClientKeyConfig>,
 }
@@ -88,10 +96,13 @@ impl Default for Config {
             usage: Usage::default(),
             idempotency: Idempotency::default(),
             rate_limits: RateLimits::default(),
+            data_dir: None,
+            transport: Transport::default(),
             pricing: BTreeMap::new(),
             accounts: Vec::new(),
             pools: Vec::new(),
             routes: Vec::new(),
+            secrets: crate::master_key::Secrets::default(),
             client_keys: Vec::new(),
         }
     }
@@ -114,10 +125,13 @@ impl fmt::Debug for Config {
             .field("usage", &self.usage)
             .field("idempotency", &self.idempotency)
             .field("rate_limits", &self.rate_limits)
+            .field("data_dir", &self.data_dir)
+            .field("transport", &self.transport)
             .field("pricing", &self.pricing)
             .field("accounts", &self.accounts)
             .field("pools", &self.pools)
             .field("routes", &self.routes)
+            .field("secrets", &self.secrets)
             .field("client_keys", &self.client_keys)
             .finish()
     }
@@ -165,6 +179,33 @@ impl Config {
     /// rejects, so it is always `Some` for a config from the loader.
     pub fn database_backend(&self) -> Option<DatabaseBackend> {
         DatabaseBackend::from_url(&self.database_url)
+    }
+
+    /// The directory of Rook's own files: `data_dir` when set, else the
+    /// directory of the SQLite database file (`sqlite://rook.db` → the working
+    /// directory `.`), else (PostgreSQL, `sqlite::memory:`) the working
+    /// directory. Relative paths are relative to the working directory.
+    pub fn effective_data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        let url = self.database_url.trim();
+        let rest = match url.split_once(':') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("sqlite") => rest,
+            _ => return PathBuf::from("."),
+        };
+        let rest = rest.trim_start_matches("//");
+        let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+        if database.is_empty()
+            || database == ":memory:"
+            || params.split('&').any(|p| p == "mode=memory")
+        {
+            return PathBuf::from(".");
+        }
+        match std::path::Path::new(database).parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
     }
 
     /// The account with this id, if declared.
@@ -326,7 +367,43 @@ impl Default for AdminAuth {
     }
 }
 
+/// Shortest admin token accepted at start (characters).
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// File name of the admin token `rook-server` generates in the data directory
+/// when no admin token is configured.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
 impl AdminAuth {
+    /// Whether an admin token source is configured (`bearer_token_env` or
+    /// `bearer_token_file` set). Without one, `rook-server` uses the default
+    /// variable `ROOK_ADMIN_TOKEN` when it is set, else the generated
+    /// `<data_dir>/admin-token`.
+    pub fn is_configured(&self) -> bool {
+        self.bearer_token_env.is_some() || self.bearer_token_file.is_some()
+    }
+
+    /// Checks a resolved admin token's length; the problem names the key the
+    /// token came from (`admin_auth.bearer_token_env` or `…_file`), never the value.
+    pub fn check_token(&self, token: &Secret) -> Result<(), crate::Problem> {
+        let len = token.expose().chars().count();
+        if len >= MIN_ADMIN_TOKEN_LEN {
+            return Ok(());
+        }
+        let key = match self.token_source() {
+            SecretSource::File(_) => "admin_auth.bearer_token_file",
+            SecretSource::Env(_) => "admin_auth.bearer_token_env",
+        };
+        Err(crate::Problem::new(
+            key,
+            format!(
+                "the admin token from {} is {len} characters; at least {MIN_ADMIN_TOKEN_LEN} \
+                 are required (e.g. `openssl rand -hex 32`)",
+                self.token_source()
+            ),
+        ))
+    }
+
     /// Where the token is read from: the file if set, else the environment
     /// variable (`bearer_token_env`, default `ROOK_ADMIN_TOKEN`).
     pub fn token_source(&self) -> SecretSource {
@@ -358,12 +435,23 @@ pub struct Limits {
     /// Largest accepted request body, checked before buffering.
     /// Default 8 MiB (`8388608`); range `1..=1073741824`.
     pub max_request_body_bytes: u64,
-    /// Largest accepted request head (request line + headers).
-    /// Default `65536`; range `8192..=16777216`.
+    /// Largest accepted request head: the request line and every header
+    /// line with their line ends and the blank line that ends the head, as
+    /// sent (431 above it). Default `65536`; range `8192..=16777216`.
     pub max_header_bytes: u64,
     /// Time a client gets to send the complete request head.
     /// Default `10000`; range `1..=600000`.
     pub header_read_timeout_ms: u64,
+    /// Most header lines a request may have (431 above it).
+    /// Default `100`; range `1..=10000`.
+    pub max_headers: u32,
+    /// Largest buffered (non-streamed) upstream answer Rook reads.
+    /// Default 16 MiB (`16777216`); range `1024..=4294967296`.
+    pub max_upstream_response_bytes: u64,
+    /// Bytes of buffered upstream answers held at once across all requests.
+    /// Default 256 MiB (`268435456`); range
+    /// `max_upstream_response_bytes..=1099511627776`.
+    pub buffered_response_budget_bytes: u64,
 }
 
 impl Default for Limits {
@@ -372,6 +460,9 @@ impl Default for Limits {
             max_request_body_bytes: 8 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             header_read_timeout_ms: 10_000,
+            max_headers: 100,
+            max_upstream_response_bytes: 16 * 1024 * 1024,
+            buffered_response_budget_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -391,6 +482,23 @@ pub struct Upstream {
     /// Idle connections kept per upstream host; `0` disables reuse.
     /// Default `256`; range `0..=100000`.
     pub pool_max_idle_per_host: u32,
+    /// Host names, IP addresses and CIDR blocks that account base URLs may
+    /// reach even where the egress policy denies them (see
+    /// [`crate::egress`]). Default empty.
+    pub allowed_egress: Vec<String>,
+    /// Also deny loopback, private and CGNAT addresses. Default `false`
+    /// (local model servers are a main use case).
+    pub deny_private_networks: bool,
+}
+
+impl Upstream {
+    /// The egress policy of this section. Fails only on an `allowed_egress`
+    /// entry that validation refuses too.
+    pub fn egress_policy(
+        &self,
+    ) -> Result<crate::egress::EgressPolicy, crate::egress::AllowEntryError> {
+        crate::egress::EgressPolicy::new(&self.allowed_egress, self.deny_private_networks)
+    }
 }
 
 impl Default for Upstream {
@@ -401,6 +509,8 @@ impl Default for Upstream {
             stream_idle_timeout_ms: 60_000,
             pool_idle_timeout_seconds: 90,
             pool_max_idle_per_host: 256,
+            allowed_egress: Vec::new(),
+            deny_private_networks: false,
         }
     }
 }
@@ -547,6 +657,26 @@ pub struct RateLimits {
     /// Requests per minute per route (logical model). Default `0` (none); at
     /// most `1000000`.
     pub route_requests_per_minute: u32,
+    /// Requests per minute per client address (the TCP peer, or the address a
+    /// trusted proxy forwarded; see `[transport] trusted_proxies`). Default `0`
+    /// (none); at most `1000000`.
+    pub client_address_requests_per_minute: u32,
+}
+
+/// `[transport]`: which Host names the server answers to and which proxies'
+/// forwarding headers it believes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Transport {
+    /// Host names (besides the bind address, loopback names and addresses, and
+    /// any IP literal on an unspecified bind) a request's `Host` may carry;
+    /// `*.example.com` matches any subdomain; `"*"` turns the Host check off.
+    /// Anything else is answered 421. Default empty.
+    pub allowed_hosts: Vec<String>,
+    /// Proxies (CIDRs such as `10.0.0.0/8`, or single addresses) whose
+    /// `X-Forwarded-For` / `Forwarded: for=` is believed for the client
+    /// address. Default empty: the client address is the TCP peer.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[pricing."<model>"]`: price of one logical model, in US dollars per

@@ -198,6 +198,7 @@ impl Config {
         self.check_sections(&mut c);
         self.check_pricing(&mut c);
         self.check_limits(&mut c);
+        self.check_transport(&mut c);
         self.check_accounts(&mut c);
         self.check_pools(&mut c);
         self.check_routes(&mut c);
@@ -264,6 +265,20 @@ impl Config {
             );
         }
 
+        let sk = &self.secrets;
+        if let Some(var) = &sk.master_key_env {
+            c.env_name("secrets.master_key_env", var);
+        }
+        if let Some(path) = &sk.master_key_file {
+            c.file_path("secrets.master_key_file", path);
+        }
+        if sk.master_key_env.is_some() && sk.master_key_file.is_some() {
+            c.push(
+                "secrets",
+                "set only one of master_key_env and master_key_file",
+            );
+        }
+
         let l = &self.limits;
         c.range_u64(
             "limits.max_request_body_bytes",
@@ -282,6 +297,19 @@ impl Config {
             l.header_read_timeout_ms,
             1,
             600_000,
+        );
+        c.range_u64("limits.max_headers", u64::from(l.max_headers), 1, 10_000);
+        c.range_u64(
+            "limits.max_upstream_response_bytes",
+            l.max_upstream_response_bytes,
+            1_024,
+            1 << 32,
+        );
+        c.range_u64(
+            "limits.buffered_response_budget_bytes",
+            l.buffered_response_budget_bytes,
+            l.max_upstream_response_bytes,
+            1 << 40,
         );
 
         let u = &self.upstream;
@@ -315,6 +343,9 @@ impl Config {
             0,
             100_000,
         );
+        if let Err(e) = u.egress_policy() {
+            c.push(format!("upstream.allowed_egress[{}]", e.index), e.message);
+        }
 
         let r = &self.upstream_resilience;
         let k = |name: &str| format!("upstream_resilience.{name}");
@@ -465,6 +496,28 @@ impl Config {
             0,
             1_000_000,
         );
+        c.range_u64(
+            "rate_limits.client_address_requests_per_minute",
+            u64::from(self.rate_limits.client_address_requests_per_minute),
+            0,
+            1_000_000,
+        );
+    }
+
+    fn check_transport(&self, c: &mut Checker) {
+        if let Some(dir) = &self.data_dir {
+            c.file_path("data_dir", dir);
+        }
+        for (i, host) in self.transport.allowed_hosts.iter().enumerate() {
+            if let Err(message) = check_host_pattern(host) {
+                c.push(format!("transport.allowed_hosts[{i}]"), message);
+            }
+        }
+        for (i, cidr) in self.transport.trusted_proxies.iter().enumerate() {
+            if let Err(message) = parse_cidr(cidr) {
+                c.push(format!("transport.trusted_proxies[{i}]"), message);
+            }
+        }
     }
 
     fn check_pricing(&self, c: &mut Checker) {
@@ -489,6 +542,8 @@ impl Config {
 
     fn check_accounts(&self, c: &mut Checker) {
         let mut seen: HashMap<&str, usize> = HashMap::new();
+        // A bad allowed_egress is reported with the upstream section.
+        let egress = self.upstream.egress_policy();
         for (i, a) in self.accounts.iter().enumerate() {
             let key = account_key(i, a);
             let api_key_file = a.api_key_file.as_deref().map(Path::to_string_lossy);
@@ -507,6 +562,12 @@ impl Config {
                     default_max_tokens: a.default_max_tokens,
                 }),
             );
+            // A malformed URL is reported by check_account alone.
+            if let (Ok(policy), Some(url)) = (&egress, a.effective_base_url()) {
+                if entity::check_base_url(&url).is_ok() {
+                    c.entity(&key, entity::check_egress(policy, &url).err());
+                }
+            }
             if let Some(first) = seen.insert(a.id.as_str(), i) {
                 c.push(
                     format!("{key}.id"),
@@ -683,9 +744,167 @@ fn check_cycles(
     }
 }
 
+/// Checks one `[transport] allowed_hosts` entry: `*`, a host name, `*.` and
+/// a host name (any subdomain), or an IP address (IPv6 with or without
+/// brackets). No port, scheme or path.
+pub fn check_host_pattern(pattern: &str) -> Result<(), String> {
+    if pattern == "*" {
+        return Ok(());
+    }
+    let bare = pattern
+        .strip_prefix('[')
+        .and_then(|p| p.strip_suffix(']'))
+        .unwrap_or(pattern);
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let name = pattern.strip_prefix("*.").unwrap_or(pattern);
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !name.is_empty() && name.len() <= 253 && name.split('.').all(valid_label) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{pattern}` is not a host name, `*.` + a host name, an IP address or `*` \
+             (no scheme, port or path)"
+        ))
+    }
+}
+
+/// Parses one `[transport] trusted_proxies` entry: a CIDR (`10.0.0.0/8`,
+/// `fd00::/8`) or a single address (`192.0.2.7`, `::1`). Host bits set under
+/// the prefix are accepted and ignored (`10.1.2.3/8` is `10.0.0.0/8`).
+pub fn parse_cidr(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    if let Ok(net) = text.parse::<ipnet::IpNet>() {
+        return Ok(net.trunc());
+    }
+    if let Ok(addr) = text.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(addr));
+    }
+    Err(format!(
+        "`{text}` is not a CIDR (e.g. 10.0.0.0/8, fd00::/8) or an IP address"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_patterns() {
+        for ok in [
+            "*",
+            "rook",
+            "rook.default.svc.cluster.local",
+            "*.example.com",
+            "10.0.0.5",
+            "::1",
+            "[::1]",
+            "my_host",
+        ] {
+            assert!(check_host_pattern(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "https://x.example",
+            "x.example:443",
+            "x.example/path",
+            "*.",
+            "a..b",
+            "*x.example",
+            "-a.example",
+            "**",
+        ] {
+            assert!(check_host_pattern(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cidrs() {
+        assert_eq!(parse_cidr("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_cidr("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_cidr("192.0.2.7").unwrap().to_string(), "192.0.2.7/32");
+        assert_eq!(parse_cidr("::1").unwrap().to_string(), "::1/128");
+        assert_eq!(parse_cidr("fd00::/8").unwrap().to_string(), "fd00::/8");
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("proxy.local").is_err());
+        assert!(parse_cidr("").is_err());
+    }
+
+    #[test]
+    fn transport_problems_name_their_keys() {
+        let mut config = Config::default();
+        config.transport.allowed_hosts = vec!["ok.example".into(), "https://bad".into()];
+        config.transport.trusted_proxies = vec!["10.0.0.0/8".into(), "nope".into()];
+        config.rate_limits.client_address_requests_per_minute = 2_000_000;
+        let keys: Vec<String> = config
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "rate_limits.client_address_requests_per_minute",
+                "transport.allowed_hosts[1]",
+                "transport.trusted_proxies[1]"
+            ]
+        );
+    }
+
+    #[test]
+    fn admin_token_length() {
+        let auth = crate::AdminAuth::default();
+        assert!(auth
+            .check_token(&crate::Secret::new("a".repeat(16)))
+            .is_ok());
+        let p = auth
+            .check_token(&crate::Secret::new("fifteen-chars-x"))
+            .unwrap_err();
+        assert_eq!(p.key, "admin_auth.bearer_token_env");
+        assert!(p.message.contains("15 characters"), "{p}");
+        assert!(!p.message.contains("fifteen"), "{p}");
+        let file = crate::AdminAuth {
+            bearer_token_file: Some("/run/t".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            file.check_token(&crate::Secret::new("x")).unwrap_err().key,
+            "admin_auth.bearer_token_file"
+        );
+    }
+
+    #[test]
+    fn data_dir_defaults_to_the_database_directory() {
+        let dir = |url: &str| {
+            Config {
+                database_url: url.into(),
+                ..Config::default()
+            }
+            .effective_data_dir()
+        };
+        assert_eq!(dir("sqlite://rook.db"), Path::new("."));
+        assert_eq!(
+            dir("sqlite:///var/lib/rook/rook.db?mode=rwc"),
+            Path::new("/var/lib/rook")
+        );
+        assert_eq!(dir("sqlite:data/rook.db"), Path::new("data"));
+        assert_eq!(dir("sqlite::memory:"), Path::new("."));
+        assert_eq!(dir("postgres://u@h/db"), Path::new("."));
+        let set = Config {
+            data_dir: Some("/srv/rook".into()),
+            ..Config::default()
+        };
+        assert_eq!(set.effective_data_dir(), Path::new("/srv/rook"));
+    }
 
     #[test]
     fn database_url_rules() {

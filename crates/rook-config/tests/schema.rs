@@ -29,6 +29,11 @@ fn defaults_are_valid_and_documented_values() {
     assert_eq!(c.limits.max_request_body_bytes, 8_388_608);
     assert_eq!(c.limits.max_header_bytes, 65_536);
     assert_eq!(c.limits.header_read_timeout_ms, 10_000);
+    assert_eq!(c.limits.max_headers, 100);
+    assert_eq!(c.limits.max_upstream_response_bytes, 16 * 1024 * 1024);
+    assert_eq!(c.limits.buffered_response_budget_bytes, 256 * 1024 * 1024);
+    assert!(c.upstream.allowed_egress.is_empty());
+    assert!(!c.upstream.deny_private_networks);
     assert_eq!(c.upstream.connect_timeout_ms, 2_000);
     assert_eq!(c.upstream.first_byte_timeout_ms, 60_000);
     assert_eq!(c.upstream.stream_idle_timeout_ms, 60_000);

@@ -158,6 +158,77 @@ fn limits_and_upstream_ranges() {
         "1..=",
     );
     Config::from_toml_str("[upstream]\npool_max_idle_per_host = 0").unwrap();
+    assert_problem("[limits]\nmax_headers = 0", "limits.max_headers", "1..=");
+    assert_problem(
+        "[limits]\nmax_upstream_response_bytes = 10",
+        "limits.max_upstream_response_bytes",
+        "1024..=",
+    );
+    // The budget must hold at least one answer of the largest size.
+    assert_problem(
+        "[limits]\nmax_upstream_response_bytes = 2048\nbuffered_response_budget_bytes = 1024",
+        "limits.buffered_response_budget_bytes",
+        "2048..=",
+    );
+    Config::from_toml_str(
+        "[limits]\nmax_headers = 5\nmax_upstream_response_bytes = 2048\nbuffered_response_budget_bytes = 2048",
+    )
+    .unwrap();
+}
+
+#[test]
+fn egress_policy_of_account_base_urls() {
+    let account = |url: &str| {
+        format!(
+            "[[accounts]]\nid = \"a\"\nvendor = \"custom\"\nbase_url = \"{url}\"\napi_key_env = \"K\"\n"
+        )
+    };
+    for url in [
+        "http://169.254.169.254/v1",
+        "http://metadata.google.internal/v1",
+        "http://[fd00:ec2::254]/v1",
+        "http://100.100.100.200/v1",
+        "http://2852039166/v1",
+    ] {
+        assert_problem(
+            &account(url),
+            "accounts[0] (id \"a\").base_url",
+            "egress denied",
+        );
+    }
+    // Local model servers are fine by default, not when private networks are denied.
+    Config::from_toml_str(&account("http://127.0.0.1:11434/v1")).unwrap();
+    let locked = format!(
+        "{}[upstream]\ndeny_private_networks = true\n",
+        account("http://10.0.0.5/v1")
+    );
+    assert_problem(
+        &locked,
+        "accounts[0] (id \"a\").base_url",
+        "deny_private_networks",
+    );
+    // The allowlist loosens both.
+    let allowed = format!(
+        "{}[upstream]\ndeny_private_networks = true\nallowed_egress = [\"10.0.0.0/8\", \"169.254.169.254\"]\n",
+        account("http://10.0.0.5/v1")
+    );
+    Config::from_toml_str(&allowed).unwrap();
+    let allowed = format!(
+        "{}[upstream]\nallowed_egress = [\"169.254.169.254\"]\n",
+        account("http://169.254.169.254/v1")
+    );
+    Config::from_toml_str(&allowed).unwrap();
+    // A bad entry is named; the accounts are then not judged by a half policy.
+    let bad = format!(
+        "{}[upstream]\nallowed_egress = [\"ok.example\", \"10.0.0.0/99\"]\n",
+        account("http://169.254.169.254/v1")
+    );
+    let p = problems(&bad);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("upstream.allowed_egress[1]"), "{p:?}");
+    // A malformed URL is reported once, by the URL rule.
+    let p = problems(&account("ftp://h/v1"));
+    assert_eq!(p.len(), 1, "{p:?}");
 }
 
 #[test]

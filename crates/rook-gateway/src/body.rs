@@ -1,5 +1,6 @@
-//! The body of every response Rook sends: a full buffer, or a streamed relay of an
-//! upstream body ([`RelayBody`], owned by the proxy).
+//! The body of every response Rook sends: a full buffer, a buffered upstream
+//! answer holding its share of the buffer budget ([`HeldBody`]), or a streamed
+//! relay of an upstream body ([`RelayBody`]); both owned by the proxy.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -8,6 +9,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use crate::proxy::buffers::HeldBody;
 use crate::proxy::relay::RelayBody;
 
 /// The body of every response Rook sends.
@@ -17,6 +19,8 @@ pub(crate) enum RookBody {
     Full(Option<Bytes>),
     /// A streamed relay of an upstream body.
     Relay(Box<RelayBody>),
+    /// A buffered upstream answer holding its share of the buffer budget.
+    Held(HeldBody),
 }
 
 impl RookBody {
@@ -42,6 +46,7 @@ impl Body for RookBody {
         match self.get_mut() {
             RookBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             RookBody::Relay(r) => Pin::new(r.as_mut()).poll_frame(cx),
+            RookBody::Held(h) => Pin::new(h).poll_frame(cx),
         }
     }
 
@@ -49,6 +54,7 @@ impl Body for RookBody {
         match self {
             RookBody::Full(b) => b.is_none(),
             RookBody::Relay(r) => r.is_end_stream(),
+            RookBody::Held(h) => h.is_end_stream(),
         }
     }
 
@@ -57,6 +63,7 @@ impl Body for RookBody {
             RookBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             RookBody::Full(None) => SizeHint::with_exact(0),
             RookBody::Relay(_) => SizeHint::default(),
+            RookBody::Held(h) => h.size_hint(),
         }
     }
 }

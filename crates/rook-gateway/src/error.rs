@@ -2,7 +2,10 @@
 //!
 //! Every error a client sees from `/v1/*` is OpenAI-shaped:
 //! `{"error":{"message":"…","type":"…","code":"…"}}`. Upstream 4xx answers keep
-//! their status and a sanitised message; secrets never appear in a message.
+//! their status and their `message`, `type`, `code` and `param`, each
+//! sanitised ([`sanitize_upstream`]): no account key of the routing snapshot
+//! and nothing shaped like a provider key reaches the client. Nothing else of
+//! an upstream error body is relayed.
 
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use rook_protocol::openai::ErrorBody;
 
 use crate::body::RookBody;
 use crate::endpoint::Dialect;
+use crate::proxy::scrub::Scrubber;
 
 /// An error answered to a client of the OpenAI-compatible surface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +55,10 @@ pub(crate) enum ApiError {
     },
     /// The path exists but not with this method. 405.
     MethodNotAllowed,
+    /// The Host names a host this server does not serve (DNS rebinding). 421.
+    Misdirected,
+    /// A POST body not declared as `application/json`. 415.
+    UnsupportedMediaType,
     /// The body is larger than `[limits] max_request_body_bytes`. 413.
     PayloadTooLarge {
         /// The configured limit.
@@ -132,18 +140,22 @@ pub(crate) enum ApiError {
 
 impl ApiError {
     /// What the client gets for a classified upstream error answer with `status`
-    /// (the message sanitised of `secret` and anything shaped like a key).
+    /// (every field sanitised of `secrets` and anything shaped like a key).
     pub(crate) fn from_upstream(
         status: StatusCode,
         c: &Classified,
-        secret: Option<&str>,
+        secrets: &Scrubber,
     ) -> ApiError {
         let message = c
             .upstream
             .message
             .as_deref()
-            .map(|m| sanitize_message(m, secret))
+            .map(|m| sanitize_upstream(m, secrets, MAX_MESSAGE))
             .unwrap_or_else(|| format!("The upstream answered {status}."));
+        let field = |f: &Option<String>| {
+            f.as_deref()
+                .map(|v| sanitize_upstream(v, secrets, MAX_FIELD))
+        };
         match c.class {
             ErrorClass::AuthError => ApiError::BadGateway {
                 message: "The upstream rejected the provider account's credentials.".into(),
@@ -161,9 +173,9 @@ impl ApiError {
             _ => ApiError::Upstream {
                 status,
                 message,
-                kind: c.upstream.kind.clone(),
-                code: c.upstream.code.clone(),
-                param: c.upstream.param.clone(),
+                kind: field(&c.upstream.kind),
+                code: field(&c.upstream.code),
+                param: field(&c.upstream.param),
                 retry_after: c.hint.filter(|_| c.class == ErrorClass::RateLimited),
             },
         }
@@ -178,6 +190,8 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -198,6 +212,8 @@ impl ApiError {
             ApiError::ModelNotFound { .. } => "model_not_found",
             ApiError::NotFound | ApiError::UnknownPath { .. } => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Misdirected => "misdirected_request",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Conflict { .. } => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -267,6 +283,18 @@ impl ApiError {
                 "Method not allowed for this path.".into(),
                 "invalid_request_error",
                 Some("method_not_allowed"),
+                None,
+            ),
+            ApiError::Misdirected => (
+                MISDIRECTED_MESSAGE.into(),
+                "invalid_request_error",
+                Some("misdirected_request"),
+                None,
+            ),
+            ApiError::UnsupportedMediaType => (
+                UNSUPPORTED_MEDIA_TYPE_MESSAGE.into(),
+                "invalid_request_error",
+                Some("unsupported_media_type"),
                 None,
             ),
             ApiError::PayloadTooLarge { limit } => (
@@ -385,6 +413,14 @@ impl ApiError {
     }
 }
 
+/// The message of a 421 (the Host check), in every dialect.
+pub(crate) const MISDIRECTED_MESSAGE: &str = "This server does not serve the host named in the \
+    request's Host header. If the name is yours, add it to [transport] allowed_hosts.";
+
+/// The message of a 415 (a body not declared as JSON), in every dialect.
+pub(crate) const UNSUPPORTED_MEDIA_TYPE_MESSAGE: &str =
+    "The request body must be JSON, sent with `Content-Type: application/json`.";
+
 /// `Retry-After` in whole seconds, rounded up, at least 1.
 pub(crate) fn retry_after_value(d: Duration) -> HeaderValue {
     let secs = d.as_millis().div_ceil(1000).max(1);
@@ -402,14 +438,19 @@ fn clip(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Removes secrets from an upstream message before it reaches a client or a log:
-/// the account key itself, and anything shaped like a provider key
-/// (`sk-…`, `sk-ant-…`, `AIza…`, and the masked `sk-abc***xyz` forms providers echo).
-pub(crate) fn sanitize_message(message: &str, secret: Option<&str>) -> String {
-    let mut out = clip(message, 1000).to_string();
-    if let Some(s) = secret.filter(|s| s.len() >= 4) {
-        out = out.replace(s, "[redacted]");
-    }
+/// Longest upstream `message` relayed (bytes).
+const MAX_MESSAGE: usize = 1000;
+/// Longest upstream `type`, `code` or `param` relayed (bytes).
+const MAX_FIELD: usize = 200;
+
+/// Removes secrets from a string of an upstream error before it reaches a
+/// client or a log: every account key of the snapshot (`secrets`, searched
+/// before clipping to `max` bytes so a key cut by the clip is still found),
+/// and anything shaped like a provider key (`sk-…`, `sk-ant-…`, `AIza…`,
+/// `key-…`, and the masked `sk-abc***xyz` forms providers echo).
+pub(crate) fn sanitize_upstream(value: &str, secrets: &Scrubber, max: usize) -> String {
+    let scrubbed = secrets.scrub_str(value);
+    let out = clip(&scrubbed, max);
     let mut result = String::with_capacity(out.len());
     for (i, word) in out.split(' ').enumerate() {
         if i > 0 {
@@ -454,11 +495,49 @@ mod tests {
 
     #[test]
     fn sanitize_removes_keys() {
-        let m = sanitize_message("Incorrect API key provided: sk-abc***wxyz. See docs.", None);
+        let none = Scrubber::default();
+        let m = sanitize_upstream(
+            "Incorrect API key provided: sk-abc***wxyz. See docs.",
+            &none,
+            MAX_MESSAGE,
+        );
         assert!(!m.contains("sk-abc"), "{m}");
-        let m = sanitize_message("bad key CANARY-123456 here", Some("CANARY-123456"));
-        assert!(!m.contains("CANARY"), "{m}");
-        assert_eq!(sanitize_message("plain words", None), "plain words");
+        let keys = Scrubber::new(["CANARY-123456", "other-account-key-42"]);
+        let m = sanitize_upstream("bad key CANARY-123456 here", &keys, MAX_MESSAGE);
+        assert_eq!(m, "bad key [redacted] here");
+        // Any account's key, inside a word, and a key the clip would cut.
+        let m = sanitize_upstream("x=other-account-key-42;", &keys, MAX_MESSAGE);
+        assert_eq!(m, "x=[redacted];");
+        let m = sanitize_upstream("0123456789CANARY-123456", &keys, 14);
+        assert_eq!(m, "0123456789[red");
+        assert_eq!(
+            sanitize_upstream("plain words", &none, MAX_MESSAGE),
+            "plain words"
+        );
+    }
+
+    #[test]
+    fn every_field_of_an_upstream_error_is_sanitised() {
+        let key = "sk-CANARY-0123456789";
+        let keys = Scrubber::new([key, "AIzaCANARY-other"]);
+        let body = format!(
+            r#"{{"error":{{"message":"m {key}","type":"t-{key}","code":"{key}","param":"AIzaCANARY-other","nested":{{"k":"{key}"}}}}}}"#
+        );
+        for status in [400u16, 404, 422, 429, 500] {
+            let c = rook_protocol::classify(status, body.as_bytes(), None);
+            let e = ApiError::from_upstream(StatusCode::from_u16(status).unwrap(), &c, &keys);
+            for dialect in [Dialect::OpenAi, Dialect::Anthropic] {
+                let out = String::from_utf8(e.body_in(dialect).to_vec()).unwrap();
+                assert!(!out.contains("CANARY"), "{status} {dialect:?}: {out}");
+            }
+        }
+        let c = rook_protocol::classify(400, body.as_bytes(), None);
+        let e = ApiError::from_upstream(StatusCode::BAD_REQUEST, &c, &keys);
+        let v: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
+        assert_eq!(v["error"]["code"], "[redacted]");
+        assert_eq!(v["error"]["type"], "t-[redacted]");
+        assert_eq!(v["error"]["param"], "[redacted]");
+        assert_eq!(v["error"]["message"], "m [redacted]");
     }
 
     #[test]

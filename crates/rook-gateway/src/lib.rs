@@ -50,6 +50,7 @@ pub use rook_resilience;
 pub use rook_routing;
 
 mod accounting;
+mod admin_token;
 mod app;
 mod body;
 mod control;
@@ -85,6 +86,15 @@ pub enum RunError {
     /// The app could not be built.
     #[error(transparent)]
     App(#[from] AppError),
+    /// No admin token: the configured one is unavailable or too short, or the
+    /// generated token file is unsafe (`config`), or it could not be written.
+    #[error("admin token: {message}")]
+    AdminToken {
+        /// What is wrong (a path or a key, never the token).
+        message: String,
+        /// Whether the configuration or the file's permissions are at fault.
+        config: bool,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -101,6 +111,7 @@ impl RunError {
         match self {
             RunError::Unsafe(_) => 2,
             RunError::App(e) if e.is_config_problem() => 2,
+            RunError::AdminToken { config: true, .. } => 2,
             _ => 1,
         }
     }
@@ -137,6 +148,33 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     check_posture(&config)?;
+    let admin_token = match admin_token::resolve(&config) {
+        Ok((token, origin)) => {
+            match origin {
+                admin_token::Origin::Source(source) => {
+                    tracing::info!(source = %source, "admin token from the configured source");
+                }
+                admin_token::Origin::Generated(path) => tracing::info!(
+                    path = %path.display(),
+                    "admin token generated into {}: send it as `Authorization: Bearer <token>`; \
+                     rook-cli reads it for --server calls to this machine",
+                    path.display()
+                ),
+                admin_token::Origin::Reused(path) => tracing::info!(
+                    path = %path.display(),
+                    "admin token read from {}",
+                    path.display()
+                ),
+            }
+            token
+        }
+        Err(e) => {
+            return Err(RunError::AdminToken {
+                config: matches!(e, admin_token::TokenError::Config(_)),
+                message: e.to_string(),
+            })
+        }
+    };
     let registry = rook_registry::Registry::connect(
         &config.database_url,
         rook_registry::ConnectOptions::default(),
@@ -159,7 +197,7 @@ pub async fn run(
         addr: addr_text.clone(),
         source: e,
     })?;
-    let app = app::App::build(config, registry, metrics.clone()).await?;
+    let app = app::App::build(config, registry, metrics.clone(), admin_token).await?;
     if let Some(metrics) = metrics {
         // Histograms need periodic upkeep.
         tokio::spawn(async move {

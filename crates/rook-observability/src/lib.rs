@@ -3,7 +3,8 @@
 //! Every metric Rook exposes is declared once here ([`METRICS`]): its name, kind,
 //! labels and help text. Libraries call the [`metrics`] facade with these names;
 //! only binaries install a recorder ([`install_prometheus`]) and a tracing
-//! subscriber ([`init_tracing`]).
+//! subscriber ([`init_tracing`]), whose text format escapes every field value
+//! ([`SafeFields`]: no forged lines, no terminal escapes).
 //!
 //! Label values are bounded and opaque: accounts appear as `acct_<id>` (see
 //! [`account_label`]), never display names or keys; models are the logical
@@ -21,6 +22,9 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+
+mod logfmt;
+pub use logfmt::{escape_log_value, SafeFields, MAX_LOG_VALUE_BYTES};
 
 /// The handle that renders the Prometheus exposition.
 pub use metrics_exporter_prometheus::PrometheusHandle;
@@ -59,6 +63,12 @@ pub mod names {
     /// Counter: streamed upstream events whose data is not JSON (relayed as they came).
     pub const UPSTREAM_INVALID_STREAM_EVENTS_TOTAL: &str =
         "rook_upstream_invalid_stream_events_total";
+    /// Counter: buffered upstream answers refused for their size.
+    pub const UPSTREAM_RESPONSE_TOO_LARGE_TOTAL: &str = "rook_upstream_response_too_large_total";
+    /// Counter: buffered upstream answers abandoned because the budget shared
+    /// by all buffered answers had no room.
+    pub const BUFFERED_RESPONSE_BUDGET_EXHAUSTED_TOTAL: &str =
+        "rook_buffered_response_budget_exhausted_total";
     /// Counter: tokens reported by upstreams.
     pub const TOKENS_TOTAL: &str = "rook_tokens_total";
     /// Counter: usage events dropped before reaching the registry.
@@ -67,6 +77,8 @@ pub mod names {
     pub const BUILD_INFO: &str = "rook_build_info";
     /// Counter: attempts sent to a cooling account in panic mode.
     pub const PANIC_ROUTING_TOTAL: &str = "rook_panic_routing_total";
+    /// Gauge: 1 while the database file is the one opened, 0 once removed or replaced.
+    pub const DATABASE_IDENTITY_OK: &str = "rook_database_identity_ok";
     /// Counter: requests admitted per client key.
     pub const CLIENT_KEY_REQUESTS_TOTAL: &str = "rook_client_key_requests_total";
     /// Gauge: spend of a client key in its current budget period.
@@ -197,6 +209,18 @@ pub const METRICS: &[MetricDef] = &[
         help: "Streamed upstream events whose data was not a JSON object; they are relayed unchanged (the client decides).",
     },
     MetricDef {
+        name: names::UPSTREAM_RESPONSE_TOO_LARGE_TOTAL,
+        kind: Kind::Counter,
+        labels: &["vendor", "account"],
+        help: "Buffered upstream answers refused because they were larger than [limits] max_upstream_response_bytes (answered 502 upstream_response_too_large). Exported at 0 for every account.",
+    },
+    MetricDef {
+        name: names::BUFFERED_RESPONSE_BUDGET_EXHAUSTED_TOTAL,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Buffered upstream answers abandoned because [limits] buffered_response_budget_bytes had no room for them in time (answered 503 overloaded).",
+    },
+    MetricDef {
         name: names::TOKENS_TOTAL,
         kind: Kind::Counter,
         labels: &["vendor", "account", "model", "endpoint", "kind"],
@@ -219,6 +243,12 @@ pub const METRICS: &[MetricDef] = &[
         kind: Kind::Counter,
         labels: &["route"],
         help: "Attempts sent, as its probe, to the account whose cooldown ends first because every candidate account of the request was cooling (panic mode), by route (logical model).",
+    },
+    MetricDef {
+        name: names::DATABASE_IDENTITY_OK,
+        kind: Kind::Gauge,
+        labels: &[],
+        help: "1 while the SQLite database file at the configured path is the one Rook opened (always 1 for PostgreSQL), 0 once it was removed or replaced while running (writes are then refused).",
     },
     MetricDef {
         name: names::CLIENT_KEY_REQUESTS_TOTAL,
@@ -386,6 +416,10 @@ pub enum LogFormat {
 
 /// Installs the global tracing subscriber writing to stderr.
 ///
+/// The text format escapes control characters in every field value and caps
+/// each value at [`MAX_LOG_VALUE_BYTES`] ([`SafeFields`]); the JSON format
+/// escapes as JSON does.
+///
 /// `directive` is an `EnvFilter` directive such as `info` or `rook_gateway=debug,info`;
 /// `RUST_LOG`, when set, takes precedence.
 pub fn init_tracing(format: LogFormat, directive: &str) -> Result<(), ObservabilityError> {
@@ -403,7 +437,9 @@ pub fn init_tracing(format: LogFormat, directive: &str) -> Result<(), Observabil
         .with_writer(std::io::stderr)
         .with_target(true);
     let result = match format {
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        // Client-controlled values cannot forge a line or reach the terminal
+        // as escape sequences (see `SafeFields`).
+        LogFormat::Text => builder.fmt_fields(SafeFields).with_ansi(false).try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

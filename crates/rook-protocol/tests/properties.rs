@@ -1,10 +1,12 @@
 //! Property tests: probing and rewriting a chat body never changes what Rook does
-//! not mean to change, and the SSE filter only ever removes the usage-only chunk.
+//! not mean to change, the probe refuses every duplicate top-level key and
+//! every body nested too deep (and nothing else), and the SSE filter only ever
+//! removes the usage-only chunk.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use rook_protocol::openai::probe::{probe_chat, rewrite_chat};
+use rook_protocol::openai::probe::{probe_chat, rewrite_chat, ProbeError, MAX_DEPTH};
 use rook_protocol::sse::{SseObserver, UsageChunkFilter};
 use serde_json::{json, Map, Value};
 
@@ -117,5 +119,71 @@ proptest! {
         prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
         prop_assert!(observer.saw_done());
         prop_assert_eq!(observer.usage().map(|u| u.total_tokens), Some(7));
+    }
+
+    #[test]
+    fn a_repeated_top_level_key_is_always_refused_by_name(
+        (obj, _model) in body(),
+        pick in any::<prop::sample::Index>(),
+        dup in value(),
+        pretty in any::<bool>(),
+    ) {
+        let text = if pretty {
+            serde_json::to_string_pretty(&Value::Object(obj.clone())).unwrap()
+        } else {
+            serde_json::to_string(&Value::Object(obj.clone())).unwrap()
+        };
+        // Without the duplicate the body is fine.
+        prop_assert!(probe_chat(text.as_bytes()).is_ok());
+        // Repeat one of its keys (any value) just before the closing brace.
+        let keys: Vec<&String> = obj.keys().collect();
+        let key = keys[pick.index(keys.len())];
+        let end = text.rfind('}').unwrap();
+        let injected = format!(
+            "{},{}:{}{}",
+            &text[..end],
+            serde_json::to_string(key).unwrap(),
+            dup,
+            &text[end..]
+        );
+        prop_assert_eq!(
+            probe_chat(injected.as_bytes()),
+            Err(ProbeError::DuplicateKey(key.clone()))
+        );
+    }
+
+    #[test]
+    fn nesting_is_refused_exactly_beyond_the_cap(
+        (obj, _model) in body(),
+        depth in 2usize..300,
+        shape in prop::collection::vec(any::<bool>(), 300),
+        key in "[a-z]{1,8}",
+    ) {
+        // `depth` levels counting the top-level object: depth - 1 containers
+        // (a random mix of arrays and objects) under one key.
+        let mut open = String::new();
+        let mut close = String::new();
+        for is_array in shape.iter().take(depth - 1) {
+            if *is_array {
+                open.push('[');
+                close.insert(0, ']');
+            } else {
+                open.push_str(r#"{"k":"#);
+                close.insert(0, '}');
+            }
+        }
+        let mut obj = obj;
+        obj.remove(&key);
+        let text = serde_json::to_string(&Value::Object(obj)).unwrap();
+        let end = text.rfind('}').unwrap();
+        // An object needs a value inside: close the innermost `{"k":` with 0.
+        let leaf = if open.ends_with(':') { "0" } else { "" };
+        let body = format!("{},\"{key}\":{open}{leaf}{close}{}", &text[..end], &text[end..]);
+        let got = probe_chat(body.as_bytes());
+        if depth <= MAX_DEPTH {
+            prop_assert!(got.is_ok(), "depth {}: {:?}", depth, got);
+        } else {
+            prop_assert_eq!(got, Err(ProbeError::NestingTooDeep));
+        }
     }
 }

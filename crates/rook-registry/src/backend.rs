@@ -7,6 +7,10 @@ use rook_config::entity::{self, AccountRef, EntityError, PoolRef, RouteRef};
 use crate::error::{RegistryError, Result};
 use crate::types::{AccountRecord, PoolRecord, RouteRecord};
 
+/// Given every `(account id, stored api_key)`, the `(account id, new value)` pairs to write.
+pub(crate) type KeyPlan<'a> =
+    dyn Fn(&[(String, String)]) -> Result<Vec<(String, String)>> + Sync + 'a;
+
 pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }

@@ -365,6 +365,42 @@ pub(crate) async fn set_account_api_key(
     Ok(())
 }
 
+/// Rewrites stored `api_key` values in the caller's transaction: `plan` gets every
+/// `(account id, stored value)` with a key and answers the `(account id, new value)`
+/// pairs to write (or an error, and nothing is written). Returns how many were written.
+pub(crate) async fn rewrite_api_keys(
+    c: &mut Conn,
+    plan: &crate::backend::KeyPlan<'_>,
+    now: i64,
+) -> Result<u64> {
+    let rows = sqlx::query("SELECT id, api_key FROM accounts WHERE api_key IS NOT NULL ORDER BY id")
+        .fetch_all(&mut *c)
+        .await?;
+    let stored = rows
+        .iter()
+        .map(|r| Ok((r.try_get::<String, _>("id")?, r.try_get::<String, _>("api_key")?)))
+        .collect::<Result<Vec<_>>>()?;
+    let writes = plan(&stored)?;
+    // SQLite: zero the old values (plaintext, or sealed under a retired key) instead of
+    // leaving them in free pages of the file.
+    let secure = BACKEND == Backend::Sqlite && !writes.is_empty();
+    if secure {
+        sqlx::query("PRAGMA secure_delete = ON").execute(&mut *c).await?;
+    }
+    for (id, value) in &writes {
+        sqlx::query("UPDATE accounts SET api_key = $2, updated_at_ms = $3 WHERE id = $1")
+            .bind(id)
+            .bind(value)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+    }
+    if secure {
+        sqlx::query("PRAGMA secure_delete = OFF").execute(&mut *c).await?;
+    }
+    Ok(writes.len() as u64)
+}
+
 pub(crate) async fn delete_account(c: &mut Conn, id: &str) -> Result<()> {
     editable_account(c, id).await?;
     let pools = pools_with_member(c, id).await?;
@@ -1169,7 +1205,7 @@ pub(crate) async fn insert_audit(c: &mut Conn, e: &AuditEvent) -> Result<i64> {
     let detail = serde_json::to_string(&e.detail).map_err(RegistryError::other)?;
     let rows = sqlx::query(
         "INSERT INTO audit_events (ts_ms, request_id, actor, action, entity_type, entity_id, \
-         detail_json) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+         detail_json, client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(e.ts_ms)
     .bind(&e.request_id)
@@ -1178,6 +1214,7 @@ pub(crate) async fn insert_audit(c: &mut Conn, e: &AuditEvent) -> Result<i64> {
     .bind(&e.entity_type)
     .bind(&e.entity_id)
     .bind(detail)
+    .bind(&e.client_addr)
     .fetch_all(&mut *c)
     .await?;
     match rows.first() {
@@ -1192,8 +1229,8 @@ pub(crate) async fn list_audit(
     before_id: Option<i64>,
 ) -> Result<Vec<AuditEvent>> {
     let rows = sqlx::query(
-        "SELECT id, ts_ms, request_id, actor, action, entity_type, entity_id, detail_json \
-         FROM audit_events WHERE id < $1 ORDER BY id DESC LIMIT $2",
+        "SELECT id, ts_ms, request_id, actor, action, entity_type, entity_id, detail_json, \
+         client_addr FROM audit_events WHERE id < $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(before_id.unwrap_or(i64::MAX))
     .bind(i64::from(limit))
@@ -1213,6 +1250,7 @@ pub(crate) async fn list_audit(
                 detail: serde_json::from_str(&detail).map_err(|e| {
                     RegistryError::other(format!("bad detail_json in database: {e}"))
                 })?,
+                client_addr: r.try_get("client_addr")?,
             })
         })
         .collect()

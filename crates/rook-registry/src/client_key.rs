@@ -38,8 +38,11 @@ pub struct RandomError(String);
 
 /// A new secret: `rk-` + base62 of 32 random bytes.
 pub fn generate_secret() -> Result<String, RandomError> {
+    use ring::rand::SecureRandom as _;
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| RandomError(e.to_string()))?;
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| RandomError("the system random generator failed".to_string()))?;
     Ok(format!("{SECRET_PREFIX}{}", base62(bytes)))
 }
 

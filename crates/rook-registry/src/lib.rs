@@ -45,15 +45,18 @@
 mod backend;
 pub mod client_key;
 mod error;
+mod identity;
 mod migrate;
 mod priority;
 mod registry;
 pub mod report;
+pub mod seal;
 pub mod time;
 mod types;
 
 pub use error::{RegistryError, Result};
-pub use registry::{Backend, ConnectOptions, Registry};
+pub use identity::DbIdentity;
+pub use registry::{Backend, ConnectOptions, Registry, RotateReport};
 pub use types::{
     AccountRecord, AuditEvent, HealthRecord, HealthStatus, IdempotencyBegin, MigrationStatus,
     PoolRecord, RouteRecord, Source, StoredResponse, SyncReport, UsageEvent,

@@ -36,7 +36,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "protocols",
         sql: include_str!("../migrations/sqlite/0002_protocols.sql"),
     },
-    // Version 3 is issue 12's (audit client addresses); 4 may be applied before it.
+    Migration {
+        version: 3,
+        description: "audit client address",
+        sql: include_str!("../migrations/sqlite/0003_audit_client_addr.sql"),
+    },
     Migration {
         version: 4,
         description: "client_keys",
@@ -56,7 +60,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         description: "protocols",
         sql: include_str!("../migrations/postgres/0002_protocols.sql"),
     },
-    // Version 3 is issue 12's (audit client addresses); 4 may be applied before it.
+    Migration {
+        version: 3,
+        description: "audit client address",
+        sql: include_str!("../migrations/postgres/0003_audit_client_addr.sql"),
+    },
     Migration {
         version: 4,
         description: "client_keys",

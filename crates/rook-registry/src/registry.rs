@@ -13,6 +13,8 @@ use sqlx::sqlite::{
 use sqlx::Connection as _;
 
 use crate::error::{RegistryError, Result};
+use crate::identity::IdentityWatch;
+use crate::seal::Sealer;
 use crate::time::now_ms;
 use crate::types::{
     AccountRecord, AuditEvent, HealthRecord, IdempotencyBegin, MigrationStatus, PoolRecord,
@@ -90,6 +92,10 @@ pub struct Registry {
     /// SQLite file only: a one-connection pool, opened on first use, whose worker thread
     /// runs at the lowest CPU priority (see [`Registry::insert_usage_events_background`]).
     background: Option<SqlitePool>,
+    /// SQLite file only: the file's identity at open (see [`Registry::check_identity`]).
+    identity: Option<Arc<IdentityWatch>>,
+    /// Seals and opens inline API keys (see [`Registry::with_sealer`]).
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl fmt::Debug for Registry {
@@ -127,6 +133,7 @@ macro_rules! with_conn {
 /// (waiting up to the busy timeout) instead of failing on a lock upgrade.
 macro_rules! with_tx {
     ($self:expr, |$c:ident, $m:ident| $body:expr) => {{
+        $self.guard_write()?;
         match &*$self.db {
             Db::Sqlite(pool) => {
                 #[allow(unused_imports)]
@@ -154,6 +161,9 @@ macro_rules! with_tx {
         }
     }};
 }
+
+mod keys;
+pub use keys::RotateReport;
 
 async fn finish_tx<DB: sqlx::Database, T>(
     tx: sqlx::Transaction<'static, DB>,
@@ -299,8 +309,19 @@ impl Registry {
 
     async fn connect_inner(url: &str, opts: &ConnectOptions) -> Result<Registry> {
         let lower = url.to_ascii_lowercase();
+        let mut identity = None;
         let (db, background) = if lower.starts_with("sqlite:") {
-            let (pool, background) = Self::connect_sqlite(url, opts).await?;
+            let (pool, background, file) = Self::connect_sqlite(url, opts).await?;
+            if let Some(file) = file {
+                identity = match IdentityWatch::open(&file) {
+                    Ok(w) => Some(Arc::new(w)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, path = %file.display(),
+                            "cannot watch the SQLite file's identity");
+                        None
+                    }
+                };
+            }
             (Db::Sqlite(pool), background)
         } else if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             (Db::Postgres(Self::connect_postgres(url, opts).await?), None)
@@ -313,6 +334,8 @@ impl Registry {
         let registry = Registry {
             db: Arc::new(db),
             background,
+            identity,
+            sealer: None,
         };
         if opts.migrate {
             registry.migrate().await?;
@@ -320,10 +343,11 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The pool, the low-priority pool and (for a file) the file's path.
     async fn connect_sqlite(
         url: &str,
         opts: &ConnectOptions,
-    ) -> Result<(SqlitePool, Option<SqlitePool>)> {
+    ) -> Result<(SqlitePool, Option<SqlitePool>, Option<std::path::PathBuf>)> {
         // Same splitting as sqlx's own parser.
         let rest = url
             .get("sqlite:".len()..)
@@ -368,8 +392,9 @@ impl Registry {
                 .max_lifetime(None)
                 .connect_with(options)
                 .await?;
-            return Ok((pool, None));
+            return Ok((pool, None, None));
         }
+        let file = options.get_filename().to_path_buf();
         let background =
             SqlitePoolOptions::new()
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -389,7 +414,7 @@ impl Registry {
             .max_connections(opts.max_connections.max(1))
             .connect_with(options)
             .await?;
-        Ok((pool, Some(background)))
+        Ok((pool, Some(background), Some(file)))
     }
 
     async fn connect_postgres(url: &str, opts: &ConnectOptions) -> Result<PgPool> {
@@ -566,6 +591,7 @@ impl Registry {
     /// Creates an API-managed account (stored with `source = api` whatever `account.source`
     /// says, including `api_key`). [`RegistryError::AlreadyExists`] if the id is taken.
     pub async fn create_account(&self, account: &AccountRecord) -> Result<AccountRecord> {
+        self.check_sealed(&account.id, account.api_key.as_deref())?;
         let now = now_ms();
         with_tx!(self, |c, m| m::create_account(c, account, now).await)
     }
@@ -581,6 +607,7 @@ impl Registry {
     /// Replaces (`Some`) or clears (`None`) the inline key of an API-managed account.
     /// [`RegistryError::NotFound`], [`RegistryError::ReadOnly`] for config accounts.
     pub async fn set_account_api_key(&self, id: &str, api_key: Option<String>) -> Result<()> {
+        self.check_sealed(id, api_key.as_deref())?;
         let now = now_ms();
         let key = api_key.as_deref();
         with_tx!(self, |c, m| m::set_account_api_key(c, id, key, now).await)
@@ -720,6 +747,7 @@ impl Registry {
         if events.is_empty() {
             return Ok(());
         }
+        self.guard_write()?;
         if events.len() > crate::backend::sqlite::USAGE_CHUNK {
             let mut tx = pool
                 .begin_with("BEGIN IMMEDIATE")
@@ -744,6 +772,7 @@ impl Registry {
 
     /// Deletes usage events with `ts_ms < ts_ms`; returns how many.
     pub async fn prune_usage_before(&self, ts_ms: i64) -> Result<u64> {
+        self.guard_write()?;
         with_conn!(self, |c, m| m::prune_usage_before(c, ts_ms).await)
     }
 
@@ -765,6 +794,7 @@ impl Registry {
         now_ms: i64,
         expires_at_ms: i64,
     ) -> Result<IdempotencyBegin> {
+        self.guard_write()?;
         with_conn!(self, |c, m| m::idempotency_begin(
             c,
             principal_hash,
@@ -785,6 +815,7 @@ impl Registry {
         key: &str,
         response: StoredResponse,
     ) -> Result<()> {
+        self.guard_write()?;
         with_conn!(self, |c, m| m::idempotency_complete(
             c,
             principal_hash,
@@ -797,12 +828,14 @@ impl Registry {
     /// Deletes an in-progress record (the request failed and may be retried). Completed
     /// records and missing keys are left alone; never an error for a missing key.
     pub async fn idempotency_abandon(&self, principal_hash: &str, key: &str) -> Result<()> {
+        self.guard_write()?;
         with_conn!(self, |c, m| m::idempotency_abandon(c, principal_hash, key)
             .await)
     }
 
     /// Deletes records with `expires_at_ms <= now_ms`; returns how many.
     pub async fn prune_idempotency(&self, now_ms: i64) -> Result<u64> {
+        self.guard_write()?;
         with_conn!(self, |c, m| m::prune_idempotency(c, now_ms).await)
     }
 
@@ -810,6 +843,7 @@ impl Registry {
 
     /// Appends an audit event (its `id` is ignored); returns the new id.
     pub async fn insert_audit(&self, event: &AuditEvent) -> Result<i64> {
+        self.guard_write()?;
         with_conn!(self, |c, m| m::insert_audit(c, event).await)
     }
 
@@ -821,7 +855,7 @@ impl Registry {
 }
 
 // Client keys (issue 13), in their own file; after the macros above.
-mod keys;
+mod client_keys;
 
 #[cfg(test)]
 mod tests {

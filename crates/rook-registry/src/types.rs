@@ -446,6 +446,10 @@ pub struct AuditEvent {
     pub entity_id: String,
     /// Free-form JSON detail (must not contain secrets).
     pub detail: serde_json::Value,
+    /// Address of the client that made the admin call (the TCP peer, or the
+    /// address a trusted proxy forwarded), if known.
+    #[serde(default)]
+    pub client_addr: Option<String>,
 }
 
 /// Migration state of the database.

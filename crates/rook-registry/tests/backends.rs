@@ -26,9 +26,28 @@ both_backends!(
     idempotency_flow,
     idempotency_concurrent_begin,
     audit_round_trip,
+    keys_are_sealed_and_plaintext_refused,
     client_key_lifecycle,
     client_key_usage_and_sync,
 );
+
+both_backends_db!(
+    legacy_keys_are_sealed_in_one_transaction,
+    rotation_reseals_every_key_or_none,
+);
+
+fn sealer(byte: u8) -> rook_registry::seal::Sealer {
+    rook_registry::seal::Sealer::new(&rook_config::MasterKey::from_bytes([byte; 32])).unwrap()
+}
+
+/// The plaintext behind a stored value.
+fn opened(r: &Registry, id: &str, stored: &str) -> String {
+    r.open_api_key(id, stored)
+        .unwrap()
+        .into_secret()
+        .expose()
+        .to_string()
+}
 
 fn account(id: &str) -> AccountRecord {
     let mut a = AccountRecord::new(id, "open_ai", "https://api.example.invalid/v1");
@@ -71,7 +90,7 @@ async fn snapshot(r: &Registry) -> (Vec<AccountRecord>, Vec<PoolRecord>, Vec<Rou
 async fn migrations_are_current(r: &Registry) {
     r.ping().await.unwrap();
     let status = r.migration_status().await.unwrap();
-    assert_eq!(status.applied, vec![1, 2, 4]);
+    assert_eq!(status.applied, vec![1, 2, 3, 4]);
     assert!(status.pending.is_empty());
     assert!(status.current);
     // Applying again is a no-op.
@@ -235,8 +254,9 @@ async fn sync_failure_changes_nothing(r: &Registry) {
 }
 
 async fn sync_takes_over_api_rows(r: &Registry) {
+    let r = &r.clone().with_sealer(Some(sealer(1)));
     let mut api_acc = account("x");
-    api_acc.api_key = Some("sk-inline".into());
+    api_acc.api_key = Some(r.seal_api_key("x", "sk-inline").unwrap());
     r.create_account(&api_acc).await.unwrap();
     r.create_account(&account("keep")).await.unwrap();
     let rep = r.sync_declared(&[account("x")], &[], &[]).await.unwrap();
@@ -264,13 +284,17 @@ async fn sync_takes_over_api_rows(r: &Registry) {
 }
 
 async fn account_crud_and_errors(r: &Registry) {
+    let r = &r.clone().with_sealer(Some(sealer(1)));
     let mut a = account("acc");
-    a.api_key = Some("sk-secret".into());
+    a.api_key = Some(r.seal_api_key("acc", "sk-secret").unwrap());
     a.priority = 3;
     a.models.insert("m".into(), "upstream-m".into());
     let created = r.create_account(&a).await.unwrap();
     assert_eq!(created.source, Source::Api);
-    assert_eq!(created.api_key.as_deref(), Some("sk-secret"));
+    assert_eq!(
+        opened(r, "acc", created.api_key.as_deref().unwrap()),
+        "sk-secret"
+    );
     assert_eq!(created, a);
     assert!(!format!("{created:?}").contains("sk-secret"));
 
@@ -315,15 +339,16 @@ async fn account_crud_and_errors(r: &Registry) {
     let got = r.update_account(&upd).await.unwrap();
     assert_eq!(got.base_url, "https://other.example.invalid");
     assert!(!got.enabled);
-    assert_eq!(got.api_key.as_deref(), Some("sk-secret"));
+    assert_eq!(
+        opened(r, "acc", got.api_key.as_deref().unwrap()),
+        "sk-secret"
+    );
 
-    r.set_account_api_key("acc", Some("sk-new".into()))
+    r.set_account_api_key("acc", Some(r.seal_api_key("acc", "sk-new").unwrap()))
         .await
         .unwrap();
-    assert_eq!(
-        r.get_account("acc").await.unwrap().api_key.as_deref(),
-        Some("sk-new")
-    );
+    let stored = r.get_account("acc").await.unwrap().api_key.unwrap();
+    assert_eq!(opened(r, "acc", &stored), "sk-new");
     r.set_account_api_key("acc", None).await.unwrap();
     assert_eq!(r.get_account("acc").await.unwrap().api_key, None);
 
@@ -332,7 +357,8 @@ async fn account_crud_and_errors(r: &Registry) {
     for res in [
         r.update_account(&account("cfg")).await.map(|_| ()),
         r.delete_account("cfg").await,
-        r.set_account_api_key("cfg", Some("k".into())).await,
+        r.set_account_api_key("cfg", Some(r.seal_api_key("cfg", "k").unwrap()))
+            .await,
     ] {
         match res {
             Err(e @ RegistryError::ReadOnly { .. }) => {
@@ -875,6 +901,7 @@ async fn audit_round_trip(r: &Registry) {
             entity_type: "account".into(),
             entity_id: format!("acc-{i}"),
             detail: serde_json::json!({ "i": i, "fields": ["base_url"] }),
+            client_addr: (i % 3 == 0).then(|| format!("192.0.2.{i}")),
         };
         ids.push(r.insert_audit(&e).await.unwrap());
     }
@@ -885,6 +912,8 @@ async fn audit_round_trip(r: &Registry) {
     assert_eq!(page1[0].detail["i"], 24);
     assert_eq!(page1[0].request_id.as_deref(), Some("req-24"));
     assert_eq!(page1[0].id, Some(ids[24]));
+    assert_eq!(page1[0].client_addr.as_deref(), Some("192.0.2.24"));
+    assert_eq!(page1[1].client_addr, None);
     let page2 = r.list_audit(10, page1.last().unwrap().id).await.unwrap();
     assert_eq!(page2[0].entity_id, "acc-14");
     let page3 = r.list_audit(10, page2.last().unwrap().id).await.unwrap();
@@ -1040,4 +1069,110 @@ async fn client_key_usage_and_sync(r: &Registry) {
     let rep = r.sync_declared_client_keys(&[]).await.unwrap();
     assert_eq!(rep.removed, 2);
     assert!(r.list_client_keys().await.unwrap().is_empty());
+}
+
+async fn keys_are_sealed_and_plaintext_refused(r: &Registry) {
+    // Without a master key: no inline key can be written, and the error says what to do.
+    let mut a = account("k1");
+    a.api_key = Some("sk-plain".into());
+    match r.create_account(&a).await {
+        Err(RegistryError::Invalid { message }) => {
+            assert!(message.contains("api_key_env"), "{message}");
+            assert!(message.contains("master_key_env"), "{message}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert!(r.seal_api_key("k1", "sk-plain").is_err());
+
+    let r = &r.clone().with_sealer(Some(sealer(1)));
+    // With one: plaintext is still refused; only values sealed for this account go in.
+    assert!(matches!(
+        r.create_account(&a).await,
+        Err(RegistryError::Invalid { .. })
+    ));
+    a.api_key = Some(r.seal_api_key("other", "sk-plain").unwrap());
+    assert!(matches!(
+        r.create_account(&a).await,
+        Err(RegistryError::Invalid { .. })
+    ));
+    a.api_key = Some(r.seal_api_key("k1", "sk-plain").unwrap());
+    r.create_account(&a).await.unwrap();
+    let stored = r.get_account("k1").await.unwrap().api_key.unwrap();
+    assert!(!stored.contains("sk-plain"));
+    assert_eq!(opened(r, "k1", &stored), "sk-plain");
+    // Sealed under another master key: refused too.
+    let foreign = sealer(2).seal("k1", "sk-x").unwrap();
+    assert!(matches!(
+        r.set_account_api_key("k1", Some(foreign)).await,
+        Err(RegistryError::Invalid { .. })
+    ));
+}
+
+/// A legacy row, written as earlier versions did (plaintext), through a raw SQL update.
+async fn put_legacy_key(db: &common::TestDb, id: &str, key: &str) {
+    db.registry.create_account(&account(id)).await.unwrap();
+    db.write_legacy_api_key(id, key).await;
+}
+
+async fn legacy_keys_are_sealed_in_one_transaction(db: &common::TestDb) {
+    let r = &db.registry;
+    put_legacy_key(db, "old-a", "sk-legacy-a").await;
+    put_legacy_key(db, "old-b", "sk-legacy-b").await;
+    // Read as they are; no master key, nothing to seal with.
+    let a = r.get_account("old-a").await.unwrap();
+    assert_eq!(
+        opened(r, "old-a", a.api_key.as_deref().unwrap()),
+        "sk-legacy-a"
+    );
+    assert_eq!(r.seal_legacy_api_keys().await.unwrap(), 0);
+
+    let r = &r.clone().with_sealer(Some(sealer(1)));
+    assert_eq!(r.seal_legacy_api_keys().await.unwrap(), 2);
+    for (id, key) in [("old-a", "sk-legacy-a"), ("old-b", "sk-legacy-b")] {
+        let stored = r.get_account(id).await.unwrap().api_key.unwrap();
+        assert!(rook_registry::seal::is_sealed(&stored), "{stored}");
+        assert_eq!(opened(r, id, &stored), key);
+    }
+    // Idempotent.
+    assert_eq!(r.seal_legacy_api_keys().await.unwrap(), 0);
+}
+
+async fn rotation_reseals_every_key_or_none(db: &common::TestDb) {
+    let r = &db.registry;
+    let old = r.clone().with_sealer(Some(sealer(1)));
+    for id in ["r1", "r2"] {
+        let mut a = account(id);
+        a.api_key = Some(old.seal_api_key(id, &format!("sk-{id}")).unwrap());
+        old.create_account(&a).await.unwrap();
+    }
+    put_legacy_key(db, "r3", "sk-r3").await;
+    let before = snapshot(r).await;
+
+    // A registry with the wrong current key cannot open r1/r2: nothing changes.
+    let wrong = r.clone().with_sealer(Some(sealer(9)));
+    match wrong.rotate_master_key(&sealer(2)).await {
+        Err(RegistryError::Invalid { message }) => {
+            assert!(
+                message.contains("'r1'") && message.contains("'r2'"),
+                "{message}"
+            );
+            assert!(message.contains("nothing was changed"), "{message}");
+            assert!(!message.contains("sk-"), "{message}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert_eq!(snapshot(r).await, before);
+
+    let report = old.rotate_master_key(&sealer(2)).await.unwrap();
+    assert_eq!((report.resealed, report.sealed_legacy), (2, 1));
+    let new = r.clone().with_sealer(Some(sealer(2)));
+    for id in ["r1", "r2", "r3"] {
+        let stored = new.get_account(id).await.unwrap().api_key.unwrap();
+        assert_eq!(
+            rook_registry::seal::key_id_of(&stored),
+            Some(sealer(2).key_id())
+        );
+        assert_eq!(opened(&new, id, &stored), format!("sk-{id}"));
+        assert!(old.open_api_key(id, &stored).is_err());
+    }
 }

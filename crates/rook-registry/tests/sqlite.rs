@@ -93,9 +93,9 @@ async fn migrate_false_leaves_migrations_pending() {
     .unwrap();
     let status = r.migration_status().await.unwrap();
     assert!(status.applied.is_empty());
-    assert_eq!(status.pending, vec![1, 2, 4]);
+    assert_eq!(status.pending, vec![1, 2, 3, 4]);
     assert!(!status.current);
-    assert_eq!(r.migrate().await.unwrap(), vec![1, 2, 4]);
+    assert_eq!(r.migrate().await.unwrap(), vec![1, 2, 3, 4]);
     assert!(r.migration_status().await.unwrap().current);
     r.close().await;
 }
@@ -342,4 +342,59 @@ async fn upgrade_from_version_1_keeps_behaviour() {
         .unwrap();
     common::assert_upgraded_from_v1(&r).await;
     r.close().await;
+}
+
+#[tokio::test]
+async fn a_removed_or_replaced_file_refuses_writes() {
+    use rook_registry::DbIdentity;
+    let db = common::sqlite().await;
+    let r = &db.registry;
+    let path = db.dir.as_ref().unwrap().path().join("rook.db");
+    assert_eq!(r.check_identity(), DbIdentity::Ok);
+    r.create_account(&AccountRecord::new("a", "custom", "http://127.0.0.1:9/v1"))
+        .await
+        .unwrap();
+
+    // Removed: moved away.
+    let aside = path.with_extension("aside");
+    std::fs::rename(&path, &aside).unwrap();
+    assert_eq!(r.check_identity(), DbIdentity::Removed);
+    let err = r
+        .create_account(&AccountRecord::new("b", "custom", "http://127.0.0.1:9/v1"))
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(err.to_string().contains("was removed"), "{err}");
+    let problem = r.identity_problem().unwrap();
+    assert!(problem.contains("was removed"), "{problem}");
+    assert!(!problem.contains(&*path.display().to_string()), "{problem}");
+    // Every kind of write is refused, reads still work (the open file is intact).
+    assert!(
+        r.insert_usage_events(&[]).await.is_ok(),
+        "an empty batch writes nothing"
+    );
+    assert!(r.prune_idempotency(0).await.unwrap_err().is_unavailable());
+    assert_eq!(r.list_accounts().await.unwrap().len(), 1);
+
+    // Replaced: another file at the path.
+    std::fs::write(&path, b"").unwrap();
+    assert_eq!(r.check_identity(), DbIdentity::Replaced);
+    assert!(r.delete_account("a").await.unwrap_err().is_unavailable());
+
+    // The original back in place: writes resume.
+    std::fs::rename(&aside, &path).unwrap();
+    assert_eq!(r.check_identity(), DbIdentity::Ok);
+    r.create_account(&AccountRecord::new("b", "custom", "http://127.0.0.1:9/v1"))
+        .await
+        .unwrap();
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn memory_databases_have_no_file_identity() {
+    let r = Registry::connect("sqlite::memory:", ConnectOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(r.check_identity(), rook_registry::DbIdentity::Ok);
+    assert_eq!(r.identity_problem(), None);
 }

@@ -26,6 +26,12 @@
 //! [`Reply::status`] gives each protocol's error body. Every request is
 //! recorded ([`FakeUpstream::requests`]), and responses whose peer went away
 //! before they finished are counted ([`FakeUpstream::cancelled_count`]).
+//!
+//! With [`FakeUpstream::set_echo_key`] on, the fake reflects the key each
+//! request presents (a hostile or careless upstream): in an `x-echo-key`
+//! header on every answer, in the `GET …/models` list, and wherever a
+//! scripted reply holds [`ECHO_KEY`] (or its halves [`ECHO_KEY_HEAD`],
+//! [`ECHO_KEY_TAIL`], to split it across stream chunks). Off by default.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -49,9 +55,12 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Sleep;
 
 mod anthropic;
+mod echo;
 mod gemini;
 mod openai;
 mod responses;
+
+pub use echo::{ECHO_HEADER, ECHO_KEY, ECHO_KEY_HEAD, ECHO_KEY_TAIL};
 
 /// `prompt_tokens` reported when no [`Reply::usage`] override is set.
 pub const DEFAULT_PROMPT_TOKENS: u64 = 10;
@@ -118,6 +127,7 @@ pub struct Reply {
     usage: Option<(u64, u64)>,
     message: Option<String>,
     hang: bool,
+    pad_to: Option<usize>,
 }
 
 impl Reply {
@@ -132,6 +142,7 @@ impl Reply {
             usage: None,
             message: None,
             hang: false,
+            pad_to: None,
         }
     }
 
@@ -291,6 +302,18 @@ impl Reply {
         self
     }
 
+    /// Makes a buffered JSON answer at least `bytes` long (a `"padding"`
+    /// string field is added to the top-level object) and sends it chunked,
+    /// in 64 KiB writes without `content-length`, so the client can only
+    /// learn its size by reading it (for answer-size limit tests). With
+    /// [`chunk_delay`](Reply::chunk_delay), everything but the last 1 KiB is
+    /// sent at once and the last 1 KiB after the delay, so the client holds
+    /// most of the answer meanwhile (for memory-budget tests).
+    pub fn pad_to(mut self, bytes: usize) -> Self {
+        self.pad_to = Some(bytes);
+        self
+    }
+
     /// Never responds (the request stays pending until the client gives up
     /// or the fake is dropped); for timeout tests.
     pub fn hang(mut self) -> Self {
@@ -369,6 +392,8 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     /// Requests are recorded (off for load tests: the record grows without bound).
     record: std::sync::atomic::AtomicBool,
+    /// Answers echo the key the request presented (see [`FakeUpstream::set_echo_key`]).
+    echo_key: std::sync::atomic::AtomicBool,
     chat_count: AtomicUsize,
     cancelled: AtomicUsize,
     seq: AtomicU64,
@@ -419,6 +444,7 @@ impl FakeUpstream {
             }),
             requests: Mutex::new(Vec::new()),
             record: std::sync::atomic::AtomicBool::new(true),
+            echo_key: std::sync::atomic::AtomicBool::new(false),
             chat_count: AtomicUsize::new(0),
             cancelled: AtomicUsize::new(0),
             seq: AtomicU64::new(0),
@@ -510,6 +536,17 @@ impl FakeUpstream {
     /// are not counted.
     pub fn cancelled_count(&self) -> usize {
         self.shared.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Turns key echoing on or off (off by default): every answer then
+    /// carries the key the request presented (`Authorization: Bearer`,
+    /// `x-api-key`, `x-goog-api-key` or `?key=`) in an [`ECHO_HEADER`]
+    /// header, `GET …/models` lists it as `echo_key`, and the placeholders
+    /// [`ECHO_KEY`], [`ECHO_KEY_HEAD`] and [`ECHO_KEY_TAIL`] in scripted
+    /// replies (bodies, messages, stream chunks, raw SSE parts, headers) are
+    /// replaced by the key or its halves.
+    pub fn set_echo_key(&self, on: bool) {
+        self.shared.echo_key.store(on, Ordering::Relaxed);
     }
 
     /// Stops (or resumes) recording requests; counters keep counting. For load
@@ -639,6 +676,10 @@ async fn handle(
     };
     let method = parts.method.as_str().to_owned();
     let path = parts.uri.path().to_owned();
+    let echo = shared
+        .echo_key
+        .load(Ordering::Relaxed)
+        .then(|| echo::presented_key(&parts.headers, parts.uri.query()));
     let recorded = RecordedRequest {
         method: method.clone(),
         path: path.clone(),
@@ -670,6 +711,10 @@ async fn handle(
                     None => script.default.clone(),
                 }
             };
+            let reply = match &echo {
+                Some(key) => reply.echoing(key),
+                None => reply,
+            };
             let request_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let seq = shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
             if reply.hang {
@@ -685,7 +730,11 @@ async fn handle(
         ("GET", _) if path.ends_with("/models") => {
             let models = lock(&shared.script).models.clone();
             let data: Vec<Value> = models.iter().map(|id| openai::model_json(id)).collect();
-            simple(200, json!({"object": "list", "data": data}))
+            let mut list = json!({"object": "list", "data": data});
+            if let Some(key) = &echo {
+                list["echo_key"] = json!(key);
+            }
+            simple(200, list)
         }
         ("GET", _) if path.contains("/models/") && !path.contains(':') => {
             let id = path.rsplit_once("/models/").map_or("", |(_, id)| id);
@@ -714,6 +763,10 @@ async fn handle(
         ),
     };
     guard.disarm();
+    let mut response = response;
+    if let Some(v) = echo.and_then(|k| hyper::header::HeaderValue::from_str(&k).ok()) {
+        response.headers_mut().insert(ECHO_HEADER, v);
+    }
     Ok(response)
 }
 
@@ -934,6 +987,9 @@ impl<'a> Ctx<'a> {
     /// A JSON body with the reply's status and headers, honouring
     /// `break_after` (in bytes).
     fn buffered(&self, body: Value) -> Response<FakeBody> {
+        if let Some(n) = self.reply.pad_to {
+            return self.padded(body, n);
+        }
         let bytes = Bytes::from(body.to_string());
         let body = match self.reply.break_after {
             Some(n) => FakeBody::new(
@@ -954,6 +1010,41 @@ impl<'a> Ctx<'a> {
                 )
             }
         };
+        build_response(
+            self.reply.status,
+            &self.reply.headers,
+            "application/json",
+            body,
+        )
+    }
+
+    /// `body` padded to at least `n` bytes, sent in 64 KiB chunks without a
+    /// length.
+    fn padded(&self, mut body: Value, n: usize) -> Response<FakeBody> {
+        let plain = body.to_string().len();
+        // `,"padding":""` is 13 bytes.
+        let pad = n.saturating_sub(plain + 13);
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("padding".into(), Value::String("x".repeat(pad)));
+        }
+        let mut rest = Bytes::from(body.to_string());
+        let mut parts = Vec::new();
+        if self.reply.chunk_delay.is_some() {
+            let head = rest.split_to(rest.len().saturating_sub(1024));
+            parts.push(head);
+            parts.push(rest);
+        } else {
+            while !rest.is_empty() {
+                parts.push(rest.split_to(rest.len().min(64 * 1024)));
+            }
+        }
+        let body = FakeBody::new(
+            parts,
+            self.reply.chunk_delay,
+            None,
+            None,
+            Some(self.shared.clone()),
+        );
         build_response(
             self.reply.status,
             &self.reply.headers,

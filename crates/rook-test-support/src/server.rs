@@ -395,6 +395,25 @@ impl RookServer {
         &self.config_path
     }
 
+    /// The admin token `rook-server` generated into `<dir>/admin-token` (the data
+    /// directory of a config whose database lives in `{dir}`, or of an in-memory or
+    /// PostgreSQL database: the server runs in `{dir}`) when the config names none.
+    pub fn admin_token(&self) -> Result<String, Error> {
+        let path = self.dir.join("admin-token");
+        std::fs::read_to_string(&path)
+            .map(|t| t.trim().to_owned())
+            .map_err(|e| {
+                Error::from_source(ErrorKind::Io, &format!("reading {}", path.display()), &e)
+            })
+    }
+
+    /// `GET path` on the admin API with the generated admin token
+    /// ([`admin_token`](Self::admin_token)).
+    pub async fn admin_get(&self, path: &str) -> Result<crate::http::TestResponse, Error> {
+        let auth = format!("Bearer {}", self.admin_token()?);
+        crate::http::get(&self.url(path), &[("authorization", auth.as_str())]).await
+    }
+
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.pid

@@ -57,6 +57,25 @@ async fn auto_buffered_echoes_model_with_usage() {
 }
 
 #[tokio::test]
+async fn padded_answers_are_large_chunked_and_still_answers() {
+    let f = FakeUpstream::start().await;
+    f.push(Reply::chat("big").pad_to(300_000));
+    let r = http::post_json(&chat_url(&f), &[], &body("gpt-x", false))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-length").is_none());
+    assert!(
+        r.body.len() >= 300_000 && r.body.len() < 300_100,
+        "{}",
+        r.body.len()
+    );
+    let v = r.json();
+    assert_eq!(v["choices"][0]["message"]["content"], "big");
+    assert_eq!(v["usage"]["total_tokens"], 15);
+}
+
+#[tokio::test]
 async fn auto_stream_without_and_with_usage() {
     let f = FakeUpstream::start().await;
     let r = http::post_json(&chat_url(&f), &[], &body("m1", true))

@@ -2,6 +2,7 @@
 //! tried, how long it took. Filled by the surface and the attempt loop; read by
 //! [`Accounting::record`](super::Accounting::record).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,8 @@ pub(crate) struct Ctx<'a> {
     /// Time to the upstream's first byte of the answer used.
     pub(crate) ttfb: Option<Duration>,
     pub(crate) accounting: Arc<Accounting>,
+    /// The client address (the TCP peer, or what a trusted proxy forwarded).
+    pub(crate) client: Option<IpAddr>,
     /// The client key the request was made with, and its TPM reservation.
     pub(crate) key: Option<Arc<Key>>,
     pub(crate) key_reservation: Option<rook_resilience::Reservation>,
@@ -61,6 +64,7 @@ impl<'a> Ctx<'a> {
             upstream_model: None,
             ttfb: None,
             accounting,
+            client: None,
             key: None,
             key_reservation: None,
         }
@@ -107,6 +111,7 @@ impl<'a> Ctx<'a> {
             upstream_model: self.upstream_model.clone(),
             ttfb: self.ttfb,
             accounting: self.accounting.clone(),
+            client: self.client,
             key: self.key.clone(),
             key_reservation: self.key_reservation,
         }
@@ -127,6 +132,7 @@ pub(crate) struct Detached {
     upstream_model: Option<String>,
     ttfb: Option<Duration>,
     accounting: Arc<Accounting>,
+    client: Option<IpAddr>,
     key: Option<Arc<Key>>,
     key_reservation: Option<rook_resilience::Reservation>,
 }
@@ -147,6 +153,7 @@ impl Detached {
             upstream_model: self.upstream_model.clone(),
             ttfb: self.ttfb,
             accounting: self.accounting.clone(),
+            client: self.client,
             key: self.key.clone(),
             key_reservation: self.key_reservation,
         }

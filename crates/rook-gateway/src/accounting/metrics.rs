@@ -74,6 +74,22 @@ pub(crate) fn invalid_stream_events(vendor: &'static str, label: &str, n: u64) {
     counter!(names::UPSTREAM_INVALID_STREAM_EVENTS_TOTAL, "vendor" => vendor, "account" => label.to_string()).increment(n);
 }
 
+/// Counts a buffered answer refused for its size (`[limits]
+/// max_upstream_response_bytes`); `by` 0 registers the series.
+pub(crate) fn response_too_large_by(vendor: &'static str, label: &str, by: u64) {
+    counter!(names::UPSTREAM_RESPONSE_TOO_LARGE_TOTAL, "vendor" => vendor, "account" => label.to_string()).increment(by);
+}
+
+/// Counts a buffered answer refused for its size.
+pub(crate) fn response_too_large(vendor: &'static str, label: &str) {
+    response_too_large_by(vendor, label, 1);
+}
+
+/// Counts a buffered answer abandoned because the buffer budget was full.
+pub(crate) fn buffer_budget_exhausted() {
+    counter!(names::BUFFERED_RESPONSE_BUDGET_EXHAUSTED_TOTAL).increment(1);
+}
+
 /// Counts a request panic-routed to a cooling account of `route`.
 pub(crate) fn panic_routing(route: &str) {
     counter!(names::PANIC_ROUTING_TOTAL, "route" => route.to_string()).increment(1);

@@ -66,6 +66,7 @@ impl Accounting {
             stream = ctx.stream,
             latency_ms = latency.as_millis() as u64,
             endpoint = ctx.endpoint.as_str(),
+            client = %ctx.client.map_or_else(|| "-".to_string(), |c| c.to_string()),
             "request"
         );
         if let (Some(vendor), Some(label)) = (ctx.vendor, account_label.as_deref()) {

@@ -16,6 +16,7 @@
 //! transaction per batch, so recording keeps pace with traffic.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,6 +109,8 @@ pub(crate) struct UsageSink {
     tx: Option<mpsc::Sender<Msg>>,
     task: Mutex<Option<JoinHandle<()>>>,
     pricing: BTreeMap<String, ModelPrice>,
+    /// Events dropped since the queue last accepted one (logged once per episode).
+    dropping: AtomicU64,
 }
 
 impl UsageSink {
@@ -123,6 +126,7 @@ impl UsageSink {
                 tx: None,
                 task: Mutex::new(None),
                 pricing,
+                dropping: AtomicU64::new(0),
             };
         }
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1) as usize);
@@ -134,6 +138,7 @@ impl UsageSink {
             tx: Some(tx),
             task: Mutex::new(Some(task)),
             pricing,
+            dropping: AtomicU64::new(0),
         }
     }
 
@@ -149,16 +154,30 @@ impl UsageSink {
         cost(&self.pricing, &probe)
     }
 
-    /// Queues a usage event; never blocks. A full queue drops it, counted.
+    /// Queues a usage event; never blocks. A full queue drops it, counted; the log
+    /// says so once when dropping starts and once when the queue accepts events again
+    /// (not once per event: a database that stays down would flood the log).
     pub(crate) fn record(&self, record: Record) {
         let Some(tx) = &self.tx else { return };
         let mut event = record.into_event();
         event.cost_usd = cost(&self.pricing, &event);
         match tx.try_send(Msg::Event(Box::new(event))) {
-            Ok(()) => {}
+            Ok(()) => {
+                if self.dropping.load(Ordering::Relaxed) > 0 {
+                    let dropped = self.dropping.swap(0, Ordering::Relaxed);
+                    if dropped > 0 {
+                        tracing::info!(dropped, "usage queue accepts events again");
+                    }
+                }
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 usage_dropped("queue_full", 1);
-                tracing::warn!("usage queue full: a usage event was dropped");
+                if self.dropping.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(
+                        "usage queue full: usage events are being dropped (counted in \
+                         rook_usage_events_dropped_total) until the database accepts writes again"
+                    );
+                }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => usage_dropped("shutdown", 1),
         }

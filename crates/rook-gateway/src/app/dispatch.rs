@@ -1,7 +1,7 @@
-//! Dispatch: request id, inbound authentication, body reading, and the surfaces
-//! by path.
+//! Dispatch: request id, the origin checks ([`super::guard`]), the client address,
+//! inbound authentication, body reading, and the surfaces by path.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,18 +10,19 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::guard::{self, Refusal};
 use super::App;
 use crate::accounting::metrics::record_http;
 use crate::body::RookBody;
 use crate::endpoint::{Dialect, Endpoint, SUPPORTED};
-use crate::error::ApiError;
+use crate::error::{ApiError, MISDIRECTED_MESSAGE, UNSUPPORTED_MEDIA_TYPE_MESSAGE};
 
 impl App {
     /// Handles one request.
     pub(crate) async fn handle(
         self: &Arc<Self>,
         req: Request<Incoming>,
-        _peer: SocketAddr,
+        peer: SocketAddr,
     ) -> Response<RookBody> {
         let start = Instant::now();
         let request_id = match req
@@ -34,12 +35,21 @@ impl App {
         };
         let path = req.uri().path();
         let (surface, route) = route_label(path);
-        let mut resp = if surface == "v1" {
-            self.handle_v1(req, &request_id, start).await
-        } else if surface == "api" {
-            crate::control::admin::handle(self, req, &request_id).await
-        } else {
-            ApiError::NotFound.into_response(None)
+        let client = self.proxies.client_addr(peer.ip(), req.headers());
+        let refusal =
+            guard::check_host(&self.hosts, req.uri().host(), req.headers()).and_then(|()| {
+                match surface {
+                    "api" => guard::check_admin(&self.hosts, req.method(), req.headers()),
+                    _ => Ok(()),
+                }
+            });
+        let mut resp = match refusal {
+            Err(refusal) => self.refuse(refusal, surface, path, &request_id, start, client),
+            Ok(()) if surface == "v1" => self.handle_v1(req, &request_id, start, client).await,
+            Ok(()) if surface == "api" => {
+                crate::control::admin::handle(self, req, &request_id, client).await
+            }
+            Ok(()) => ApiError::NotFound.into_response(None),
         };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-request-id", v);
@@ -48,11 +58,62 @@ impl App {
         resp
     }
 
+    /// The answer to a request the origin checks refused, in the caller's
+    /// protocol: admin-shaped on `/api`, Anthropic-shaped on `/v1/messages…`,
+    /// OpenAI-shaped elsewhere.
+    fn refuse(
+        &self,
+        refusal: Refusal,
+        surface: &str,
+        path: &str,
+        request_id: &str,
+        start: Instant,
+        client: IpAddr,
+    ) -> Response<RookBody> {
+        let (err, message) = match refusal {
+            Refusal::Misdirected => {
+                tracing::warn!(request_id, client = %client, path,
+                    "request for a host this server does not serve refused (421); \
+                     see [transport] allowed_hosts");
+                (ApiError::Misdirected, MISDIRECTED_MESSAGE)
+            }
+            Refusal::UnsupportedMediaType => (
+                ApiError::UnsupportedMediaType,
+                UNSUPPORTED_MEDIA_TYPE_MESSAGE,
+            ),
+            Refusal::CrossOrigin => {
+                tracing::warn!(request_id, client = %client, path,
+                    "cross-origin request to the admin API refused");
+                return crate::control::admin::convert(rook_admin::error_response(
+                    StatusCode::FORBIDDEN,
+                    "cross_origin_forbidden",
+                    "Cross-origin requests to the admin API are refused (Origin or \
+                     Sec-Fetch-Site names another site).",
+                ));
+            }
+        };
+        if surface == "api" {
+            return crate::control::admin::convert(rook_admin::error_response(
+                err.status(),
+                err.class(),
+                message,
+            ));
+        }
+        let endpoint = Endpoint::from_path(path);
+        if surface == "v1" {
+            self.accounting
+                .record_rejected(request_id, endpoint, start, None, &err);
+        }
+        let dialect = endpoint.map_or(Dialect::OpenAi, Endpoint::dialect);
+        err.into_response_in(dialect, None)
+    }
+
     async fn handle_v1(
         self: &Arc<Self>,
         req: Request<Incoming>,
         request_id: &str,
         start: Instant,
+        client: IpAddr,
     ) -> Response<RookBody> {
         let path = req.uri().path();
         let endpoint = Endpoint::from_path(path);
@@ -75,6 +136,17 @@ impl App {
         let principal = key.as_ref().map_or(&self.principal, |k| &k.principal);
         match (req.method(), endpoint) {
             (&Method::POST, Some(endpoint)) => {
+                if guard::check_v1_post(req.headers()).is_err() {
+                    let err = ApiError::UnsupportedMediaType;
+                    self.accounting.record_rejected(
+                        request_id,
+                        Some(endpoint),
+                        start,
+                        Some(principal.clone()),
+                        &err,
+                    );
+                    return err.into_response_in(dialect, None);
+                }
                 let (parts, body) = req.into_parts();
                 let body = match self.read_body(&parts.headers, body).await {
                     Ok(b) => b,
@@ -89,7 +161,8 @@ impl App {
                         return e.into_response_in(dialect, None);
                     }
                 };
-                super::surface::handle(self, endpoint, parts, body, request_id, start, key).await
+                let caller = super::surface::Caller { client, key };
+                super::surface::handle(self, endpoint, parts, body, request_id, start, caller).await
             }
             (_, Some(_)) => ApiError::MethodNotAllowed.into_response_in(dialect, None),
             // HEAD answers like GET; hyper sends no body for it.

@@ -162,6 +162,7 @@ impl Guard {
         self.settled = true;
         let body = match resp.body() {
             RookBody::Full(Some(b)) if resp.status().is_success() => Some(b.clone()),
+            RookBody::Held(h) if resp.status().is_success() => Some(h.remaining().clone()),
             _ => None,
         };
         let registry = &self.registry;

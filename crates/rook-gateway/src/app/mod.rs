@@ -5,7 +5,9 @@
 //! The [`App`] holds the three parts — [`Proxy`], [`Accounting`] and the control
 //! glue — and only the app and control see it whole.
 
+pub(crate) mod client_addr;
 mod dispatch;
+pub(crate) mod guard;
 mod idempotency;
 pub(crate) mod keys;
 pub(crate) mod server;
@@ -43,6 +45,12 @@ pub(crate) struct App {
     pub(crate) principal: Arc<str>,
     pub(crate) principal_limits: KeyedLimiter,
     pub(crate) route_limits: KeyedLimiter,
+    /// `[rate_limits] client_address_requests_per_minute`, keyed by client address.
+    pub(crate) client_limits: KeyedLimiter,
+    /// The Host check's allowed hosts.
+    pub(crate) hosts: guard::HostPolicy,
+    /// `[transport] trusted_proxies`.
+    pub(crate) proxies: client_addr::TrustedProxies,
     /// Client keys (issue 13): the request path's view of who may call.
     pub(crate) keys: Arc<keys::KeyStore>,
     pub(crate) keys_loader: Arc<keys::loader::LoaderState>,
@@ -72,6 +80,18 @@ pub enum AppError {
     /// Client keys could not be loaded or synced.
     #[error("client keys: {0}")]
     Keys(String),
+    /// The `[secrets]` master key cannot be read or is malformed.
+    #[error("{0}")]
+    MasterKey(rook_config::MasterKeyError),
+    /// The sealer could not be built from the master key.
+    #[error("master key: {0}")]
+    Sealer(String),
+}
+
+impl From<rook_registry::RegistryError> for AppError {
+    fn from(e: rook_registry::RegistryError) -> Self {
+        AppError::Catalog(CatalogError::Registry(e))
+    }
 }
 
 impl AppError {
@@ -83,6 +103,7 @@ impl AppError {
             AppError::Secret { .. }
                 | AppError::Catalog(CatalogError::Secret { .. })
                 | AppError::Catalog(CatalogError::Snapshot(_))
+                | AppError::MasterKey(_)
         )
     }
 }
@@ -94,6 +115,7 @@ impl App {
         config: Config,
         registry: Registry,
         metrics: Option<rook_observability::PrometheusHandle>,
+        admin_token: Secret,
     ) -> Result<Arc<App>, AppError> {
         let inbound_token = config
             .inbound_auth
@@ -102,9 +124,7 @@ impl App {
                 what: "inbound_auth".into(),
                 source: e,
             })?;
-        // The admin token is optional on a loopback bind; the binary refuses to
-        // start without one on any other address.
-        let admin_token = config.admin_auth.resolve_token().ok();
+        let registry = crate::control::keys::prepare(&config, registry).await?;
 
         catalog::sync_declared(&config, &registry).await?;
         let shared = SharedRegistry::default();
@@ -130,6 +150,9 @@ impl App {
         let app = Arc::new(App {
             principal_limits: KeyedLimiter::new(config.rate_limits.principal_requests_per_minute),
             route_limits: KeyedLimiter::new(config.rate_limits.route_requests_per_minute),
+            client_limits: KeyedLimiter::new(config.rate_limits.client_address_requests_per_minute),
+            hosts: guard::HostPolicy::new(&config),
+            proxies: client_addr::TrustedProxies::new(&config.transport.trusted_proxies),
             config: Arc::new(config),
             proxy,
             accounting,
@@ -151,7 +174,7 @@ impl App {
             app.config.clone(),
             app.registry.clone(),
             runtime,
-            admin_token,
+            Some(admin_token),
             env!("CARGO_PKG_VERSION"),
         ));
         keys::loader::spawn_maintenance(
@@ -161,6 +184,7 @@ impl App {
             app.keys_loader.clone(),
         );
         persist::spawn_health_persister(app.registry.clone(), &app.proxy.health);
+        crate::control::identity::spawn_watch(app.registry.clone());
         prune::spawn_pruner(&app);
         Ok(app)
     }

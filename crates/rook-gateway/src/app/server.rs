@@ -27,15 +27,17 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     let mut builder = http1::Builder::new();
     let limits = &app.config.limits;
+    // The request head (request line, header lines, the blank line; as sent)
+    // is limited exactly by `max_header_size`: hyper answers 431 and closes
+    // the connection above it, and above `max_headers` header lines. The read
+    // buffer is at least as large, so it never cuts a head short first.
+    let max_head = usize::try_from(limits.max_header_bytes).unwrap_or(usize::MAX);
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
-        .max_buf_size(
-            usize::try_from(limits.max_header_bytes)
-                .unwrap_or(usize::MAX)
-                .max(8192),
-        )
-        .max_headers(100)
+        .max_header_size(max_head)
+        .max_buf_size(max_head.max(8192))
+        .max_headers(limits.max_headers as usize)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);

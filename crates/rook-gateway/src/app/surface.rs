@@ -3,6 +3,7 @@
 //! body, resolve the route, apply Rook's own rate limits and idempotency, then
 //! hand the request to the proxy's attempt loop.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,12 @@ use crate::error::ApiError;
 use crate::proxy::attempt::{attempt_loop, Request};
 use crate::proxy::limits::estimate_tokens;
 
+/// Who is calling: the client address and the client key (if keys are in use).
+pub(crate) struct Caller {
+    pub(crate) client: IpAddr,
+    pub(crate) key: Option<Arc<Key>>,
+}
+
 pub(crate) async fn handle(
     app: &Arc<App>,
     endpoint: Endpoint,
@@ -29,8 +36,9 @@ pub(crate) async fn handle(
     body: Bytes,
     request_id: &str,
     start: Instant,
-    key: Option<Arc<Key>>,
+    caller: Caller,
 ) -> Response<RookBody> {
+    let Caller { client, key } = caller;
     let principal = key.as_ref().map_or(&app.principal, |k| &k.principal);
     let mut ctx = Ctx::new(
         request_id,
@@ -39,6 +47,7 @@ pub(crate) async fn handle(
         principal.clone(),
         app.accounting.clone(),
     );
+    ctx.client = Some(client);
     ctx.key = key.clone();
     let probe = match probe_chat(&body) {
         Ok(p) => p,
@@ -82,13 +91,19 @@ pub(crate) async fn handle(
         };
         return ctx.fail(err, None, "shutting_down");
     }
-    // Rate limits: over either, 429 without an upstream call.
+    // Rate limits: over any, 429 without an upstream call.
     let now = Instant::now();
     let limited = app
         .principal_limits
         .check(principal, now)
         .err()
         .map(|w| (w, "principal"))
+        .or_else(|| {
+            app.client_limits
+                .check(&client.to_string(), now)
+                .err()
+                .map(|w| (w, "client address"))
+        })
         .or_else(|| {
             app.route_limits
                 .check(&probe.model, now)

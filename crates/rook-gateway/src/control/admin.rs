@@ -76,6 +76,7 @@ impl Runtime for RuntimeView {
             return String::new();
         };
         crate::proxy::gauges::account_gauges(&app.proxy);
+        crate::control::identity::refresh(&app.registry);
         app.keys.spend_gauges();
         app.metrics.as_ref().map(|h| h.render()).unwrap_or_default()
     }
@@ -157,6 +158,7 @@ pub(crate) async fn handle(
     app: &Arc<App>,
     req: Request<Incoming>,
     request_id: &str,
+    client: std::net::IpAddr,
 ) -> Response<RookBody> {
     let (parts, body) = req.into_parts();
     let body = match tokio::time::timeout(
@@ -181,6 +183,7 @@ pub(crate) async fn handle(
         headers: parts.headers,
         body,
         request_id: request_id.to_string(),
+        client_addr: Some(client.to_string()),
     };
     let resp = match app.admin.get() {
         Some(admin) => admin.handle(api).await,

@@ -104,8 +104,8 @@ pub(crate) async fn sync_declared(
     Ok(())
 }
 
-/// Resolves an account record's credentials: an API-managed key, else its env var
-/// or file.
+/// Resolves an account record's credentials: an API-managed key (already opened by
+/// [`crate::control::keys::open_inline_keys`]), else its env var or file.
 pub(crate) fn resolve_key(rec: &AccountRecord) -> Result<Option<Secret>, CatalogError> {
     if let Some(k) = &rec.api_key {
         return Ok(Some(Secret::new(k.clone())));
@@ -131,7 +131,8 @@ pub(crate) async fn load_snapshot(
     shared: &SharedRegistry,
     config: &Config,
 ) -> Result<Snapshot, CatalogError> {
-    let accounts = registry.list_accounts().await?;
+    let mut accounts = registry.list_accounts().await?;
+    crate::control::keys::open_inline_keys(registry, &mut accounts);
     let pools = registry.list_pools().await?;
     let routes = registry.list_routes().await?;
     build_snapshot(&accounts, &pools, &routes, shared, config)

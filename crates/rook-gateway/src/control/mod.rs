@@ -6,12 +6,17 @@
 //! - [`persist`]: account health restored at start-up and written back on change;
 //! - [`prune`]: retention of idempotency records and usage events;
 //! - [`admin`]: `/api/*` handed to `rook-admin`, with the live gateway behind its
-//!   `Runtime` trait.
+//!   `Runtime` trait;
+//! - [`keys`]: the master key, legacy keys sealed at start-up, inline keys opened for
+//!   routing;
+//! - [`identity`]: the SQLite file's identity, watched (gauge `rook_database_identity_ok`).
 //!
 //! Control (with the app) may take the whole `App`: it is the glue between the
 //! running gateway and its operators.
 
 pub(crate) mod admin;
 pub mod catalog;
+pub(crate) mod identity;
+pub(crate) mod keys;
 pub(crate) mod persist;
 pub(crate) mod prune;

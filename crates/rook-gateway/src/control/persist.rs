@@ -54,8 +54,18 @@ fn to_record(h: &AccountHealth, now: i64) -> HealthRecord {
     }
 }
 
-/// Writes every account's health to the registry.
+/// Writes every account's health to the registry; a failure is logged.
 pub(crate) async fn persist_health(registry: &Registry, health: &Health) {
+    if let Err(e) = try_persist(registry, health).await {
+        tracing::warn!(error = %e, "could not persist account health");
+    }
+}
+
+/// Writes every account's health; on failure marks it dirty again (next round retries).
+async fn try_persist(
+    registry: &Registry,
+    health: &Health,
+) -> Result<(), rook_registry::RegistryError> {
     let now = now_ms();
     let records: Vec<HealthRecord> = health
         .snapshot()
@@ -63,27 +73,42 @@ pub(crate) async fn persist_health(registry: &Registry, health: &Health) {
         .map(|h| to_record(h, now))
         .collect();
     if records.is_empty() {
-        return;
+        return Ok(());
     }
-    if let Err(e) = registry.upsert_health(&records).await {
-        tracing::warn!(error = %e, "could not persist account health");
+    let result = registry.upsert_health(&records).await;
+    if result.is_err() {
         // Try again next round.
         health.mark_dirty();
     }
+    result
 }
 
 /// Persists health changes in the background (at most once a second) while
-/// `health` is alive.
+/// `health` is alive. While writes keep failing (the database is down, or its file
+/// was removed) the failure is logged once, and again when writes succeed.
 pub(crate) fn spawn_health_persister(registry: Registry, health: &Arc<Health>) {
     let weak = Arc::downgrade(health);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
         loop {
             tick.tick().await;
             let Some(health) = weak.upgrade() else { return };
-            if health.take_dirty() {
-                persist_health(&registry, &health).await;
+            if !health.take_dirty() {
+                continue;
+            }
+            match try_persist(&registry, &health).await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("account health is persisted again");
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "could not persist account health; retrying every second (logged again when it works)");
+                }
+                Err(e) => tracing::debug!(error = %e, "could not persist account health"),
             }
         }
     });

@@ -86,7 +86,8 @@ pub(crate) async fn attempt_loop(
                 req.unavailable.iter().copied().filter(served).collect(),
             )
         };
-    if candidates.is_empty() && unavailable.is_empty() {
+    let route_has_accounts = !(req.candidates.is_empty() && req.unavailable.is_empty());
+    if candidates.is_empty() && unavailable.is_empty() && route_has_accounts {
         // Every account of the route speaks a protocol this endpoint cannot use.
         let protocols = protocols_of(snap, req.candidates.iter().chain(&req.unavailable));
         let err = ApiError::BadRequest {

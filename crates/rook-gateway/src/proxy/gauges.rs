@@ -1,5 +1,6 @@
 //! The proxy's gauges: upstream requests in flight, and per-account health and
-//! cooldown (set at scrape time from the health registry).
+//! cooldown (set at scrape time from the health registry; the per-account
+//! `rook_upstream_response_too_large_total` series is registered at 0 there too).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub(crate) fn account_gauges(proxy: &Proxy) {
             let v = if s == h.status { 1.0 } else { 0.0 };
             gauge!(names::PROVIDER_ACCOUNT_HEALTH, "vendor" => vendor, "account" => acct.label.clone(), "status" => s.as_str()).set(v);
         }
+        // Exported at 0 from the first scrape, so alerts see every account.
+        crate::accounting::metrics::response_too_large_by(vendor, &acct.label, 0);
         let remaining = h.cooldown_remaining.map_or(0.0, |d| d.as_secs_f64());
         gauge!(names::PROVIDER_ACCOUNT_COOLDOWN_ACTIVE, "vendor" => vendor, "account" => acct.label.clone())
             .set(if remaining > 0.0 { 1.0 } else { 0.0 });

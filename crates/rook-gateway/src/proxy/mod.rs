@@ -7,8 +7,11 @@
 //! ([`relay`]) streams the answer back.
 
 pub(crate) mod attempt;
+pub(crate) mod buffers;
+pub(crate) mod egress;
 pub(crate) mod exhaustion;
 pub(crate) mod gauges;
+pub(crate) mod headers;
 pub(crate) mod health;
 pub(crate) mod limits;
 pub(crate) mod outcome;
@@ -16,6 +19,7 @@ pub(crate) mod panic;
 pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod respond;
+pub(crate) mod scrub;
 pub(crate) mod send;
 pub(crate) mod snapshot;
 pub(crate) mod translate;
@@ -39,7 +43,7 @@ use exhaustion::Exhaustion;
 use health::Health;
 use panic::PanicRoutes;
 use snapshot::{SharedRegistry, Snapshot, View};
-use upstream::{build_client, ClientSettings, UpstreamClient};
+use upstream::{build_client_with_egress, ClientSettings, UpstreamClient};
 
 /// Upstream timeouts in force.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +78,8 @@ pub(crate) struct Proxy {
     pub(crate) panic_mode: bool,
     /// Routes panic-routed recently.
     pub(crate) panics: PanicRoutes,
+    /// The limits on buffered answers (per answer and across answers).
+    pub(crate) buffers: buffers::BufferBudget,
 }
 
 impl Proxy {
@@ -134,11 +140,15 @@ impl Proxy {
         )
         .map_err(|e| err(&e))?
         .with_observer(observer);
-        let client = build_client(&ClientSettings {
-            connect_timeout: Duration::from_millis(config.upstream.connect_timeout_ms),
-            pool_idle_timeout: Duration::from_secs(config.upstream.pool_idle_timeout_seconds),
-            pool_max_idle_per_host: config.upstream.pool_max_idle_per_host as usize,
-        });
+        let egress = config.upstream.egress_policy().map_err(|e| err(&e))?;
+        let client = build_client_with_egress(
+            &ClientSettings {
+                connect_timeout: Duration::from_millis(config.upstream.connect_timeout_ms),
+                pool_idle_timeout: Duration::from_secs(config.upstream.pool_idle_timeout_seconds),
+                pool_max_idle_per_host: config.upstream.pool_max_idle_per_host as usize,
+            },
+            Some(Arc::new(egress)),
+        );
         let timeouts = Timeouts {
             first_byte: Duration::from_millis(config.upstream.first_byte_timeout_ms),
             stream_idle: Duration::from_millis(config.upstream.stream_idle_timeout_ms),
@@ -158,6 +168,10 @@ impl Proxy {
             exhaustion: Exhaustion::default(),
             panic_mode: r.panic_mode,
             panics: PanicRoutes::default(),
+            buffers: buffers::BufferBudget::new(
+                config.limits.max_upstream_response_bytes,
+                config.limits.buffered_response_budget_bytes,
+            ),
         })
     }
 

@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use rook_protocol::{Classified, ErrorClass};
+use rook_protocol::{Classified, ErrorClass, HealthEffect};
 use rook_routing::AccountIdx;
 
+use super::scrub::Scrubber;
 use super::snapshot::Snapshot;
 use super::Proxy;
 use crate::error::ApiError;
@@ -29,14 +30,14 @@ impl Failure {
 }
 
 impl Failure {
-    /// An upstream error answer, classified (the account's key is kept out of
-    /// the relayed message).
+    /// An upstream error answer, classified (every account key of `secrets`
+    /// is kept out of the relayed fields).
     pub(crate) fn upstream(
         status: StatusCode,
         classified: Classified,
-        secret: Option<&str>,
+        secrets: &Scrubber,
     ) -> Failure {
-        let error = ApiError::from_upstream(status, &classified, secret);
+        let error = ApiError::from_upstream(status, &classified, secrets);
         Failure {
             classified,
             error,
@@ -51,6 +52,22 @@ impl Failure {
             error: ApiError::BadGateway {
                 message: "The upstream could not be reached or closed the connection.".into(),
                 code: "upstream_unreachable",
+            },
+            status: None,
+        }
+    }
+
+    /// The egress policy refused the account's upstream address at connect
+    /// time: a transport failure of the account (it cools like an unreachable
+    /// one; another account may serve the request).
+    pub(crate) fn egress_denied() -> Failure {
+        Failure {
+            classified: Classified::local(ErrorClass::TransportError),
+            error: ApiError::BadGateway {
+                message:
+                    "The account's upstream address is not allowed by the gateway's egress policy."
+                        .into(),
+                code: "egress_denied",
             },
             status: None,
         }
@@ -76,6 +93,45 @@ impl Failure {
             error: ApiError::BadGateway {
                 message: "The upstream's answer could not be read (not JSON, cut off, or not an answer of its kind).".into(),
                 code: "upstream_invalid_response",
+            },
+            status: None,
+        }
+    }
+
+    /// A buffered answer larger than `[limits] max_upstream_response_bytes`:
+    /// not retried (another account would send as much for the same request)
+    /// and not held against the account (it answered).
+    pub(crate) fn too_large(limit: usize) -> Failure {
+        Failure {
+            classified: Classified {
+                retryable: false,
+                health_effect: HealthEffect::Success,
+                ..Classified::local(ErrorClass::InvalidResponse)
+            },
+            error: ApiError::BadGateway {
+                message: format!(
+                    "The upstream's answer is larger than this gateway accepts ({limit} bytes)."
+                ),
+                code: "upstream_response_too_large",
+            },
+            status: None,
+        }
+    }
+
+    /// No room in the buffer budget shared by every buffered answer: Rook is
+    /// overloaded (503, come back soon); not retried, not held against the
+    /// account.
+    pub(crate) fn buffer_budget() -> Failure {
+        Failure {
+            classified: Classified {
+                retryable: false,
+                health_effect: HealthEffect::Success,
+                ..Classified::local(ErrorClass::InvalidResponse)
+            },
+            error: ApiError::Unavailable {
+                message: "Rook is holding as many buffered answers as its memory budget allows; retry shortly.".into(),
+                code: "overloaded",
+                retry_after: Some(Duration::from_secs(1)),
             },
             status: None,
         }
@@ -261,7 +317,7 @@ mod tests {
 
     #[test]
     fn the_failure_classes_keep_their_answers() {
-        let secret = Some("sk-abcdefxyz");
+        let secret = &Scrubber::new(["sk-abcdefxyz"]);
         let f = Failure::upstream(
             StatusCode::UNAUTHORIZED,
             rook_protocol::classify(
@@ -280,7 +336,7 @@ mod tests {
                 br#"{"error":{"message":"slow down"}}"#,
                 Some(Duration::from_secs(2)),
             ),
-            None,
+            &Scrubber::default(),
         );
         assert_eq!(f.error.status(), 429);
         assert_eq!(f.classified.hint, Some(Duration::from_secs(2)));
@@ -289,7 +345,7 @@ mod tests {
             let f = Failure::upstream(
                 status,
                 rook_protocol::classify(code, br#"{"error":{"message":"bad param","type":"invalid_request_error","param":"messages","code":null}}"#, None),
-                None,
+                &Scrubber::default(),
             );
             assert_eq!(f.error.status(), status);
             let body: serde_json::Value = serde_json::from_slice(&f.error.body()).unwrap();
@@ -300,7 +356,7 @@ mod tests {
             let f = Failure::upstream(
                 StatusCode::from_u16(code).unwrap(),
                 rook_protocol::classify(code, b"oops", None),
-                None,
+                &Scrubber::default(),
             );
             assert_eq!(f.error.status(), 502, "{code}");
         }

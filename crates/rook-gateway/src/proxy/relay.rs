@@ -6,6 +6,11 @@
 //! `[DONE]` was sent, and turns a failure after the first byte into an explicit SSE
 //! error event (never a fake `[DONE]`). Whatever happens, its finish hook runs
 //! exactly once: at the end, on error, or when the client goes away.
+//!
+//! What reaches the client goes last through a [`StreamScrubber`] (when any
+//! account has a key): every account key is replaced by `[redacted]`, and a
+//! chunk's tail that may begin a key waits for the next chunk (see
+//! [`super::scrub`]); it is flushed before the end or Rook's error event.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,6 +24,7 @@ use rook_protocol::sse::{SseObserver, UsageChunkFilter};
 use rook_protocol::Usage;
 use tokio::time::{Instant, Sleep};
 
+use super::scrub::{Scrubber, StreamScrubber};
 use super::translate::BoxTranslator;
 use crate::endpoint::Dialect;
 use crate::lifecycle::ShutdownSignal;
@@ -90,6 +96,8 @@ pub(crate) struct RelayBody {
     translator: Option<BoxTranslator>,
     /// The shape of Rook's own error event.
     dialect: Dialect,
+    /// Removes account keys from what the client gets.
+    scrub: Option<StreamScrubber>,
     _guard: Option<Box<dyn Send + Sync>>,
 }
 
@@ -127,6 +135,7 @@ impl RelayBody {
             filter: None,
             translator: None,
             dialect: Dialect::OpenAi,
+            scrub: None,
             _guard: guard,
         }
     }
@@ -144,14 +153,36 @@ impl RelayBody {
         self
     }
 
-    /// What goes to the client for upstream bytes: translated, or observed and
-    /// filtered.
-    fn process(&mut self, data: Bytes) -> Bytes {
-        if let Some(t) = &mut self.translator {
-            return Bytes::from(t.push(&data));
+    /// Replaces these secrets (every account key of the snapshot) in what the
+    /// client gets.
+    pub(crate) fn scrubbing(mut self, secrets: std::sync::Arc<Scrubber>) -> Self {
+        if !secrets.is_empty() {
+            self.scrub = Some(StreamScrubber::new(secrets));
         }
-        self.observer.feed(&data);
-        self.filtered(data)
+        self
+    }
+
+    /// What goes to the client for upstream bytes: translated, or observed and
+    /// filtered; then scrubbed.
+    fn process(&mut self, data: Bytes) -> Bytes {
+        let out = if let Some(t) = &mut self.translator {
+            Bytes::from(t.push(&data))
+        } else {
+            self.observer.feed(&data);
+            self.filtered(data)
+        };
+        match &mut self.scrub {
+            Some(s) => s.push(out),
+            None => out,
+        }
+    }
+
+    /// The last bytes for the client: what the scrubber held back, then `last`.
+    fn scrub_final(&mut self, last: Bytes) -> Bytes {
+        match &mut self.scrub {
+            Some(s) => s.finish(last),
+            None => last,
+        }
     }
 
     /// Removes the usage-only chunk Rook asked for on the client's behalf.
@@ -229,6 +260,7 @@ impl Body for RelayBody {
             if let Some(mut bytes) = this.pending.take() {
                 if let Some(end) = this.end {
                     // The error event (or the last held bytes) ends the stream.
+                    bytes = this.scrub_final(bytes);
                     this.finish(end);
                 } else {
                     bytes = this.process(bytes);
@@ -239,7 +271,11 @@ impl Body for RelayBody {
                 return Poll::Ready(Some(Ok(Frame::data(bytes))));
             }
             if let Some(end) = this.end {
+                let rest = this.scrub_final(Bytes::new());
                 this.finish(end);
+                if !rest.is_empty() {
+                    return Poll::Ready(Some(Ok(Frame::data(rest))));
+                }
                 return Poll::Ready(None);
             }
             if let Some(sd) = this.shutdown.as_mut() {
@@ -297,10 +333,8 @@ impl Body for RelayBody {
                         this.end = Some(end);
                         if !rest.is_empty() {
                             this.pending = Some(Bytes::from(rest));
-                            continue;
                         }
-                        this.finish(end);
-                        return Poll::Ready(None);
+                        continue;
                     }
                     let end = if this.observer.saw_done() {
                         StreamEnd::Completed
@@ -308,13 +342,11 @@ impl Body for RelayBody {
                         StreamEnd::EndedWithoutDone
                     };
                     let rest = this.filter.as_mut().map(UsageChunkFilter::finish);
+                    this.end = Some(end);
                     if let Some(rest) = rest.filter(|r| !r.is_empty()) {
-                        this.end = Some(end);
                         this.pending = Some(Bytes::from(rest));
-                        continue;
                     }
-                    this.finish(end);
-                    return Poll::Ready(None);
+                    continue;
                 }
                 Poll::Pending => {
                     if this.sleep.as_mut().poll(cx).is_ready() {

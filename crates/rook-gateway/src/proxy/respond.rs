@@ -1,18 +1,23 @@
 //! The client's response from a successful attempt: a buffered answer as is, or
 //! a stream through the relay, whose finish hook settles the account's token
 //! reservation, reports a late failure to its health, and records the request.
+//!
+//! Either way no account key reaches the client: the body is scrubbed (the
+//! buffered one at once, a stream chunk by chunk) and only allowlisted
+//! upstream headers without a key pass (`headers.rs`).
 
-use http::{header, HeaderMap, HeaderValue, Response};
+use http::{header, HeaderValue, Response};
 use rook_protocol::ErrorClass;
 
+use super::buffers::HeldBody;
 use super::gauges::InFlight;
+use super::headers::relay_response_headers;
 use super::limits::Reserved;
 use super::plan::Answer;
 use super::relay::{RelayBody, StreamEnd, StreamSummary};
 use super::send::Success;
 use super::snapshot::AccountRuntime;
 use super::translate::stream_translator;
-use super::upstream::is_dropped_response_header;
 use super::Proxy;
 use crate::accounting::ctx::Detached;
 use crate::accounting::metrics as m;
@@ -36,14 +41,21 @@ pub(crate) fn respond(
             headers,
             body,
             usage,
+            hold,
         } => {
             drop(held);
             if let Some(r) = reservation {
                 r.settle(usage.map(|u| u.total_tokens));
             }
-            let mut resp = Response::new(RookBody::full(body));
+            // A key-echoing upstream gets no key to the client; hyper frames
+            // the (maybe shorter or longer) body itself. The held bytes stay
+            // reserved in the buffered-answer budget until the client has them.
+            let mut resp = Response::new(RookBody::Held(HeldBody::new(
+                acct.secrets.scrub(body),
+                hold,
+            )));
             *resp.status_mut() = status;
-            copy_response_headers(&headers, resp.headers_mut());
+            relay_response_headers(&headers, resp.headers_mut(), &acct.secrets);
             ctx.record(status.as_u16(), "success", None, usage);
             resp
         }
@@ -72,7 +84,8 @@ pub(crate) fn respond(
             )
             .with_prefix(first)
             .with_translator(stream_translator(answer, &ctx.model, include_usage))
-            .in_dialect(ctx.endpoint.dialect());
+            .in_dialect(ctx.endpoint.dialect())
+            .scrubbing(acct.secrets.clone());
             let relay = match answer {
                 Answer::OpenAi {
                     strip_usage_chunk: true,
@@ -81,7 +94,7 @@ pub(crate) fn respond(
             };
             let mut resp = Response::new(RookBody::Relay(Box::new(relay)));
             *resp.status_mut() = status;
-            copy_response_headers(&headers, resp.headers_mut());
+            relay_response_headers(&headers, resp.headers_mut(), &acct.secrets);
             resp.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             resp.headers_mut()
@@ -134,13 +147,5 @@ impl Finish {
         }
         let class = (!summary.end.is_complete()).then(|| summary.end.as_str());
         ctx.record(self.status, outcome, class, summary.usage);
-    }
-}
-
-fn copy_response_headers(from: &HeaderMap, to: &mut HeaderMap) {
-    for (name, value) in from {
-        if !is_dropped_response_header(name) {
-            to.append(name.clone(), value.clone());
-        }
     }
 }

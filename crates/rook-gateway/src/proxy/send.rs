@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use rook_config::Protocol;
 use rook_protocol::Usage;
 
+use super::buffers::{Hold, ReadError};
 use super::outcome::Failure;
 use super::plan::{Answer, Outbound};
 use super::snapshot::AccountRuntime;
@@ -20,8 +21,6 @@ use super::Proxy;
 
 /// Largest upstream error body Rook reads to relay its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-/// Largest buffered upstream answer Rook accepts.
-const MAX_BUFFERED_ANSWER: usize = 64 * 1024 * 1024;
 
 /// What one attempt sends, and where.
 pub(crate) struct Attempt<'a> {
@@ -45,6 +44,8 @@ pub(crate) enum Success {
         /// In the client's protocol.
         body: Bytes,
         usage: Option<Usage>,
+        /// The answer's share of the buffer budget, until it is handed over.
+        hold: Hold,
     },
     Stream {
         status: StatusCode,
@@ -85,6 +86,16 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
     let resp = match tokio::time::timeout(first_byte, proxy.client.request(req)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
+            if let Some(denied) = super::egress::denied_in(&e) {
+                tracing::warn!(
+                    account = %a.acct.label,
+                    target = %denied.target,
+                    reason = denied.reason.as_str(),
+                    class = "egress_denied",
+                    "upstream address refused by the egress policy"
+                );
+                return Err(Failure::egress_denied());
+            }
             tracing::debug!(account = %a.acct.label, error = %e, "upstream transport error");
             return Err(Failure::transport());
         }
@@ -141,20 +152,25 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
             ttfb,
         ));
     }
-    let limited = http_body_util::Limited::new(incoming, MAX_BUFFERED_ANSWER);
+    let content_length = head
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     match tokio::time::timeout(
         proxy.timeouts.stream_idle.max(first_byte),
-        limited.collect(),
+        proxy.buffers.read(incoming, content_length),
     )
     .await
     {
-        Ok(Ok(c)) => match buffered(answer, c.to_bytes(), a.model) {
+        Ok(Ok((raw, hold))) => match buffered(answer, raw, a.model) {
             Ok((body, usage)) => Ok((
                 Success::Buffered {
                     status: head.status,
                     headers: head.headers,
                     body,
                     usage,
+                    hold,
                 },
                 ttfb,
             )),
@@ -163,7 +179,25 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
                 Err(Failure::invalid_answer())
             }
         },
-        Ok(Err(_)) => Err(Failure::transport()),
+        Ok(Err(ReadError::TooLarge)) => {
+            let limit = proxy.buffers.per_answer();
+            tracing::warn!(
+                account = %a.acct.label,
+                limit_bytes = limit,
+                "upstream answer larger than [limits] max_upstream_response_bytes: abandoned"
+            );
+            crate::accounting::metrics::response_too_large(a.acct.vendor.as_str(), &a.acct.label);
+            Err(Failure::too_large(limit))
+        }
+        Ok(Err(ReadError::Budget)) => {
+            tracing::warn!(
+                account = %a.acct.label,
+                "no room in [limits] buffered_response_budget_bytes for an upstream answer: abandoned"
+            );
+            crate::accounting::metrics::buffer_budget_exhausted();
+            Err(Failure::buffer_budget())
+        }
+        Ok(Err(ReadError::Body)) => Err(Failure::transport()),
         Err(_) => Err(Failure::timeout(
             "The upstream answer did not complete in time.",
         )),
@@ -195,9 +229,5 @@ async fn read_failure(
     );
     let (details, body_hint) = error_details(acct.protocol, &body);
     let classified = rook_protocol::classify_parsed(status.as_u16(), details, hint.or(body_hint));
-    Failure::upstream(
-        status,
-        classified,
-        acct.api_key.as_ref().map(|k| k.expose()),
-    )
+    Failure::upstream(status, classified, &acct.secrets)
 }

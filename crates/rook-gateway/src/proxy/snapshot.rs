@@ -14,6 +14,7 @@ use rook_config::{Protocol, Secret, Vendor};
 use rook_routing::{AccountIdx, AccountSpec, AvailabilityView, PoolSpec, RouteSpec, RoutingTable};
 
 use crate::proxy::health::Health;
+use crate::proxy::scrub::Scrubber;
 use crate::proxy::upstream::endpoint_uri;
 use rook_resilience::RateLimits;
 
@@ -99,6 +100,9 @@ pub(crate) struct AccountRuntime {
     pub(crate) enabled: bool,
     /// Counters shared across snapshots.
     pub(crate) shared: Arc<AccountShared>,
+    /// The keys of every account of this snapshot, scrubbed from what the
+    /// account's upstream answers (shared by all accounts of the snapshot).
+    pub(crate) secrets: Arc<Scrubber>,
 }
 
 impl AccountRuntime {
@@ -174,6 +178,11 @@ impl Snapshot {
             })
             .collect();
         let table = RoutingTable::new(specs, pools, routes)?;
+        let secrets = Arc::new(Scrubber::new(
+            accounts
+                .iter()
+                .filter_map(|a| a.api_key.as_ref().map(Secret::expose)),
+        ));
         let mut runtime = Vec::with_capacity(accounts.len());
         for a in accounts {
             let shared_state = shared.get(&a.id);
@@ -205,6 +214,7 @@ impl Snapshot {
                 api_key: a.api_key,
                 models: a.models,
                 enabled: a.enabled,
+                secrets: secrets.clone(),
             });
         }
         Ok(Snapshot {

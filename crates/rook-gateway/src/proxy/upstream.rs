@@ -7,20 +7,24 @@
 //! account: HTTP/1.1 and, where TLS negotiates it, HTTP/2. Redirects are never
 //! followed. The client's `Authorization` never goes upstream: each request
 //! carries the account's own credentials, the request id as `x-request-id`, and
-//! only end-to-end headers that are safe to pass on.
+//! only end-to-end headers that are safe to pass on. (Which response headers
+//! come back to the client is decided by `proxy/headers.rs`, an allowlist.)
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rook_config::egress::EgressPolicy;
+
+pub use super::egress::{denied_in, EgressConnector};
 
 /// The pooled upstream client.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub type UpstreamClient = Client<HttpsConnector<EgressConnector>, Full<Bytes>>;
 
 /// Settings of the upstream client.
 #[derive(Debug, Clone)]
@@ -33,13 +37,18 @@ pub struct ClientSettings {
     pub pool_max_idle_per_host: usize,
 }
 
-/// Builds the shared upstream client.
+/// Builds a client that dials any address (the CLI's calls to its own server).
 pub fn build_client(s: &ClientSettings) -> UpstreamClient {
-    let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(s.connect_timeout));
-    http.set_nodelay(true);
-    http.enforce_http(false);
-    http.set_keepalive(Some(Duration::from_secs(60)));
+    build_client_with_egress(s, None)
+}
+
+/// Builds the shared upstream client; with a policy, every address it dials
+/// is checked against it (see [`super::egress`]).
+pub fn build_client_with_egress(
+    s: &ClientSettings,
+    policy: Option<Arc<EgressPolicy>>,
+) -> UpstreamClient {
+    let http = EgressConnector::new(s.connect_timeout, policy);
     let https = HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http()
@@ -90,24 +99,6 @@ fn is_dropped_request_header(name: &HeaderName) -> bool {
             | "openai-organization"
             | "openai-project"
     ) || name.as_str().starts_with("x-rook-")
-}
-
-/// Response headers that are not relayed to the client.
-pub fn is_dropped_response_header(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "content-length"
-            | "set-cookie"
-            | "alt-svc"
-            | "x-request-id"
-    )
 }
 
 /// How an account's key is presented, by its protocol.

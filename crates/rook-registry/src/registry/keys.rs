@@ -1,105 +1,192 @@
-//! Client keys: CRUD, rotation with grace, revocation (the row stays), batched
-//! last-used times, spend and request counts per key from usage events, and the
-//! sync of keys declared in the config file.
+//! The registry's side of keys at rest and of the database file's identity: the
+//! sealer it holds, the check that only sealed keys are written, the start-time sealing
+//! of legacy plaintext rows, master-key rotation, and the guard that refuses writes
+//! into a removed or replaced SQLite file.
+
+use std::sync::Arc;
 
 use super::{finish_tx, Db, Registry};
-use crate::client_key::{ClientKeyRecord, KeyUsage};
 use crate::error::{RegistryError, Result};
+use crate::identity::{describe, DbIdentity};
+use crate::seal::{self, Opened, SealError, Sealer};
 use crate::time::now_ms;
-use crate::types::SyncReport;
+
+/// What [`Registry::rotate_master_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RotateReport {
+    /// Keys that were sealed under the old master key and are now sealed under the new.
+    pub resealed: u64,
+    /// Legacy plaintext keys that are now sealed under the new master key.
+    pub sealed_legacy: u64,
+}
+
+impl RotateReport {
+    /// Every key written.
+    pub fn total(&self) -> u64 {
+        self.resealed + self.sealed_legacy
+    }
+}
 
 impl Registry {
-    /// Every client key (config and api, revoked too), ordered by id, with hashes.
-    pub async fn list_client_keys(&self) -> Result<Vec<ClientKeyRecord>> {
-        with_conn!(self, |c, m| m::keys::list(c).await)
+    /// The same registry with `sealer` for inline API keys (`None`: no master key; then
+    /// inline keys cannot be written, and only legacy plaintext rows can be read).
+    pub fn with_sealer(mut self, sealer: Option<Sealer>) -> Registry {
+        self.sealer = sealer.map(Arc::new);
+        self
     }
 
-    /// One client key; [`RegistryError::NotFound`] when missing.
-    pub async fn get_client_key(&self, id: &str) -> Result<ClientKeyRecord> {
-        let found = with_conn!(self, |c, m| m::keys::find(c, id).await)?;
-        found.ok_or_else(|| RegistryError::NotFound {
-            entity: "client key",
-            id: id.to_string(),
-        })
+    /// The sealer, when a master key is configured.
+    pub fn sealer(&self) -> Option<&Sealer> {
+        self.sealer.as_deref()
     }
 
-    /// Creates an API-managed key (stored with `source = api`; `created_at_ms` and
-    /// `updated_at_ms` are now). [`RegistryError::AlreadyExists`] if the id is taken,
-    /// [`RegistryError::Invalid`] when a rule is broken.
-    pub async fn create_client_key(&self, key: &ClientKeyRecord) -> Result<ClientKeyRecord> {
-        let now = now_ms();
-        with_tx!(self, |c, m| m::keys::create(c, key, now).await)
+    /// Seals an inline API key for storage on account `account_id`.
+    /// [`RegistryError::Invalid`] (with [`seal::NO_MASTER_KEY`]) without a master key.
+    pub fn seal_api_key(&self, account_id: &str, plaintext: &str) -> Result<String> {
+        let sealer = self
+            .sealer()
+            .ok_or_else(|| RegistryError::invalid(seal::NO_MASTER_KEY))?;
+        sealer
+            .seal(account_id, plaintext)
+            .map_err(|e| RegistryError::other(format!("cannot seal the api key: {e}")))
     }
 
-    /// Replaces the settings of an API-managed key (name, owner, models, budget, limits,
-    /// expiry, enabled, metadata); the secret, source and times other than
-    /// `updated_at_ms` stay. [`RegistryError::ReadOnly`] for config keys.
-    pub async fn update_client_key(&self, key: &ClientKeyRecord) -> Result<ClientKeyRecord> {
-        let now = now_ms();
-        with_tx!(self, |c, m| m::keys::update(c, key, now).await)
-    }
-
-    /// Gives an API-managed key a new secret (by its hash and display prefix). With
-    /// `grace_until_ms` in the future the old secret keeps working until then; otherwise
-    /// it stops at once. A revoked key cannot be rotated.
-    pub async fn rotate_client_key(
+    /// Opens the stored `api_key` value of account `account_id` (sealed or legacy).
+    pub fn open_api_key(
         &self,
-        id: &str,
-        new_hash: &str,
-        new_prefix: &str,
-        grace_until_ms: Option<i64>,
-    ) -> Result<ClientKeyRecord> {
-        let now = now_ms();
-        with_tx!(self, |c, m| m::keys::rotate(
-            c,
-            id,
-            new_hash,
-            new_prefix,
-            grace_until_ms,
-            now
-        )
-        .await)
+        account_id: &str,
+        stored: &str,
+    ) -> std::result::Result<Opened, SealError> {
+        seal::open_with(self.sealer(), account_id, stored)
     }
 
-    /// Revokes an API-managed key for good (idempotent); the row stays for usage history.
-    pub async fn revoke_client_key(&self, id: &str) -> Result<ClientKeyRecord> {
-        let now = now_ms();
-        with_tx!(self, |c, m| m::keys::revoke(c, id, now).await)
-    }
-
-    /// Records when keys were last used (one batch; a later time never goes back).
-    pub async fn touch_client_keys(&self, used: &[(String, i64)]) -> Result<()> {
-        if used.is_empty() {
+    /// Refuses to write anything but a value sealed for `account_id` under this
+    /// registry's master key: no plaintext key is ever written.
+    pub(super) fn check_sealed(&self, account_id: &str, stored: Option<&str>) -> Result<()> {
+        let Some(stored) = stored else {
             return Ok(());
+        };
+        let Some(sealer) = self.sealer() else {
+            return Err(RegistryError::invalid(seal::NO_MASTER_KEY));
+        };
+        if !seal::is_sealed(stored) {
+            return Err(RegistryError::invalid(
+                "refusing to store a plaintext api_key: seal it with Registry::seal_api_key",
+            ));
         }
-        with_tx!(self, |c, m| m::keys::touch(c, used).await)
+        sealer
+            .open(account_id, stored)
+            .map(|_| ())
+            .map_err(|e| RegistryError::invalid(format!("account '{account_id}' api_key: {e}")))
     }
 
-    /// A cheap fingerprint of the key table, `(count, latest updated_at_ms)`, that
-    /// changes with every create, update, rotation, revocation and sync.
-    pub async fn client_keys_version(&self) -> Result<(i64, i64)> {
-        with_conn!(self, |c, m| m::keys::version(c).await)
-    }
-
-    /// Spend (sum of `cost_usd`) and requests of key `id` with `ts_ms >= since_ms`.
-    pub async fn client_key_usage(&self, id: &str, since_ms: i64) -> Result<KeyUsage> {
-        with_conn!(self, |c, m| m::keys::usage_since(c, id, since_ms).await)
-    }
-
-    /// Makes the config-declared keys equal to `declared` in one transaction (see
-    /// `docs/keys.md`). The `source` of the inputs is ignored.
-    pub async fn sync_declared_client_keys(
-        &self,
-        declared: &[ClientKeyRecord],
-    ) -> Result<SyncReport> {
+    /// Seals every legacy plaintext `api_key` under the configured master key, in one
+    /// transaction. Returns how many were sealed (0 without a master key: nothing to
+    /// seal with). Values sealed under another master key are left alone.
+    pub async fn seal_legacy_api_keys(&self) -> Result<u64> {
+        let Some(sealer) = self.sealer.clone() else {
+            return Ok(0);
+        };
         let now = now_ms();
-        let report = with_tx!(self, |c, m| m::keys::sync_declared(c, declared, now).await)?;
-        tracing::info!(
-            added = report.added,
-            updated = report.updated,
-            removed = report.removed,
-            "synced declared client keys"
-        );
-        Ok(report)
+        let plan = move |rows: &[(String, String)]| -> Result<Vec<(String, String)>> {
+            rows.iter()
+                .filter(|(_, v)| !seal::is_sealed(v))
+                .map(|(id, v)| {
+                    sealer
+                        .seal(id, v)
+                        .map(|s| (id.clone(), s))
+                        .map_err(|e| RegistryError::other(format!("cannot seal: {e}")))
+                })
+                .collect()
+        };
+        let sealed = with_tx!(self, |c, m| m::rewrite_api_keys(c, &plan, now).await)?;
+        if sealed > 0 {
+            self.checkpoint().await;
+        }
+        Ok(sealed)
+    }
+
+    /// SQLite: moves the pages just written from the WAL into the database file, so the
+    /// values they replaced (zeroed by `secure_delete`) are gone from the file now rather
+    /// than at the next automatic checkpoint. Best effort.
+    async fn checkpoint(&self) {
+        if let Db::Sqlite(pool) = &*self.db {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await
+            {
+                tracing::debug!(error = %e, "WAL checkpoint after re-sealing keys failed");
+            }
+        }
+    }
+
+    /// Re-seals every stored `api_key` under `new`, in one transaction: keys sealed
+    /// under the current master key (this registry's sealer) are opened and sealed again,
+    /// legacy plaintext keys are sealed. If any key cannot be opened with the current
+    /// master key (sealed under another one, or damaged), nothing changes and the error
+    /// ([`RegistryError::Invalid`]) names every such account.
+    pub async fn rotate_master_key(&self, new: &Sealer) -> Result<RotateReport> {
+        let current = self.sealer.clone();
+        let now = now_ms();
+        let counts = std::sync::Mutex::new(RotateReport::default());
+        let plan = |rows: &[(String, String)]| -> Result<Vec<(String, String)>> {
+            let mut out = Vec::with_capacity(rows.len());
+            let mut bad = Vec::new();
+            let mut report = RotateReport::default();
+            for (id, stored) in rows {
+                match seal::open_with(current.as_deref(), id, stored) {
+                    Ok(opened) => {
+                        match opened {
+                            Opened::Sealed(_) => report.resealed += 1,
+                            Opened::Legacy(_) => report.sealed_legacy += 1,
+                        }
+                        let key = opened.into_secret();
+                        let sealed = new
+                            .seal(id, key.expose())
+                            .map_err(|e| RegistryError::other(format!("cannot seal: {e}")))?;
+                        out.push((id.clone(), sealed));
+                    }
+                    Err(e) => bad.push(format!("account '{id}': {e}")),
+                }
+            }
+            if !bad.is_empty() {
+                return Err(RegistryError::invalid(format!(
+                    "{} stored key(s) cannot be opened with the current master key; nothing \
+                     was changed: {}",
+                    bad.len(),
+                    bad.join("; ")
+                )));
+            }
+            if let Ok(mut c) = counts.lock() {
+                *c = report;
+            }
+            Ok(out)
+        };
+        with_tx!(self, |c, m| m::rewrite_api_keys(c, &plan, now).await)?;
+        self.checkpoint().await;
+        Ok(counts.into_inner().unwrap_or_default())
+    }
+
+    /// Whether the database file is still the one opened: [`DbIdentity::Removed`] or
+    /// [`DbIdentity::Replaced`] when the SQLite file was deleted or swapped while
+    /// running; always [`DbIdentity::Ok`] for PostgreSQL and in-memory SQLite. Looks at
+    /// the file system now (one `stat`); logs an error once per change for the worse and
+    /// an info line when the file is back.
+    pub fn check_identity(&self) -> DbIdentity {
+        self.identity.as_ref().map_or(DbIdentity::Ok, |w| w.check())
+    }
+
+    /// The operator-facing explanation when [`Registry::check_identity`] is not `Ok`.
+    pub fn identity_problem(&self) -> Option<String> {
+        describe(self.identity.as_ref()?.check())
+    }
+
+    /// Every write first makes sure the SQLite file is still the one opened: writes into
+    /// a removed or replaced file are [`RegistryError::Unavailable`].
+    pub(super) fn guard_write(&self) -> Result<()> {
+        match self.identity_problem() {
+            None => Ok(()),
+            Some(message) => Err(RegistryError::Unavailable { message }),
+        }
     }
 }

@@ -165,7 +165,10 @@ pub(crate) fn v1_database_sql(init_sql: &str) -> String {
 /// `openai` (as before), custom servers are not asked for stream usage (as before), and
 /// existing usage events are `chat`.
 pub(crate) async fn assert_upgraded_from_v1(r: &Registry) {
-    assert_eq!(r.migration_status().await.unwrap().applied, vec![1, 2, 4]);
+    assert_eq!(
+        r.migration_status().await.unwrap().applied,
+        vec![1, 2, 3, 4]
+    );
     let accounts = r.list_accounts().await.unwrap();
     type Row<'a> = (&'a str, &'a str, bool, Option<&'a str>, Option<u32>);
     let got: Vec<Row<'_>> = accounts
@@ -192,4 +195,65 @@ pub(crate) async fn assert_upgraded_from_v1(r: &Registry) {
     let events = r.usage_events(None, None).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].endpoint, "chat");
+}
+
+/// Like [`both_backends!`], for tests that take the whole `&TestDb` (raw SQL access).
+#[macro_export]
+macro_rules! both_backends_db {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend_db {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::common::sqlite().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres_backend_db {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::common::postgres().await else { return };
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+impl TestDb {
+    /// Writes `api_key` as earlier versions of Rook did: plaintext, straight into the
+    /// column, bypassing the registry's refusal.
+    pub(crate) async fn write_legacy_api_key(&self, id: &str, key: &str) {
+        use sqlx::Connection;
+        let sql = "UPDATE accounts SET api_key = $1 WHERE id = $2";
+        if let (Some(url), Some(schema)) = (&self.pg_url, &self.schema) {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(&format!("SET search_path TO \"{schema}\""))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query(sql)
+                .bind(key)
+                .bind(id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        } else {
+            let path = self.dir.as_ref().unwrap().path().join("rook.db");
+            let url = format!("sqlite://{}", path.display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(sql)
+                .bind(key)
+                .bind(id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+    }
 }
