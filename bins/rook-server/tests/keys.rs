@@ -290,6 +290,33 @@ async fn scenario(up: &FakeUpstream, server: &RookServer) -> Vec<String> {
     assert!(table.contains("$0.06 / $0.05 per day"), "{table}");
     assert!(table.contains("default"), "{table}");
 
+    // PATCH applies at once: a raised budget admits the key again; unknown fields are 400.
+    let auth = bearer(ADMIN);
+    let patch = |body: Value| {
+        let url = server.url("/api/keys/app");
+        let auth = auth.clone();
+        async move {
+            http::request(
+                "PATCH",
+                &url,
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                Some(serde_json::to_vec(&body).unwrap()),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let r = patch(json!({"budget_usd": 1.0})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["budget_usd"], 1.0);
+    assert_eq!(call(server, &app_secret, "m").await.status, 200);
+    assert_eq!(patch(json!({"secret": "x"})).await.status, 400);
+    assert_eq!(patch(json!({"budget_usd": 0.05})).await.status, 200);
+    assert_eq!(call(server, &app_secret, "m").await.status, 429);
+
     // Key RPM: two per minute, the third is 429 with Retry-After.
     let (_, rpm) = create_key(server, &["--name", "rpm", "--rpm", "2"]);
     secrets.push(rpm.clone());
@@ -388,8 +415,8 @@ async fn scenario(up: &FakeUpstream, server: &RookServer) -> Vec<String> {
         metrics.contains("rook_client_key_requests_total{key=\"app\"}"),
         "{metrics}"
     );
-    assert!(metrics.contains("rook_client_key_rejections_total{reason=\"budget_exceeded\"} 1"));
-    assert!(metrics.contains("rook_client_key_spend_usd{key=\"app\"} 0.06"));
+    assert!(metrics.contains("rook_client_key_rejections_total{reason=\"budget_exceeded\"} 2"));
+    assert!(metrics.contains("rook_client_key_spend_usd{key=\"app\"} 0.08"));
 
     // Audit: create/rotate/revoke with the actor and the request id.
     let audit = admin_get(server, "/api/audit/events?limit=100")
@@ -489,15 +516,17 @@ async fn client_keys_on_postgres() {
 }
 
 /// A budget crossed by traffic is refused until the UTC day rolls over; the test
-/// clock offset puts the server three seconds before midnight.
+/// clock offset puts the server eight seconds before midnight.
 #[tokio::test]
 async fn budget_rolls_over_with_the_period() {
+    let t0 = std::time::Instant::now();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let to_midnight = 86_400 - now % 86_400;
-    let offset = (to_midnight - 3).to_string();
+    // Server clock = wall clock + offset: midnight comes at t0 + 8 s (less the fraction
+    // of the current second).
+    let offset = (86_400 - now % 86_400 - 8).to_string();
     let up = FakeUpstream::start().await;
     let mut env = ENV.to_vec();
     env.push(("ROOK_TEST_CLOCK_OFFSET_SECONDS", &offset));
@@ -518,13 +547,23 @@ async fn budget_rolls_over_with_the_period() {
     assert_eq!(call(&server, &k, "m").await.status, 200);
     let calls = up.chat_requests().len();
     let r = call(&server, &k, "m").await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(7),
+        "the machine is too slow for this test"
+    );
     assert_eq!(r.status, 429, "{}", r.text());
     assert_eq!(error_code(&r), "budget_exceeded");
+    assert!(r.text().contains("resets at"), "{}", r.text());
     assert_eq!(up.chat_requests().len(), calls);
     // After the (offset) midnight the new day starts at zero.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(9).saturating_sub(t0.elapsed())).await;
     let r = call(&server, &k, "m").await;
     assert_eq!(r.status, 200, "{}", r.text());
+    let shown = admin_get(&server, "/api/keys/daily").await.json();
+    assert!(
+        (shown["spend_usd"].as_f64().unwrap() - 0.02).abs() < 1e-9,
+        "{shown}"
+    );
 }
 
 /// 32 concurrent requests against a nearly spent budget: all admitted (they are in
@@ -592,6 +631,9 @@ async fn overspend_is_bounded_by_the_requests_in_flight_and_spend_survives_a_res
         .unwrap();
     let r = call(&server, &k, "m").await;
     assert_eq!(error_code(&r), "budget_exceeded");
+    // The last use was written at shutdown (batched, not per request).
+    let shown = admin_get(&server, "/api/keys/burst").await.json();
+    assert!(shown["last_used_at"].is_string(), "{shown}");
     let spend_after = admin_get(&server, "/api/keys/burst").await.json()["spend_usd"]
         .as_f64()
         .unwrap();
