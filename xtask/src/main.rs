@@ -8,12 +8,17 @@
 //! - `release`: a release build of both binaries, with their sizes.
 //! - `demo`: runs `rook-server` (examples/quickstart.toml) in front of the bundled
 //!   fake upstream, so Rook can be tried without a provider key.
+//! - `fuzz`: builds and runs the fuzz targets of `crates/rook-fuzz` for
+//!   `--minutes N` (default 10; `--target NAME` for one); see `docs/fuzzing.md`.
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+mod bench_keys;
+mod fuzz;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -23,6 +28,7 @@ fn main() -> ExitCode {
         "bench" => bench(&args[1..]),
         "release" => release(),
         "demo" => demo(),
+        "fuzz" => fuzz::fuzz(&args[1..]),
         _ => {
             println!(
                 "usage: cargo xtask <task>\n\n\
@@ -30,9 +36,12 @@ fn main() -> ExitCode {
                  bench    release build + load harness against a local mock upstream (docs/performance.md);\n           \
                  --quick: base case only, 5 s per case; --latency: c=1 latency only, direct vs rook,\n           \
                  alternating rounds, without the harness's RSS sampler; --translated: OpenAI chat to an\n           \
-                 OpenAI-protocol vs an Anthropic-protocol account (the translation's cost)\n  \
+                 OpenAI-protocol vs an Anthropic-protocol account (the translation's cost); --keys: one\n           \
+                 inbound token vs 200 client keys with scopes, budgets and limits (the key lookup's cost)\n  \
                  release  release build of rook-server and rook-cli\n  \
-                 demo     run rook-server with examples/quickstart.toml in front of the bundled fake upstream"
+                 demo     run rook-server with examples/quickstart.toml in front of the bundled fake upstream\n  \
+                 fuzz     build and run the fuzz targets (crates/rook-fuzz) for --minutes N (default 10),\n           \
+                 --target NAME for one; failing inputs go to fuzz/corpus/<target>/ (docs/fuzzing.md)"
             );
             return if task == "help" || task == "--help" {
                 ExitCode::SUCCESS
@@ -256,6 +265,14 @@ fn bench(args: &[String]) -> Result<(), String> {
             &root.join("bench/rook-bench-translated.toml"),
         );
     }
+    if args.iter().any(|a| a == "--keys") {
+        return bench_keys::keys_bench(
+            &shared,
+            &mock_target.join("release/mock-upstream"),
+            &server,
+            &out_dir,
+        );
+    }
     if args.iter().any(|a| a == "--latency") {
         return latency_bench(
             &shared,
@@ -309,8 +326,22 @@ fn wrk_case(
     mode: &str,
     concurrency: u32,
 ) -> Result<(f64, f64, f64), String> {
+    wrk_case_as(shared, base_url, model, label, mode, concurrency, "dummy")
+}
+
+/// [`wrk_case`] sending `api_key` as the bearer token.
+fn wrk_case_as(
+    shared: &Path,
+    base_url: &str,
+    model: &str,
+    label: &str,
+    mode: &str,
+    concurrency: u32,
+    api_key: &str,
+) -> Result<(f64, f64, f64), String> {
     let out = Command::new("bash")
         .arg(shared.join("run.sh"))
+        .env("API_KEY", api_key)
         .args([base_url, model, label])
         .env("MODES", mode)
         .env("CONCURRENCY", concurrency.to_string())

@@ -15,6 +15,8 @@
 //! - The gateway's files stay under 500 lines before their tests, and only its
 //!   `app` and `control` parts take the whole `App`.
 //! - `rook-test-support` is used only as a dev-dependency.
+//! - `rook-fuzz` (the fuzz targets, dev-only) depends on the parsers it fuzzes
+//!   (protocol, config, resilience) and nothing depends on it.
 //! - Every crate has crate-level docs and forbids unsafe code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -113,6 +115,10 @@ fn crate_dependency_directions() {
         ("rook-server", &["rook-gateway"][..]),
         ("rook-cli", &["rook-gateway"][..]),
         ("xtask", &[][..]),
+        (
+            "rook-fuzz",
+            &["rook-protocol", "rook-config", "rook-resilience"][..],
+        ),
     ]);
     let mut problems = Vec::new();
     for (name, (deps, _)) in &meta {
@@ -128,6 +134,9 @@ fn crate_dependency_directions() {
             }
         }
         for d in deps {
+            if d.name == "rook-fuzz" {
+                problems.push(format!("{name}: nothing depends on rook-fuzz"));
+            }
             if d.name == "rook-test-support" && d.kind.as_deref() != Some("dev") {
                 problems.push(format!(
                     "{name}: rook-test-support only as a dev-dependency"

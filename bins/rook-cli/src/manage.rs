@@ -317,6 +317,18 @@ async fn backend(g: &GlobalArgs, target: &Target) -> Result<Backend, CliError> {
     }
 }
 
+/// An account record whose base URL passes the configured egress policy (the
+/// same check as the config file and the admin API).
+fn egress_checked(config: &Config, rec: AccountRecord) -> Result<AccountRecord, CliError> {
+    let policy = config
+        .upstream
+        .egress_policy()
+        .map_err(|e| CliError::fail(format!("the [upstream] egress policy is invalid: {e}")))?;
+    entity::check_egress(&policy, &rec.base_url)
+        .map_err(|e| CliError::fail(format!("--base-url: {}", e.message)))?;
+    Ok(rec)
+}
+
 fn path_segment(id: &str) -> String {
     // Ids are [A-Za-z0-9_.-]; route models may hold more: percent-encode the rest.
     let mut out = String::new();
@@ -429,10 +441,10 @@ impl Backend {
                 c.call(Method::POST, &format!("/api/{}", e.plural()), Some(&record))
                     .await?;
             }
-            Backend::Registry(r, _) => {
+            Backend::Registry(r, config) => {
                 match e {
                     Entity::Account => r
-                        .create_account(&from_json::<AccountRecord>(record)?)
+                        .create_account(&egress_checked(config, from_json(record)?)?)
                         .await
                         .map(drop),
                     Entity::Pool => r
@@ -460,10 +472,10 @@ impl Backend {
                 )
                 .await?;
             }
-            Backend::Registry(r, _) => {
+            Backend::Registry(r, config) => {
                 match e {
                     Entity::Account => r
-                        .update_account(&from_json::<AccountRecord>(record)?)
+                        .update_account(&egress_checked(config, from_json(record)?)?)
                         .await
                         .map(drop),
                     Entity::Pool => r

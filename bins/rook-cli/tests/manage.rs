@@ -895,3 +895,64 @@ fn server_mode_without_a_token_says_where_it_looked() {
         seen[0]
     );
 }
+
+#[test]
+fn the_registry_path_applies_the_egress_policy() {
+    let env = Env::new();
+    let cfg = setup(&env, false);
+    let c = cfg.as_str();
+    // Cloud metadata is refused, naming the flag; nothing is written.
+    let out = env.run(
+        &[
+            "accounts",
+            "add",
+            "--config",
+            c,
+            "--id",
+            "meta",
+            "--vendor",
+            "custom",
+            "--base-url",
+            "http://169.254.169.254/v1",
+        ],
+        &[],
+    );
+    out.assert_code(2);
+    assert!(out.stderr.contains("--base-url"), "{}", out.stderr);
+    let list = env.run(&["accounts", "list", "--json", "--config", c], &[]);
+    list.assert_code(0);
+    assert!(!list.stdout.contains("\"meta\""), "{}", list.stdout);
+    // A local model server stays allowed by default.
+    env.run(
+        &[
+            "accounts",
+            "add",
+            "--config",
+            c,
+            "--id",
+            "local",
+            "--vendor",
+            "custom",
+            "--base-url",
+            "http://127.0.0.1:8000/v1",
+        ],
+        &[],
+    )
+    .assert_code(0);
+    // An existing account cannot be moved onto a denied address either.
+    let out = env.run(
+        &[
+            "accounts",
+            "set",
+            "--config",
+            c,
+            "--id",
+            "local",
+            "--base-url",
+            "http://[fd00:ec2::254]/v1",
+        ],
+        &[],
+    );
+    out.assert_code(2);
+    assert!(out.stderr.contains("--base-url"), "{}", out.stderr);
+}

@@ -87,7 +87,11 @@ impl std::error::Error for InvalidAnswer {}
 ///     Err(InvalidAnswer::MissingKey("data")));
 /// ```
 pub fn read_answer(kind: AnswerKind, body: &[u8]) -> Result<Option<Usage>, InvalidAnswer> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // JSON text is UTF-8 (RFC 8259 §8.1); serde_json checks the strings it
+    // reads but not those it skips, so check the whole body first (found by
+    // fuzzing: invalid bytes inside a skipped value passed).
+    let text = std::str::from_utf8(body).map_err(|e| InvalidAnswer::NotJson(e.to_string()))?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let seen = de
         .deserialize_map(Keys {
             required: kind.required_key(),
@@ -183,6 +187,8 @@ mod tests {
             b"[]",
             br#"{"choices":[]} trailing"#,
             br#"{"choices":[]}{"choices":[]}"#,
+            // Invalid UTF-8 inside a value the reader skips.
+            b"{\"choices\":[],\"data\":[{\"x\":\"\xff\"}]}",
         ] {
             assert!(
                 matches!(

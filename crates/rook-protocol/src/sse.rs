@@ -36,6 +36,10 @@ pub struct SseParser {
     event: Option<String>,
     data: Vec<u8>,
     has_data: bool,
+    /// The event's data grew past `max_line` bytes: it is dropped, not kept
+    /// (an upstream sending `data:` lines without a blank line must not grow
+    /// memory without bound).
+    data_overlong: bool,
     /// The previous byte was a CR (a following LF belongs to the same line end).
     after_cr: bool,
     /// A non-empty line was seen since the last blank line.
@@ -58,6 +62,7 @@ impl SseParser {
             event: None,
             data: Vec::new(),
             has_data: false,
+            data_overlong: false,
             after_cr: false,
             pending: false,
             max_line,
@@ -145,10 +150,16 @@ impl SseParser {
         }
         if let Some(value) = self.line.strip_prefix(b"data:") {
             let value = value.strip_prefix(b" ").unwrap_or(value);
-            if self.has_data {
-                self.data.push(b'\n');
+            if self.data.len() + value.len() + 1 > self.max_line {
+                self.data_overlong = true;
+                self.data = Vec::new();
             }
-            self.data.extend_from_slice(value);
+            if !self.data_overlong {
+                if self.has_data {
+                    self.data.push(b'\n');
+                }
+                self.data.extend_from_slice(value);
+            }
             self.has_data = true;
         } else if let Some(value) = self.line.strip_prefix(b"event:") {
             let value = value.strip_prefix(b" ").unwrap_or(value);
@@ -164,6 +175,9 @@ impl SseParser {
             return;
         }
         self.has_data = false;
+        if std::mem::take(&mut self.data_overlong) {
+            return;
+        }
         on_event(SseEvent {
             event,
             data: std::mem::take(&mut self.data),
@@ -400,6 +414,11 @@ fn is_usage_only_event(event: &[u8]) -> bool {
             data.extend_from_slice(v.strip_prefix(b" ").unwrap_or(v));
         }
     }
+    // An object only: a derived struct also reads an array, field by position
+    // (found by fuzzing: `data: [[],"usage"]` was dropped as the usage chunk).
+    if data.trim_ascii_start().first() != Some(&b'{') {
+        return false;
+    }
     #[derive(serde::Deserialize)]
     struct Chunk {
         choices: Option<Vec<serde::de::IgnoredAny>>,
@@ -424,6 +443,27 @@ fn memchr_str(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_whose_data_outgrows_the_cap_is_dropped_not_kept() {
+        let mut p = SseParser::with_max_line(16);
+        let mut events = Vec::new();
+        // Many short data lines and no blank line: memory must stay bounded.
+        for _ in 0..1000 {
+            p.feed(b"data: 0123456789\n", |e| events.push(e));
+            assert!(p.data.len() <= 16);
+        }
+        p.feed(b"\n", |e| events.push(e));
+        assert!(events.is_empty());
+        // The next event is read normally.
+        p.feed(b"data: ok\n\n", |e| events.push(e));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data, b"ok");
+        // Data exactly at the cap is kept.
+        p.feed(b"data: 0123456\ndata: 01234567\n\n", |e| events.push(e));
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].data, b"0123456\n01234567");
+    }
 
     const STREAM: &str = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n\
         : keep-alive comment\n\n\
@@ -528,6 +568,13 @@ mod tests {
         o.feed(b"data: {\"choices\":[]}\n\ndata: oops\n\ndata: {\"cut\":\n\ndata: [DONE]\n\n");
         assert_eq!((o.events(), o.not_json_events()), (4, 2));
         assert!(o.saw_done());
+    }
+
+    #[test]
+    fn usage_filter_keeps_arrays_that_read_like_the_usage_chunk() {
+        let input = b"data: [[],\"usage\"]\n\ndata: [DONE]\n\n";
+        let mut f = UsageChunkFilter::new();
+        assert_eq!(f.push(input), input);
     }
 
     #[test]

@@ -52,7 +52,9 @@ impl RawUsage {
         Usage {
             prompt_tokens: prompt,
             completion_tokens: completion,
-            total_tokens: raw.total_tokens.unwrap_or(prompt + completion),
+            total_tokens: raw
+                .total_tokens
+                .unwrap_or(prompt.saturating_add(completion)),
             cached_tokens: raw.prompt_tokens_details.and_then(|d| d.cached_tokens),
         }
     }
@@ -123,5 +125,16 @@ mod tests {
             .to_openai_json()
             .get("prompt_tokens_details")
             .is_none());
+    }
+
+    #[test]
+    fn a_computed_total_saturates() {
+        // Found by fuzzing: `prompt + completion` overflowed (a panic in
+        // debug builds, a wrapped total in release builds).
+        let u = Usage::from_chunk(
+            br#"{"usage":{"prompt_tokens":3,"completion_tokens":18446744073709551615}}"#,
+        )
+        .unwrap();
+        assert_eq!(u.total_tokens, u64::MAX);
     }
 }

@@ -98,6 +98,9 @@ pub fn translate(req: &ChatRequest, opts: &RequestOptions) -> Result<Value, Tran
     }
     out.insert("messages".into(), Value::Array(messages));
     let mut max_tokens = req.max_tokens.unwrap_or(opts.default_max_tokens);
+    if max_tokens == 0 {
+        return Err(TranslateError::invalid("`max_tokens` must be at least 1"));
+    }
     let budget = match &req.reasoning_effort {
         Some(e) => thinking_budget(e)?,
         None => None,

@@ -56,18 +56,32 @@ pub fn to_chat_completion(
     let mut tool_calls = Vec::new();
     for b in blocks {
         match b.get("type").and_then(Value::as_str) {
-            Some("text") => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
-            Some("thinking") => {
-                reasoning.push_str(b.get("thinking").and_then(Value::as_str).unwrap_or_default())
+            Some("text") => {
+                text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default())
             }
-            Some("tool_use") => tool_calls.push(json!({
-                "id": b.get("id").cloned().unwrap_or(Value::Null),
-                "type": "function",
-                "function": {
-                    "name": b.get("name").cloned().unwrap_or(Value::Null),
-                    "arguments": b.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into()),
-                },
-            })),
+            Some("thinking") => reasoning.push_str(
+                b.get("thinking")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            ),
+            Some("tool_use") => {
+                let (Some(id), Some(name)) = (
+                    b.get("id").and_then(Value::as_str),
+                    b.get("name").and_then(Value::as_str),
+                ) else {
+                    return Err(TranslateError::invalid(
+                        "upstream tool_use block has no id or name",
+                    ));
+                };
+                tool_calls.push(json!({
+                    "id": id,
+                    "type": "function",
+                    "function": {
+                        "name": name,
+                        "arguments": b.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into()),
+                    },
+                }))
+            }
             // redacted_thinking and server-tool blocks have no OpenAI counterpart.
             _ => {}
         }
@@ -164,5 +178,12 @@ mod tests {
     fn malformed_upstream_answers() {
         assert!(to_chat_completion(b"nope", "m", 0).is_err());
         assert!(to_chat_completion(b"{}", "m", 0).is_err());
+        // A tool_use block without an id or a name (found by fuzzing).
+        assert!(to_chat_completion(
+            br#"{"content":[{"type":"tool_use","name":"f","input":{}}]}"#,
+            "m",
+            0
+        )
+        .is_err());
     }
 }

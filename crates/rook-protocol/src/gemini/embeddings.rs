@@ -121,15 +121,23 @@ pub fn to_openai(body: &[u8], model: &str, base64: bool) -> Result<Translated, T
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            let values = e.get("values").cloned().unwrap_or(json!([]));
+            let values = match e.get("values") {
+                Some(v @ Value::Array(_)) => v.clone(),
+                None | Some(Value::Null) => json!([]),
+                Some(_) => {
+                    return Err(TranslateError::invalid(
+                        "upstream embedding values are not an array",
+                    ))
+                }
+            };
             let embedding = if base64 {
                 base64_vector(&values)
             } else {
                 values
             };
-            json!({"object": "embedding", "index": i, "embedding": embedding})
+            Ok(json!({"object": "embedding", "index": i, "embedding": embedding}))
         })
-        .collect();
+        .collect::<Result<_, TranslateError>>()?;
     let out = json!({
         "object": "list",
         "data": data,
@@ -203,6 +211,8 @@ mod tests {
             ]})
         );
         assert!(to_openai(b"{}", "e", false).is_err());
+        // Values that are not an array (found by fuzzing: relayed as `"embedding": 3`).
+        assert!(to_openai(br#"{"embeddings":[{"values":3}]}"#, "e", false).is_err());
     }
 
     #[test]

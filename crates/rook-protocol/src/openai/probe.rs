@@ -377,7 +377,10 @@ fn offset_in(outer: &[u8], inner: &str) -> Option<usize> {
 
 /// Reads a chat request body. See the module docs.
 pub fn probe_chat(body: &[u8]) -> Result<ChatProbe, ProbeError> {
-    let fields: Fields<'_> = serde_json::from_slice(body).map_err(|e| ProbeError::from_json(&e))?;
+    // JSON text is UTF-8; serde_json skips unread strings without checking
+    // them, so check the whole body (found by fuzzing).
+    let text = std::str::from_utf8(body).map_err(|e| ProbeError::InvalidJson(e.to_string()))?;
+    let fields: Fields<'_> = serde_json::from_str(text).map_err(|e| ProbeError::from_json(&e))?;
     if let Some(key) = &fields.duplicate {
         return Err(ProbeError::DuplicateKey(clip_key(key)));
     }
@@ -470,6 +473,15 @@ mod tests {
         ));
         assert!(matches!(
             probe_chat(br#"{"model":"a"} trailing"#),
+            Err(ProbeError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            probe_chat(br#"{"model":"a","stream_options":[true]}"#),
+            Err(ProbeError::InvalidJson(_))
+        ));
+        // Invalid UTF-8 in a field the probe does not read is still not JSON.
+        assert!(matches!(
+            probe_chat(b"{\"model\":\"a\",\"messages\":[\"\xff\"]}"),
             Err(ProbeError::InvalidJson(_))
         ));
         assert_eq!(

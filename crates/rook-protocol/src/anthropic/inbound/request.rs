@@ -160,6 +160,9 @@ pub fn translate(v: &Value, opts: &InboundOptions) -> Result<Value, TranslateErr
     }
     for (from, to) in [("temperature", "temperature"), ("top_p", "top_p")] {
         if let Some(x) = v.get(from).filter(|x| !x.is_null()) {
+            if !x.is_number() {
+                return Err(invalid(format!("`{from}` must be a number")));
+            }
             out.insert(to.into(), x.clone());
         }
     }
@@ -168,6 +171,9 @@ pub fn translate(v: &Value, opts: &InboundOptions) -> Result<Value, TranslateErr
         .and_then(Value::as_array)
         .filter(|s| !s.is_empty())
     {
+        if !stop.iter().all(Value::is_string) {
+            return Err(invalid("`stop_sequences` must be strings"));
+        }
         out.insert("stop".into(), Value::Array(stop.clone()));
     }
     if let Some(u) = v.pointer("/metadata/user_id").and_then(Value::as_str) {
@@ -304,15 +310,28 @@ fn convert_turn(i: usize, turn: &Value, out: &mut Vec<Value>) -> Result<(), Tran
             let mut calls = Vec::new();
             for (j, b) in blocks.iter().enumerate() {
                 match b.get("type").and_then(Value::as_str) {
-                    Some("text") => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
-                    Some("tool_use") => calls.push(json!({
-                        "id": b.get("id").cloned().unwrap_or(Value::Null),
-                        "type": "function",
-                        "function": {
-                            "name": b.get("name").cloned().unwrap_or(Value::Null),
-                            "arguments": b.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into()),
-                        },
-                    })),
+                    Some("text") => {
+                        text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default())
+                    }
+                    Some("tool_use") => {
+                        let at = format!("messages[{i}].content[{j}]");
+                        let id = b
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| invalid(format!("{at}.id is required")))?;
+                        let name = b
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| invalid(format!("{at}.name is required")))?;
+                        calls.push(json!({
+                            "id": id,
+                            "type": "function",
+                            "function": {
+                                "name": name,
+                                "arguments": b.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into()),
+                            },
+                        }))
+                    }
                     Some("thinking" | "redacted_thinking") => {}
                     _ => return Err(unsupported(format!("messages[{i}].content[{j}].type"))),
                 }

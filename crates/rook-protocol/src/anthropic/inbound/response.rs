@@ -65,10 +65,18 @@ pub fn to_message(body: &[u8], model: &str) -> Result<Translated, TranslateError
                     }
                 }
             };
+            let (Some(id), Some(name)) = (
+                c.get("id").and_then(Value::as_str),
+                c.pointer("/function/name").and_then(Value::as_str),
+            ) else {
+                return Err(TranslateError::invalid(
+                    "upstream tool call has no id or function name",
+                ));
+            };
             content.push(json!({
                 "type": "tool_use",
-                "id": c.get("id").cloned().unwrap_or(Value::Null),
-                "name": c.pointer("/function/name").cloned().unwrap_or(Value::Null),
+                "id": id,
+                "name": name,
                 "input": input,
             }));
         }
@@ -143,5 +151,15 @@ mod tests {
         }
         assert!(tr(json!({"choices": []})).is_err());
         assert!(tr(json!({"choices": [{"message": {"tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "{oops"}}]}}]})).is_err());
+        // A tool call without an id or a function name (found by fuzzing:
+        // it became a tool_use block with `"name": null`).
+        assert!(tr(
+            json!({"choices": [{"message": {"tool_calls": [{"id": "c", "function": []}]}}]})
+        )
+        .is_err());
+        assert!(tr(
+            json!({"choices": [{"message": {"tool_calls": [{"function": {"name": "f"}}]}}]})
+        )
+        .is_err());
     }
 }

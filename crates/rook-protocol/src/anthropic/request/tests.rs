@@ -231,6 +231,8 @@ fn invalid_requests() {
         json!({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]}),
         json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x"}}]}]}),
         json!({"tool_choice": "required"}),
+        // Found by fuzzing: went to Anthropic as `"max_tokens": 0`.
+        json!({"max_tokens": 0}),
     ] {
         assert_eq!(
             tr(base(extra.clone())).unwrap_err().code(),

@@ -187,5 +187,19 @@ fn rejections() {
         .unwrap_err()
         .code(),
         "invalid_request"
-    );
+    ); // Sampling values that are not numbers, stop sequences that are not
+       // strings (found by fuzzing: passed on as they were).
+    for extra in [
+        json!({"temperature": [0.2]}),
+        json!({"top_p": "high"}),
+        json!({"stop_sequences": [1]}),
+        // A tool_use block without id or name (found by fuzzing: `"name": null`).
+        json!({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "tool_use", "input": {}}]}]}),
+    ] {
+        assert_eq!(
+            tr(base(extra.clone())).unwrap_err().code(),
+            "invalid_request",
+            "{extra}"
+        );
+    }
 }
