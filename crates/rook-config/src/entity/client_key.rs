@@ -33,7 +33,7 @@ pub const MAX_MODELS: usize = 256;
 pub const MAX_BUDGET_USD: f64 = 1_000_000_000.0;
 
 /// Largest `requests_per_minute` of a key.
-pub const MAX_KEY_RPM: u32 = 1_000_000;
+pub const MAX_KEY_RPM: u32 = 1_000_000_000;
 
 /// Largest `tokens_per_minute` of a key.
 pub const MAX_KEY_TPM: u32 = 1_000_000_000;
