@@ -1,6 +1,8 @@
 //! `doctor`: ordered pre-flight checks with pass/warn/fail, guidance and a
 //! stable JSON form for scripts.
 
+mod keys;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -212,10 +214,12 @@ async fn diagnose(g: &GlobalArgs, args: &DoctorArgs) -> Report {
     checks.push(secrets_check);
     let accounts =
         gather_accounts(config, registry.as_ref(), sealer.as_ref(), &mut advisories).await;
+    let keys_check = keys::check_client_keys(config, registry.as_ref()).await;
     if let Some(r) = registry {
         r.close().await;
     }
     checks.push(check_accounts(&accounts));
+    checks.push(keys_check);
     if args.probe {
         checks.extend(probe_accounts(&accounts, &config.upstream).await);
     }

@@ -2,8 +2,9 @@
 //!
 //! Argument parsing and composition only: `doctor` (pre-flight checks),
 //! `usage report` (reads the registry directly), `config export|validate`,
-//! `accounts|pools|routes list|add|remove|set` (registry or admin API),
-//! `secrets rotate-master` and `db migrate|backup`. See `docs/cli.md`.
+//! `accounts|pools|routes list|add|remove|set`, `keys create|list|show|revoke|rotate`
+//! (registry or admin API), `secrets rotate-master` and `db migrate|backup`. See
+//! `docs/cli.md`.
 //!
 //! Exit codes: 0 success, 1 `doctor --strict` found warnings, 2 any failure
 //! (invalid configuration, unreachable or missing database, rejected change,
@@ -16,6 +17,7 @@ mod common;
 mod config_cmd;
 mod db;
 mod doctor;
+mod keys_cmd;
 mod manage;
 mod secrets_cmd;
 mod table;
@@ -91,6 +93,8 @@ enum Command {
     /// Keys at rest: re-encrypt stored API keys under a new master key.
     #[command(subcommand)]
     Secrets(secrets_cmd::SecretsCommand),
+    /// Manage client keys (inbound keys with scopes, budgets, limits, expiry).
+    Keys(keys_cmd::KeysArgs),
     /// Database maintenance.
     #[command(
         subcommand,
@@ -189,6 +193,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Pools(args) => manage::pools(g, args).await.map(|()| 0),
         Command::Routes(args) => manage::routes(g, args).await.map(|()| 0),
         Command::Secrets(cmd) => secrets_cmd::run(g, cmd).await.map(|()| 0),
+        Command::Keys(args) => keys_cmd::run(g, args).await.map(|()| 0),
         Command::Db(DbCommand::Migrate) => db::migrate(g).await.map(|()| 0),
         Command::Db(DbCommand::Backup { path }) => db::backup(g, &path).await.map(|()| 0),
     }

@@ -43,7 +43,7 @@ pub(crate) struct ReportArgs {
     /// Window end (exclusive): a duration ago or a UTC date; default now.
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
-    /// Grouping: model, account, vendor, day, outcome or endpoint. Repeat or
+    /// Grouping: model, account, vendor, day, outcome, endpoint or key. Repeat or
     /// comma-separate for several. Default: model.
     #[arg(long, value_delimiter = ',', value_name = "KEY")]
     pub group_by: Vec<String>,
@@ -62,7 +62,7 @@ pub(crate) fn parse_group_by(values: &[String]) -> Result<Vec<GroupBy>, CliError
         }
         let g = GroupBy::from_name(v).ok_or_else(|| {
             CliError::fail(format!(
-                "unknown --group-by {v:?}: expected model, account, vendor, day, outcome or endpoint"
+                "unknown --group-by {v:?}: expected model, account, vendor, day, outcome, endpoint or key"
             ))
         })?;
         if !out.contains(&g) {

@@ -59,7 +59,8 @@ fn passes_on_a_good_loopback_config() {
             "bind",
             "resilience",
             "secrets",
-            "accounts"
+            "accounts",
+            "client_keys"
         ]
     );
     for c in report["checks"].as_array().unwrap() {
@@ -142,7 +143,7 @@ fn pending_migrations_warn() {
         db["guidance"],
         "run rook-cli db migrate or start the server"
     );
-    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2, 3]));
+    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2, 3, 4]));
 }
 
 #[test]

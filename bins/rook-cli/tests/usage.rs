@@ -298,7 +298,11 @@ fn group_by_endpoint_and_requests_without_usage() {
         &[],
     );
     run.assert_code(2);
-    assert!(run.stderr.contains("outcome or endpoint"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("outcome, endpoint or key"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

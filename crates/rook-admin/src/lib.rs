@@ -105,8 +105,17 @@
 //! `until` take a duration back from now (`30m`, `24h`, `7d`; units `s m h d w`), a date
 //! `YYYY-MM-DD` (UTC midnight) or an RFC 3339 timestamp (`Z` or `±HH:MM`; in a query
 //! string encode `+` as `%2B`). `since` defaults to `24h`, `until` to open (`null`);
-//! `group_by` is a comma-separated list of `model`, `account`, `vendor`, `day`, `outcome`
+//! `group_by` is a comma-separated list of `model`, `account`, `vendor`, `day`, `outcome`,
+//! `endpoint`, `key` (client key id)
 //! (default `model`). Unknown or repeated parameters are 400.
+//!
+//! **Client keys** (see `docs/keys.md`): `GET /api/keys`, `POST /api/keys` (201, the
+//! answer holds the `secret`, shown only then), `GET /api/keys/{id}` (with `spend_usd`
+//! of the current budget period, `budget_usd`, `period_resets_at`, `requests_today`),
+//! `PATCH /api/keys/{id}`, `DELETE /api/keys/{id}` (revoke; the row stays),
+//! `POST /api/keys/{id}/rotate` (`{"grace_seconds": N}` optional; the new `secret`).
+//! Declared keys and the `default` key of `[inbound_auth]` are read-only (409
+//! `read_only`). Changes are audited with `entity_type: client_key`.
 //!
 //! **Audit**: `GET /api/audit/events?limit=50&before=<id>` answers
 //! `{"events":[{"id","ts_ms","ts","request_id","client_addr","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,
@@ -130,9 +139,13 @@
 mod body;
 mod entities;
 mod error;
+mod keys;
 mod openapi;
 mod reports;
 
+pub use keys::{
+    client_key_view, client_key_with_usage, default_key_view, slug as key_id_from_name,
+};
 pub use reports::decode_path;
 
 use error::{ApiError, ApiResult};
@@ -197,6 +210,27 @@ pub trait Runtime: Send + Sync {
     /// Closes an account's breaker and clears its cooldown (operator action).
     /// `false` when routing does not know the account.
     fn reset_health(&self, id: &str) -> bool;
+    /// The running gateway's view of a client key's budget period (`None`: no budget,
+    /// unknown key, or no gateway: the admin API then derives spend from the registry).
+    fn client_key_live(&self, id: &str) -> Option<KeyLiveView> {
+        let _ = id;
+        None
+    }
+    /// Reloads the client keys after a change (default: a full [`Runtime::reload`]).
+    fn reload_keys(&self) -> BoxFuture<'_, Result<(), String>> {
+        self.reload()
+    }
+}
+
+/// A client key's current budget period as the running gateway counts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyLiveView {
+    /// Spend in the current period (charged when each request is recorded).
+    pub spend_usd: f64,
+    /// Start of the current period (unix ms; `i64::MIN` for `total`).
+    pub period_start_ms: i64,
+    /// When the next period starts (unix ms; `None` for `total`).
+    pub period_resets_at_ms: Option<i64>,
 }
 
 /// One `/api/*` request, already read.
@@ -440,6 +474,12 @@ impl Admin {
             ("PUT", "/api/routes/{model}") => self.update_route(req, param, false).await?,
             ("PATCH", "/api/routes/{model}") => self.update_route(req, param, true).await?,
             ("DELETE", "/api/routes/{model}") => self.delete_route(req, param).await?,
+            ("GET", "/api/keys") => self.list_keys().await?,
+            ("POST", "/api/keys") => self.create_key(req).await?,
+            ("GET", "/api/keys/{id}") => self.get_key(param).await?,
+            ("PATCH", "/api/keys/{id}") => self.update_key(req, param).await?,
+            ("DELETE", "/api/keys/{id}") => self.revoke_key(req, param).await?,
+            ("POST", "/api/keys/{id}/rotate") => self.rotate_key(req, param).await?,
             ("GET", "/api/usage") => self.usage(req).await?,
             ("GET", "/api/audit/events") => self.audit_events(req).await?,
             (method, path) => {
@@ -596,6 +636,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/routes/{model}"),
     ("PATCH", "/api/routes/{model}"),
     ("DELETE", "/api/routes/{model}"),
+    ("GET", "/api/keys"),
+    ("POST", "/api/keys"),
+    ("GET", "/api/keys/{id}"),
+    ("PATCH", "/api/keys/{id}"),
+    ("DELETE", "/api/keys/{id}"),
+    ("POST", "/api/keys/{id}/rotate"),
     ("GET", "/api/usage"),
     ("GET", "/api/audit/events"),
 ];

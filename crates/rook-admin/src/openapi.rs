@@ -320,7 +320,7 @@ fn paths() -> Value {
                     },
                     {
                         "name": "group_by", "in": "query", "required": false,
-                        "description": "Comma-separated groupings: `model`, `account`, `vendor`, `day`, `outcome`, `endpoint`. Default `model`.",
+                        "description": "Comma-separated groupings: `model`, `account`, `vendor`, `day`, `outcome`, `endpoint`, `key`. Default `model`.",
                         "schema": {"type": "string", "default": "model"},
                     },
                 ],
@@ -579,8 +579,23 @@ fn components() -> Value {
 }
 
 /// The OpenAPI 3.0 document of the admin API.
+/// Helpers the client key paths (`keys.rs`) use too.
+pub(crate) fn key_responses(extra: Value, errors: &[(&str, &str)]) -> Value {
+    responses(extra, errors)
+}
+
+/// See [`key_responses`].
+pub(crate) fn key_ok(description: &str, schema_name: &str) -> Value {
+    ok(description, schema_name)
+}
+
+/// See [`key_responses`].
+pub(crate) fn key_body(schema_name: &str) -> Value {
+    body(schema_name)
+}
+
 pub(crate) fn document(version: &str) -> Value {
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "Rook admin API",
@@ -595,7 +610,9 @@ pub(crate) fn document(version: &str) -> Value {
         ],
         "paths": paths(),
         "components": components(),
-    })
+    });
+    crate::keys::extend_openapi(&mut doc);
+    doc
 }
 
 #[cfg(test)]

@@ -40,6 +40,9 @@ use std::ops::RangeInclusive;
 
 use crate::model::{Protocol, Strategy, Vendor};
 
+// Client keys (issue 13): their rules, scopes and budget periods.
+pub mod client_key;
+
 /// Largest length of an account or pool id, in bytes.
 pub const MAX_ID_LEN: usize = 64;
 

@@ -66,6 +66,7 @@
 //! ```
 
 mod advice;
+mod client_keys;
 pub mod egress;
 pub mod entity;
 mod load;
@@ -77,6 +78,7 @@ mod secret;
 pub mod suggest;
 mod validate;
 
+pub use client_keys::ClientKeyConfig;
 pub use entity::{check_base_url, is_env_var_name, is_valid_id, MAX_ID_LEN};
 pub use load::{
     discover_config_path, env_var_for_key, load, ConfigError, LoadOptions, Loaded, Overrides,

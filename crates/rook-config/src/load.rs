@@ -19,7 +19,7 @@ pub const ENV_PREFIX: &str = "ROOK_";
 pub const ENV_SEPARATOR: &str = "__";
 /// `ROOK_*` variables used by the binaries that are not configuration keys;
 /// they never produce an "ignored variable" warning.
-pub const RESERVED_ENV_VARS: [&str; 1] = ["ROOK_CONFIG"];
+pub const RESERVED_ENV_VARS: [&str; 2] = ["ROOK_CONFIG", "ROOK_TEST_CLOCK_OFFSET_SECONDS"];
 
 pub(crate) const FLAGS_PROVIDER: &str = "command-line flags";
 
@@ -289,6 +289,9 @@ fn ignored_env_warnings(config: &Config, known: &BTreeSet<String>) -> Vec<String
     add(config.secrets.master_key_source());
     for account in &config.accounts {
         add(account.api_key_source());
+    }
+    for key in &config.client_keys {
+        add(key.token_source());
     }
 
     let mut names: Vec<String> = std::env::vars_os()

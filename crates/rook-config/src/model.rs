@@ -75,6 +75,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// The master key that seals API-set provider keys at rest.
     pub secrets: crate::master_key::Secrets,
+    /// Client keys declared in the file (file-only; see `docs/keys.md`).
+    pub client_keys: Vec<crate::client_keys::ClientKeyConfig>,
 }
 
 impl Default for Config {
@@ -101,6 +103,7 @@ impl Default for Config {
             pools: Vec::new(),
             routes: Vec::new(),
             secrets: crate::master_key::Secrets::default(),
+            client_keys: Vec::new(),
         }
     }
 }
@@ -129,6 +132,7 @@ impl fmt::Debug for Config {
             .field("pools", &self.pools)
             .field("routes", &self.routes)
             .field("secrets", &self.secrets)
+            .field("client_keys", &self.client_keys)
             .finish()
     }
 }

@@ -202,6 +202,7 @@ impl Config {
         self.check_accounts(&mut c);
         self.check_pools(&mut c);
         self.check_routes(&mut c);
+        c.problems.extend(crate::client_keys::check(self));
         if c.problems.is_empty() {
             Ok(())
         } else {

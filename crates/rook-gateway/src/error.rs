@@ -116,6 +116,24 @@ pub(crate) enum ApiError {
         /// When to come back.
         retry_after: Option<Duration>,
     },
+    /// Refused because of the request's client key (401 revoked/disabled/expired,
+    /// 403 `model_not_allowed`, 429 `budget_exceeded`); see `app/keys`.
+    KeyRefused {
+        /// 401, 403 or 429.
+        status: StatusCode,
+        /// What happened (never the key).
+        message: String,
+        /// The error `type`.
+        kind: &'static str,
+        /// The error `code`.
+        code: &'static str,
+        /// The error `param`.
+        param: Option<&'static str>,
+        /// When to come back, if ever.
+        retry_after: Option<Duration>,
+        /// Low-cardinality class for logs and usage events.
+        class: &'static str,
+    },
     /// A bug or an unexpected internal failure. 500.
     Internal,
 }
@@ -181,6 +199,7 @@ impl ApiError {
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::KeyRefused { status, .. } => *status,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -202,6 +221,7 @@ impl ApiError {
             ApiError::BadGateway { .. } => "bad_gateway",
             ApiError::GatewayTimeout { .. } => "gateway_timeout",
             ApiError::Unavailable { .. } => "unavailable",
+            ApiError::KeyRefused { class, .. } => class,
             ApiError::Internal => "internal",
         }
     }
@@ -210,7 +230,8 @@ impl ApiError {
         match self {
             ApiError::RateLimited { retry_after, .. }
             | ApiError::Upstream { retry_after, .. }
-            | ApiError::Unavailable { retry_after, .. } => *retry_after,
+            | ApiError::Unavailable { retry_after, .. }
+            | ApiError::KeyRefused { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -312,6 +333,13 @@ impl ApiError {
             ApiError::Unavailable { message, code, .. } => {
                 (message.clone(), "service_unavailable", Some(code), None)
             }
+            ApiError::KeyRefused {
+                message,
+                kind,
+                code,
+                param,
+                ..
+            } => (message.clone(), *kind, Some(code), *param),
             ApiError::Internal => (
                 "Internal error.".into(),
                 "server_error",
@@ -372,7 +400,7 @@ impl ApiError {
         if let Some(d) = self.retry_after() {
             h.insert(header::RETRY_AFTER, retry_after_value(d));
         }
-        if matches!(self, ApiError::Unauthorized) {
+        if self.status() == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(v) = should_retry {

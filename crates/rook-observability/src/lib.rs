@@ -79,7 +79,25 @@ pub mod names {
     pub const PANIC_ROUTING_TOTAL: &str = "rook_panic_routing_total";
     /// Gauge: 1 while the database file is the one opened, 0 once removed or replaced.
     pub const DATABASE_IDENTITY_OK: &str = "rook_database_identity_ok";
+    /// Counter: requests admitted per client key.
+    pub const CLIENT_KEY_REQUESTS_TOTAL: &str = "rook_client_key_requests_total";
+    /// Gauge: spend of a client key in its current budget period.
+    pub const CLIENT_KEY_SPEND_USD: &str = "rook_client_key_spend_usd";
+    /// Counter: requests refused because of their client key, by reason.
+    pub const CLIENT_KEY_REJECTIONS_TOTAL: &str = "rook_client_key_rejections_total";
 }
+
+/// The `reason` label values of `rook_client_key_rejections_total`.
+pub const CLIENT_KEY_REJECTION_REASONS: &[&str] = &[
+    "missing",
+    "unknown",
+    "revoked",
+    "disabled",
+    "expired",
+    "model_not_allowed",
+    "budget_exceeded",
+    "rate_limited",
+];
 
 /// The `reason` label values of `rook_usage_events_dropped_total`: the queue
 /// was full, the database write failed, or the event arrived after shutdown
@@ -232,6 +250,24 @@ pub const METRICS: &[MetricDef] = &[
         labels: &[],
         help: "1 while the SQLite database file at the configured path is the one Rook opened (always 1 for PostgreSQL), 0 once it was removed or replaced while running (writes are then refused).",
     },
+    MetricDef {
+        name: names::CLIENT_KEY_REQUESTS_TOTAL,
+        kind: Kind::Counter,
+        labels: &["key"],
+        help: "Requests admitted per client key (the key id: operator-created, so bounded; `default` is the [inbound_auth] token).",
+    },
+    MetricDef {
+        name: names::CLIENT_KEY_SPEND_USD,
+        kind: Kind::Gauge,
+        labels: &["key"],
+        help: "Spend of a client key in its current budget period, in US dollars (keys with a budget; refreshed at scrape time).",
+    },
+    MetricDef {
+        name: names::CLIENT_KEY_REJECTIONS_TOTAL,
+        kind: Kind::Counter,
+        labels: &["reason"],
+        help: "Requests refused because of their client key, by reason (missing, unknown, revoked, disabled, expired, model_not_allowed, budget_exceeded, rate_limited).",
+    },
 ];
 
 /// The series exported at 0 from the moment [`install_prometheus`] returns,
@@ -250,6 +286,11 @@ pub fn zero_series() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         USAGE_DROP_REASONS
             .iter()
             .map(|r| (names::USAGE_EVENTS_DROPPED_TOTAL, vec![("reason", *r)])),
+    );
+    series.extend(
+        CLIENT_KEY_REJECTION_REASONS
+            .iter()
+            .map(|r| (names::CLIENT_KEY_REJECTIONS_TOTAL, vec![("reason", *r)])),
     );
     series
 }

@@ -81,6 +81,25 @@ pub(crate) fn validate_route(r: &RouteRecord) -> Result<()> {
     )
 }
 
+/// The rules of [`rook_config::entity::client_key`] for a stored key.
+pub(crate) fn validate_client_key(k: &crate::client_key::ClientKeyRecord) -> Result<()> {
+    first(
+        "client key",
+        &k.id,
+        entity::client_key::check_client_key(&entity::client_key::ClientKeyRef {
+            id: &k.id,
+            name: &k.name,
+            owner: k.owner.as_deref(),
+            models: &k.models,
+            budget_usd: k.budget_usd,
+            budget_period: k.budget_period.as_deref(),
+            requests_per_minute: k.requests_per_minute,
+            tokens_per_minute: k.tokens_per_minute,
+            metadata: Some(&k.metadata),
+        }),
+    )
+}
+
 pub(crate) fn no_duplicates<'a>(what: &str, ids: impl Iterator<Item = &'a str>) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
     for id in ids {
@@ -98,6 +117,7 @@ pub(crate) mod sqlite {
     const BACKEND: crate::Backend = crate::Backend::Sqlite;
     const MIGRATIONS: &[crate::migrate::Migration] = crate::migrate::SQLITE;
     include!("backend_impl.rs");
+    include!("backend_keys.rs");
 }
 
 pub(crate) mod postgres {
@@ -105,4 +125,5 @@ pub(crate) mod postgres {
     const BACKEND: crate::Backend = crate::Backend::Postgres;
     const MIGRATIONS: &[crate::migrate::Migration] = crate::migrate::POSTGRES;
     include!("backend_impl.rs");
+    include!("backend_keys.rs");
 }

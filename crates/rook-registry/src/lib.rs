@@ -43,6 +43,7 @@
 //! ```
 
 mod backend;
+pub mod client_key;
 mod error;
 mod identity;
 mod migrate;

@@ -41,6 +41,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "audit client address",
         sql: include_str!("../migrations/sqlite/0003_audit_client_addr.sql"),
     },
+    Migration {
+        version: 4,
+        description: "client_keys",
+        sql: include_str!("../migrations/sqlite/0004_client_keys.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -59,6 +64,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         description: "audit client address",
         sql: include_str!("../migrations/postgres/0003_audit_client_addr.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "client_keys",
+        sql: include_str!("../migrations/postgres/0004_client_keys.sql"),
     },
 ];
 

@@ -854,6 +854,9 @@ impl Registry {
     }
 }
 
+// Client keys (issue 13), in their own file; after the macros above.
+mod client_keys;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,17 +26,20 @@ pub enum GroupBy {
     Outcome,
     /// Client-facing endpoint (`chat`, `messages`, `embeddings`, …).
     Endpoint,
+    /// Client key id (`default` for `[inbound_auth]`'s token, `none` when unknown).
+    Key,
 }
 
 impl GroupBy {
     /// Every grouping.
-    pub const ALL: [GroupBy; 6] = [
+    pub const ALL: [GroupBy; 7] = [
         GroupBy::Model,
         GroupBy::Account,
         GroupBy::Vendor,
         GroupBy::Day,
         GroupBy::Outcome,
         GroupBy::Endpoint,
+        GroupBy::Key,
     ];
 
     /// The snake_case name.
@@ -48,6 +51,7 @@ impl GroupBy {
             GroupBy::Day => "day",
             GroupBy::Outcome => "outcome",
             GroupBy::Endpoint => "endpoint",
+            GroupBy::Key => "key",
         }
     }
 
@@ -65,6 +69,7 @@ impl GroupBy {
             GroupBy::Day => day(e.ts_ms),
             GroupBy::Outcome => e.outcome.clone(),
             GroupBy::Endpoint => e.endpoint.clone(),
+            GroupBy::Key => or_none(&e.key_id),
         }
     }
 }
@@ -340,6 +345,13 @@ mod tests {
             assert_eq!(GroupBy::from_name(g.as_str()), Some(g));
         }
         assert_eq!(GroupBy::from_name("endpoint"), Some(GroupBy::Endpoint));
+        events[0].key_id = Some("ci".into());
+        let r = build_report(&events, None, None, &[GroupBy::Key]);
+        let keys: Vec<(&str, u64)> = r.groups["key"]
+            .iter()
+            .map(|g| (g.key.as_str(), g.aggregate.requests))
+            .collect();
+        assert_eq!(keys, [("ci", 1), ("none", 2)]);
     }
 
     #[test]

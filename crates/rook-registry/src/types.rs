@@ -344,6 +344,10 @@ pub struct UsageEvent {
     /// `/v1/chat/completions`). Default `chat`.
     #[serde(default = "default_endpoint")]
     pub endpoint: String,
+    /// The client key the request was made with (`default` for `[inbound_auth]`'s
+    /// token; never the secret); `None` when no key was known.
+    #[serde(default)]
+    pub key_id: Option<String>,
 }
 
 fn default_endpoint() -> String {
@@ -392,6 +396,7 @@ impl Default for UsageEvent {
             cost_usd: None,
             error_class: None,
             endpoint: default_endpoint(),
+            key_id: None,
         }
     }
 }

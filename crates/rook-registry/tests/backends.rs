@@ -27,6 +27,8 @@ both_backends!(
     idempotency_concurrent_begin,
     audit_round_trip,
     keys_are_sealed_and_plaintext_refused,
+    client_key_lifecycle,
+    client_key_usage_and_sync,
 );
 
 both_backends_db!(
@@ -88,7 +90,7 @@ async fn snapshot(r: &Registry) -> (Vec<AccountRecord>, Vec<PoolRecord>, Vec<Rou
 async fn migrations_are_current(r: &Registry) {
     r.ping().await.unwrap();
     let status = r.migration_status().await.unwrap();
-    assert_eq!(status.applied, vec![1, 2, 3]);
+    assert_eq!(status.applied, vec![1, 2, 3, 4]);
     assert!(status.pending.is_empty());
     assert!(status.current);
     // Applying again is a no-op.
@@ -705,6 +707,7 @@ fn usage(i: u32) -> UsageEvent {
         cost_usd: Some(f64::from(i) * 0.5),
         error_class: (i % 5 == 0).then(|| "upstream_5xx".to_string()),
         endpoint: UsageEvent::ENDPOINTS[i as usize % UsageEvent::ENDPOINTS.len()].to_string(),
+        key_id: (i % 2 == 0).then(|| format!("key-{}", i % 3)),
     }
 }
 
@@ -917,6 +920,155 @@ async fn audit_round_trip(r: &Registry) {
     assert_eq!(page3.len(), 5);
     assert_eq!(page3.last().unwrap().entity_id, "acc-0");
     assert_eq!(page3.last().unwrap().request_id.as_deref(), Some("req-0"));
+}
+
+// ---------------------------------------------------------------- client keys
+
+use rook_registry::client_key::{display_prefix, generate_secret, hash_secret, ClientKeyRecord};
+
+async fn client_key_lifecycle(r: &Registry) {
+    let secret = generate_secret().unwrap();
+    let mut k = ClientKeyRecord::new("ci", "CI bot", &secret);
+    k.models = vec!["gpt-4o*".into()];
+    k.budget_usd = Some(5.0);
+    k.budget_period = Some("month".into());
+    k.requests_per_minute = Some(60);
+    k.metadata = serde_json::json!({"team": "infra"});
+    let created = r.create_client_key(&k).await.unwrap();
+    assert_eq!(created.source, Source::Api);
+    assert_eq!(created.secret_hash, hash_secret(&secret));
+    assert_eq!(created.prefix, display_prefix(&secret));
+    assert!(created.created_at_ms > 0);
+    assert!(matches!(
+        r.create_client_key(&k).await,
+        Err(RegistryError::AlreadyExists { .. })
+    ));
+    let mut bad = ClientKeyRecord::new("default", "x", "rk-y");
+    assert!(matches!(
+        r.create_client_key(&bad).await,
+        Err(RegistryError::Invalid { .. })
+    ));
+    bad.id = "other".into();
+    bad.budget_usd = Some(1.0);
+    assert!(matches!(
+        r.create_client_key(&bad).await,
+        Err(RegistryError::Invalid { .. })
+    ));
+
+    // Update keeps the secret.
+    let mut changed = created.clone();
+    changed.name = "CI".into();
+    changed.enabled = false;
+    let updated = r.update_client_key(&changed).await.unwrap();
+    assert_eq!(updated.name, "CI");
+    assert!(!updated.enabled);
+    assert_eq!(updated.secret_hash, created.secret_hash);
+    assert!(updated.updated_at_ms >= created.updated_at_ms);
+
+    // Rotation without grace drops the old hash; with grace keeps it until then.
+    let v0 = r.client_keys_version().await.unwrap();
+    let s2 = generate_secret().unwrap();
+    let rotated = r
+        .rotate_client_key("ci", &hash_secret(&s2), &display_prefix(&s2), None)
+        .await
+        .unwrap();
+    assert_eq!(rotated.secret_hash, hash_secret(&s2));
+    assert_eq!(rotated.previous_hash, None);
+    let s3 = generate_secret().unwrap();
+    let until = rook_registry::time::now_ms() + 60_000;
+    let rotated = r
+        .rotate_client_key("ci", &hash_secret(&s3), &display_prefix(&s3), Some(until))
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated.previous_hash.as_deref(),
+        Some(hash_secret(&s2).as_str())
+    );
+    assert_eq!(rotated.previous_valid_until_ms, Some(until));
+    assert_ne!(r.client_keys_version().await.unwrap(), v0);
+
+    // Last use is batched and never goes back; it does not change the version.
+    let v1 = r.client_keys_version().await.unwrap();
+    r.touch_client_keys(&[("ci".into(), 500), ("nope".into(), 1)])
+        .await
+        .unwrap();
+    r.touch_client_keys(&[("ci".into(), 400)]).await.unwrap();
+    assert_eq!(
+        r.get_client_key("ci").await.unwrap().last_used_at_ms,
+        Some(500)
+    );
+    assert_eq!(r.client_keys_version().await.unwrap(), v1);
+
+    // Revocation keeps the row, drops the grace, and is final.
+    let revoked = r.revoke_client_key("ci").await.unwrap();
+    assert!(revoked.revoked_at_ms.is_some());
+    assert_eq!(revoked.previous_hash, None);
+    assert_eq!(r.list_client_keys().await.unwrap().len(), 1);
+    assert!(matches!(
+        r.rotate_client_key("ci", "00", "rk-0", None).await,
+        Err(RegistryError::Invalid { .. })
+    ));
+    assert!(matches!(
+        r.get_client_key("missing").await,
+        Err(RegistryError::NotFound { .. })
+    ));
+    // Nothing stored is the secret.
+    let stored = format!("{:?}", r.list_client_keys().await.unwrap());
+    for s in [&secret, &s2, &s3] {
+        assert!(!stored.contains(&s[3..]), "a secret was stored");
+    }
+}
+
+async fn client_key_usage_and_sync(r: &Registry) {
+    let mut events: Vec<UsageEvent> = (0..10).map(usage).collect();
+    for (i, e) in events.iter_mut().enumerate() {
+        e.key_id = Some(if i < 6 { "a" } else { "b" }.into());
+        e.cost_usd = Some(0.25);
+        e.ts_ms = 1_000 + i as i64;
+    }
+    r.insert_usage_events(&events).await.unwrap();
+    let a = r.client_key_usage("a", 0).await.unwrap();
+    assert_eq!(a.requests, 6);
+    assert!((a.spend_usd - 1.5).abs() < 1e-9);
+    let a_late = r.client_key_usage("a", 1_004).await.unwrap();
+    assert_eq!(a_late.requests, 2);
+    assert_eq!(r.client_key_usage("zzz", 0).await.unwrap().requests, 0);
+
+    // Declared keys: added, then changed, then removed; api keys with the same id are
+    // taken over; api keys otherwise left alone.
+    let mut d1 = ClientKeyRecord::new("file-a", "A", "token-from-a-file-1234");
+    d1.source = Source::Config;
+    let api = ClientKeyRecord::new("api-b", "B", &generate_secret().unwrap());
+    r.create_client_key(&api).await.unwrap();
+    let rep = r.sync_declared_client_keys(&[d1.clone()]).await.unwrap();
+    assert_eq!((rep.added, rep.updated, rep.removed), (1, 0, 0));
+    let stored = r.get_client_key("file-a").await.unwrap();
+    assert_eq!(stored.source, Source::Config);
+    assert_eq!(stored.prefix, "…1234");
+    let rep = r.sync_declared_client_keys(&[d1.clone()]).await.unwrap();
+    assert_eq!((rep.added, rep.updated, rep.removed), (0, 0, 0));
+    assert!(matches!(
+        r.revoke_client_key("file-a").await,
+        Err(RegistryError::ReadOnly { .. })
+    ));
+    assert!(matches!(
+        r.update_client_key(&stored).await,
+        Err(RegistryError::ReadOnly { .. })
+    ));
+    d1.name = "A2".into();
+    let mut d2 = ClientKeyRecord::new("api-b", "B from file", "another-file-token-5678");
+    d2.source = Source::Config;
+    let rep = r
+        .sync_declared_client_keys(&[d1.clone(), d2.clone()])
+        .await
+        .unwrap();
+    assert_eq!((rep.added, rep.updated, rep.removed), (0, 2, 0));
+    let taken = r.get_client_key("api-b").await.unwrap();
+    assert_eq!(taken.source, Source::Config);
+    assert_eq!(taken.secret_hash, d2.secret_hash);
+    let rep = r.sync_declared_client_keys(&[]).await.unwrap();
+    assert_eq!(rep.removed, 2);
+    assert!(r.list_client_keys().await.unwrap().is_empty());
 }
 
 async fn keys_are_sealed_and_plaintext_refused(r: &Registry) {

@@ -10,6 +10,7 @@ use http::Response;
 use rook_protocol::Usage;
 
 use super::Accounting;
+use crate::app::keys::Key;
 use crate::body::RookBody;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
@@ -36,6 +37,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) accounting: Arc<Accounting>,
     /// The client address (the TCP peer, or what a trusted proxy forwarded).
     pub(crate) client: Option<IpAddr>,
+    /// The client key the request was made with, and its TPM reservation.
+    pub(crate) key: Option<Arc<Key>>,
+    pub(crate) key_reservation: Option<rook_resilience::Reservation>,
 }
 
 impl<'a> Ctx<'a> {
@@ -61,6 +65,8 @@ impl<'a> Ctx<'a> {
             ttfb: None,
             accounting,
             client: None,
+            key: None,
+            key_reservation: None,
         }
     }
 
@@ -106,6 +112,8 @@ impl<'a> Ctx<'a> {
             ttfb: self.ttfb,
             accounting: self.accounting.clone(),
             client: self.client,
+            key: self.key.clone(),
+            key_reservation: self.key_reservation,
         }
     }
 }
@@ -125,6 +133,8 @@ pub(crate) struct Detached {
     ttfb: Option<Duration>,
     accounting: Arc<Accounting>,
     client: Option<IpAddr>,
+    key: Option<Arc<Key>>,
+    key_reservation: Option<rook_resilience::Reservation>,
 }
 
 impl Detached {
@@ -144,6 +154,8 @@ impl Detached {
             ttfb: self.ttfb,
             accounting: self.accounting.clone(),
             client: self.client,
+            key: self.key.clone(),
+            key_reservation: self.key_reservation,
         }
     }
 }

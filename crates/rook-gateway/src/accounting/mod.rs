@@ -72,6 +72,15 @@ impl Accounting {
         if let (Some(vendor), Some(label)) = (ctx.vendor, account_label.as_deref()) {
             metrics::tokens(vendor, label, &ctx.model, ctx.endpoint.as_str(), usage);
         }
+        if let Some(key) = &ctx.key {
+            // The cost the usage event records is charged to the key's budget.
+            if let Some(usd) = self.sink.price(&ctx.model, usage) {
+                key.charge_now(usd);
+            }
+            if let Some(r) = ctx.key_reservation {
+                key.settle(r, usage.map(|u| u.total_tokens));
+            }
+        }
         self.sink.record(Record {
             request_id: ctx.request_id.to_string(),
             principal: Some(ctx.principal.clone()),
@@ -88,6 +97,7 @@ impl Accounting {
             usage,
             error_class: error_class.map(str::to_string),
             endpoint: ctx.endpoint.as_str(),
+            key_id: ctx.key.as_ref().map(|k| k.id.clone()),
         });
     }
 
@@ -124,6 +134,7 @@ impl Accounting {
             usage: None,
             error_class: Some(err.class().to_string()),
             endpoint: endpoint.map_or("other", Endpoint::as_str),
+            key_id: None,
         });
     }
 

@@ -63,6 +63,8 @@ pub(crate) struct Record {
     pub(crate) error_class: Option<String>,
     /// Client-facing endpoint: one of `rook_registry::UsageEvent::ENDPOINTS` (`chat`, …).
     pub(crate) endpoint: &'static str,
+    /// Client key id (never the secret), when known.
+    pub(crate) key_id: Option<Arc<str>>,
 }
 
 impl Record {
@@ -90,6 +92,7 @@ impl Record {
             cost_usd: None,
             error_class: self.error_class,
             endpoint: self.endpoint.to_string(),
+            key_id: self.key_id.map(|k| k.to_string()),
         }
     }
 }
@@ -137,6 +140,18 @@ impl UsageSink {
             pricing,
             dropping: AtomicU64::new(0),
         }
+    }
+
+    /// The price of `usage` of `model` from the price table (what the event records).
+    pub(crate) fn price(&self, model: &str, usage: Option<Usage>) -> Option<f64> {
+        let u = usage?;
+        let probe = UsageEvent {
+            model: model.to_string(),
+            prompt_tokens: Some(u.prompt_tokens),
+            completion_tokens: Some(u.completion_tokens),
+            ..UsageEvent::default()
+        };
+        cost(&self.pricing, &probe)
     }
 
     /// Queues a usage event; never blocks. A full queue drops it, counted; the log
@@ -552,6 +567,7 @@ mod tests {
             usage: None,
             error_class: None,
             endpoint: "chat",
+            key_id: None,
         }
     }
 

@@ -9,8 +9,6 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use rook_config::Secret;
-use subtle::ConstantTimeEq;
 
 use super::guard::{self, Refusal};
 use super::App;
@@ -120,18 +118,22 @@ impl App {
         let path = req.uri().path();
         let endpoint = Endpoint::from_path(path);
         let dialect = endpoint.map_or(Dialect::OpenAi, Endpoint::dialect);
-        if let Some(token) = &self.inbound_token {
-            if !credential_matches(req.headers(), token) {
-                self.accounting.record_rejected(
-                    request_id,
-                    endpoint,
-                    start,
-                    None,
-                    &ApiError::Unauthorized,
-                );
-                return ApiError::Unauthorized.into_response_in(dialect, None);
+        // Client keys (issue 13): one SHA-256 and one map lookup.
+        let key = match self.keys.authenticate(req.headers()) {
+            super::keys::Auth::Key(k) => {
+                k.count_request();
+                Some(k)
             }
-        }
+            super::keys::Auth::Open => None,
+            super::keys::Auth::Refused(r) => {
+                super::keys::count_rejection(r.reason());
+                let err = r.error();
+                self.accounting
+                    .record_rejected(request_id, endpoint, start, None, &err);
+                return err.into_response_in(dialect, None);
+            }
+        };
+        let principal = key.as_ref().map_or(&self.principal, |k| &k.principal);
         match (req.method(), endpoint) {
             (&Method::POST, Some(endpoint)) => {
                 if guard::check_v1_post(req.headers()).is_err() {
@@ -140,7 +142,7 @@ impl App {
                         request_id,
                         Some(endpoint),
                         start,
-                        Some(self.principal.clone()),
+                        Some(principal.clone()),
                         &err,
                     );
                     return err.into_response_in(dialect, None);
@@ -153,19 +155,22 @@ impl App {
                             request_id,
                             Some(endpoint),
                             start,
-                            Some(self.principal.clone()),
+                            Some(principal.clone()),
                             &e,
                         );
                         return e.into_response_in(dialect, None);
                     }
                 };
-                super::surface::handle(self, endpoint, parts, body, request_id, start, client).await
+                let caller = super::surface::Caller { client, key };
+                super::surface::handle(self, endpoint, parts, body, request_id, start, caller).await
             }
             (_, Some(_)) => ApiError::MethodNotAllowed.into_response_in(dialect, None),
             // HEAD answers like GET; hyper sends no body for it.
-            (&Method::GET | &Method::HEAD, None) if path == "/v1/models" => self.models(),
+            (&Method::GET | &Method::HEAD, None) if path == "/v1/models" => {
+                self.models(key.as_deref())
+            }
             (&Method::GET | &Method::HEAD, None) if path.starts_with("/v1/models/") => {
-                self.model(&path["/v1/models/".len()..])
+                self.model(&path["/v1/models/".len()..], key.as_deref())
             }
             (_, None) if path == "/v1/models" || path.starts_with("/v1/models/") => {
                 ApiError::MethodNotAllowed.into_response(None)
@@ -216,12 +221,14 @@ impl App {
         }
     }
 
-    fn models(&self) -> Response<RookBody> {
+    /// `GET /v1/models`: the routed logical models the key may use.
+    fn models(&self, key: Option<&super::keys::Key>) -> Response<RookBody> {
         let snap = self.proxy.snapshot.load();
         let data: Vec<serde_json::Value> = snap
             .table
             .models()
             .iter()
+            .filter(|m| key.is_none_or(|k| k.allows(m)))
             .map(|m| model_object(m))
             .collect();
         crate::control::admin::convert(rook_admin::json_response(
@@ -232,10 +239,11 @@ impl App {
 
     /// `GET /v1/models/{id}`: the logical model, or 404 `model_not_found`. The id
     /// may be percent-encoded (model names may hold `/`).
-    fn model(&self, raw_id: &str) -> Response<RookBody> {
+    fn model(&self, raw_id: &str, key: Option<&super::keys::Key>) -> Response<RookBody> {
         let id = model_id(raw_id);
         let snap = self.proxy.snapshot.load();
-        match snap.table.models().iter().find(|m| **m == id) {
+        let allowed = key.is_none_or(|k| k.allows(&id));
+        match snap.table.models().iter().find(|m| **m == id && allowed) {
             Some(m) => crate::control::admin::convert(rook_admin::json_response(
                 StatusCode::OK,
                 &model_object(m),
@@ -270,25 +278,6 @@ pub(crate) fn principal_hash(token: &str) -> String {
 /// Longest time to receive a request body once its head has arrived.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Whether the request presents the inbound token, compared in constant time:
-/// `Authorization: Bearer <token>`, or `x-api-key: <token>` (Anthropic clients).
-pub(crate) fn credential_matches(headers: &http::HeaderMap, token: &Secret) -> bool {
-    let expected = token.expose().as_bytes();
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let bytes = value.as_bytes();
-        return match bytes.get(..7) {
-            Some(p) if p.eq_ignore_ascii_case(b"bearer ") => {
-                bytes[7..].trim_ascii().ct_eq(expected).into()
-            }
-            _ => false,
-        };
-    }
-    match headers.get("x-api-key") {
-        Some(v) => v.as_bytes().trim_ascii().ct_eq(expected).into(),
-        None => false,
-    }
-}
-
 fn is_valid_request_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
@@ -315,50 +304,6 @@ pub(crate) fn route_label(path: &str) -> (&'static str, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bearer_compare() {
-        let t = Secret::new("s3cret");
-        let mut h = http::HeaderMap::new();
-        assert!(!credential_matches(&h, &t));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer s3cret"),
-        );
-        assert!(credential_matches(&h, &t));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer s3cret"),
-        );
-        assert!(credential_matches(&h, &t));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer s3cre"),
-        );
-        assert!(!credential_matches(&h, &t));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Basic s3cret"),
-        );
-        assert!(!credential_matches(&h, &t));
-    }
-
-    #[test]
-    fn anthropic_clients_may_send_x_api_key() {
-        let t = Secret::new("s3cret");
-        let mut h = http::HeaderMap::new();
-        h.insert("x-api-key", HeaderValue::from_static("s3cret"));
-        assert!(credential_matches(&h, &t));
-        h.insert("x-api-key", HeaderValue::from_static("s3cre"));
-        assert!(!credential_matches(&h, &t));
-        // A wrong Authorization is not rescued by a right x-api-key.
-        h.insert("x-api-key", HeaderValue::from_static("s3cret"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer nope"),
-        );
-        assert!(!credential_matches(&h, &t));
-    }
 
     #[test]
     fn model_ids_are_percent_decoded() {

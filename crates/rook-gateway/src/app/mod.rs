@@ -9,6 +9,7 @@ pub(crate) mod client_addr;
 mod dispatch;
 pub(crate) mod guard;
 mod idempotency;
+pub(crate) mod keys;
 pub(crate) mod server;
 mod surface;
 
@@ -50,6 +51,10 @@ pub(crate) struct App {
     pub(crate) hosts: guard::HostPolicy,
     /// `[transport] trusted_proxies`.
     pub(crate) proxies: client_addr::TrustedProxies,
+    /// Client keys (issue 13): the request path's view of who may call.
+    pub(crate) keys: Arc<keys::KeyStore>,
+    pub(crate) keys_loader: Arc<keys::loader::LoaderState>,
+    pub(crate) default_key: Option<keys::loader::DefaultKey>,
     id_seq: AtomicU64,
     id_prefix: u64,
 }
@@ -72,6 +77,9 @@ pub enum AppError {
     /// A resilience setting is invalid.
     #[error("resilience settings: {0}")]
     Resilience(String),
+    /// Client keys could not be loaded or synced.
+    #[error("client keys: {0}")]
+    Keys(String),
     /// The `[secrets]` master key cannot be read or is malformed.
     #[error("{0}")]
     MasterKey(rook_config::MasterKeyError),
@@ -132,6 +140,8 @@ impl App {
             Some(t) => Arc::from(principal_hash(t.expose()).as_str()),
             None => Arc::from("anonymous"),
         };
+        let (key_store, keys_loader, default_key) =
+            keys::boot::start(&config, &registry, inbound_token.as_ref(), &principal).await?;
         let accounting = Arc::new(Accounting::start(
             registry.clone(),
             &config.usage,
@@ -153,6 +163,9 @@ impl App {
             lifecycle,
             admin: std::sync::OnceLock::new(),
             principal,
+            keys: key_store,
+            keys_loader,
+            default_key,
             id_seq: AtomicU64::new(0),
             id_prefix: fastrand::u64(..),
         });
@@ -164,6 +177,12 @@ impl App {
             Some(admin_token),
             env!("CARGO_PKG_VERSION"),
         ));
+        keys::loader::spawn_maintenance(
+            Arc::downgrade(&app.keys),
+            app.registry.clone(),
+            app.default_key.clone(),
+            app.keys_loader.clone(),
+        );
         persist::spawn_health_persister(app.registry.clone(), &app.proxy.health);
         crate::control::identity::spawn_watch(app.registry.clone());
         prune::spawn_pruner(&app);
@@ -187,6 +206,7 @@ impl App {
     /// Flushes usage events and persists health before exit.
     pub(crate) async fn finish(&self) {
         self.accounting.close().await;
+        self.keys.flush_last_used(&self.registry).await;
         persist::persist_health(&self.registry, &self.proxy.health).await;
     }
 
@@ -205,6 +225,10 @@ impl App {
     pub(crate) async fn reload(&self) -> Result<(), AppError> {
         let snap = catalog::load_snapshot(&self.registry, &self.proxy.shared, &self.config).await?;
         self.proxy.install(snap);
+        self.keys
+            .reload(&self.registry, self.default_key.as_ref(), &self.keys_loader)
+            .await
+            .map_err(|e| AppError::Keys(e.to_string()))?;
         Ok(())
     }
 }

@@ -14,12 +14,20 @@ use rook_protocol::openai::probe_chat;
 use rook_routing::RoutingError;
 
 use super::idempotency::{self, Early, Scope};
+use super::keys::Key;
 use super::App;
 use crate::accounting::Ctx;
 use crate::body::RookBody;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::proxy::attempt::{attempt_loop, Request};
+use crate::proxy::limits::estimate_tokens;
+
+/// Who is calling: the client address and the client key (if keys are in use).
+pub(crate) struct Caller {
+    pub(crate) client: IpAddr,
+    pub(crate) key: Option<Arc<Key>>,
+}
 
 pub(crate) async fn handle(
     app: &Arc<App>,
@@ -28,16 +36,19 @@ pub(crate) async fn handle(
     body: Bytes,
     request_id: &str,
     start: Instant,
-    client: IpAddr,
+    caller: Caller,
 ) -> Response<RookBody> {
+    let Caller { client, key } = caller;
+    let principal = key.as_ref().map_or(&app.principal, |k| &k.principal);
     let mut ctx = Ctx::new(
         request_id,
         endpoint,
         start,
-        app.principal.clone(),
+        principal.clone(),
         app.accounting.clone(),
     );
     ctx.client = Some(client);
+    ctx.key = key.clone();
     let probe = match probe_chat(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -50,6 +61,13 @@ pub(crate) async fn handle(
     };
     ctx.model = clip_model(&probe.model);
     ctx.stream = probe.stream;
+    // The key's scope and budget (issue 13): refused without an upstream call.
+    if let Some(k) = &key {
+        if let Some((err, reason, retry)) = refuse_key(app, k, &probe.model) {
+            super::keys::count_rejection(reason);
+            return ctx.fail(err, retry, reason);
+        }
+    }
     let proxy = &app.proxy;
     let snap = proxy.snapshot.load_full();
     let resolution = match snap.table.resolve(&probe.model, &proxy.view(&snap)) {
@@ -77,7 +95,7 @@ pub(crate) async fn handle(
     let now = Instant::now();
     let limited = app
         .principal_limits
-        .check(&app.principal, now)
+        .check(principal, now)
         .err()
         .map(|w| (w, "principal"))
         .or_else(|| {
@@ -102,13 +120,23 @@ pub(crate) async fn handle(
         };
         return ctx.fail(err, None, "rate_limited");
     }
+    // The key's RPM/TPM (the TPM estimate is settled when the request is recorded).
+    if let Some(k) = &key {
+        match k.reserve(estimate_tokens(&body, probe.max_tokens)) {
+            Ok(r) => ctx.key_reservation = r,
+            Err(err) => {
+                super::keys::count_rejection("rate_limited");
+                return ctx.fail(err, None, "rate_limited");
+            }
+        }
+    }
     // Idempotency (buffered requests only).
     let idem = if probe.stream || !app.config.idempotency.enabled || !endpoint.idempotent_replay() {
         None
     } else {
         let scope = Scope {
             registry: &app.registry,
-            principal: &app.principal,
+            principal,
             window: Duration::from_secs(app.config.idempotency.replay_window_seconds),
         };
         match idempotency::begin(scope, &parts.headers, &body).await {
@@ -134,6 +162,29 @@ pub(crate) async fn handle(
         Some(guard) => guard.finish(resp).await,
         None => resp,
     }
+}
+
+/// The key's scope, then its budget: `Some((error, reason label, x-should-retry))`
+/// when the request is refused.
+fn refuse_key(app: &App, key: &Key, model: &str) -> Option<(ApiError, &'static str, Option<bool>)> {
+    if !key.allows(model) {
+        let err = ApiError::KeyRefused {
+            status: http::StatusCode::FORBIDDEN,
+            message: format!(
+                "This API key is not allowed to use the model `{}`.",
+                clip_model(model)
+            ),
+            kind: "invalid_request_error",
+            code: "model_not_allowed",
+            param: Some("model"),
+            retry_after: None,
+            class: "model_not_allowed",
+        };
+        return Some((err, "model_not_allowed", None));
+    }
+    key.check_budget(app.keys.now_ms(), app.keys.clock_offset_ms())
+        .err()
+        .map(|err| (err, "budget_exceeded", Some(false)))
 }
 
 /// A client-chosen model name as it may appear in logs and usage events.

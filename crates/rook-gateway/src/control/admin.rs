@@ -77,6 +77,7 @@ impl Runtime for RuntimeView {
         };
         crate::proxy::gauges::account_gauges(&app.proxy);
         crate::control::identity::refresh(&app.registry);
+        app.keys.spend_gauges();
         app.metrics.as_ref().map(|h| h.render()).unwrap_or_default()
     }
 
@@ -109,6 +110,36 @@ impl Runtime for RuntimeView {
             }
             None => false,
         }
+    }
+
+    fn client_key_live(&self, id: &str) -> Option<rook_admin::KeyLiveView> {
+        let app = self.0.upgrade()?;
+        let key = app.keys.key(id)?;
+        let now = app.keys.now_ms();
+        let offset = app.keys.clock_offset_ms();
+        let (spend_usd, _, period) = key.budget_status(now)?;
+        Some(rook_admin::KeyLiveView {
+            spend_usd,
+            period_start_ms: period.window(now).start_ms.saturating_sub(offset),
+            period_resets_at_ms: period
+                .window(now)
+                .resets_at_ms
+                .map(|t| t.saturating_sub(offset)),
+        })
+    }
+
+    fn reload_keys(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let app = self
+                .0
+                .upgrade()
+                .ok_or_else(|| "the gateway is stopping".to_string())?;
+            app.keys
+                .reload(&app.registry, app.default_key.as_ref(), &app.keys_loader)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
     }
 
     fn reload(&self) -> BoxFuture<'_, Result<(), String>> {

@@ -165,7 +165,10 @@ pub(crate) fn v1_database_sql(init_sql: &str) -> String {
 /// `openai` (as before), custom servers are not asked for stream usage (as before), and
 /// existing usage events are `chat`.
 pub(crate) async fn assert_upgraded_from_v1(r: &Registry) {
-    assert_eq!(r.migration_status().await.unwrap().applied, vec![1, 2, 3]);
+    assert_eq!(
+        r.migration_status().await.unwrap().applied,
+        vec![1, 2, 3, 4]
+    );
     let accounts = r.list_accounts().await.unwrap();
     type Row<'a> = (&'a str, &'a str, bool, Option<&'a str>, Option<u32>);
     let got: Vec<Row<'_>> = accounts
