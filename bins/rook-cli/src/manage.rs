@@ -25,7 +25,8 @@ pub(crate) struct Target {
     pub server: Option<String>,
     /// Environment variable holding the admin token for --server. When it is
     /// unset and the server is on this machine (a loopback URL), the token comes
-    /// from the config's [admin_auth] source, else from <data_dir>/admin-token.
+    /// from the config's admin_auth token source, else from the admin-token file
+    /// in the data directory.
     #[arg(
         long,
         global = true,

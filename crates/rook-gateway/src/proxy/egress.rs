@@ -94,7 +94,7 @@ fn filter(
     }
 }
 
-/// hyper-util's HTTP connector over [`EgressResolver`], checking the URI's
+/// hyper-util's HTTP connector over `EgressResolver`, checking the URI's
 /// host first.
 #[derive(Clone, Debug)]
 pub struct EgressConnector {

@@ -43,7 +43,7 @@ pub fn build_client(s: &ClientSettings) -> UpstreamClient {
 }
 
 /// Builds the shared upstream client; with a policy, every address it dials
-/// is checked against it (see [`super::egress`]).
+/// is checked against it (the egress policy at connect time).
 pub fn build_client_with_egress(
     s: &ClientSettings,
     policy: Option<Arc<EgressPolicy>>,
