@@ -269,6 +269,11 @@ impl CpuMeter {
         else {
             return false;
         };
+        self.reading(now, ticks)
+    }
+
+    /// One reading: the process's CPU `ticks` so far at `now`.
+    fn reading(&mut self, now: Instant, ticks: u64) -> bool {
         if let Some((t, prev)) = self.last {
             self.busy = cpu_share(ticks.saturating_sub(prev), now.duration_since(t))
                 >= BUSY_SHARE * self.cpus;
@@ -530,24 +535,29 @@ mod tests {
     }
 
     #[test]
-    fn cpu_meter_reports_a_spinning_process_as_busy() {
-        let ticks = || cpu_ticks(&std::fs::read_to_string("/proc/self/stat").unwrap()).unwrap();
+    fn cpu_meter_compares_cpu_time_with_wall_time() {
         let mut meter = CpuMeter::new();
-        // A low bar, so that the test holds while other tests share the machine.
-        meter.cpus = 0.25;
-        assert!(!meter.busy(Instant::now()), "no window yet");
-        // Burn 300 ms of CPU on this thread.
-        let start = ticks();
-        let mut x = 0u64;
-        while ticks() < start + 30 {
-            for _ in 0..100_000 {
-                x = std::hint::black_box(x.wrapping_add(1));
-            }
-        }
-        assert!(meter.busy(Instant::now()));
-        // Idle for 300 ms: not busy.
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(!meter.busy(Instant::now()));
+        meter.cpus = 2.0;
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert!(!meter.reading(at(0), 1_000), "no window yet");
+        // 2 CPUs fully used for 500 ms: 100 ticks.
+        assert!(meter.reading(at(500), 1_100));
+        // Inside the window the last answer holds, whatever the ticks.
+        assert!(meter.busy(at(501)));
+        // Idle for 500 ms: not busy.
+        assert!(!meter.reading(at(1_000), 1_100));
+        // Just under the busy share of 2 CPUs over a second.
+        let under = (BUSY_SHARE * 2.0 * 100.0).floor() as u64 - 1;
+        assert!(!meter.reading(at(2_000), 1_100 + under));
+        assert!(meter.reading(at(3_000), 1_100 + under + 200));
+    }
+
+    #[test]
+    fn this_process_has_readable_cpu_ticks() {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert!(cpu_ticks(&stat).is_some());
+        assert_eq!(cpu_ticks("1 (a b) R 0 0 0 0 0 0 0 0 0 0 7 5 0 0"), Some(12));
     }
 
     fn record(i: usize) -> Record {
