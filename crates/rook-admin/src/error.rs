@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
+use rook_registry::deadline::DATABASE_RETRY_AFTER;
 use rook_registry::RegistryError;
 
 use crate::error_response;
@@ -49,8 +50,28 @@ impl ApiError {
         )
     }
 
+    /// 503 `database_unavailable`: the handler waited `waited` for the database.
+    pub(crate) fn database_timeout(waited: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            format!(
+                "The registry database did not answer within {} ms; retry later.",
+                waited.as_millis()
+            ),
+        )
+    }
+
     pub(crate) fn into_response(self) -> Response<Bytes> {
-        error_response(self.status, self.code, &self.message)
+        let unavailable = self.code == "database_unavailable";
+        let mut resp = error_response(self.status, self.code, &self.message);
+        if unavailable {
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(DATABASE_RETRY_AFTER.as_secs()),
+            );
+        }
+        resp
     }
 }
 
@@ -85,5 +106,32 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn database_errors_answer_503_with_retry_after() {
+        let cases: Vec<ApiError> = vec![
+            RegistryError::Unavailable {
+                message: "down".into(),
+            }
+            .into(),
+            ApiError::database_timeout(std::time::Duration::from_millis(1500)),
+        ];
+        for e in cases {
+            let r = e.into_response();
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(r.headers()[http::header::RETRY_AFTER], "1");
+            let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+            assert_eq!(body["error"]["code"], "database_unavailable");
+        }
+        let other = ApiError::invalid("bad").into_response();
+        assert!(other.headers().get(http::header::RETRY_AFTER).is_none());
     }
 }

@@ -34,7 +34,7 @@
 //! | 409 | `read_only` | the entry is declared in the config file ("… is declared in the config file; change it there") |
 //! | 422 | `invalid_configuration` | routing could not be rebuilt with the change (e.g. the account's `api_key_env` variable is not set, a fallback cycle); the message is the reload error and the change was undone |
 //! | 400 | `invalid_request` | also: an inline `api_key` while no `[secrets]` master key is configured (the message points to `api_key_env` / `api_key_file` and to `[secrets] master_key_env`) |
-//! | 503 | `database_unavailable` | the registry database cannot be reached; and for every write (any method but `GET`) while the SQLite file was removed or replaced under the running server |
+//! | 503 | `database_unavailable` | the registry database cannot be reached (on PostgreSQL the answer comes within `rook_registry::deadline::DATABASE_DEADLINE`, 1.5 s, with `Retry-After: 1`); and for every write (any method but `GET`) while the SQLite file was removed or replaced under the running server |
 //!
 //! **Health and status**: `GET /api/health/live`, `GET /api/health/ready` (200/503 with
 //! `checks`; `HEAD` on both answers the same status and headers without a body),
@@ -413,7 +413,20 @@ impl Admin {
             return r;
         };
         let param = params.first().map(String::as_str).unwrap_or_default();
-        match self.dispatch(route, param, &req).await {
+        // On PostgreSQL a call waits for the database at most DATABASE_DEADLINE (an
+        // outage answers 503 `database_unavailable` fast instead of hanging); the
+        // readiness probe bounds its own ping and answers 503 itself.
+        let deadline = match *route {
+            ("GET", "/api/health/ready") => None,
+            _ => self.registry.request_deadline(),
+        };
+        let handled = match deadline {
+            Some(d) => tokio::time::timeout(d, self.dispatch(route, param, &req))
+                .await
+                .unwrap_or_else(|_| Err(ApiError::database_timeout(d))),
+            None => self.dispatch(route, param, &req).await,
+        };
+        match handled {
             Ok(r) => r,
             Err(e) => e.into_response(),
         }
@@ -494,13 +507,14 @@ impl Admin {
 
     async fn ready(&self) -> Response<Bytes> {
         let mut checks = Vec::new();
-        let db_ok =
-            match tokio::time::timeout(std::time::Duration::from_secs(2), self.registry.ping())
-                .await
-            {
-                Ok(Ok(())) => true,
-                Ok(Err(_)) | Err(_) => false,
-            };
+        let bound = self
+            .registry
+            .request_deadline()
+            .unwrap_or(std::time::Duration::from_secs(2));
+        let db_ok = match tokio::time::timeout(bound, self.registry.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) | Err(_) => false,
+        };
         let identity = self.registry.check_identity();
         let problem = self.registry.identity_problem();
         let db_ok = db_ok && problem.is_none();

@@ -14,6 +14,10 @@
 //! config file and the admin API accept too. The gateway translates its config types into
 //! the record types defined here.
 //!
+//! * On PostgreSQL the pool waits at most [`deadline::DATABASE_DEADLINE`] for a
+//!   connection, and [`Registry::bounded`] bounds a whole call from the request path the
+//!   same way, so an outage answers fast instead of hanging (see [`deadline`]).
+//!
 //! [`time`] holds the one `now_ms` and the one parser of time expressions (`24h`,
 //! `2024-05-01`, RFC 3339) that the admin API and `rook-cli` share.
 //!
@@ -44,6 +48,7 @@
 
 mod backend;
 pub mod client_key;
+pub mod deadline;
 mod error;
 mod identity;
 mod migrate;

@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::Connection as _;
 
+use crate::deadline::{DATABASE_DEADLINE, STARTUP_PATIENCE};
 use crate::error::{RegistryError, Result};
 use crate::identity::IdentityWatch;
 use crate::seal::Sealer;
@@ -23,7 +24,8 @@ use crate::types::{
 
 /// SQLite busy timeout: how long a writer waits for the lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long to wait for a pooled connection (and for the first connection at start-up).
+/// How long to wait for a pooled SQLite connection, and for the Postgres schema setup
+/// connection at start-up.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which database the registry talks to.
@@ -456,11 +458,28 @@ impl Registry {
             }
             options = options.options([("search_path", schema.as_str())]);
         }
-        Ok(PgPoolOptions::new()
+        // Every later acquire waits at most DATABASE_DEADLINE (an outage answers fast);
+        // start-up itself is more patient: it retries for STARTUP_PATIENCE.
+        let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await?)
+            .acquire_timeout(DATABASE_DEADLINE)
+            .connect_lazy_with(options);
+        let started = tokio::time::Instant::now();
+        loop {
+            match pool.acquire().await {
+                Ok(_) => return Ok(pool),
+                Err(e) => {
+                    // Only transport failures are worth retrying (not a bad password).
+                    let transport = matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut);
+                    let e = RegistryError::from(e);
+                    if !transport || started.elapsed() >= STARTUP_PATIENCE {
+                        pool.close().await;
+                        return Err(e);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
     }
 
     /// Which backend this registry uses.
@@ -469,6 +488,22 @@ impl Registry {
             Db::Sqlite(_) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// The bound of [`Registry::bounded`]: [`DATABASE_DEADLINE`] on PostgreSQL, `None`
+    /// on SQLite (a local file; its busy timeout bounds lock waits).
+    pub fn request_deadline(&self) -> Option<Duration> {
+        match self.backend() {
+            Backend::Postgres => Some(DATABASE_DEADLINE),
+            Backend::Sqlite => None,
+        }
+    }
+
+    /// Runs `fut` (registry calls made for a waiting caller), giving up after
+    /// [`Registry::request_deadline`] with [`RegistryError::Unavailable`]. A write cut off
+    /// this way may or may not have been committed (as with any lost connection).
+    pub async fn bounded<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        crate::deadline::within(self.request_deadline(), fut).await
     }
 
     /// Round trip to the database (`SELECT 1`).

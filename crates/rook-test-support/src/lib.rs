@@ -11,6 +11,8 @@
 //!   instants) and an SSE parser for assertions.
 //! - [`RookServer`]: starts the real `rook-server` binary with a config
 //!   template, waits until it is live, captures its output, sends SIGTERM.
+//! - [`tcp_proxy::TcpProxy`]: a local TCP proxy (e.g. in front of PostgreSQL)
+//!   that refuses or blackholes traffic on demand, for outage tests.
 //!
 //! # Example
 //!
@@ -73,6 +75,7 @@ pub mod error;
 pub mod fake;
 pub mod http;
 pub mod server;
+pub mod tcp_proxy;
 
 pub use error::{Error, ErrorKind};
 pub use fake::{embedding_for, FakeUpstream, RecordedRequest, Reply};

@@ -8,12 +8,19 @@
 //! `idempotency_request_in_progress`. Failed requests are not stored (the record is
 //! released so the client can retry). The registry makes the claim atomic, so
 //! several instances sharing PostgreSQL agree on which one runs the request.
+//!
+//! Every registry call here is bounded ([`Registry::bounded`]: 1.5 s on PostgreSQL):
+//! during a database outage a request with a key is refused with 503
+//! `idempotency_unavailable` and `Retry-After` instead of waiting for the pool; a
+//! response whose record cannot be settled is still answered (the record then expires
+//! with its replay window, and a repeat meanwhile gets 409 `idempotency_request_in_progress`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use rook_registry::deadline::DATABASE_RETRY_AFTER;
 use rook_registry::{IdempotencyBegin, StoredResponse};
 use sha2::{Digest, Sha256};
 
@@ -80,15 +87,16 @@ pub(crate) async fn begin(
     let body_hash = hex(&Sha256::digest(body));
     let now = now_ms();
     let window = i64::try_from(scope.window.as_millis()).unwrap_or(i64::MAX);
+    // Bounded (PostgreSQL): during a database outage the caller gets a 503 fast.
     let begun = scope
         .registry
-        .idempotency_begin(
+        .bounded(scope.registry.idempotency_begin(
             scope.principal,
             &key,
             &body_hash,
             now,
             now.saturating_add(window),
-        )
+        ))
         .await;
     match begun {
         Ok(IdempotencyBegin::Started) => Ok(Some(Guard {
@@ -119,7 +127,7 @@ pub(crate) async fn begin(
                     message: "Idempotency-Key could not be honoured: the registry is unavailable."
                         .into(),
                     code: "idempotency_unavailable",
-                    retry_after: Some(Duration::from_secs(1)),
+                    retry_after: Some(DATABASE_RETRY_AFTER),
                 },
                 "idempotency_unavailable",
             ))
@@ -175,10 +183,14 @@ impl Guard {
                     body: body.to_vec(),
                 };
                 registry
-                    .idempotency_complete(principal, &self.key, stored)
+                    .bounded(registry.idempotency_complete(principal, &self.key, stored))
                     .await
             }
-            None => registry.idempotency_abandon(principal, &self.key).await,
+            None => {
+                registry
+                    .bounded(registry.idempotency_abandon(principal, &self.key))
+                    .await
+            }
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not settle an idempotency record");
@@ -197,7 +209,10 @@ impl Drop for Guard {
         let principal = self.principal.clone();
         let key = std::mem::take(&mut self.key);
         tokio::spawn(async move {
-            if let Err(e) = registry.idempotency_abandon(&principal, &key).await {
+            let abandoned = registry
+                .bounded(registry.idempotency_abandon(&principal, &key))
+                .await;
+            if let Err(e) = abandoned {
                 tracing::warn!(error = %e, "could not release an idempotency record");
             }
         });

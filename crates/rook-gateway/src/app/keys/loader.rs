@@ -255,18 +255,30 @@ pub(crate) fn spawn_maintenance(
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_touch = tokio::time::Instant::now();
         let mut last_resync = tokio::time::Instant::now();
+        let mut reachable = Reachability::default();
         loop {
             poll.tick().await;
             let Some(store) = store.upgrade() else { return };
-            match registry.client_keys_version().await {
-                Ok(v) if Some(v) != *lock(&state.version) => {
-                    match store.reload(&registry, default.as_ref(), &state).await {
-                        Ok(n) => tracing::info!(keys = n, "client keys reloaded after a change"),
-                        Err(e) => tracing::warn!(error = %e, "could not reload client keys"),
+            match registry.bounded(registry.client_keys_version()).await {
+                Ok(v) => {
+                    let _ = reachable.succeeded();
+                    if Some(v) != *lock(&state.version) {
+                        match store.reload(&registry, default.as_ref(), &state).await {
+                            Ok(n) => {
+                                tracing::info!(keys = n, "client keys reloaded after a change")
+                            }
+                            Err(e) => tracing::warn!(error = %e, "could not reload client keys"),
+                        }
                     }
                 }
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "could not check client keys for changes"),
+                Err(e) => {
+                    let _ = reachable.failed(&e);
+                }
+            }
+            // While the registry is unreachable, keys are served from memory; last-use
+            // times and spend wait (nothing is lost: they are written once it is back).
+            if !reachable.ok {
+                continue;
             }
             if last_touch.elapsed() >= TOUCH_INTERVAL {
                 last_touch = tokio::time::Instant::now();
@@ -278,4 +290,42 @@ pub(crate) fn spawn_maintenance(
             }
         }
     });
+}
+
+/// Whether the key store's last registry check worked; logs the change of state once
+/// each way (an outage is one warning, not one per poll).
+#[derive(Debug)]
+pub(crate) struct Reachability {
+    /// The last check worked.
+    pub(crate) ok: bool,
+}
+
+impl Default for Reachability {
+    fn default() -> Self {
+        Reachability { ok: true }
+    }
+}
+
+impl Reachability {
+    /// A check worked. Returns true when this ends an outage.
+    pub(crate) fn succeeded(&mut self) -> bool {
+        let recovered = !self.ok;
+        if recovered {
+            tracing::info!("client keys: the registry is reachable again");
+        }
+        self.ok = true;
+        recovered
+    }
+
+    /// A check failed. Returns true when this starts an outage.
+    pub(crate) fn failed(&mut self, e: &rook_registry::RegistryError) -> bool {
+        let started = self.ok;
+        if started {
+            tracing::warn!(error = %e, "client keys: the registry is unreachable; serving keys from memory (logged again when it is back)");
+        } else {
+            tracing::debug!(error = %e, "client keys: the registry is still unreachable");
+        }
+        self.ok = false;
+        started
+    }
 }

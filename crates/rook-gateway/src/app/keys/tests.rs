@@ -249,3 +249,33 @@ fn presented_tokens() {
     );
     assert_eq!(presented(&h), Some(&b""[..]));
 }
+
+#[test]
+fn an_outage_is_reported_once_each_way() {
+    use super::loader::Reachability;
+    let down = rook_registry::RegistryError::Unavailable {
+        message: "refused".into(),
+    };
+    let mut r = Reachability::default();
+    assert!(r.ok);
+    assert!(!r.succeeded(), "no outage to end");
+    // (event, starts or ends an outage, ok after)
+    let table = [
+        (false, true, false),
+        (false, false, false),
+        (false, false, false),
+        (true, true, true),
+        (true, false, true),
+        (false, true, false),
+        (true, true, true),
+    ];
+    for (i, (works, edge, ok)) in table.into_iter().enumerate() {
+        let changed = if works {
+            r.succeeded()
+        } else {
+            r.failed(&down)
+        };
+        assert_eq!(changed, edge, "step {i}");
+        assert_eq!(r.ok, ok, "step {i}");
+    }
+}
