@@ -78,6 +78,7 @@ pub mod breaker;
 pub mod budget;
 pub mod clock;
 pub mod events;
+pub mod lease;
 pub mod limiter;
 pub mod observer;
 pub mod policy;
@@ -96,6 +97,8 @@ pub use clock::{ManualClock, ManualSleeper};
 #[cfg(feature = "tokio")]
 pub use clock::{TokioClock, TokioSleeper};
 pub use events::{CircuitState, GiveUpReason, LimiterError, OpenReason};
+#[cfg(feature = "tokio")]
+pub use lease::{LeaseTable, LeaseWant, Take};
 #[cfg(feature = "tokio")]
 pub use limiter::{Limiter, Permit};
 pub use observer::{NoopObserver, Observer};
