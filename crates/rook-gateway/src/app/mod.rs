@@ -23,6 +23,7 @@ use rook_resilience::KeyedLimiter;
 
 use crate::accounting::Accounting;
 use crate::control::catalog::{self, CatalogError};
+use crate::control::leases::{GlobalKeyed, SharedLimits};
 use crate::control::{persist, prune};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::proxy::snapshot::SharedRegistry;
@@ -43,8 +44,10 @@ pub(crate) struct App {
     pub(crate) admin: std::sync::OnceLock<rook_admin::Admin>,
     /// Hashed identity of the inbound credential (`anonymous` without auth).
     pub(crate) principal: Arc<str>,
-    pub(crate) principal_limits: KeyedLimiter,
-    pub(crate) route_limits: KeyedLimiter,
+    pub(crate) principal_limits: GlobalKeyed,
+    pub(crate) route_limits: GlobalKeyed,
+    /// Limits shared across instances (leased from PostgreSQL; local on SQLite).
+    pub(crate) shared_limits: Arc<SharedLimits>,
     /// `[rate_limits] client_address_requests_per_minute`, keyed by client address.
     pub(crate) client_limits: KeyedLimiter,
     /// The Host check's allowed hosts.
@@ -142,14 +145,24 @@ impl App {
         };
         let (key_store, keys_loader, default_key) =
             keys::boot::start(&config, &registry, inbound_token.as_ref(), &principal).await?;
+        let shared_limits = SharedLimits::start(&registry);
         let accounting = Arc::new(Accounting::start(
             registry.clone(),
             &config.usage,
             config.pricing.clone(),
         ));
         let app = Arc::new(App {
-            principal_limits: KeyedLimiter::new(config.rate_limits.principal_requests_per_minute),
-            route_limits: KeyedLimiter::new(config.rate_limits.route_requests_per_minute),
+            principal_limits: GlobalKeyed::new(
+                "principal",
+                config.rate_limits.principal_requests_per_minute,
+                shared_limits.clone(),
+            ),
+            route_limits: GlobalKeyed::new(
+                "route",
+                config.rate_limits.route_requests_per_minute,
+                shared_limits.clone(),
+            ),
+            shared_limits,
             client_limits: KeyedLimiter::new(config.rate_limits.client_address_requests_per_minute),
             hosts: guard::HostPolicy::new(&config),
             proxies: client_addr::TrustedProxies::new(&config.transport.trusted_proxies),
