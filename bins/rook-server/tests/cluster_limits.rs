@@ -24,15 +24,18 @@ fn bin() -> &'static Path {
 }
 
 fn config(up: &FakeUpstream, database_url: &str, extra: &str) -> String {
+    let auth = if extra.contains("[inbound_auth]") {
+        ""
+    } else {
+        "[inbound_auth]\nenabled = true\n"
+    };
     format!(
         r#"
 host = "127.0.0.1"
 port = {{port}}
 database_url = "{database_url}"
 
-[inbound_auth]
-enabled = true
-
+{auth}
 {extra}
 
 [[accounts]]
@@ -54,16 +57,16 @@ pool = "p"
     )
 }
 
-fn chat() -> Value {
-    json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+fn chat(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
 }
 
-async fn call(server: &RookServer) -> TestResponse {
-    let auth = format!("Bearer {TOKEN}");
+async fn call(server: &RookServer, token: &str, model: &str) -> TestResponse {
+    let auth = format!("Bearer {token}");
     http::post_json(
         &server.url("/v1/chat/completions"),
         &[("authorization", &auth)],
-        &chat(),
+        &chat(model),
     )
     .await
     .unwrap()
@@ -93,21 +96,16 @@ async fn start_three(up: &FakeUpstream, url: &str, extra: &str) -> Vec<RookServe
     servers
 }
 
-/// Sends `n` requests spread round robin over `servers`; returns the 200s and checks
-/// every other answer is a 429 `rate_limit_exceeded` with `Retry-After`.
-async fn spread(servers: &[RookServer], n: usize) -> usize {
+/// Sends `n` requests for `model` with `token` spread round robin over `servers`;
+/// returns the 200s and checks every other answer is a 429 `code` with `Retry-After`.
+async fn spread(servers: &[RookServer], n: usize, token: &str, model: &str, code: &str) -> usize {
     let mut ok = 0;
     for i in 0..n {
-        let r = call(&servers[i % servers.len()]).await;
+        let r = call(&servers[i % servers.len()], token, model).await;
         match r.status {
             200 => ok += 1,
             429 => {
-                assert_eq!(
-                    r.json()["error"]["code"],
-                    "rate_limit_exceeded",
-                    "{}",
-                    r.text()
-                );
+                assert_eq!(r.json()["error"]["code"], code, "{}", r.text());
                 let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
                 assert!((1..=60).contains(&retry), "Retry-After {retry}");
             }
@@ -127,10 +125,85 @@ async fn a_route_limit_holds_across_three_instances() {
     let extra = "[rate_limits]\nroute_requests_per_minute = 20\n";
     let servers = start_three(&up, &db.url(), extra).await;
     wait_for_window(Duration::from_secs(25)).await;
-    let ok = spread(&servers, 90).await;
+    let ok = spread(&servers, 90, TOKEN, "m", "rate_limit_exceeded").await;
     // per instance, 20 would pass each (60 in all) without shared limits
     assert!((20..=23).contains(&ok), "{ok} of 90 passed");
     assert_eq!(up.chat_requests().len(), ok, "refusals never reach upstream");
+}
+
+/// A client key's and an account's requests per minute hold across the three too.
+#[tokio::test]
+async fn key_and_account_limits_hold_across_three_instances() {
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
+    let db = TempDatabase::create(&admin_url);
+    let up = FakeUpstream::start().await;
+    let extra = format!(
+        r#"
+[inbound_auth]
+enabled = false
+
+[[client_keys]]
+id = "ci"
+name = "CI"
+token_env = "CI_KEY"
+requests_per_minute = 20
+
+[[client_keys]]
+id = "web"
+name = "Web"
+token_env = "WEB_KEY"
+
+[[accounts]]
+id = "b"
+vendor = "open_ai"
+base_url = "{base}"
+api_key_env = "KEY_A"
+requests_per_minute = 20
+
+[[pools]]
+id = "q"
+strategy = "priority"
+members = ["b"]
+
+[[routes]]
+model = "n"
+pool = "q"
+"#,
+        base = up.base_url()
+    );
+    let mut env = ENV.to_vec();
+    env.push(("CI_KEY", "ci-declared-token-abcdef"));
+    env.push(("WEB_KEY", "web-declared-token-abcdef"));
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        let cfg = config(&up, &db.url(), &extra);
+        servers.push(RookServer::start(bin(), &cfg, &env).await.unwrap());
+    }
+    wait_for_window(Duration::from_secs(30)).await;
+    let by_key = spread(
+        &servers,
+        90,
+        "ci-declared-token-abcdef",
+        "m",
+        "rate_limit_exceeded",
+    )
+    .await;
+    assert!((20..=23).contains(&by_key), "key: {by_key} of 90 passed");
+    let by_account = spread(
+        &servers,
+        90,
+        "web-declared-token-abcdef",
+        "n",
+        "account_rate_limit_exceeded",
+    )
+    .await;
+    assert!(
+        (20..=23).contains(&by_account),
+        "account: {by_account} of 90 passed"
+    );
+    assert_eq!(up.chat_requests().len(), by_key + by_account);
 }
 
 /// `ROOK_TEST_POSTGRES_URL`, or `None` (printing why) outside CI; a failure in CI.

@@ -23,7 +23,7 @@ use rook_resilience::KeyedLimiter;
 
 use crate::accounting::Accounting;
 use crate::control::catalog::{self, CatalogError};
-use crate::control::leases::{GlobalKeyed, SharedLimits};
+use crate::leases::{GlobalKeyed, SharedLimits};
 use crate::control::{persist, prune};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::proxy::snapshot::SharedRegistry;
@@ -46,8 +46,6 @@ pub(crate) struct App {
     pub(crate) principal: Arc<str>,
     pub(crate) principal_limits: GlobalKeyed,
     pub(crate) route_limits: GlobalKeyed,
-    /// Limits shared across instances (leased from PostgreSQL; local on SQLite).
-    pub(crate) shared_limits: Arc<SharedLimits>,
     /// `[rate_limits] client_address_requests_per_minute`, keyed by client address.
     pub(crate) client_limits: KeyedLimiter,
     /// The Host check's allowed hosts.
@@ -130,7 +128,8 @@ impl App {
         let registry = crate::control::keys::prepare(&config, registry).await?;
 
         catalog::sync_declared(&config, &registry).await?;
-        let shared = SharedRegistry::default();
+        let shared_limits = SharedLimits::start(&registry);
+        let shared = SharedRegistry::with_limits(shared_limits.clone());
         let snapshot = catalog::load_snapshot(&registry, &shared, &config).await?;
         let lifecycle = Lifecycle::default();
         let proxy = Arc::new(
@@ -144,8 +143,14 @@ impl App {
             None => Arc::from("anonymous"),
         };
         let (key_store, keys_loader, default_key) =
-            keys::boot::start(&config, &registry, inbound_token.as_ref(), &principal).await?;
-        let shared_limits = SharedLimits::start(&registry);
+            keys::boot::start(
+                &config,
+                &registry,
+                inbound_token.as_ref(),
+                &principal,
+                &shared_limits,
+            )
+            .await?;
         let accounting = Arc::new(Accounting::start(
             registry.clone(),
             &config.usage,
@@ -162,7 +167,6 @@ impl App {
                 config.rate_limits.route_requests_per_minute,
                 shared_limits.clone(),
             ),
-            shared_limits,
             client_limits: KeyedLimiter::new(config.rate_limits.client_address_requests_per_minute),
             hosts: guard::HostPolicy::new(&config),
             proxies: client_addr::TrustedProxies::new(&config.transport.trusted_proxies),

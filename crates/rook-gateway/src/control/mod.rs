@@ -9,8 +9,6 @@
 //!   `Runtime` trait;
 //! - [`keys`]: the master key, legacy keys sealed at start-up, inline keys opened for
 //!   routing;
-//! - [`leases`]: rate limits shared by several instances, leased in slices from
-//!   PostgreSQL in the background;
 //! - [`identity`]: the SQLite file's identity, watched (gauge `rook_database_identity_ok`).
 //!
 //! Control (with the app) may take the whole `App`: it is the glue between the
@@ -20,6 +18,5 @@ pub(crate) mod admin;
 pub mod catalog;
 pub(crate) mod identity;
 pub(crate) mod keys;
-pub(crate) mod leases;
 pub(crate) mod persist;
 pub(crate) mod prune;

@@ -11,13 +11,17 @@
 //!
 //! [`GlobalKeyed`] is the per-principal and per-route requests-per-minute
 //! limit: leased when shared, else `rook_resilience::KeyedLimiter`.
+//! [`LeasedPair`] is an account's or a client key's requests and tokens per
+//! minute, leased when shared, next to its local `RateLimits` (used on SQLite
+//! and during a database outage); a request holds a [`Ticket`] until its
+//! token count is known.
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use rook_registry::{Backend, Registry};
 use rook_resilience::lease::{LeaseTable, LeaseWant, Take};
-use rook_resilience::KeyedLimiter;
+use rook_resilience::{KeyedLimiter, RateLimits, Reservation};
 use tokio::sync::Notify;
 
 /// The window of every shared limit: per minute.
@@ -35,6 +39,14 @@ const KEEP_ROWS_MS: u64 = 10 * 60_000;
 pub(crate) struct SharedLimits {
     table: Option<Arc<LeaseTable>>,
     wake: Notify,
+}
+
+impl std::fmt::Debug for SharedLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedLimits")
+            .field("shared", &self.table.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a shared limit decided for one take.
@@ -203,6 +215,128 @@ impl GlobalKeyed {
     }
 }
 
+/// An RPM/TPM pair of one target (an account, a client key) leased across
+/// instances.
+#[derive(Debug)]
+pub(crate) struct LeasedPair {
+    limits: Arc<SharedLimits>,
+    rpm: Option<(String, u64)>,
+    tpm: Option<(String, u64)>,
+}
+
+impl LeasedPair {
+    /// The pair of `kind` `id` (`acct`, `key`), or `None` when limits are not
+    /// shared or it has no limit.
+    pub(crate) fn new(
+        limits: &Arc<SharedLimits>,
+        kind: &str,
+        id: &str,
+        rpm: Option<u32>,
+        tpm: Option<u32>,
+    ) -> Option<LeasedPair> {
+        if !limits.is_shared() || (rpm.is_none() && tpm.is_none()) {
+            return None;
+        }
+        // `Some(0)` is treated as 1, like the local buckets
+        let key = |unit: &str, n: u32| (format!("{kind}:{id}:{unit}"), u64::from(n.max(1)));
+        Some(LeasedPair {
+            limits: limits.clone(),
+            rpm: rpm.map(|n| key("rpm", n)),
+            tpm: tpm.map(|n| key("tpm", n)),
+        })
+    }
+
+    /// Takes one request and `estimate` tokens; a refusal or a fallback takes
+    /// nothing.
+    fn take(&self, estimate: u64) -> Shared {
+        let mut tokens_taken = false;
+        if let Some((key, limit)) = &self.tpm {
+            match self.limits.take(key, *limit, estimate) {
+                Shared::Admitted => tokens_taken = true,
+                other => return other,
+            }
+        }
+        if let Some((key, limit)) = &self.rpm {
+            let answer = self.limits.take(key, *limit, 1);
+            if answer != Shared::Admitted {
+                if let (true, Some((tkey, _))) = (tokens_taken, &self.tpm) {
+                    let back = i64::try_from(estimate).unwrap_or(i64::MAX);
+                    self.limits.adjust(tkey, back, wall_ms());
+                }
+                return answer;
+            }
+        }
+        Shared::Admitted
+    }
+}
+
+/// What a request took from an RPM/TPM pair, until its tokens are known.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ticket {
+    /// From the local buckets.
+    Local(Reservation),
+    /// From leased slices: the token estimate taken, and when.
+    Leased {
+        /// Tokens taken.
+        estimate: u64,
+        /// When (ms since the epoch).
+        at_ms: u64,
+    },
+}
+
+/// Reserves one request and `estimate` tokens: leased when `leased` is given
+/// and the database is reachable, else from `local`. `Ok(None)`: no limits.
+pub(crate) fn reserve_pair(
+    leased: Option<&LeasedPair>,
+    local: Option<&RateLimits>,
+    estimate: u64,
+) -> Result<Option<Ticket>, Duration> {
+    if let Some(pair) = leased {
+        match pair.take(estimate) {
+            Shared::Admitted => {
+                return Ok(Some(Ticket::Leased {
+                    estimate,
+                    at_ms: wall_ms(),
+                }))
+            }
+            Shared::Refused(wait) => return Err(wait),
+            Shared::Local => {}
+        }
+    }
+    let Some(local) = local else {
+        return Ok(None);
+    };
+    local
+        .try_reserve(estimate, Instant::now())
+        .map(|r| Some(Ticket::Local(r)))
+}
+
+/// Settles a ticket with the tokens used (`None`: unknown, the estimate stands).
+pub(crate) fn settle_pair(
+    leased: Option<&LeasedPair>,
+    local: Option<&RateLimits>,
+    ticket: Ticket,
+    used: Option<u64>,
+) {
+    match ticket {
+        Ticket::Local(r) => {
+            if let Some(l) = local {
+                l.reconcile(r, used, Instant::now());
+            }
+        }
+        Ticket::Leased { estimate, at_ms } => {
+            let (Some(pair), Some(used)) = (leased, used) else {
+                return;
+            };
+            if let Some((key, _)) = &pair.tpm {
+                let delta = i128::from(estimate) - i128::from(used);
+                let delta = i64::try_from(delta).unwrap_or(if delta < 0 { i64::MIN } else { i64::MAX });
+                pair.limits.adjust(key, delta, at_ms);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +351,17 @@ mod tests {
         assert!(l.check("other", now).is_ok());
         let off = GlobalKeyed::new("route", 0, SharedLimits::local());
         assert!((0..100).all(|_| off.check("gpt", now).is_ok()));
+    }
+
+    #[test]
+    fn pairs_are_local_without_a_shared_table() {
+        let shared = SharedLimits::local();
+        assert!(LeasedPair::new(&shared, "acct", "a", Some(1), None).is_none());
+        let local = RateLimits::new(Some(1), Some(100), Instant::now());
+        let t = reserve_pair(None, local.as_ref(), 50).unwrap().unwrap();
+        assert!(matches!(t, Ticket::Local(_)));
+        assert!(reserve_pair(None, local.as_ref(), 1).is_err());
+        settle_pair(None, local.as_ref(), t, Some(10));
+        assert!(reserve_pair(None, None, 1 << 40).unwrap().is_none());
     }
 }
