@@ -136,7 +136,17 @@ async fn lease_task(limits: Weak<SharedLimits>, registry: Registry) {
                 continue;
             }
             match lease(&registry, &want).await {
-                Ok(granted) => table.granted(&want, granted),
+                Ok(granted) => {
+                    tracing::debug!(
+                        key = %want.key,
+                        window_start_ms = want.window_start_ms,
+                        want = want.want,
+                        charge = want.charge,
+                        granted,
+                        "limit slice leased"
+                    );
+                    table.granted(&want, granted)
+                }
                 Err(reason) => {
                     if !table.is_fallback() {
                         tracing::warn!(

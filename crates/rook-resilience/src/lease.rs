@@ -8,8 +8,8 @@
 //! of the limit, at least 1) until the limit is reached. The request path only
 //! touches this table in memory ([`LeaseTable::try_take`]); the caller's
 //! background task asks the store for what [`LeaseTable::wants`] lists (ahead
-//! of need: a slot wants a slice as soon as its local rest drops to half a
-//! slice) and hands the answers back ([`LeaseTable::granted`],
+//! of need: a slot wants another slice as soon as its local rest drops to
+//! one slice, so a lease round trip is covered by the slice in hand) and hands the answers back ([`LeaseTable::granted`],
 //! [`LeaseTable::failed`]).
 //!
 //! Windows are fixed and aligned on the wall clock (`window_start = now -
@@ -128,7 +128,7 @@ impl Slot {
         if self.exhausted || self.pending {
             return false;
         }
-        let low = i64::try_from(self.slice() / 2).unwrap_or(i64::MAX);
+        let low = i64::try_from(self.slice()).unwrap_or(i64::MAX);
         let need = i64::try_from(self.need).unwrap_or(i64::MAX);
         self.local <= low || self.local < need || self.uncharged > 0
     }
