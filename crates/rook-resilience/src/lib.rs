@@ -17,6 +17,7 @@
 //! | [`breaker`] | [`Breaker`], [`Admission`] | is this key (account, host) usable now |
 //! | [`limiter`] | `Limiter`, [`LimiterError`] | is there room for one more request |
 //! | [`rate`] | [`Bucket`], [`KeyedLimiter`], [`RateLimits`] | may one more request (or this many units) start this minute |
+//! | [`lease`] | [`LeaseTable`], [`LeaseWant`], [`Take`] | the same, for a limit shared by several processes through leased slices |
 //! | [`events`] | [`CircuitState`], [`OpenReason`], [`GiveUpReason`], [`LimiterError`] | what was decided (the observer's vocabulary) |
 //! | [`observer`] | [`Observer`] | tell me what you decided (metrics, logs) |
 //!
