@@ -135,7 +135,11 @@ async fn a_route_limit_holds_across_three_instances() {
         "{ok} of 90 passed; logs of the first: {}",
         servers[0].logs()
     );
-    assert_eq!(up.chat_requests().len(), ok, "refusals never reach upstream");
+    assert_eq!(
+        up.chat_requests().len(),
+        ok,
+        "refusals never reach upstream"
+    );
 }
 
 /// A client key's and an account's requests per minute hold across the three too.

@@ -214,10 +214,7 @@ impl GlobalKeyed {
             return Ok(());
         }
         let shared_key = format!("{}:{key}", self.kind);
-        match self
-            .shared
-            .take(&shared_key, u64::from(self.per_minute), 1)
-        {
+        match self.shared.take(&shared_key, u64::from(self.per_minute), 1) {
             Shared::Admitted => Ok(()),
             Shared::Refused(wait) => Err(wait),
             Shared::Local => self.local.check(key, now),
@@ -340,7 +337,8 @@ pub(crate) fn settle_pair(
             };
             if let Some((key, _)) = &pair.tpm {
                 let delta = i128::from(estimate) - i128::from(used);
-                let delta = i64::try_from(delta).unwrap_or(if delta < 0 { i64::MIN } else { i64::MAX });
+                let delta =
+                    i64::try_from(delta).unwrap_or(if delta < 0 { i64::MIN } else { i64::MAX });
                 pair.limits.adjust(key, delta, at_ms);
             }
         }

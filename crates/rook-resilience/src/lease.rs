@@ -185,9 +185,7 @@ impl LeaseTable {
         let mut inner = lock(&self.inner);
         let fallback = inner.fallback;
         if !inner.slots.contains_key(key) && inner.slots.len() >= inner.sweep_at {
-            inner
-                .slots
-                .retain(|_, s| s.window >= window || s.pending);
+            inner.slots.retain(|_, s| s.window >= window || s.pending);
             inner.sweep_at = (inner.slots.len() * 2).max(MIN_SWEEP_AT);
         }
         let slot = inner

@@ -23,8 +23,8 @@ use rook_resilience::KeyedLimiter;
 
 use crate::accounting::Accounting;
 use crate::control::catalog::{self, CatalogError};
-use crate::leases::{GlobalKeyed, SharedLimits};
 use crate::control::{persist, prune};
+use crate::leases::{GlobalKeyed, SharedLimits};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::proxy::snapshot::SharedRegistry;
 use crate::proxy::Proxy;
@@ -142,15 +142,14 @@ impl App {
             Some(t) => Arc::from(principal_hash(t.expose()).as_str()),
             None => Arc::from("anonymous"),
         };
-        let (key_store, keys_loader, default_key) =
-            keys::boot::start(
-                &config,
-                &registry,
-                inbound_token.as_ref(),
-                &principal,
-                &shared_limits,
-            )
-            .await?;
+        let (key_store, keys_loader, default_key) = keys::boot::start(
+            &config,
+            &registry,
+            inbound_token.as_ref(),
+            &principal,
+            &shared_limits,
+        )
+        .await?;
         let accounting = Arc::new(Accounting::start(
             registry.clone(),
             &config.usage,

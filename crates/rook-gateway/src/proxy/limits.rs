@@ -57,6 +57,8 @@ impl Reserved {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use rook_resilience::RateLimits;
 
     use super::*;

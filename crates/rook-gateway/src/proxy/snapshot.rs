@@ -13,10 +13,10 @@ use rook_config::entity::DEFAULT_ANTHROPIC_VERSION;
 use rook_config::{Protocol, Secret, Vendor};
 use rook_routing::{AccountIdx, AccountSpec, AvailabilityView, PoolSpec, RouteSpec, RoutingTable};
 
+use crate::leases::{LeasedPair, SharedLimits};
 use crate::proxy::health::Health;
 use crate::proxy::scrub::Scrubber;
 use crate::proxy::upstream::endpoint_uri;
-use crate::leases::{LeasedPair, SharedLimits};
 use rook_resilience::RateLimits;
 
 /// One account as the gateway knows it, before it becomes runtime state.

@@ -35,7 +35,15 @@ fn serve(table: &LeaseTable, store: &mut Store, now_ms: u64) {
 
 #[test]
 fn slices_are_a_tenth_at_least_one() {
-    let cases = [(0, 1), (1, 1), (9, 1), (10, 1), (20, 2), (99, 9), (1000, 100)];
+    let cases = [
+        (0, 1),
+        (1, 1),
+        (9, 1),
+        (10, 1),
+        (20, 2),
+        (99, 9),
+        (1000, 100),
+    ];
     for (limit, slice) in cases {
         assert_eq!(slice_for(limit), slice, "limit {limit}");
     }
@@ -52,7 +60,11 @@ fn one_instance_table() {
         // a limit of 1: the credit is the whole limit, the store gives nothing more
         (1, "tstst", "ARR"),
         // 20/min: slices of 2; the 21st is refused, until the window's end
-        (20, &"ts".repeat(25), &format!("{}{}", "A".repeat(20), "R".repeat(5))),
+        (
+            20,
+            &"ts".repeat(25),
+            &format!("{}{}", "A".repeat(20), "R".repeat(5)),
+        ),
     ];
     for (n, (limit, events, expected)) in cases.iter().enumerate() {
         let table = LeaseTable::new(Duration::from_secs(60));
@@ -134,7 +146,10 @@ fn units_need_enough_leased_and_adjust_settles() {
     let mut store = Store::default();
     // 1000 tokens/min, slices of 100: a 500-token request lacks more than a
     // slice, so it waits for leases instead of taking credit
-    assert!(matches!(table.try_take("k", 1000, 500, 0), Take::Refused(_)));
+    assert!(matches!(
+        table.try_take("k", 1000, 500, 0),
+        Take::Refused(_)
+    ));
     for _ in 0..5 {
         serve(&table, &mut store, 0);
     }
