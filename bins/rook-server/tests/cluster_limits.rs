@@ -217,6 +217,95 @@ pool = "q"
     assert_eq!(up.chat_requests().len(), by_key + by_account);
 }
 
+/// When the database cannot be reached, each instance falls back to its own
+/// in-memory limit: requests keep being served from memory without waiting on the
+/// database, each instance admitting up to the whole limit.
+#[tokio::test]
+async fn an_unreachable_database_falls_back_to_per_instance_limits() {
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
+    let db = TempDatabase::create(&admin_url);
+    let proxy = CutProxy::start(&db.url()).await;
+    let up = FakeUpstream::start().await;
+    let extra = "[rate_limits]\nroute_requests_per_minute = 20\n";
+    let servers = start_three(&up, &proxy.url, extra).await;
+    wait_for_window(Duration::from_secs(30)).await;
+    proxy.cut();
+    // the first lease of each instance fails (within 2 s), then they decide alone
+    for s in &servers {
+        let _ = call(s, TOKEN, "m").await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = std::time::Instant::now();
+    let ok = spread(&servers, 90, TOKEN, "m", "rate_limit_exceeded").await;
+    // three buckets of 20 (a few used above), not one shared limit of 20
+    assert!((40..=60).contains(&ok), "{ok} of 90 passed");
+    // nothing waited on the database: 90 paced requests in well under 2 s each
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(servers[0]
+        .logs()
+        .contains("enforcing per-instance limits until it is back"));
+}
+
+/// A TCP proxy in front of PostgreSQL that can cut every connection and refuse new
+/// ones (a database outage as the instances see it).
+struct CutProxy {
+    url: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CutProxy {
+    async fn start(db_url: &str) -> CutProxy {
+        use std::sync::atomic::Ordering;
+        let (scheme_user, rest) = match db_url.rsplit_once('@') {
+            Some((user, rest)) => (format!("{user}@"), rest),
+            None => {
+                let (scheme, rest) = db_url.split_once("://").unwrap();
+                (format!("{scheme}://"), rest)
+            }
+        };
+        let (host_port, path) = rest.split_once('/').unwrap();
+        let target = host_port.to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c2, k2) = (cut.clone(), conns.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c2.load(Ordering::SeqCst) {
+                    continue; // dropped: connection reset
+                }
+                let target = target.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                k2.lock().unwrap().push(task);
+            }
+        });
+        CutProxy {
+            url: format!("{scheme_user}127.0.0.1:{port}/{path}"),
+            cut,
+            conns,
+        }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for task in self.conns.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
 /// `ROOK_TEST_POSTGRES_URL`, or `None` (printing why) outside CI; a failure in CI.
 fn postgres_url() -> Option<String> {
     match std::env::var("ROOK_TEST_POSTGRES_URL") {
