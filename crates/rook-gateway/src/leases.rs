@@ -137,6 +137,9 @@ async fn lease_task(limits: Weak<SharedLimits>, registry: Registry) {
             }
             match lease(&registry, &want).await {
                 Ok(granted) => {
+                    if table.is_fallback() {
+                        tracing::info!("leasing rate limits from the database again");
+                    }
                     tracing::debug!(
                         key = %want.key,
                         window_start_ms = want.window_start_ms,
