@@ -56,6 +56,7 @@ mod body;
 mod control;
 mod endpoint;
 mod error;
+mod leases;
 mod lifecycle;
 mod proxy;
 

@@ -165,6 +165,7 @@ macro_rules! with_tx {
 }
 
 mod keys;
+mod leases;
 pub use keys::RotateReport;
 
 async fn finish_tx<DB: sqlx::Database, T>(

@@ -89,7 +89,7 @@ async fn instances_share_a_schema() {
     assert_eq!(first.backend(), Backend::Postgres);
     assert_eq!(
         first.migration_status().await.unwrap().pending,
-        vec![1, 2, 3, 4]
+        vec![1, 2, 3, 4, 6]
     );
 
     // Several instances migrating at once: the advisory lock serialises them.
@@ -161,4 +161,81 @@ async fn upgrade_from_version_1_keeps_behaviour() {
     common::assert_upgraded_from_v1(&r).await;
     r.close().await;
     common::drop_schema(&url, &schema).await;
+}
+
+/// Three instances (pools) leasing slices of one limit at once: the statement is
+/// atomic, so the grants add up to the limit exactly, credit charges always count, and
+/// each statement reports its own grant.
+#[tokio::test]
+async fn leases_under_concurrency_never_grant_more_than_the_limit() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let url = db.pg_url.clone().unwrap();
+    let opts = ConnectOptions {
+        schema: db.schema.clone(),
+        max_connections: 4,
+        ..ConnectOptions::default()
+    };
+    let mut instances = vec![db.registry.clone()];
+    for _ in 0..2 {
+        instances.push(Registry::connect(&url, opts.clone()).await.unwrap());
+    }
+    let mut tasks = Vec::new();
+    for i in 0..90u64 {
+        let r = instances[(i % 3) as usize].clone();
+        tasks.push(tokio::spawn(async move {
+            // every tenth lease also charges one unit taken on credit
+            let charge = u64::from(i % 10 == 0);
+            let g = r
+                .lease_limit("route:gpt", 60_000, 100, 3, charge, 1)
+                .await
+                .unwrap();
+            (g, charge)
+        }));
+    }
+    let (mut granted, mut charged) = (0, 0);
+    for t in tasks {
+        let (g, c) = t.await.unwrap();
+        assert!(g <= 3);
+        granted += g;
+        charged += c;
+    }
+    assert_eq!(charged, 9);
+    // 90 leases of 3 want 270: the limit of 100 is reached exactly by the grants
+    // and the charges that came before it; charges after it are the overshoot
+    assert!(granted <= 100, "granted {granted}");
+    assert!(
+        (100..=100 + charged).contains(&(granted + charged)),
+        "granted {granted}"
+    );
+    assert!(granted >= 100 - charged, "granted {granted}");
+    // later leases get nothing, but a charge still counts
+    assert_eq!(
+        instances[1]
+            .lease_limit("route:gpt", 60_000, 100, 3, 1, 2)
+            .await
+            .unwrap(),
+        0
+    );
+    // another window or key is independent
+    assert_eq!(
+        instances[2]
+            .lease_limit("route:gpt", 120_000, 100, 3, 0, 2)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        instances[2]
+            .lease_limit("key:k1", 60_000, 2, 3, 0, 2)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(instances[0].prune_limit_leases(120_000).await.unwrap(), 2);
+    for r in instances.drain(1..) {
+        r.close().await;
+    }
+    db.cleanup().await;
 }

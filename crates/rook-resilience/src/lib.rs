@@ -17,6 +17,7 @@
 //! | [`breaker`] | [`Breaker`], [`Admission`] | is this key (account, host) usable now |
 //! | [`limiter`] | `Limiter`, [`LimiterError`] | is there room for one more request |
 //! | [`rate`] | [`Bucket`], [`KeyedLimiter`], [`RateLimits`] | may one more request (or this many units) start this minute |
+//! | [`lease`] | [`LeaseTable`], [`LeaseWant`], [`Take`] | the same, for a limit shared by several processes through leased slices |
 //! | [`events`] | [`CircuitState`], [`OpenReason`], [`GiveUpReason`], [`LimiterError`] | what was decided (the observer's vocabulary) |
 //! | [`observer`] | [`Observer`] | tell me what you decided (metrics, logs) |
 //!
@@ -78,6 +79,7 @@ pub mod breaker;
 pub mod budget;
 pub mod clock;
 pub mod events;
+pub mod lease;
 pub mod limiter;
 pub mod observer;
 pub mod policy;
@@ -96,6 +98,8 @@ pub use clock::{ManualClock, ManualSleeper};
 #[cfg(feature = "tokio")]
 pub use clock::{TokioClock, TokioSleeper};
 pub use events::{CircuitState, GiveUpReason, LimiterError, OpenReason};
+#[cfg(feature = "tokio")]
+pub use lease::{LeaseTable, LeaseWant, Take};
 #[cfg(feature = "tokio")]
 pub use limiter::{Limiter, Permit};
 pub use observer::{NoopObserver, Observer};

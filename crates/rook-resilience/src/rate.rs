@@ -25,7 +25,7 @@
 //!   a unit is belongs to the caller — the Rook gateway counts LLM tokens.
 //!
 //! Limits are in memory and per process: several instances each enforce
-//! their own.
+//! their own. [`lease`](crate::lease) shares a limit between processes.
 //!
 //! ```
 //! use std::time::{Duration, Instant};

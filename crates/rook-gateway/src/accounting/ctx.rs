@@ -39,7 +39,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) client: Option<IpAddr>,
     /// The client key the request was made with, and its TPM reservation.
     pub(crate) key: Option<Arc<Key>>,
-    pub(crate) key_reservation: Option<rook_resilience::Reservation>,
+    pub(crate) key_reservation: Option<crate::leases::Ticket>,
 }
 
 impl<'a> Ctx<'a> {
@@ -134,7 +134,7 @@ pub(crate) struct Detached {
     accounting: Arc<Accounting>,
     client: Option<IpAddr>,
     key: Option<Arc<Key>>,
-    key_reservation: Option<rook_resilience::Reservation>,
+    key_reservation: Option<crate::leases::Ticket>,
 }
 
 impl Detached {

@@ -24,6 +24,7 @@ use rook_resilience::KeyedLimiter;
 use crate::accounting::Accounting;
 use crate::control::catalog::{self, CatalogError};
 use crate::control::{persist, prune};
+use crate::leases::{GlobalKeyed, SharedLimits};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::proxy::snapshot::SharedRegistry;
 use crate::proxy::Proxy;
@@ -43,8 +44,8 @@ pub(crate) struct App {
     pub(crate) admin: std::sync::OnceLock<rook_admin::Admin>,
     /// Hashed identity of the inbound credential (`anonymous` without auth).
     pub(crate) principal: Arc<str>,
-    pub(crate) principal_limits: KeyedLimiter,
-    pub(crate) route_limits: KeyedLimiter,
+    pub(crate) principal_limits: GlobalKeyed,
+    pub(crate) route_limits: GlobalKeyed,
     /// `[rate_limits] client_address_requests_per_minute`, keyed by client address.
     pub(crate) client_limits: KeyedLimiter,
     /// The Host check's allowed hosts.
@@ -127,7 +128,8 @@ impl App {
         let registry = crate::control::keys::prepare(&config, registry).await?;
 
         catalog::sync_declared(&config, &registry).await?;
-        let shared = SharedRegistry::default();
+        let shared_limits = SharedLimits::start(&registry);
+        let shared = SharedRegistry::with_limits(shared_limits.clone());
         let snapshot = catalog::load_snapshot(&registry, &shared, &config).await?;
         let lifecycle = Lifecycle::default();
         let proxy = Arc::new(
@@ -140,16 +142,30 @@ impl App {
             Some(t) => Arc::from(principal_hash(t.expose()).as_str()),
             None => Arc::from("anonymous"),
         };
-        let (key_store, keys_loader, default_key) =
-            keys::boot::start(&config, &registry, inbound_token.as_ref(), &principal).await?;
+        let (key_store, keys_loader, default_key) = keys::boot::start(
+            &config,
+            &registry,
+            inbound_token.as_ref(),
+            &principal,
+            &shared_limits,
+        )
+        .await?;
         let accounting = Arc::new(Accounting::start(
             registry.clone(),
             &config.usage,
             config.pricing.clone(),
         ));
         let app = Arc::new(App {
-            principal_limits: KeyedLimiter::new(config.rate_limits.principal_requests_per_minute),
-            route_limits: KeyedLimiter::new(config.rate_limits.route_requests_per_minute),
+            principal_limits: GlobalKeyed::new(
+                "principal",
+                config.rate_limits.principal_requests_per_minute,
+                shared_limits.clone(),
+            ),
+            route_limits: GlobalKeyed::new(
+                "route",
+                config.rate_limits.route_requests_per_minute,
+                shared_limits.clone(),
+            ),
             client_limits: KeyedLimiter::new(config.rate_limits.client_address_requests_per_minute),
             hosts: guard::HostPolicy::new(&config),
             proxies: client_addr::TrustedProxies::new(&config.transport.trusted_proxies),

@@ -5,13 +5,15 @@
 //! with the tokens the answer reported. An account over its limit is skipped like a
 //! cooling one; the bucket may go into debt when the answer used more than the
 //! estimate. Per principal and per route, `rook-resilience`'s `KeyedLimiter` counts
-//! requests per minute (in `app`). Several instances do not share these buckets;
-//! each enforces its own limits.
+//! requests per minute (in `app`). On PostgreSQL the limits are shared by every
+//! instance: slices are leased from the database ahead of need
+//! ([`crate::leases`]); on SQLite, and while the database is unreachable, each
+//! instance enforces its own buckets.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rook_resilience::Reservation;
+use crate::leases::{reserve_pair, settle_pair, Ticket};
 
 use super::snapshot::AccountShared;
 
@@ -24,7 +26,7 @@ pub(crate) fn estimate_tokens(body: &[u8], max_tokens: Option<u64>) -> u64 {
 /// An account's token reservation, settled when the attempt's usage is known.
 pub(crate) struct Reserved {
     shared: Arc<AccountShared>,
-    reservation: Reservation,
+    ticket: Ticket,
 }
 
 impl Reserved {
@@ -34,27 +36,29 @@ impl Reserved {
         shared: &Arc<AccountShared>,
         estimate: u64,
     ) -> Result<Option<Reserved>, Duration> {
-        let Some(l) = shared.limits() else {
-            return Ok(None);
-        };
-        let reservation = l.try_reserve(estimate, Instant::now())?;
-        Ok(Some(Reserved {
+        let ticket = reserve_pair(shared.leased(), shared.limits(), estimate)?;
+        Ok(ticket.map(|ticket| Reserved {
             shared: shared.clone(),
-            reservation,
+            ticket,
         }))
     }
 
     /// Settles the reservation with the tokens actually used (`Some(0)` for a
     /// failed attempt, `None` when unknown).
     pub(crate) fn settle(self, used: Option<u64>) {
-        if let Some(l) = self.shared.limits() {
-            l.reconcile(self.reservation, used, Instant::now());
-        }
+        settle_pair(
+            self.shared.leased(),
+            self.shared.limits(),
+            self.ticket,
+            used,
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use rook_resilience::RateLimits;
 
     use super::*;

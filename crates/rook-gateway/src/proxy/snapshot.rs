@@ -13,6 +13,7 @@ use rook_config::entity::DEFAULT_ANTHROPIC_VERSION;
 use rook_config::{Protocol, Secret, Vendor};
 use rook_routing::{AccountIdx, AccountSpec, AvailabilityView, PoolSpec, RouteSpec, RoutingTable};
 
+use crate::leases::{LeasedPair, SharedLimits};
 use crate::proxy::health::Health;
 use crate::proxy::scrub::Scrubber;
 use crate::proxy::upstream::endpoint_uri;
@@ -59,12 +60,19 @@ pub(crate) struct AccountShared {
     pub(crate) in_flight: AtomicU64,
     /// Request and token limits, set when the account is first seen.
     pub(crate) limits: std::sync::OnceLock<Option<RateLimits>>,
+    /// The same limits leased across instances (PostgreSQL), set with `limits`.
+    pub(crate) leased: std::sync::OnceLock<Option<LeasedPair>>,
 }
 
 impl AccountShared {
     /// The account's rate limits, if it has any.
     pub(crate) fn limits(&self) -> Option<&RateLimits> {
         self.limits.get().and_then(Option::as_ref)
+    }
+
+    /// The account's limits leased across instances, if shared.
+    pub(crate) fn leased(&self) -> Option<&LeasedPair> {
+        self.leased.get().and_then(Option::as_ref)
     }
 }
 
@@ -148,9 +156,18 @@ pub enum SnapshotError {
 #[derive(Debug, Default)]
 pub(crate) struct SharedRegistry {
     map: Mutex<HashMap<String, Arc<AccountShared>>>,
+    /// Limits shared across instances (set before the first snapshot).
+    limits: std::sync::OnceLock<Arc<SharedLimits>>,
 }
 
 impl SharedRegistry {
+    /// Accounts' limits are leased through `limits` when it is shared.
+    pub(crate) fn with_limits(limits: Arc<SharedLimits>) -> SharedRegistry {
+        let shared = SharedRegistry::default();
+        let _ = shared.limits.set(limits);
+        shared
+    }
+
     fn get(&self, id: &str) -> Arc<AccountShared> {
         let mut map = match self.map.lock() {
             Ok(m) => m,
@@ -191,6 +208,15 @@ impl Snapshot {
                 a.tokens_per_minute,
                 std::time::Instant::now(),
             ));
+            if let Some(limits) = shared.limits.get() {
+                let _ = shared_state.leased.set(LeasedPair::new(
+                    limits,
+                    "acct",
+                    &a.id,
+                    a.requests_per_minute,
+                    a.tokens_per_minute,
+                ));
+            }
             let chat_uri = endpoint_uri(&a.base_url, "/chat/completions")
                 .map_err(|_| SnapshotError::BadUrl { id: a.id.clone() })?;
             let anthropic_version = HeaderValue::from_str(

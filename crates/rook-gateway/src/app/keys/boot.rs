@@ -68,6 +68,7 @@ pub(crate) async fn start(
     registry: &Registry,
     inbound_token: Option<&Secret>,
     principal: &Arc<str>,
+    limits: &Arc<crate::leases::SharedLimits>,
 ) -> Result<(Arc<KeyStore>, Arc<LoaderState>, Option<DefaultKey>), AppError> {
     let records = declared(config)?;
     registry
@@ -79,6 +80,7 @@ pub(crate) async fn start(
         principal: principal.clone(),
     });
     let store = Arc::new(KeyStore::new(clock_offset_ms()));
+    store.share_limits(limits.clone());
     let state = Arc::new(LoaderState::default());
     let n = store
         .reload(registry, default.as_ref(), &state)

@@ -12,6 +12,8 @@ use rook_registry::client_key::{parse_hash, ClientKeyRecord};
 use rook_registry::{Backend, Registry, RegistryError};
 use rook_resilience::RateLimits;
 
+use crate::leases::LeasedPair;
+
 use super::{lock, Entry, Key, KeyRuntime, KeyStore, Spend};
 
 /// How often the registry is asked whether keys changed (another process's change
@@ -40,10 +42,16 @@ pub(crate) struct LoaderState {
     reloading: tokio::sync::Mutex<()>,
 }
 
-fn new_runtime(rpm: Option<u32>, tpm: Option<u32>, spend: Spend) -> Arc<KeyRuntime> {
+fn new_runtime(
+    rpm: Option<u32>,
+    tpm: Option<u32>,
+    spend: Spend,
+    leased: Option<LeasedPair>,
+) -> Arc<KeyRuntime> {
     Arc::new(KeyRuntime {
         spend: Mutex::new(spend),
         limits: RateLimits::new(rpm, tpm, std::time::Instant::now()),
+        leased,
         limit_settings: (rpm, tpm),
         last_used_ms: AtomicI64::new(0),
         flushed_ms: AtomicI64::new(0),
@@ -92,14 +100,20 @@ impl KeyStore {
             let rt = match prev {
                 Some(p) if p.rt.limit_settings == settings && same_budget => p.rt.clone(),
                 Some(p) => {
-                    let rt = new_runtime(settings.0, settings.1, spend);
+                    let leased = self.leased(&r.id, settings.0, settings.1);
+                    let rt = new_runtime(settings.0, settings.1, spend, leased);
                     rt.last_used_ms
                         .store(p.rt.last_used_ms.load(Ordering::Relaxed), Ordering::Relaxed);
                     rt.flushed_ms
                         .store(p.rt.flushed_ms.load(Ordering::Relaxed), Ordering::Relaxed);
                     rt
                 }
-                None => new_runtime(settings.0, settings.1, spend),
+                None => new_runtime(
+                    settings.0,
+                    settings.1,
+                    spend,
+                    self.leased(&r.id, settings.0, settings.1),
+                ),
             };
             let id: Arc<str> = Arc::from(r.id.as_str());
             let key = Arc::new(Key {
@@ -147,6 +161,7 @@ impl KeyStore {
                             period_start_ms: i64::MIN,
                             usd: 0.0,
                         },
+                        None,
                     )
                 });
             let key = Arc::new(Key {

@@ -25,14 +25,16 @@ pub(crate) mod loader;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::{header, HeaderMap};
 use rook_config::entity::client_key::{format_utc, model_allowed, BudgetPeriod, DEFAULT_KEY_ID};
 use rook_observability::names;
 use rook_registry::client_key::hash_bytes;
-use rook_resilience::{RateLimits, Reservation};
+use rook_resilience::RateLimits;
+
+use crate::leases::{reserve_pair, settle_pair, LeasedPair, SharedLimits, Ticket};
 
 use crate::error::ApiError;
 
@@ -58,6 +60,8 @@ pub(crate) struct Key {
 pub(crate) struct KeyRuntime {
     spend: Mutex<Spend>,
     limits: Option<RateLimits>,
+    /// The same limits leased across instances (PostgreSQL).
+    leased: Option<LeasedPair>,
     /// `(requests_per_minute, tokens_per_minute)` the buckets were built for.
     limit_settings: (Option<u32>, Option<u32>),
     /// Last request (clock ms), and the last one written to the registry.
@@ -145,6 +149,8 @@ pub(crate) struct KeyStore {
     required: std::sync::atomic::AtomicBool,
     /// Added to the wall clock (a testing aid: `ROOK_TEST_CLOCK_OFFSET_SECONDS`).
     clock_offset_ms: i64,
+    /// Keys' RPM/TPM shared across instances (PostgreSQL); local by default.
+    shared_limits: std::sync::OnceLock<Arc<SharedLimits>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -176,7 +182,18 @@ impl KeyStore {
             map: ArcSwap::from_pointee(HashMap::new()),
             required: std::sync::atomic::AtomicBool::new(false),
             clock_offset_ms,
+            shared_limits: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Leases keys' RPM/TPM through `limits` (before the first reload).
+    pub(crate) fn share_limits(&self, limits: Arc<SharedLimits>) {
+        let _ = self.shared_limits.set(limits);
+    }
+
+    /// Key `id`'s limits leased across instances, when shared.
+    fn leased(&self, id: &str, rpm: Option<u32>, tpm: Option<u32>) -> Option<LeasedPair> {
+        LeasedPair::new(self.shared_limits.get()?, "key", id, rpm, tpm)
     }
 
     /// The store's clock: unix ms plus the test offset.
@@ -329,12 +346,9 @@ impl Key {
 
     /// Takes one request and `estimate` tokens from the key's RPM/TPM buckets; a refusal
     /// is 429 `rate_limit_exceeded` with the wait as `Retry-After`.
-    pub(crate) fn reserve(&self, estimate: u64) -> Result<Option<Reservation>, ApiError> {
-        let Some(limits) = &self.rt.limits else {
-            return Ok(None);
-        };
-        match limits.try_reserve(estimate, Instant::now()) {
-            Ok(r) => Ok(Some(r)),
+    pub(crate) fn reserve(&self, estimate: u64) -> Result<Option<Ticket>, ApiError> {
+        match reserve_pair(self.rt.leased.as_ref(), self.rt.limits.as_ref(), estimate) {
+            Ok(r) => Ok(r),
             Err(wait) => Err(ApiError::RateLimited {
                 message: "Rate limit exceeded for this API key; retry after the indicated time."
                     .into(),
@@ -346,10 +360,13 @@ impl Key {
 
     /// Settles a TPM reservation with the tokens used (`None`: unknown, the estimate
     /// stands).
-    pub(crate) fn settle(&self, reservation: Reservation, tokens: Option<u64>) {
-        if let Some(l) = &self.rt.limits {
-            l.reconcile(reservation, tokens, Instant::now());
-        }
+    pub(crate) fn settle(&self, ticket: Ticket, tokens: Option<u64>) {
+        settle_pair(
+            self.rt.leased.as_ref(),
+            self.rt.limits.as_ref(),
+            ticket,
+            tokens,
+        );
     }
 
     /// Counts an admitted request.
