@@ -46,6 +46,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "client_keys",
         sql: include_str!("../migrations/sqlite/0004_client_keys.sql"),
     },
+    Migration {
+        version: 8,
+        description: "usage event key",
+        sql: include_str!("../migrations/sqlite/0008_usage_event_key.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -69,6 +74,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         description: "client_keys",
         sql: include_str!("../migrations/postgres/0004_client_keys.sql"),
+    },
+    Migration {
+        version: 8,
+        description: "usage event key",
+        sql: include_str!("../migrations/postgres/0008_usage_event_key.sql"),
     },
 ];
 
