@@ -142,10 +142,13 @@ impl App {
         };
         let (key_store, keys_loader, default_key) =
             keys::boot::start(&config, &registry, inbound_token.as_ref(), &principal).await?;
+        // What a killed predecessor journaled reaches the database before new traffic.
+        let journal = crate::accounting::journal::start(&config, &registry).await;
         let accounting = Arc::new(Accounting::start(
             registry.clone(),
             &config.usage,
             config.pricing.clone(),
+            journal,
         ));
         let app = Arc::new(App {
             principal_limits: KeyedLimiter::new(config.rate_limits.principal_requests_per_minute),
