@@ -111,14 +111,10 @@ async fn killed_under_load_loses_nothing(database_url: &str) {
         .await
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let loader = tokio::spawn(load(
-        server.url("/v1/chat/completions"),
-        8,
-        stop.clone(),
-    ));
+    let loader = tokio::spawn(load(server.url("/v1/chat/completions"), 8, stop.clone()));
     // Until enough requests were answered, then kill -9 mid-traffic.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while up.chat_requests().len() < 420 {
+    while up.request_count() < 420 {
         assert!(tokio::time::Instant::now() < deadline, "too slow");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -126,15 +122,6 @@ async fn killed_under_load_loses_nothing(database_url: &str) {
     stop.store(true, Ordering::Relaxed);
     let acked = loader.await.unwrap();
     assert!(acked.len() >= 300, "only {} acknowledged", acked.len());
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("usage.journal"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
     // Restart: the journal is replayed before the server takes traffic.
     let server = RookServer::start_in(bin(), dir.path(), &cfg, ENV)
         .await
@@ -216,8 +203,14 @@ async fn a_torn_journal_record_is_skipped_and_the_rest_replayed() {
         ids.push(r.header("x-request-id").unwrap().to_string());
     }
     server.kill().await.unwrap();
-    // A sixth record, half written when the process died.
     let path = dir.path().join("usage.journal");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A sixth record, half written when the process died.
     let mut bytes = std::fs::read(&path).unwrap();
     let first_line = bytes.split(|b| *b == b'\n').next().unwrap().to_vec();
     bytes.extend_from_slice(&first_line[..first_line.len() / 2]);
@@ -233,7 +226,9 @@ async fn a_torn_journal_record_is_skipped_and_the_rest_replayed() {
     );
     let metrics = server.admin_get("/api/metrics").await.unwrap();
     assert!(
-        metrics.text().contains("rook_usage_journal_dropped_total 0"),
+        metrics
+            .text()
+            .contains("rook_usage_journal_dropped_total 0"),
         "{}",
         metrics.text()
     );
@@ -256,9 +251,10 @@ async fn a_torn_journal_record_is_skipped_and_the_rest_replayed() {
 #[tokio::test]
 async fn a_full_journal_counts_what_it_drops() {
     let up = FakeUpstream::start().await;
+    // Nothing is written before 1,000 events or a minute: the journal fills.
     let cfg = config(&up, "sqlite://{dir}/rook.db").replace(
-        "[usage]\n",
-        "[usage]\njournal_max_bytes = 65536\n",
+        "batch_size = 50\n",
+        "batch_size = 1000\njournal_max_bytes = 65536\n",
     );
     let server = RookServer::start(bin(), &cfg, ENV).await.unwrap();
     let url = server.url("/v1/chat/completions");
@@ -283,7 +279,9 @@ async fn a_full_journal_counts_what_it_drops() {
         .unwrap()
         .len();
     assert!(size <= 65_536, "{size}");
-    assert!(server.logs().contains("usage journal: events are not journaled"));
+    assert!(server
+        .logs()
+        .contains("usage journal: events are not journaled"));
 }
 
 /// `ROOK_TEST_POSTGRES_URL`, or `None` (printing why) outside CI; a failure in CI.

@@ -776,16 +776,20 @@ async fn usage_event_keys_are_written_once(r: &Registry) {
     r.insert_usage_events(&events).await.unwrap();
     // The same batch again, one path and the other, and mixed with new events.
     r.insert_usage_events(&events).await.unwrap();
-    r.insert_usage_events_background(&events[..100]).await.unwrap();
+    r.insert_usage_events_background(&events[..100])
+        .await
+        .unwrap();
     let more: Vec<UsageEvent> = (250..350).map(usage).collect();
     r.insert_usage_events(&more).await.unwrap();
     let all = r.usage_events(None, None).await.unwrap();
-    let keyless = |range: std::ops::Range<u32>, copies: usize| {
-        range.filter(|i| i % 3 == 0).count() * copies
-    };
+    let keyless =
+        |range: std::ops::Range<u32>, copies: usize| range.filter(|i| i % 3 == 0).count() * copies;
     // Keyed: 350 distinct once each. Keyless (i % 3 == 0): every insert is a row.
     let keyed = (0..350u32).filter(|i| i % 3 != 0).count();
-    let expected = keyed + keyless(0..100, 3) + keyless(100..250, 2) + keyless(250..300, 3)
+    let expected = keyed
+        + keyless(0..100, 3)
+        + keyless(100..250, 2)
+        + keyless(250..300, 3)
         + keyless(300..350, 1);
     assert_eq!(all.len(), expected);
     let mut keys: Vec<&str> = all.iter().filter_map(|e| e.event_key.as_deref()).collect();

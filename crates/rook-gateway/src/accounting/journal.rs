@@ -69,7 +69,10 @@ struct State {
 /// usage recording or the journal is off, for an in-memory database (nothing
 /// survives a restart anyway), or when the journal cannot be opened (logged; usage
 /// is then kept in memory only, as without a journal).
-pub(crate) async fn start(config: &rook_config::Config, registry: &Registry) -> Option<Arc<Journal>> {
+pub(crate) async fn start(
+    config: &rook_config::Config,
+    registry: &Registry,
+) -> Option<Arc<Journal>> {
     let usage = &config.usage;
     if !usage.enabled || usage.journal_max_bytes == 0 || in_memory(&config.database_url) {
         return None;
@@ -322,12 +325,18 @@ async fn replay(dir: &Path, registry: &Registry) {
                 damaged += d.damaged;
                 events.extend(d.events);
             }
-            Err(e) => tracing::error!(path = %path.display(), error = %e, "usage journal: unreadable"),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "usage journal: unreadable")
+            }
         }
     }
     for chunk in events.chunks(REPLAY_CHUNK) {
         if let Err(e) = registry.insert_usage_events(chunk).await {
-            let next = files.iter().filter_map(|(g, _)| *g).max().map_or(1, |g| g + 1);
+            let next = files
+                .iter()
+                .filter_map(|(g, _)| *g)
+                .max()
+                .map_or(1, |g| g + 1);
             let _ = std::fs::rename(dir.join(JOURNAL_FILE), dir.join(sealed_name(next)));
             tracing::error!(
                 error = %e,
@@ -342,6 +351,10 @@ async fn replay(dir: &Path, registry: &Registry) {
         if let Err(e) = std::fs::remove_file(path) {
             tracing::warn!(path = %path.display(), error = %e, "usage journal: delete failed");
         }
+    }
+    if events.is_empty() && damaged == 0 {
+        // An empty journal: the previous process had written everything.
+        return;
     }
     tracing::info!(
         events = events.len(),

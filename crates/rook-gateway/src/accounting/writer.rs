@@ -382,7 +382,12 @@ impl WritePath {
 }
 
 /// Takes a queued event into the batch, noting its journal generation.
-fn take(buf: &mut Vec<UsageEvent>, generation: &mut Option<u64>, e: Box<UsageEvent>, g: Option<u64>) {
+fn take(
+    buf: &mut Vec<UsageEvent>,
+    generation: &mut Option<u64>,
+    e: Box<UsageEvent>,
+    g: Option<u64>,
+) {
     buf.push(*e);
     *generation = g.or(*generation);
 }
@@ -430,9 +435,15 @@ async fn writer(
         }
         if !buf.is_empty() {
             let journaled = journal.is_some();
-            let written =
-                write_with_retry(&registry, &mut buf, (closing, journaled), &rx, &mut path, &mut cpu)
-                    .await;
+            let written = write_with_retry(
+                &registry,
+                &mut buf,
+                (closing, journaled),
+                &rx,
+                &mut path,
+                &mut cpu,
+            )
+            .await;
             if let (true, Some(j)) = (written, &journal) {
                 j.retire(generation, || rx.is_empty());
             }

@@ -218,6 +218,8 @@ async fn replay_is_idempotent_and_skips_a_torn_tail() {
     let ids: Vec<_> = stored.iter().map(|e| e.request_id.clone()).collect();
     let want: Vec<_> = (0..10).map(|i| format!("req-{i}")).collect();
     assert_eq!(ids, want);
-    assert!(names(dir.path()).iter().all(|n| !n.starts_with("usage.journal")));
+    assert!(names(dir.path())
+        .iter()
+        .all(|n| !n.starts_with("usage.journal")));
     registry.close().await;
 }
