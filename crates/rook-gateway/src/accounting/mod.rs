@@ -9,6 +9,7 @@
 pub(crate) mod ctx;
 pub(crate) mod journal;
 pub(crate) mod metrics;
+pub(crate) mod record;
 pub(crate) mod writer;
 
 use std::collections::BTreeMap;
