@@ -3,7 +3,7 @@
 //! The request path appends each event as one line to `<data_dir>/usage.journal`
 //! (opened `O_APPEND`, mode 0600): one `write(2)` of one small buffer, under a
 //! mutex, before the response completes (a buffered answer is recorded before it
-//! is returned; a stream when it ends, before its last frame). No `fsync`: the
+//! is returned; a stream when the relay sees its end, before the body ends). No `fsync`: the
 //! page cache survives the death of the process (`kill -9`, OOM, panic); only an
 //! OS crash or power loss can lose the last seconds the kernel had not written
 //! back (see `docs/deployment.md`).
