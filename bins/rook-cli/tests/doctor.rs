@@ -143,7 +143,7 @@ fn pending_migrations_warn() {
         db["guidance"],
         "run rook-cli db migrate or start the server"
     );
-    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2, 3, 4]));
+    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2, 3, 4, 6, 7]));
 }
 
 #[test]

@@ -610,6 +610,12 @@ pub struct Usage {
     pub flush_interval_ms: u64,
     /// Days usage events are kept. Default `30`; `1..=36500`.
     pub retention_days: u32,
+    /// Largest size of the usage journal (`<data_dir>/usage.journal*`): events
+    /// not yet in the database, on disk so that a killed process loses none.
+    /// When full, new events skip the journal (counted in
+    /// `rook_usage_journal_dropped_total`) but are still queued. `0` turns the
+    /// journal off. Default `67108864` (64 MiB); `0` or `65536..=17179869184`.
+    pub journal_max_bytes: u64,
 }
 
 impl Default for Usage {
@@ -620,6 +626,7 @@ impl Default for Usage {
             batch_size: 1024,
             flush_interval_ms: 500,
             retention_days: 30,
+            journal_max_bytes: 64 * 1024 * 1024,
         }
     }
 }

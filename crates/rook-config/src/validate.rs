@@ -475,6 +475,14 @@ impl Config {
             1,
             36_500,
         );
+        if us.journal_max_bytes != 0 {
+            c.range_u64(
+                "usage.journal_max_bytes",
+                us.journal_max_bytes,
+                65_536,
+                16 * 1024 * 1024 * 1024,
+            );
+        }
     }
 
     fn check_limits(&self, c: &mut Checker) {

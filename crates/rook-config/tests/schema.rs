@@ -65,6 +65,7 @@ fn defaults_are_valid_and_documented_values() {
     assert_eq!(c.usage.batch_size, 1024);
     assert_eq!(c.usage.flush_interval_ms, 500);
     assert_eq!(c.usage.retention_days, 30);
+    assert_eq!(c.usage.journal_max_bytes, 64 * 1024 * 1024);
     assert!(c.pricing.is_empty() && c.accounts.is_empty() && c.pools.is_empty());
     assert!(c.routes.is_empty());
 }

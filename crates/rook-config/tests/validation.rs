@@ -349,6 +349,11 @@ fn usage_rules() {
         "usage.retention_days",
         "1..=",
     );
+    assert_problem(
+        "[usage]\njournal_max_bytes = 1000",
+        "usage.journal_max_bytes",
+        "65536..=",
+    );
 }
 
 #[test]

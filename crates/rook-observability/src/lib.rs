@@ -73,6 +73,8 @@ pub mod names {
     pub const TOKENS_TOTAL: &str = "rook_tokens_total";
     /// Counter: usage events dropped before reaching the registry.
     pub const USAGE_EVENTS_DROPPED_TOTAL: &str = "rook_usage_events_dropped_total";
+    /// Counter: usage events not written to the usage journal (full, or a write error).
+    pub const USAGE_JOURNAL_DROPPED_TOTAL: &str = "rook_usage_journal_dropped_total";
     /// Gauge: always 1, labelled with the build version.
     pub const BUILD_INFO: &str = "rook_build_info";
     /// Counter: attempts sent to a cooling account in panic mode.
@@ -231,6 +233,12 @@ pub const METRICS: &[MetricDef] = &[
         kind: Kind::Counter,
         labels: &["reason"],
         help: "Usage events dropped before reaching the registry, by reason (queue_full, write_failed, shutdown).",
+    },
+    MetricDef {
+        name: names::USAGE_JOURNAL_DROPPED_TOTAL,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Usage events not written to the usage journal ([usage] journal_max_bytes reached, or a write error): still queued for the database, but lost if the process dies first.",
     },
     MetricDef {
         name: names::BUILD_INFO,

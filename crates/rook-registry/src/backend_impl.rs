@@ -986,7 +986,7 @@ pub(crate) async fn upsert_health(c: &mut Conn, records: &[HealthRecord]) -> Res
 
 // ---------------------------------------------------------------- usage
 
-/// Rows per multi-row INSERT (20 binds each, well under both backends' parameter limits).
+/// Rows per multi-row INSERT (21 binds each, well under both backends' parameter limits).
 /// Larger statements save little per row, and the memory SQLite needs to prepare one
 /// grows with it (a 500-row statement took ~1.4 MiB on the thread that prepared it).
 pub(crate) const USAGE_CHUNK: usize = 128;
@@ -997,7 +997,7 @@ pub(crate) async fn insert_usage_events(c: &mut Conn, events: &[UsageEvent]) -> 
             "INSERT INTO usage_events (request_id, ts_ms, principal_hash, model, vendor, \
              account_id, upstream_model, stream, attempts, outcome, status_code, latency_ms, \
              ttfb_ms, prompt_tokens, completion_tokens, total_tokens, cost_usd, error_class, \
-             endpoint, key_id) ",
+             endpoint, key_id, event_key) ",
         );
         qb.push_values(chunk, |mut b, e| {
             b.push_bind(&e.request_id)
@@ -1019,8 +1019,11 @@ pub(crate) async fn insert_usage_events(c: &mut Conn, events: &[UsageEvent]) -> 
                 .push_bind(e.cost_usd)
                 .push_bind(&e.error_class)
                 .push_bind(&e.endpoint)
-                .push_bind(&e.key_id);
+                .push_bind(&e.key_id)
+                .push_bind(&e.event_key);
         });
+        // A replayed journal event already written is skipped (unique event_key).
+        qb.push(" ON CONFLICT DO NOTHING");
         // Only the full-size statement is kept prepared: every other row count would be
         // one more cached statement per connection.
         qb.build()
@@ -1039,7 +1042,7 @@ pub(crate) async fn usage_events(
     let rows = sqlx::query(
         "SELECT id, request_id, ts_ms, principal_hash, model, vendor, account_id, upstream_model, \
          stream, attempts, outcome, status_code, latency_ms, ttfb_ms, prompt_tokens, \
-         completion_tokens, total_tokens, cost_usd, error_class, endpoint, key_id \
+         completion_tokens, total_tokens, cost_usd, error_class, endpoint, key_id, event_key \
          FROM usage_events \
          WHERE ts_ms >= $1 AND ts_ms < $2 ORDER BY ts_ms, id",
     )
@@ -1071,6 +1074,7 @@ pub(crate) async fn usage_events(
                 error_class: r.try_get("error_class")?,
                 endpoint: r.try_get("endpoint")?,
                 key_id: r.try_get("key_id")?,
+                event_key: r.try_get("event_key")?,
             })
         })
         .collect()

@@ -51,6 +51,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "limit leases",
         sql: include_str!("../migrations/sqlite/0006_limit_leases.sql"),
     },
+    Migration {
+        version: 7,
+        description: "usage event key",
+        sql: include_str!("../migrations/sqlite/0007_usage_event_key.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -79,6 +84,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 6,
         description: "limit leases",
         sql: include_str!("../migrations/postgres/0006_limit_leases.sql"),
+    },
+    Migration {
+        version: 7,
+        description: "usage event key",
+        sql: include_str!("../migrations/postgres/0007_usage_event_key.sql"),
     },
 ];
 

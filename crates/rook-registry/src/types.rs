@@ -348,6 +348,10 @@ pub struct UsageEvent {
     /// token; never the secret); `None` when no key was known.
     #[serde(default)]
     pub key_id: Option<String>,
+    /// Unique key of the event (`<instance nonce>.<sequence>`, hex) so that a replay
+    /// of the usage journal never counts it twice; `None` for events without one.
+    #[serde(default)]
+    pub event_key: Option<String>,
 }
 
 fn default_endpoint() -> String {
@@ -397,6 +401,7 @@ impl Default for UsageEvent {
             error_class: None,
             endpoint: default_endpoint(),
             key_id: None,
+            event_key: None,
         }
     }
 }

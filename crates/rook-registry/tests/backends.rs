@@ -23,6 +23,7 @@ both_backends!(
     health_round_trip,
     usage_round_trip,
     usage_background_writes,
+    usage_event_keys_are_written_once,
     idempotency_flow,
     idempotency_concurrent_begin,
     audit_round_trip,
@@ -90,7 +91,7 @@ async fn snapshot(r: &Registry) -> (Vec<AccountRecord>, Vec<PoolRecord>, Vec<Rou
 async fn migrations_are_current(r: &Registry) {
     r.ping().await.unwrap();
     let status = r.migration_status().await.unwrap();
-    assert_eq!(status.applied, vec![1, 2, 3, 4, 6]);
+    assert_eq!(status.applied, vec![1, 2, 3, 4, 6, 7]);
     assert!(status.pending.is_empty());
     assert!(status.current);
     // Applying again is a no-op.
@@ -708,6 +709,7 @@ fn usage(i: u32) -> UsageEvent {
         error_class: (i % 5 == 0).then(|| "upstream_5xx".to_string()),
         endpoint: UsageEvent::ENDPOINTS[i as usize % UsageEvent::ENDPOINTS.len()].to_string(),
         key_id: (i % 2 == 0).then(|| format!("key-{}", i % 3)),
+        event_key: (i % 3 != 0).then(|| format!("0123abcd.{i:x}")),
     }
 }
 
@@ -765,6 +767,37 @@ async fn usage_background_writes(r: &Registry) {
             *want
         );
     }
+}
+
+/// A journal replay of events already in the database adds nothing (unique
+/// `event_key`, through both write paths); events without a key are never merged.
+async fn usage_event_keys_are_written_once(r: &Registry) {
+    let events: Vec<UsageEvent> = (0..300).map(usage).collect();
+    r.insert_usage_events(&events).await.unwrap();
+    // The same batch again, one path and the other, and mixed with new events.
+    r.insert_usage_events(&events).await.unwrap();
+    r.insert_usage_events_background(&events[..100])
+        .await
+        .unwrap();
+    let more: Vec<UsageEvent> = (250..350).map(usage).collect();
+    r.insert_usage_events(&more).await.unwrap();
+    let all = r.usage_events(None, None).await.unwrap();
+    let keyless =
+        |range: std::ops::Range<u32>, copies: usize| range.filter(|i| i % 3 == 0).count() * copies;
+    // Keyed: 350 distinct once each. Keyless (i % 3 == 0): every insert is a row.
+    let keyed = (0..350u32).filter(|i| i % 3 != 0).count();
+    let expected = keyed
+        + keyless(0..100, 3)
+        + keyless(100..250, 2)
+        + keyless(250..300, 3)
+        + keyless(300..350, 1);
+    assert_eq!(all.len(), expected);
+    let mut keys: Vec<&str> = all.iter().filter_map(|e| e.event_key.as_deref()).collect();
+    keys.sort_unstable();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "an event key written twice");
+    assert_eq!(n, keyed);
 }
 
 async fn idempotency_flow(r: &Registry) {

@@ -2,11 +2,14 @@
 //!
 //! One entry point, [`Accounting::record`], takes a finished request's facts
 //! ([`Ctx`]) and writes its log line, counts its tokens, prices it and queues its
-//! usage event for the batched writer ([`writer`]). The metrics facade calls of the
-//! request path live in [`metrics`].
+//! usage event for the batched writer ([`writer`]), first appending it to the usage
+//! journal ([`journal`]) so that a killed process loses none. The metrics facade
+//! calls of the request path live in [`metrics`].
 
 pub(crate) mod ctx;
+pub(crate) mod journal;
 pub(crate) mod metrics;
+pub(crate) mod record;
 pub(crate) mod writer;
 
 use std::collections::BTreeMap;
@@ -30,14 +33,15 @@ pub(crate) struct Accounting {
 
 impl Accounting {
     /// Starts the usage writer on `registry` (nothing is written when usage
-    /// recording is disabled).
+    /// recording is disabled), journaling to `journal` when given.
     pub(crate) fn start(
         registry: Registry,
         usage: &rook_config::Usage,
         pricing: BTreeMap<String, ModelPrice>,
+        journal: Option<Arc<journal::Journal>>,
     ) -> Accounting {
         Accounting {
-            sink: UsageSink::start(registry, usage, pricing),
+            sink: UsageSink::start(registry, usage, pricing, journal),
         }
     }
 

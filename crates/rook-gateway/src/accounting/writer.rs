@@ -6,6 +6,11 @@
 //! drop is counted (`rook_usage_events_dropped_total{reason}`) and logged. On
 //! shutdown the queue is drained within a deadline.
 //!
+//! With the usage journal ([`super::journal`]) each queued event is first on disk;
+//! after each successful write the writer retires what it wrote from the journal.
+//! Events a failed drain at shutdown could not write stay in the journal for the
+//! next start.
+//!
 //! With a SQLite file the database work runs on threads of this process, on the
 //! same cores as request handling. While the writer keeps up, it writes through the
 //! registry's low-priority connection, a small statement at a time
@@ -26,80 +31,15 @@ use rook_registry::{Registry, UsageEvent};
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
 
+use crate::accounting::journal::{self, Journal};
 use crate::accounting::metrics::usage_dropped;
-use crate::now_ms;
+pub(crate) use crate::accounting::record::Record;
 use rook_protocol::Usage;
-
-/// What the request path knows about a finished request.
-#[derive(Debug, Clone)]
-pub(crate) struct Record {
-    /// Request id.
-    pub(crate) request_id: String,
-    /// Hashed principal (never the raw token); `None` when unauthenticated.
-    pub(crate) principal: Option<Arc<str>>,
-    /// Logical model.
-    pub(crate) model: String,
-    /// Vendor of the last account tried.
-    pub(crate) vendor: Option<&'static str>,
-    /// Last account tried.
-    pub(crate) account_id: Option<Arc<str>>,
-    /// Upstream model name sent.
-    pub(crate) upstream_model: Option<String>,
-    /// Streamed?
-    pub(crate) stream: bool,
-    /// Upstream attempts made.
-    pub(crate) attempts: u32,
-    /// `success`, `error`, `partial`, `client_gone`.
-    pub(crate) outcome: String,
-    /// Status sent to the client.
-    pub(crate) status: u16,
-    /// Time to the end of the answer.
-    pub(crate) latency: Duration,
-    /// Time to the upstream's first byte.
-    pub(crate) ttfb: Option<Duration>,
-    /// Tokens, when reported.
-    pub(crate) usage: Option<Usage>,
-    /// Error class, when not a success.
-    pub(crate) error_class: Option<String>,
-    /// Client-facing endpoint: one of `rook_registry::UsageEvent::ENDPOINTS` (`chat`, …).
-    pub(crate) endpoint: &'static str,
-    /// Client key id (never the secret), when known.
-    pub(crate) key_id: Option<Arc<str>>,
-}
-
-impl Record {
-    fn into_event(self) -> UsageEvent {
-        UsageEvent {
-            id: None,
-            request_id: self.request_id,
-            ts_ms: now_ms(),
-            principal_hash: self.principal.map(|p| p.to_string()),
-            model: self.model,
-            vendor: self.vendor.map(str::to_string),
-            account_id: self.account_id.map(|a| a.to_string()),
-            upstream_model: self.upstream_model,
-            stream: self.stream,
-            attempts: self.attempts,
-            outcome: self.outcome,
-            status_code: self.status,
-            latency_ms: u64::try_from(self.latency.as_millis()).unwrap_or(u64::MAX),
-            ttfb_ms: self
-                .ttfb
-                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-            prompt_tokens: self.usage.map(|u| u.prompt_tokens),
-            completion_tokens: self.usage.map(|u| u.completion_tokens),
-            total_tokens: self.usage.map(|u| u.total_tokens),
-            cost_usd: None,
-            error_class: self.error_class,
-            endpoint: self.endpoint.to_string(),
-            key_id: self.key_id.map(|k| k.to_string()),
-        }
-    }
-}
 
 /// A message to the writer task.
 enum Msg {
-    Event(Box<UsageEvent>),
+    /// An event and the journal generation it was appended to.
+    Event(Box<UsageEvent>, Option<u64>),
     /// Drain what is queued, then stop.
     Close,
 }
@@ -111,15 +51,17 @@ pub(crate) struct UsageSink {
     pricing: BTreeMap<String, ModelPrice>,
     /// Events dropped since the queue last accepted one (logged once per episode).
     dropping: AtomicU64,
+    journal: Option<Arc<Journal>>,
 }
 
 impl UsageSink {
     /// Starts the writer task (a disabled sink records nothing). `pricing` gives
-    /// each event its cost.
+    /// each event its cost; `journal`, when given, gets every event first.
     pub(crate) fn start(
         registry: Registry,
         cfg: &rook_config::Usage,
         pricing: BTreeMap<String, ModelPrice>,
+        journal: Option<Arc<Journal>>,
     ) -> Self {
         if !cfg.enabled {
             return UsageSink {
@@ -127,18 +69,25 @@ impl UsageSink {
                 task: Mutex::new(None),
                 pricing,
                 dropping: AtomicU64::new(0),
+                journal: None,
             };
         }
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1) as usize);
         let batch = cfg.batch_size.max(1) as usize;
         let flush = Duration::from_millis(cfg.flush_interval_ms.max(1));
         let urgent_backlog = urgent_backlog(cfg.queue_capacity.max(1) as usize, batch);
-        let task = tokio::spawn(writer(registry, rx, batch, flush, urgent_backlog));
+        let task = tokio::spawn(writer(
+            registry,
+            rx,
+            (batch, flush, urgent_backlog),
+            journal.clone(),
+        ));
         UsageSink {
             tx: Some(tx),
             task: Mutex::new(Some(task)),
             pricing,
             dropping: AtomicU64::new(0),
+            journal,
         }
     }
 
@@ -154,14 +103,31 @@ impl UsageSink {
         cost(&self.pricing, &probe)
     }
 
-    /// Queues a usage event; never blocks. A full queue drops it, counted; the log
+    /// Queues a usage event (and appends it to the journal: one `write`); never
+    /// blocks on the database. A full queue drops it, counted; the log
     /// says so once when dropping starts and once when the queue accepts events again
     /// (not once per event: a database that stays down would flood the log).
     pub(crate) fn record(&self, record: Record) {
         let Some(tx) = &self.tx else { return };
         let mut event = record.into_event();
         event.cost_usd = cost(&self.pricing, &event);
-        match tx.try_send(Msg::Event(Box::new(event))) {
+        match &self.journal {
+            Some(j) => {
+                event.event_key = Some(j.next_key());
+                let line = journal::encode(&event);
+                j.append_queued(&line, |generation| {
+                    self.enqueue(tx, Msg::Event(Box::new(event), Some(generation)))
+                });
+            }
+            None => {
+                self.enqueue(tx, Msg::Event(Box::new(event), None));
+            }
+        }
+    }
+
+    /// Offers `msg` to the queue; whether it took it.
+    fn enqueue(&self, tx: &mpsc::Sender<Msg>, msg: Msg) -> bool {
+        match tx.try_send(msg) {
             Ok(()) => {
                 if self.dropping.load(Ordering::Relaxed) > 0 {
                     let dropped = self.dropping.swap(0, Ordering::Relaxed);
@@ -169,6 +135,7 @@ impl UsageSink {
                         tracing::info!(dropped, "usage queue accepts events again");
                     }
                 }
+                true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 usage_dropped("queue_full", 1);
@@ -178,8 +145,12 @@ impl UsageSink {
                          rook_usage_events_dropped_total) until the database accepts writes again"
                     );
                 }
+                false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => usage_dropped("shutdown", 1),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                usage_dropped("shutdown", 1);
+                false
+            }
         }
     }
 
@@ -347,14 +318,27 @@ impl WritePath {
     }
 }
 
+/// Takes a queued event into the batch, noting its journal generation.
+fn take(
+    buf: &mut Vec<UsageEvent>,
+    generation: &mut Option<u64>,
+    e: Box<UsageEvent>,
+    g: Option<u64>,
+) {
+    buf.push(*e);
+    *generation = g.or(*generation);
+}
+
 async fn writer(
     registry: Registry,
     mut rx: mpsc::Receiver<Msg>,
-    batch: usize,
-    flush: Duration,
-    urgent_backlog: usize,
+    (batch, flush, urgent_backlog): (usize, Duration, usize),
+    journal: Option<Arc<Journal>>,
 ) {
     let mut buf: Vec<UsageEvent> = Vec::with_capacity(batch);
+    // The journal generation of the last event taken.
+    let mut generation: Option<u64> = None;
+
     let mut closing = false;
     let mut path = WritePath::new(registry.has_background_writer(), urgent_backlog);
     let mut cpu = CpuMeter::new();
@@ -362,7 +346,7 @@ async fn writer(
         // Fill a batch: wait for the first event, then take what arrives within `flush`.
         if buf.is_empty() {
             match rx.recv().await {
-                Some(Msg::Event(e)) => buf.push(*e),
+                Some(Msg::Event(e, g)) => take(&mut buf, &mut generation, e, g),
                 Some(Msg::Close) | None => closing = true,
             }
         }
@@ -373,7 +357,7 @@ async fn writer(
                 break;
             }
             match tokio::time::timeout(left, rx.recv()).await {
-                Ok(Some(Msg::Event(e))) => buf.push(*e),
+                Ok(Some(Msg::Event(e, g))) => take(&mut buf, &mut generation, e, g),
                 Ok(Some(Msg::Close)) | Ok(None) => closing = true,
                 Err(_) => break,
             }
@@ -381,13 +365,25 @@ async fn writer(
         if closing {
             rx.close();
             while let Ok(msg) = rx.try_recv() {
-                if let Msg::Event(e) = msg {
-                    buf.push(*e);
+                if let Msg::Event(e, g) = msg {
+                    take(&mut buf, &mut generation, e, g);
                 }
             }
         }
         if !buf.is_empty() {
-            write_with_retry(&registry, &mut buf, closing, &rx, &mut path, &mut cpu).await;
+            let journaled = journal.is_some();
+            let written = write_with_retry(
+                &registry,
+                &mut buf,
+                (closing, journaled),
+                &rx,
+                &mut path,
+                &mut cpu,
+            )
+            .await;
+            if let (true, Some(j)) = (written, &journal) {
+                j.retire(generation, || rx.is_empty());
+            }
         }
         if closing {
             return;
@@ -398,15 +394,16 @@ async fn writer(
 /// Writes `buf`, retrying with backoff until it succeeds: [`BACKGROUND_CHUNK`]
 /// events at a time at low priority while `path` allows it, otherwise the rest in
 /// one normal transaction. While closing, gives up after a few tries and counts
-/// what was lost.
+/// what was lost (unless `journaled`: then it stays in the journal for the next
+/// start). Whether everything was written (or rejected for good).
 async fn write_with_retry(
     registry: &Registry,
     buf: &mut Vec<UsageEvent>,
-    closing: bool,
+    (closing, journaled): (bool, bool),
     rx: &mpsc::Receiver<Msg>,
     path: &mut WritePath,
     cpu: &mut CpuMeter,
-) {
+) -> bool {
     let mut delay = Duration::from_millis(100);
     let mut tries = 0u32;
     let mut done = 0;
@@ -445,12 +442,21 @@ async fn write_with_retry(
                     tracing::warn!(error = %e, events = left, "usage write failed; retrying");
                 }
                 if closing && tries >= 5 {
+                    buf.clear();
+                    if journaled {
+                        tracing::error!(
+                            events = left,
+                            "the database is unreachable at shutdown: usage events stay in the \
+                             usage journal and are written at the next start"
+                        );
+                        return false;
+                    }
                     usage_dropped("write_failed", left);
                     tracing::error!(
                         events = left,
                         "usage events lost at shutdown: the database is unreachable"
                     );
-                    break;
+                    return true;
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
@@ -458,6 +464,7 @@ async fn write_with_retry(
         }
     }
     buf.clear();
+    true
 }
 
 #[cfg(test)]
@@ -597,7 +604,7 @@ mod tests {
             flush_interval_ms: 20,
             ..rook_config::Usage::default()
         };
-        let sink = UsageSink::start(registry.clone(), &cfg, BTreeMap::new());
+        let sink = UsageSink::start(registry.clone(), &cfg, BTreeMap::new(), None);
         // 3,000 queued at once: more than the urgent backlog (500), so the first
         // batches go at normal priority, the tail at low priority.
         for i in 0..3_000 {

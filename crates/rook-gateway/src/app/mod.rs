@@ -150,10 +150,13 @@ impl App {
             &shared_limits,
         )
         .await?;
+        // What a killed predecessor journaled reaches the database before new traffic.
+        let journal = crate::accounting::journal::start(&config, &registry).await;
         let accounting = Arc::new(Accounting::start(
             registry.clone(),
             &config.usage,
             config.pricing.clone(),
+            journal,
         ));
         let app = Arc::new(App {
             principal_limits: GlobalKeyed::new(

@@ -57,6 +57,7 @@ async fn proxy(upstreams: &[&FakeUpstream], strategy: &str) -> (Proxy, Arc<Accou
         registry,
         &config.usage,
         config.pricing.clone(),
+        None,
     ));
     (proxy, accounting)
 }
