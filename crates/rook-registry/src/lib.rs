@@ -44,6 +44,7 @@
 
 mod backend;
 pub mod client_key;
+pub mod cluster;
 mod error;
 mod identity;
 mod migrate;
@@ -56,7 +57,7 @@ mod types;
 
 pub use error::{RegistryError, Result};
 pub use identity::DbIdentity;
-pub use registry::{Backend, ConnectOptions, Registry, RotateReport};
+pub use registry::{Backend, ChangeListener, ConnectOptions, Registry, RotateReport};
 pub use types::{
     AccountRecord, AuditEvent, HealthRecord, HealthStatus, IdempotencyBegin, MigrationStatus,
     PoolRecord, RouteRecord, Source, StoredResponse, SyncReport, UsageEvent,

@@ -46,6 +46,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "client_keys",
         sql: include_str!("../migrations/sqlite/0004_client_keys.sql"),
     },
+    Migration {
+        version: 5,
+        description: "cluster",
+        sql: include_str!("../migrations/sqlite/0005_cluster.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -69,6 +74,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         description: "client_keys",
         sql: include_str!("../migrations/postgres/0004_client_keys.sql"),
+    },
+    Migration {
+        version: 5,
+        description: "cluster",
+        sql: include_str!("../migrations/postgres/0005_cluster.sql"),
     },
 ];
 

@@ -162,7 +162,9 @@ macro_rules! with_tx {
     }};
 }
 
+mod cluster;
 mod keys;
+pub use cluster::ChangeListener;
 pub use keys::RotateReport;
 
 async fn finish_tx<DB: sqlx::Database, T>(
