@@ -60,7 +60,8 @@ fn passes_on_a_good_loopback_config() {
             "resilience",
             "secrets",
             "accounts",
-            "client_keys"
+            "client_keys",
+            "instances"
         ]
     );
     for c in report["checks"].as_array().unwrap() {

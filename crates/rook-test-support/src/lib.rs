@@ -11,6 +11,8 @@
 //!   instants) and an SSE parser for assertions.
 //! - [`RookServer`]: starts the real `rook-server` binary with a config
 //!   template, waits until it is live, captures its output, sends SIGTERM.
+//! - [`cluster`]: several `rook-server`s on one fresh PostgreSQL database
+//!   ([`cluster::TempDatabase`], [`cluster::start_cluster`]).
 //!
 //! # Example
 //!
@@ -69,6 +71,7 @@
 //! Timing assertions use real time here (these are socket tests); keep
 //! margins generous, the CI machine is small.
 
+pub mod cluster;
 pub mod error;
 pub mod fake;
 pub mod http;

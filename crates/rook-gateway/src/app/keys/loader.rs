@@ -1,6 +1,7 @@
 //! Filling the [`KeyStore`] from the registry (and `[inbound_auth]`'s token), seeding
-//! spend from usage events, noticing changes made elsewhere, and writing last-use
-//! times in batches.
+//! spend from usage events, and writing last-use times in batches. Changes made
+//! elsewhere (another instance, `rook-cli`) reach the store through the registry's
+//! config version (`control/cluster.rs`), like routing changes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -14,8 +15,7 @@ use rook_resilience::RateLimits;
 
 use super::{lock, Entry, Key, KeyRuntime, KeyStore, Spend};
 
-/// How often the registry is asked whether keys changed (another process's change
-/// takes effect within this).
+/// How often the maintenance task wakes up.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How often last-use times are written.
@@ -35,7 +35,6 @@ pub(crate) struct DefaultKey {
 /// What the loader keeps between reloads.
 #[derive(Debug, Default)]
 pub(crate) struct LoaderState {
-    version: Mutex<Option<(i64, i64)>>,
     /// Serialises reloads.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -66,7 +65,6 @@ impl KeyStore {
         state: &LoaderState,
     ) -> Result<usize, RegistryError> {
         let _one = state.reloading.lock().await;
-        let version = registry.client_keys_version().await?;
         let records = registry.list_client_keys().await?;
         let old: HashMap<Arc<str>, Arc<Key>> =
             self.keys().into_iter().map(|k| (k.id.clone(), k)).collect();
@@ -171,7 +169,6 @@ impl KeyStore {
         let required = default.is_some() || !records.is_empty();
         self.required.store(required, Ordering::Relaxed);
         self.map.store(Arc::new(map));
-        *lock(&state.version) = Some(version);
         Ok(records.len())
     }
 
@@ -242,14 +239,8 @@ impl KeyStore {
     }
 }
 
-/// Polls the registry for key changes, writes last-use times and (PostgreSQL)
-/// re-reads spend, until the store is dropped.
-pub(crate) fn spawn_maintenance(
-    store: Weak<KeyStore>,
-    registry: Registry,
-    default: Option<DefaultKey>,
-    state: Arc<LoaderState>,
-) {
+/// Writes last-use times and (PostgreSQL) re-reads spend, until the store is dropped.
+pub(crate) fn spawn_maintenance(store: Weak<KeyStore>, registry: Registry) {
     tokio::spawn(async move {
         let mut poll = tokio::time::interval(POLL_INTERVAL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -258,16 +249,6 @@ pub(crate) fn spawn_maintenance(
         loop {
             poll.tick().await;
             let Some(store) = store.upgrade() else { return };
-            match registry.client_keys_version().await {
-                Ok(v) if Some(v) != *lock(&state.version) => {
-                    match store.reload(&registry, default.as_ref(), &state).await {
-                        Ok(n) => tracing::info!(keys = n, "client keys reloaded after a change"),
-                        Err(e) => tracing::warn!(error = %e, "could not reload client keys"),
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "could not check client keys for changes"),
-            }
             if last_touch.elapsed() >= TOUCH_INTERVAL {
                 last_touch = tokio::time::Instant::now();
                 store.flush_last_used(&registry).await;
