@@ -62,15 +62,25 @@ pool = "p"
     )
 }
 
-async fn admin(server: &RookServer, method: &str, path: &str, body: Option<Value>) -> http::TestResponse {
+async fn admin(
+    server: &RookServer,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> http::TestResponse {
     let auth = format!("Bearer {ADMIN}");
     let mut headers = vec![("authorization", auth.as_str())];
     if body.is_some() {
         headers.push(("content-type", "application/json"));
     }
-    http::request(method, &server.url(path), &headers, body.map(|b| b.to_string().into_bytes()))
-        .await
-        .unwrap()
+    http::request(
+        method,
+        &server.url(path),
+        &headers,
+        body.map(|b| b.to_string().into_bytes()),
+    )
+    .await
+    .unwrap()
 }
 
 async fn chat_with(server: &RookServer, token: &str, model: &str) -> u16 {
@@ -90,7 +100,13 @@ async fn chat(server: &RookServer, model: &str) -> u16 {
 }
 
 /// Waits (at most `within`) until every server answers `status` for `model`.
-async fn all_answer(servers: &[&RookServer], token: &str, model: &str, status: u16, within: Duration) -> bool {
+async fn all_answer(
+    servers: &[&RookServer],
+    token: &str,
+    model: &str,
+    status: u16,
+    within: Duration,
+) -> bool {
     wait_until(within, || async {
         for s in servers {
             if chat_with(s, token, model).await != status {
@@ -111,10 +127,14 @@ async fn status(server: &RookServer) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_on_one_postgres_behave_as_one() {
-    let Some(admin_url) = postgres_url() else { return };
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
     let db = TempDatabase::create(&admin_url, "cluster").unwrap();
     let up = FakeUpstream::start().await;
-    let mut servers = start_cluster(bin(), 3, &config(&up), &db.url(), &ENV).await.unwrap();
+    let mut servers = start_cluster(bin(), 3, &config(&up), &db.url(), &ENV)
+        .await
+        .unwrap();
     let (one, two, three) = (&servers[0], &servers[1], &servers[2]);
     for s in [one, two, three] {
         assert_eq!(chat(s, "m").await, 200);
@@ -122,7 +142,13 @@ async fn three_instances_on_one_postgres_behave_as_one() {
     }
 
     // A route created on 1 serves on 2 and 3 within 1 s.
-    let r = admin(one, "POST", "/api/routes", Some(json!({"model": "new", "pool": "p"}))).await;
+    let r = admin(
+        one,
+        "POST",
+        "/api/routes",
+        Some(json!({"model": "new", "pool": "p"})),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(
         all_answer(&[two, three], TOKEN, "new", 200, WITHIN).await,
@@ -163,11 +189,17 @@ async fn three_instances_on_one_postgres_behave_as_one() {
         }
         v
     };
-    assert!(versions.iter().all(|v| *v == versions[0] && *v > 1), "{versions:?}");
+    assert!(
+        versions.iter().all(|v| *v == versions[0] && *v > 1),
+        "{versions:?}"
+    );
     let agreed = wait_until(Duration::from_secs(8), || async {
         for s in [one, two, three] {
             let st = status(s).await;
-            let list = st["cluster"]["instances"].as_array().cloned().unwrap_or_default();
+            let list = st["cluster"]["instances"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let ok = list.len() == 3
                 && list.iter().all(|i| {
                     i["config_version"].as_i64() == Some(versions[0])
@@ -184,27 +216,47 @@ async fn three_instances_on_one_postgres_behave_as_one() {
         true
     })
     .await;
-    assert!(agreed.is_some(), "status did not converge: {:#}", status(one).await["cluster"]);
+    assert!(
+        agreed.is_some(),
+        "status did not converge: {:#}",
+        status(one).await["cluster"]
+    );
     let ids: Vec<String> = {
         let mut ids = Vec::new();
         for s in [one, two, three] {
-            ids.push(status(s).await["cluster"]["this"]["instance_id"].as_str().unwrap().to_string());
+            ids.push(
+                status(s).await["cluster"]["this"]["instance_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
         }
         ids
     };
-    assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{ids:?}");
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "{ids:?}"
+    );
 
     // Instance 2's listener connection is killed while a route is added behind the
     // triggers' back (no version bump, no notice): 2 reconnects and reloads
     // everything, so it serves the route; 3, still listening and told nothing, does not.
-    psql(&db.url(), "ALTER TABLE routes DISABLE TRIGGER routes_bump_config_version").unwrap();
+    psql(
+        &db.url(),
+        "ALTER TABLE routes DISABLE TRIGGER routes_bump_config_version",
+    )
+    .unwrap();
     psql(
         &db.url(),
         "INSERT INTO routes (model, pool_id, fallback_route, source, created_at_ms, updated_at_ms) \
          VALUES ('hidden', 'p', NULL, 'api', 0, 0)",
     )
     .unwrap();
-    psql(&db.url(), "ALTER TABLE routes ENABLE TRIGGER routes_bump_config_version").unwrap();
+    psql(
+        &db.url(),
+        "ALTER TABLE routes ENABLE TRIGGER routes_bump_config_version",
+    )
+    .unwrap();
     let killed = psql(
         &db.url(),
         &format!(
@@ -214,24 +266,43 @@ async fn three_instances_on_one_postgres_behave_as_one() {
         ),
     )
     .unwrap();
-    assert_eq!(killed, "1", "instance 2's listener connection was not found");
+    assert_eq!(
+        killed, "1",
+        "instance 2's listener connection was not found"
+    );
     assert!(
         all_answer(&[two], TOKEN, "hidden", 200, Duration::from_secs(5)).await,
         "instance 2 did not resync after its listener was killed; logs:\n{}",
         two.logs()
     );
-    assert_eq!(chat(three, "hidden").await, 404, "3 had no reason to reload");
+    assert_eq!(
+        chat(three, "hidden").await,
+        404,
+        "3 had no reason to reload"
+    );
     let st = status(two).await;
-    assert!(st["cluster"]["this"]["listener_reconnects"].as_u64() >= Some(1), "{st:#}");
+    assert!(
+        st["cluster"]["this"]["listener_reconnects"].as_u64() >= Some(1),
+        "{st:#}"
+    );
     assert_eq!(st["cluster"]["this"]["sync_mode"], "listening", "{st:#}");
     // And it listens again: the next change arrives within 1 s.
-    let r = admin(one, "POST", "/api/routes", Some(json!({"model": "after", "pool": "p"}))).await;
+    let r = admin(
+        one,
+        "POST",
+        "/api/routes",
+        Some(json!({"model": "after", "pool": "p"})),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(all_answer(&[two, three], TOKEN, "after", 200, WITHIN).await);
 
     // A clean shutdown removes the instance's row.
     servers[2].sigterm().unwrap();
-    assert!(servers[2].wait_exit(Duration::from_secs(15)).await.is_some());
+    assert!(servers[2]
+        .wait_exit(Duration::from_secs(15))
+        .await
+        .is_some());
     let gone = wait_until(Duration::from_secs(3), || async {
         status(&servers[0]).await["cluster"]["instances"]
             .as_array()
@@ -247,7 +318,11 @@ async fn three_instances_on_one_postgres_behave_as_one() {
 /// the gateway notices by polling the version within about a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_picks_up_writes_by_other_processes() {
-    if std::process::Command::new("sqlite3").arg("-version").output().is_err() {
+    if std::process::Command::new("sqlite3")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped: sqlite3 not installed");
         return;
     }
@@ -265,7 +340,11 @@ async fn sqlite_picks_up_writes_by_other_processes() {
         )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         all_answer(&[&server], TOKEN, "other", 200, Duration::from_secs(3)).await,
         "the route written by another process was not picked up; logs:\n{}",
@@ -274,5 +353,9 @@ async fn sqlite_picks_up_writes_by_other_processes() {
     let st = status(&server).await;
     assert!(st["config_version"].as_i64().unwrap() > before, "{st:#}");
     assert_eq!(st["cluster"]["this"]["sync_mode"], "polling");
-    assert_eq!(st["cluster"]["instances"].as_array().map(Vec::len), Some(1), "{st:#}");
+    assert_eq!(
+        st["cluster"]["instances"].as_array().map(Vec::len),
+        Some(1),
+        "{st:#}"
+    );
 }

@@ -144,10 +144,10 @@ mod keys;
 mod openapi;
 mod reports;
 
+pub use cluster::ClusterView;
 pub use keys::{
     client_key_view, client_key_with_usage, default_key_view, slug as key_id_from_name,
 };
-pub use cluster::ClusterView;
 pub use reports::decode_path;
 
 use error::{ApiError, ApiResult};

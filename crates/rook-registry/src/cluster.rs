@@ -99,7 +99,8 @@ pub struct InstanceFlags {
 /// Flags an instance that stopped heartbeating or serves an old config version.
 pub fn assess(i: &InstanceRecord, now_ms: i64, current: ConfigVersion) -> InstanceFlags {
     let interval = i.heartbeat_ms.max(1);
-    let stale = now_ms.saturating_sub(i.last_seen_ms) > interval.saturating_mul(STALE_AFTER_HEARTBEATS);
+    let stale =
+        now_ms.saturating_sub(i.last_seen_ms) > interval.saturating_mul(STALE_AFTER_HEARTBEATS);
     let lagging = !stale
         && i.config_version < current.version
         && i.last_seen_ms.saturating_sub(current.updated_at_ms) > LAG_GRACE_MS;
@@ -126,7 +127,8 @@ mod tests {
 
     #[test]
     fn notices_parse_only_for_our_schema() {
-        let table: &[(&str, &str, Option<(i64, &str)>)] = &[
+        type Case<'a> = (&'a str, &'a str, Option<(i64, &'a str)>);
+        let table: &[Case<'_>] = &[
             ("7 public routes", "public", Some((7, "routes"))),
             ("7 other routes", "public", None),
             ("x public routes", "public", None),

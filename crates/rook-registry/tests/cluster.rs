@@ -10,7 +10,10 @@ use rook_registry::client_key::{generate_secret, ClientKeyRecord};
 use rook_registry::cluster::InstanceRecord;
 use rook_registry::{AccountRecord, PoolRecord, Registry, RouteRecord};
 
-both_backends!(every_catalog_write_bumps_the_version, heartbeats_list_and_prune);
+both_backends!(
+    every_catalog_write_bumps_the_version,
+    heartbeats_list_and_prune
+);
 
 async fn every_catalog_write_bumps_the_version(r: &Registry) {
     let v0 = r.config_version().await.unwrap().version;
@@ -39,7 +42,10 @@ async fn every_catalog_write_bumps_the_version(r: &Registry) {
     r.touch_client_keys(&[("k1".into(), 123)]).await.unwrap();
     assert_eq!(r.config_version().await.unwrap().version, v5);
     r.revoke_client_key("k1").await.unwrap();
-    assert!(r.config_version().await.unwrap().version > v5, "revoke bumps");
+    assert!(
+        r.config_version().await.unwrap().version > v5,
+        "revoke bumps"
+    );
     // Reads and other tables do not bump.
     let v6 = r.config_version().await.unwrap().version;
     r.list_routes().await.unwrap();
@@ -81,7 +87,11 @@ async fn postgres_listener_gets_this_schemas_changes() {
         return;
     };
     let r = &db.registry;
-    let mut listener = r.listen_changes("rook-test-listener").await.unwrap().unwrap();
+    let mut listener = r
+        .listen_changes("rook-test-listener")
+        .await
+        .unwrap()
+        .unwrap();
     let mut a = AccountRecord::new("a", "open_ai", "https://api.openai.com/v1");
     a.api_key_env = Some("K".into());
     r.create_account(&a).await.unwrap();

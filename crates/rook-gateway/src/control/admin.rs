@@ -124,7 +124,7 @@ impl Runtime for RuntimeView {
         })
     }
 
-        fn client_key_live(&self, id: &str) -> Option<rook_admin::KeyLiveView> {
+    fn client_key_live(&self, id: &str) -> Option<rook_admin::KeyLiveView> {
         let app = self.0.upgrade()?;
         let key = app.keys.key(id)?;
         let now = app.keys.now_ms();

@@ -141,9 +141,15 @@ async fn reload_all(app: &App, why: &str) {
     match app.reload().await {
         Ok(()) => {
             app.cluster.reloads.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(config_version = app.cluster.serving(), why, "registry changes loaded");
+            tracing::info!(
+                config_version = app.cluster.serving(),
+                why,
+                "registry changes loaded"
+            );
         }
-        Err(e) => tracing::warn!(error = %e, why, "could not load registry changes; serving the previous state"),
+        Err(e) => {
+            tracing::warn!(error = %e, why, "could not load registry changes; serving the previous state")
+        }
     }
 }
 
@@ -308,9 +314,12 @@ async fn heartbeat(weak: Weak<App>) {
         beat(&app).await;
         n = n.wrapping_add(1);
         if n % 12 == 1 {
-            let before = now_ms().saturating_sub(i64::try_from(PRUNE_AFTER.as_millis()).unwrap_or(0));
+            let before =
+                now_ms().saturating_sub(i64::try_from(PRUNE_AFTER.as_millis()).unwrap_or(0));
             match app.registry.prune_instances(before).await {
-                Ok(k) if k > 0 => tracing::info!(pruned = k, "rows of instances gone for 10 minutes pruned"),
+                Ok(k) if k > 0 => {
+                    tracing::info!(pruned = k, "rows of instances gone for 10 minutes pruned")
+                }
                 Ok(_) => {}
                 Err(e) => tracing::debug!(error = %e, "could not prune instance rows"),
             }
@@ -342,9 +351,21 @@ mod tests {
             (5, vec![], Catchup::Nothing),
             (5, vec![n(4, "routes"), n(5, "accounts")], Catchup::Nothing),
             (5, vec![n(6, "client_keys")], Catchup::Keys(6)),
-            (5, vec![n(6, "client_keys"), n(7, "client_keys")], Catchup::Keys(7)),
-            (5, vec![n(6, "client_keys"), n(7, "routes")], Catchup::Everything),
-            (5, vec![n(5, "routes"), n(6, "client_keys")], Catchup::Keys(6)),
+            (
+                5,
+                vec![n(6, "client_keys"), n(7, "client_keys")],
+                Catchup::Keys(7),
+            ),
+            (
+                5,
+                vec![n(6, "client_keys"), n(7, "routes")],
+                Catchup::Everything,
+            ),
+            (
+                5,
+                vec![n(5, "routes"), n(6, "client_keys")],
+                Catchup::Keys(6),
+            ),
             (5, vec![n(6, "pool_members")], Catchup::Everything),
         ];
         for (serving, notices, want) in table {

@@ -59,8 +59,9 @@ impl Registry {
 
     /// Every instance row, oldest start first.
     pub async fn list_instances(&self) -> Result<Vec<InstanceRecord>> {
-        let sql =
-            format!("SELECT {INSTANCE_COLS} FROM rook_instances ORDER BY started_at_ms, instance_id");
+        let sql = format!(
+            "SELECT {INSTANCE_COLS} FROM rook_instances ORDER BY started_at_ms, instance_id"
+        );
         let rows = with_conn!(self, |c, m| sqlx::query(&sql)
             .fetch_all(&mut *c)
             .await
