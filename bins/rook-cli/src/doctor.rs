@@ -1,6 +1,7 @@
 //! `doctor`: ordered pre-flight checks with pass/warn/fail, guidance and a
 //! stable JSON form for scripts.
 
+mod cluster;
 mod keys;
 
 use std::path::{Path, PathBuf};
@@ -215,11 +216,13 @@ async fn diagnose(g: &GlobalArgs, args: &DoctorArgs) -> Report {
     let accounts =
         gather_accounts(config, registry.as_ref(), sealer.as_ref(), &mut advisories).await;
     let keys_check = keys::check_client_keys(config, registry.as_ref()).await;
+    let instances_check = cluster::check_instances(registry.as_ref()).await;
     if let Some(r) = registry {
         r.close().await;
     }
     checks.push(check_accounts(&accounts));
     checks.push(keys_check);
+    checks.extend(instances_check);
     if args.probe {
         checks.extend(probe_accounts(&accounts, &config.upstream).await);
     }

@@ -60,7 +60,8 @@ fn passes_on_a_good_loopback_config() {
             "resilience",
             "secrets",
             "accounts",
-            "client_keys"
+            "client_keys",
+            "instances"
         ]
     );
     for c in report["checks"].as_array().unwrap() {
@@ -143,7 +144,7 @@ fn pending_migrations_warn() {
         db["guidance"],
         "run rook-cli db migrate or start the server"
     );
-    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2, 3, 4, 6, 7]));
+    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2, 3, 4, 5, 6, 7]));
 }
 
 #[test]
@@ -550,4 +551,56 @@ fn mixed_vendor_model_names_warn_in_the_config_check() {
         "{}",
         text.stdout
     );
+}
+
+/// The `instances` check lists the heartbeat rows and warns about an instance that
+/// stopped heartbeating or serves an old config version (rows written here with
+/// `sqlite3`, as running servers would).
+#[test]
+fn instances_check_flags_stale_and_lagging_instances() {
+    if std::process::Command::new("sqlite3")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: sqlite3 not installed");
+        return;
+    }
+    let env = Env::new();
+    let cfg = good_config(&env, "");
+    env.run(&["db", "migrate", "--config", &cfg], &[])
+        .assert_code(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let sql = format!(
+        "UPDATE rook_config_version SET version = 7, updated_at_ms = {old}; \
+         INSERT INTO rook_instances VALUES ('fresh1', '0.1.0', 'h1', '0.0.0.0:4141', {old}, {now}, 5000, 7, 'listening'); \
+         INSERT INTO rook_instances VALUES ('gone2', '0.1.0', 'h2', '0.0.0.0:4141', {old}, {old}, 5000, 7, 'listening'); \
+         INSERT INTO rook_instances VALUES ('behind3', '0.1.0', 'h3', '0.0.0.0:4141', {old}, {now}, 5000, 6, 'polling');",
+        old = now - 60_000,
+    );
+    let out = std::process::Command::new("sqlite3")
+        .arg(env.db_path())
+        .arg(&sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = env.run(&["doctor", "--json", "--config", &cfg], &KEYS);
+    let report = run.json();
+    let c = check(&report, "instances");
+    assert_eq!(c["status"], "warn", "{c:#}");
+    let summary = c["summary"].as_str().unwrap();
+    assert!(summary.starts_with("2 instances heartbeating"), "{summary}");
+    assert!(summary.contains("stopped heartbeating: gone2"), "{summary}");
+    assert!(summary.contains("old config version: behind3"), "{summary}");
+    assert_eq!(c["details"]["instances"].as_array().unwrap().len(), 3);
+    assert_eq!(c["details"]["registry_config_version"], 7);
+    env.run(&["doctor", "--strict", "--config", &cfg], &KEYS)
+        .assert_code(1);
 }

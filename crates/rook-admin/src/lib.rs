@@ -137,12 +137,14 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod cluster;
 mod entities;
 mod error;
 mod keys;
 mod openapi;
 mod reports;
 
+pub use cluster::ClusterView;
 pub use keys::{
     client_key_view, client_key_with_usage, default_key_view, slug as key_id_from_name,
 };
@@ -214,6 +216,10 @@ pub trait Runtime: Send + Sync {
     /// unknown key, or no gateway: the admin API then derives spend from the registry).
     fn client_key_live(&self, id: &str) -> Option<KeyLiveView> {
         let _ = id;
+        None
+    }
+    /// This instance's id and the config version it serves (`None`: not known).
+    fn cluster(&self) -> Option<ClusterView> {
         None
     }
     /// Reloads the client keys after a change (default: a full [`Runtime::reload`]).
@@ -567,7 +573,7 @@ impl Admin {
             by_status.insert(s.to_string(), n.into());
         }
         let r = &self.config.upstream_resilience;
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "version": self.version,
             "uptime_seconds": self.runtime.uptime_seconds(),
             "bind": {
@@ -612,6 +618,17 @@ impl Admin {
             },
             "draining": self.runtime.draining(),
         });
+        let me = self.runtime.cluster();
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert(
+                "config_version".into(),
+                me.as_ref().map(|m| m.config_version).into(),
+            );
+            obj.insert(
+                "cluster".into(),
+                cluster::status(&self.registry, me.as_ref()).await,
+            );
+        }
         json_response(StatusCode::OK, &body)
     }
 }

@@ -105,7 +105,7 @@ fn paths() -> Value {
             "get": {
                 "operationId": "status",
                 "tags": ["health"],
-                "summary": "Version, uptime, bind, auth, database, accounts, routes and resilience settings",
+                "summary": "Version, uptime, bind, auth, database, accounts, routes, resilience settings, config version and cluster instances",
                 "responses": responses(json!({"200": ok("Status.", "Status")}), &[]),
             }
         },
@@ -539,6 +539,8 @@ fn components() -> Value {
                 "resilience": {"type": "object"},
                 "recent_retry_exhaustion": {"type": "object"},
                 "draining": {"type": "boolean"},
+                "config_version": {"type": "integer", "nullable": true, "description": "The registry config version this instance's routing and client keys were built from."},
+                "cluster": {"type": "object", "description": "`this` (instance_id, config_version, sync_mode, listener_reconnects, reloads), `registry_config_version`, and `instances`: every instance's heartbeat row with `stale` and `lagging` flags (or `error` when the database did not answer within 2 s)."},
             }), &["version", "uptime_seconds"]),
             "Account": object(account_props(false, true), &["id", "vendor", "base_url", "api_key_env", "api_key_file", "enabled", "weight", "priority", "models", "has_api_key", "source", "protocol", "anthropic_version", "default_max_tokens", "stream_usage"]),
             "AccountCreate": object(account_props(true, false), &["id", "vendor"]),

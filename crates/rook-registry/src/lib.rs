@@ -48,6 +48,7 @@
 
 mod backend;
 pub mod client_key;
+pub mod cluster;
 pub mod deadline;
 mod error;
 mod identity;
@@ -61,7 +62,7 @@ mod types;
 
 pub use error::{RegistryError, Result};
 pub use identity::DbIdentity;
-pub use registry::{Backend, ConnectOptions, Registry, RotateReport};
+pub use registry::{Backend, ChangeListener, ConnectOptions, Registry, RotateReport};
 pub use types::{
     AccountRecord, AuditEvent, HealthRecord, HealthStatus, IdempotencyBegin, MigrationStatus,
     PoolRecord, RouteRecord, Source, StoredResponse, SyncReport, UsageEvent,

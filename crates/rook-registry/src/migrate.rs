@@ -47,6 +47,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0004_client_keys.sql"),
     },
     Migration {
+        version: 5,
+        description: "cluster",
+        sql: include_str!("../migrations/sqlite/0005_cluster.sql"),
+    },
+    Migration {
         version: 6,
         description: "limit leases",
         sql: include_str!("../migrations/sqlite/0006_limit_leases.sql"),
@@ -79,6 +84,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         description: "client_keys",
         sql: include_str!("../migrations/postgres/0004_client_keys.sql"),
+    },
+    Migration {
+        version: 5,
+        description: "cluster",
+        sql: include_str!("../migrations/postgres/0005_cluster.sql"),
     },
     Migration {
         version: 6,

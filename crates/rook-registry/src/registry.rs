@@ -164,8 +164,10 @@ macro_rules! with_tx {
     }};
 }
 
+mod cluster;
 mod keys;
 mod leases;
+pub use cluster::ChangeListener;
 pub use keys::RotateReport;
 
 async fn finish_tx<DB: sqlx::Database, T>(

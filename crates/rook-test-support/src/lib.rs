@@ -13,6 +13,8 @@
 //!   template, waits until it is live, captures its output, sends SIGTERM.
 //! - [`tcp_proxy::TcpProxy`]: a local TCP proxy (e.g. in front of PostgreSQL)
 //!   that refuses or blackholes traffic on demand, for outage tests.
+//! - [`cluster`]: several `rook-server`s on one fresh PostgreSQL database
+//!   ([`cluster::TempDatabase`], [`cluster::start_cluster`]).
 //!
 //! # Example
 //!
@@ -71,6 +73,7 @@
 //! Timing assertions use real time here (these are socket tests); keep
 //! margins generous, the CI machine is small.
 
+pub mod cluster;
 pub mod error;
 pub mod fake;
 pub mod http;

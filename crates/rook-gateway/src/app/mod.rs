@@ -56,6 +56,8 @@ pub(crate) struct App {
     pub(crate) keys: Arc<keys::KeyStore>,
     pub(crate) keys_loader: Arc<keys::loader::LoaderState>,
     pub(crate) default_key: Option<keys::loader::DefaultKey>,
+    /// This instance among others on one database: id, config version served.
+    pub(crate) cluster: crate::control::cluster::Cluster,
     id_seq: AtomicU64,
     id_prefix: u64,
 }
@@ -128,6 +130,9 @@ impl App {
         let registry = crate::control::keys::prepare(&config, registry).await?;
 
         catalog::sync_declared(&config, &registry).await?;
+        let cluster = crate::control::cluster::Cluster::new();
+        // Read before loading: a write in between is caught up on by the watcher.
+        cluster.served(registry.config_version().await?.version);
         let shared_limits = SharedLimits::start(&registry);
         let shared = SharedRegistry::with_limits(shared_limits.clone());
         let snapshot = catalog::load_snapshot(&registry, &shared, &config).await?;
@@ -185,6 +190,7 @@ impl App {
             keys: key_store,
             keys_loader,
             default_key,
+            cluster,
             id_seq: AtomicU64::new(0),
             id_prefix: fastrand::u64(..),
         });
@@ -196,15 +202,12 @@ impl App {
             Some(admin_token),
             env!("CARGO_PKG_VERSION"),
         ));
-        keys::loader::spawn_maintenance(
-            Arc::downgrade(&app.keys),
-            app.registry.clone(),
-            app.default_key.clone(),
-            app.keys_loader.clone(),
-        );
+        keys::loader::spawn_maintenance(Arc::downgrade(&app.keys), app.registry.clone());
         persist::spawn_health_persister(app.registry.clone(), &app.proxy.health);
         crate::control::identity::spawn_watch(app.registry.clone());
         prune::spawn_pruner(&app);
+        crate::control::cluster::beat(&app).await;
+        crate::control::cluster::spawn(&app);
         Ok(app)
     }
 
@@ -227,6 +230,7 @@ impl App {
         self.accounting.close().await;
         self.keys.flush_last_used(&self.registry).await;
         persist::persist_health(&self.registry, &self.proxy.health).await;
+        crate::control::cluster::leave(self).await;
     }
 
     /// Whether the gateway is draining.
@@ -240,10 +244,23 @@ impl App {
         format!("req_{:016x}{:x}", self.id_prefix, n)
     }
 
-    /// Rebuilds the routing snapshot from the registry (after admin changes).
+    /// Rebuilds the routing snapshot and the key store from the registry (after
+    /// admin changes, or changes another instance or `rook-cli` made); afterwards the
+    /// instance serves the config version read before loading.
     pub(crate) async fn reload(&self) -> Result<(), AppError> {
+        let version = self.registry.config_version().await?.version;
         let snap = catalog::load_snapshot(&self.registry, &self.proxy.shared, &self.config).await?;
         self.proxy.install(snap);
+        self.keys
+            .reload(&self.registry, self.default_key.as_ref(), &self.keys_loader)
+            .await
+            .map_err(|e| AppError::Keys(e.to_string()))?;
+        self.cluster.served(version);
+        Ok(())
+    }
+
+    /// Reloads the client keys only (another instance changed keys and nothing else).
+    pub(crate) async fn reload_keys(&self) -> Result<(), AppError> {
         self.keys
             .reload(&self.registry, self.default_key.as_ref(), &self.keys_loader)
             .await

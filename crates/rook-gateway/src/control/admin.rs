@@ -112,6 +112,18 @@ impl Runtime for RuntimeView {
         }
     }
 
+    fn cluster(&self) -> Option<rook_admin::ClusterView> {
+        let app = self.0.upgrade()?;
+        let v = app.cluster.view();
+        Some(rook_admin::ClusterView {
+            instance_id: app.cluster.instance_id.clone(),
+            config_version: v.serving,
+            sync_mode: app.cluster.mode().to_string(),
+            listener_reconnects: v.reconnects,
+            reloads: v.reloads,
+        })
+    }
+
     fn client_key_live(&self, id: &str) -> Option<rook_admin::KeyLiveView> {
         let app = self.0.upgrade()?;
         let key = app.keys.key(id)?;

@@ -9,6 +9,8 @@
 //!   `Runtime` trait;
 //! - [`keys`]: the master key, legacy keys sealed at start-up, inline keys opened for
 //!   routing;
+//! - [`cluster`]: change propagation between instances (LISTEN/NOTIFY or polling of
+//!   the registry's config version) and this instance's heartbeat row;
 //! - [`identity`]: the SQLite file's identity, watched (gauge `rook_database_identity_ok`).
 //!
 //! Control (with the app) may take the whole `App`: it is the glue between the
@@ -16,6 +18,7 @@
 
 pub(crate) mod admin;
 pub mod catalog;
+pub(crate) mod cluster;
 pub(crate) mod identity;
 pub(crate) mod keys;
 pub(crate) mod persist;

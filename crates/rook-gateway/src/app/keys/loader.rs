@@ -1,6 +1,7 @@
 //! Filling the [`KeyStore`] from the registry (and `[inbound_auth]`'s token), seeding
-//! spend from usage events, noticing changes made elsewhere, and writing last-use
-//! times in batches.
+//! spend from usage events, and writing last-use times in batches. Changes made
+//! elsewhere (another instance, `rook-cli`) reach the store through the registry's
+//! config version (`control/cluster.rs`), like routing changes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,8 +17,7 @@ use crate::leases::LeasedPair;
 
 use super::{lock, Entry, Key, KeyRuntime, KeyStore, Spend};
 
-/// How often the registry is asked whether keys changed (another process's change
-/// takes effect within this).
+/// How often the maintenance task wakes up.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How often last-use times are written.
@@ -37,7 +37,6 @@ pub(crate) struct DefaultKey {
 /// What the loader keeps between reloads.
 #[derive(Debug, Default)]
 pub(crate) struct LoaderState {
-    version: Mutex<Option<(i64, i64)>>,
     /// Serialises reloads.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -74,7 +73,6 @@ impl KeyStore {
         state: &LoaderState,
     ) -> Result<usize, RegistryError> {
         let _one = state.reloading.lock().await;
-        let version = registry.client_keys_version().await?;
         let records = registry.list_client_keys().await?;
         let old: HashMap<Arc<str>, Arc<Key>> =
             self.keys().into_iter().map(|k| (k.id.clone(), k)).collect();
@@ -186,7 +184,6 @@ impl KeyStore {
         let required = default.is_some() || !records.is_empty();
         self.required.store(required, Ordering::Relaxed);
         self.map.store(Arc::new(map));
-        *lock(&state.version) = Some(version);
         Ok(records.len())
     }
 
@@ -257,14 +254,8 @@ impl KeyStore {
     }
 }
 
-/// Polls the registry for key changes, writes last-use times and (PostgreSQL)
-/// re-reads spend, until the store is dropped.
-pub(crate) fn spawn_maintenance(
-    store: Weak<KeyStore>,
-    registry: Registry,
-    default: Option<DefaultKey>,
-    state: Arc<LoaderState>,
-) {
+/// Writes last-use times and (PostgreSQL) re-reads spend, until the store is dropped.
+pub(crate) fn spawn_maintenance(store: Weak<KeyStore>, registry: Registry) {
     tokio::spawn(async move {
         let mut poll = tokio::time::interval(POLL_INTERVAL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -274,17 +265,12 @@ pub(crate) fn spawn_maintenance(
         loop {
             poll.tick().await;
             let Some(store) = store.upgrade() else { return };
-            match registry.bounded(registry.client_keys_version()).await {
-                Ok(v) => {
+            // Changes reach the store through the config version (control/cluster.rs);
+            // this check only tells whether the registry answers, so that an outage
+            // is logged once and the writes below wait for it to end.
+            match registry.bounded(registry.ping()).await {
+                Ok(()) => {
                     let _ = reachable.succeeded();
-                    if Some(v) != *lock(&state.version) {
-                        match store.reload(&registry, default.as_ref(), &state).await {
-                            Ok(n) => {
-                                tracing::info!(keys = n, "client keys reloaded after a change")
-                            }
-                            Err(e) => tracing::warn!(error = %e, "could not reload client keys"),
-                        }
-                    }
                 }
                 Err(e) => {
                     let _ = reachable.failed(&e);

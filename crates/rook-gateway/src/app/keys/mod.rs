@@ -5,9 +5,9 @@
 //! `[inbound_auth]`) to the key's state. A lookup is one SHA-256 of the presented token
 //! and one map lookup: unknown, revoked, disabled and expired keys cost the same (revoked
 //! and expired keys stay in the map; their state decides). The map is swapped whole
-//! (`ArcSwap`) when keys change: at once after an admin change, and within
-//! [`loader::POLL_INTERVAL`] after a change by another process (`rook-cli` on the
-//! registry, another instance).
+//! (`ArcSwap`) when keys change: at once after an admin change, and when the
+//! registry's config version moves after a change by another process (`rook-cli` on
+//! the registry, another instance; `control/cluster.rs`).
 //!
 //! Per key, kept across reloads: the spend of the current budget period (seeded from
 //! the registry's usage events at start, charged when a request is recorded), the RPM/TPM
