@@ -144,7 +144,10 @@ fn pending_migrations_warn() {
         db["guidance"],
         "run rook-cli db migrate or start the server"
     );
-    assert_eq!(db["details"]["pending"], serde_json::json!([1, 2, 3, 4, 5, 6, 7]));
+    assert_eq!(
+        db["details"]["pending"],
+        serde_json::json!([1, 2, 3, 4, 5, 6, 7])
+    );
 }
 
 #[test]
