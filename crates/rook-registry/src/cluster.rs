@@ -5,7 +5,7 @@
 //! key's batched last-use time) bumps the one-row config version in the writer's own
 //! transaction, by a trigger, so rook-server, rook-cli and hand-written SQL alike are
 //! seen. On PostgreSQL the trigger also sends `NOTIFY rook_changes` with the payload
-//! `<version> <schema> <table>` (delivered at commit); [`ChangeListener`] receives
+//! `<version> <schema> <table>` (delivered at commit); `ChangeListener` receives
 //! them. The pure helpers here ([`parse_notice`], [`assess`]) are what the gateway,
 //! the admin API and `rook-cli doctor` share.
 
