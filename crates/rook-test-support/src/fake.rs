@@ -541,7 +541,7 @@ impl FakeUpstream {
     /// Turns key echoing on or off (off by default): every answer then
     /// carries the key the request presented (`Authorization: Bearer`,
     /// `x-api-key`, `x-goog-api-key` or `?key=`) in an [`ECHO_HEADER`]
-    /// header, `GET …/models` lists it as `echo_key`, and the placeholders
+    /// header, `GET …/models` lists it as `echo_key`, and the template fields
     /// [`ECHO_KEY`], [`ECHO_KEY_HEAD`] and [`ECHO_KEY_TAIL`] in scripted
     /// replies (bodies, messages, stream chunks, raw SSE parts, headers) are
     /// replaced by the key or its halves.

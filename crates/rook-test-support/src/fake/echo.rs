@@ -57,7 +57,7 @@ fn subst_value(v: &Value, key: &str) -> Value {
 }
 
 impl Reply {
-    /// This reply with the echo placeholders replaced by `key`.
+    /// This reply with the echo template fields replaced by `key`.
     pub(super) fn echoing(&self, key: &str) -> Reply {
         let mut r = self.clone();
         r.kind = match &self.kind {
@@ -91,7 +91,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_and_keys() {
+    fn template_fields_and_keys() {
         assert_eq!(
             subst("a {{key}} {{key_head}}|{{key_tail}}", "sk-1234"),
             "a sk-1234 sk-|1234"
