@@ -332,7 +332,9 @@ async fn sqlite_picks_up_writes_by_other_processes() {
     assert_eq!(chat(&server, "other").await, 404);
     let before = status(&server).await["config_version"].as_i64().unwrap();
     let file = server.dir().join("rook.db");
+    // the server writes too (heartbeats): wait for its lock rather than fail
     let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 5000"])
         .arg(&file)
         .arg(
             "INSERT INTO routes (model, pool_id, fallback_route, source, created_at_ms, updated_at_ms) \

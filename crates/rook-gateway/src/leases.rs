@@ -9,6 +9,12 @@
 //! [`LEASE_TIMEOUT`]) the table falls back to the per-instance limits until a
 //! lease succeeds again.
 //!
+//! A take that finds too little leased while the window still has room is
+//! pending, not refused: the request waits for the task's next answer (about
+//! one statement's round trip; at most [`PENDING_MAX_WAIT`]) and takes again,
+//! so a burst faster than a lease is not refused below its limit
+//! ([`SharedLimits::settle_pending`]).
+//!
 //! [`GlobalKeyed`] is the per-principal and per-route requests-per-minute
 //! limit: leased when shared, else `rook_resilience::KeyedLimiter`.
 //! [`LeasedPair`] is an account's or a client key's requests and tokens per
@@ -34,11 +40,19 @@ const TICK: Duration = Duration::from_millis(250);
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// Lease rows are kept this long after their window started.
 const KEEP_ROWS_MS: u64 = 10 * 60_000;
+/// The longest a request waits for leases before it is refused (a lease
+/// either answers or times out and falls back within [`LEASE_TIMEOUT`]).
+pub(crate) const PENDING_MAX_WAIT: Duration = Duration::from_millis(2_500);
+/// The `Retry-After` of a request that waited [`PENDING_MAX_WAIT`] in vain.
+pub(crate) const PENDING_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The leased limits of this instance (`None` inside on SQLite).
 pub(crate) struct SharedLimits {
     table: Option<Arc<LeaseTable>>,
+    /// Wakes the lease task (a take wants a lease).
     wake: Notify,
+    /// Wakes requests waiting for a lease (the task answered a round).
+    answered: Notify,
 }
 
 impl std::fmt::Debug for SharedLimits {
@@ -56,8 +70,20 @@ pub(crate) enum Shared {
     Admitted,
     /// Over the shared limit: retry after this long.
     Refused(Duration),
+    /// Too little leased yet, a lease is on its way: take again once
+    /// answered ([`SharedLimits::settle_pending`]).
+    Pending,
     /// Not shared (SQLite) or the database is unreachable: decide locally.
     Local,
+}
+
+/// Why a limit did not admit a request now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Over the limit: retry after this long.
+    Wait(Duration),
+    /// A lease is on its way: take again once it is answered.
+    Pending,
 }
 
 impl SharedLimits {
@@ -68,6 +94,7 @@ impl SharedLimits {
             table: (registry.backend() == Backend::Postgres)
                 .then(|| Arc::new(LeaseTable::new(WINDOW))),
             wake: Notify::new(),
+            answered: Notify::new(),
         });
         if shared.table.is_some() {
             tokio::spawn(lease_task(Arc::downgrade(&shared), registry.clone()));
@@ -81,6 +108,7 @@ impl SharedLimits {
         Arc::new(SharedLimits {
             table: None,
             wake: Notify::new(),
+            answered: Notify::new(),
         })
     }
 
@@ -100,8 +128,42 @@ impl SharedLimits {
         match answer {
             Take::Admitted => Shared::Admitted,
             Take::Refused(wait) => Shared::Refused(wait),
+            Take::Pending => Shared::Pending,
             Take::Fallback => Shared::Local,
         }
+    }
+
+    /// Runs `attempt` until it is not [`Refusal::Pending`], waiting for the
+    /// lease task's answers in between (at most [`PENDING_MAX_WAIT`] in all;
+    /// then a refusal of [`PENDING_RETRY_AFTER`]).
+    pub(crate) async fn settle_pending<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T, Refusal>,
+    ) -> Result<T, Duration> {
+        let deadline = tokio::time::Instant::now() + PENDING_MAX_WAIT;
+        loop {
+            // registered before the take, so an answer in between is not missed
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            match attempt() {
+                Ok(v) => return Ok(v),
+                Err(Refusal::Wait(wait)) => return Err(wait),
+                Err(Refusal::Pending) => {
+                    if tokio::time::timeout_at(deadline, answered).await.is_err() {
+                        return Err(PENDING_RETRY_AFTER);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the lease task's next answer, until `deadline`; `false` when
+    /// the deadline passed first.
+    pub(crate) async fn answered_by(&self, deadline: tokio::time::Instant) -> bool {
+        tokio::time::timeout_at(deadline, self.answered.notified())
+            .await
+            .is_ok()
     }
 
     /// Gives back (`delta > 0`) or charges (`delta < 0`) units of `key` taken
@@ -130,7 +192,9 @@ async fn lease_task(limits: Weak<SharedLimits>, registry: Registry) {
             table
         };
         let mut failed = false;
-        for want in table.wants(wall_ms()) {
+        let wants = table.wants(wall_ms());
+        let answering = !wants.is_empty();
+        for want in wants {
             if failed {
                 table.failed(&want);
                 continue;
@@ -160,6 +224,11 @@ async fn lease_task(limits: Weak<SharedLimits>, registry: Registry) {
                     table.failed(&want);
                     failed = true;
                 }
+            }
+        }
+        if answering {
+            if let Some(l) = limits.upgrade() {
+                l.answered.notify_waiters();
             }
         }
         if failed {
@@ -212,16 +281,21 @@ impl GlobalKeyed {
     }
 
     /// Counts one request for `key`; `Err(wait)` when it is over the limit.
-    pub(crate) fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+    /// Waits for a lease on its way (see the module docs).
+    pub(crate) async fn check(&self, key: &str) -> Result<(), Duration> {
         if self.per_minute == 0 {
             return Ok(());
         }
         let shared_key = format!("{}:{key}", self.kind);
-        match self.shared.take(&shared_key, u64::from(self.per_minute), 1) {
-            Shared::Admitted => Ok(()),
-            Shared::Refused(wait) => Err(wait),
-            Shared::Local => self.local.check(key, now),
-        }
+        let limit = u64::from(self.per_minute);
+        self.shared
+            .settle_pending(|| match self.shared.take(&shared_key, limit, 1) {
+                Shared::Admitted => Ok(()),
+                Shared::Refused(wait) => Err(Refusal::Wait(wait)),
+                Shared::Pending => Err(Refusal::Pending),
+                Shared::Local => self.local.check(key, Instant::now()).map_err(Refusal::Wait),
+            })
+            .await
     }
 }
 
@@ -256,8 +330,13 @@ impl LeasedPair {
         })
     }
 
-    /// Takes one request and `estimate` tokens; a refusal or a fallback takes
-    /// nothing.
+    /// The limits the pair leases from (to wait for a pending lease).
+    pub(crate) fn limits(&self) -> &Arc<SharedLimits> {
+        &self.limits
+    }
+
+    /// Takes one request and `estimate` tokens; a refusal, a pending lease or
+    /// a fallback takes nothing.
     fn take(&self, estimate: u64) -> Shared {
         let mut tokens_taken = false;
         if let Some((key, limit)) = &self.tpm {
@@ -294,13 +373,14 @@ pub(crate) enum Ticket {
     },
 }
 
-/// Reserves one request and `estimate` tokens: leased when `leased` is given
-/// and the database is reachable, else from `local`. `Ok(None)`: no limits.
+/// Reserves one request and `estimate` tokens now: leased when `leased` is
+/// given and the database is reachable, else from `local`. `Ok(None)`: no
+/// limits.
 pub(crate) fn reserve_pair(
     leased: Option<&LeasedPair>,
     local: Option<&RateLimits>,
     estimate: u64,
-) -> Result<Option<Ticket>, Duration> {
+) -> Result<Option<Ticket>, Refusal> {
     if let Some(pair) = leased {
         match pair.take(estimate) {
             Shared::Admitted => {
@@ -309,7 +389,8 @@ pub(crate) fn reserve_pair(
                     at_ms: wall_ms(),
                 }))
             }
-            Shared::Refused(wait) => return Err(wait),
+            Shared::Refused(wait) => return Err(Refusal::Wait(wait)),
+            Shared::Pending => return Err(Refusal::Pending),
             Shared::Local => {}
         }
     }
@@ -319,6 +400,26 @@ pub(crate) fn reserve_pair(
     local
         .try_reserve(estimate, Instant::now())
         .map(|r| Some(Ticket::Local(r)))
+        .map_err(Refusal::Wait)
+}
+
+/// [`reserve_pair`], waiting for a lease on its way.
+pub(crate) async fn reserve_pair_waiting(
+    leased: Option<&LeasedPair>,
+    local: Option<&RateLimits>,
+    estimate: u64,
+) -> Result<Option<Ticket>, Duration> {
+    match leased {
+        Some(pair) => {
+            pair.limits
+                .settle_pending(|| reserve_pair(leased, local, estimate))
+                .await
+        }
+        None => reserve_pair(None, local, estimate).map_err(|r| match r {
+            Refusal::Wait(wait) => wait,
+            Refusal::Pending => PENDING_RETRY_AFTER,
+        }),
+    }
 }
 
 /// Settles a ticket with the tokens used (`None`: unknown, the estimate stands).
@@ -349,30 +450,4 @@ pub(crate) fn settle_pair(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_limits_keep_the_token_bucket() {
-        let l = GlobalKeyed::new("route", 2, SharedLimits::local());
-        let now = Instant::now();
-        assert!(l.check("gpt", now).is_ok());
-        assert!(l.check("gpt", now).is_ok());
-        assert_eq!(l.check("gpt", now), Err(Duration::from_secs(30)));
-        assert!(l.check("other", now).is_ok());
-        let off = GlobalKeyed::new("route", 0, SharedLimits::local());
-        assert!((0..100).all(|_| off.check("gpt", now).is_ok()));
-    }
-
-    #[test]
-    fn pairs_are_local_without_a_shared_table() {
-        let shared = SharedLimits::local();
-        assert!(LeasedPair::new(&shared, "acct", "a", Some(1), None).is_none());
-        let local = RateLimits::new(Some(1), Some(100), Instant::now());
-        let t = reserve_pair(None, local.as_ref(), 50).unwrap().unwrap();
-        assert!(matches!(t, Ticket::Local(_)));
-        assert!(reserve_pair(None, local.as_ref(), 1).is_err());
-        settle_pair(None, local.as_ref(), t, Some(10));
-        assert!(reserve_pair(None, None, 1 << 40).unwrap().is_none());
-    }
-}
+mod tests;

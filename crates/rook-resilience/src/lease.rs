@@ -26,6 +26,14 @@
 //! for a request-count limit (one unit per request) at most `limit + N`:
 //! three instances with a 20/min limit admit 20 to 23 requests per minute.
 //!
+//! A take that finds too little leased while the window still has room is
+//! [`Take::Pending`], not a refusal: the limit is not reached, a lease is on
+//! its way. A caller that can wait asks again once the store has answered
+//! (a burst faster than the lease round trip then waits about one round trip
+//! instead of being refused below its limit); one that cannot treats it as a
+//! short refusal. [`Take::Refused`] means the store has granted the whole
+//! window.
+//!
 //! When the store cannot be reached, [`LeaseTable::try_take`] answers
 //! [`Take::Fallback`] until a lease succeeds again: the caller then enforces
 //! its own per-process limit.
@@ -38,6 +46,8 @@
 //! let now_ms = 120_000; // the start of a minute
 //! // first request: admitted on credit, and a lease is wanted
 //! assert_eq!(table.try_take("route:gpt", 20, 1, now_ms), Take::Admitted);
+//! // the next one finds nothing leased yet: it waits for the lease
+//! assert_eq!(table.try_take("route:gpt", 20, 1, now_ms), Take::Pending);
 //! let wants = table.wants(now_ms);
 //! assert_eq!((wants[0].want, wants[0].charge), (2, 1));
 //! // the store granted a slice of 2 (having counted the credit too)
@@ -59,9 +69,13 @@ pub fn slice_for(limit: u64) -> u64 {
 pub enum Take {
     /// Admitted from the local lease (or on this window's credit).
     Admitted,
-    /// Over the limit: retry after this long (the window's end when the store
-    /// is exhausted, else about a lease round trip).
+    /// Over the limit: the store granted the whole window; retry after this
+    /// long (the window's end).
     Refused(Duration),
+    /// Too little leased, but the window is not exhausted: a lease is wanted
+    /// (see [`LeaseTable::wants`]). Ask again once the store has answered
+    /// ([`LeaseTable::granted`] or [`LeaseTable::failed`]).
+    Pending,
     /// The store is unreachable: enforce the per-process limit instead.
     Fallback,
 }
@@ -82,9 +96,6 @@ pub struct LeaseWant {
     /// Units already admitted on credit, to add to the shared count first.
     pub charge: u64,
 }
-
-/// The refusal wait while a lease is on its way.
-const PENDING_WAIT: Duration = Duration::from_secs(1);
 
 /// Slots kept before the first sweep of finished windows.
 const MIN_SWEEP_AT: usize = 1024;
@@ -219,7 +230,7 @@ impl LeaseTable {
             return Take::Admitted;
         }
         slot.need = slot.need.max(amount.min(limit));
-        Take::Refused(PENDING_WAIT.min(self.until_next_window(now_ms)))
+        Take::Pending
     }
 
     /// Gives back (`delta > 0`) or charges (`delta < 0`) units of `key` after

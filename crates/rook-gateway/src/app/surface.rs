@@ -92,25 +92,7 @@ pub(crate) async fn handle(
         return ctx.fail(err, None, "shutting_down");
     }
     // Rate limits: over any, 429 without an upstream call.
-    let now = Instant::now();
-    let limited = app
-        .principal_limits
-        .check(principal, now)
-        .err()
-        .map(|w| (w, "principal"))
-        .or_else(|| {
-            app.client_limits
-                .check(&client.to_string(), now)
-                .err()
-                .map(|w| (w, "client address"))
-        })
-        .or_else(|| {
-            app.route_limits
-                .check(&probe.model, now)
-                .err()
-                .map(|w| (w, "route"))
-        });
-    if let Some((wait, scope)) = limited {
+    if let Some((wait, scope)) = over_limits(app, principal, client, &probe.model).await {
         let err = ApiError::RateLimited {
             message: format!(
                 "Rate limit exceeded for this {scope}; retry after the indicated time."
@@ -122,7 +104,7 @@ pub(crate) async fn handle(
     }
     // The key's RPM/TPM (the TPM estimate is settled when the request is recorded).
     if let Some(k) = &key {
-        match k.reserve(estimate_tokens(&body, probe.max_tokens)) {
+        match k.reserve(estimate_tokens(&body, probe.max_tokens)).await {
             Ok(r) => ctx.key_reservation = r,
             Err(err) => {
                 super::keys::count_rejection("rate_limited");
@@ -162,6 +144,27 @@ pub(crate) async fn handle(
         Some(guard) => guard.finish(resp).await,
         None => resp,
     }
+}
+
+/// The first of the principal's, the client address's and the route's
+/// requests-per-minute limits the request is over: `Some((wait, scope))`.
+async fn over_limits(
+    app: &App,
+    principal: &str,
+    client: IpAddr,
+    model: &str,
+) -> Option<(Duration, &'static str)> {
+    if let Err(wait) = app.principal_limits.check(principal).await {
+        return Some((wait, "principal"));
+    }
+    if let Err(wait) = app.client_limits.check(&client.to_string(), Instant::now()) {
+        return Some((wait, "client address"));
+    }
+    app.route_limits
+        .check(model)
+        .await
+        .err()
+        .map(|wait| (wait, "route"))
 }
 
 /// The key's scope, then its budget: `Some((error, reason label, x-should-retry))`

@@ -33,6 +33,7 @@ use crate::accounting::Ctx;
 use crate::body::RookBody;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::leases::{Refusal, SharedLimits, PENDING_MAX_WAIT, PENDING_RETRY_AFTER};
 
 /// A routed request, ready for its attempts.
 pub(crate) struct Request<'a> {
@@ -63,6 +64,9 @@ struct Picked<'s> {
 struct NonePicked {
     /// The shortest wait for an account's own rate limit, if one refused.
     limit_wait: Option<Duration>,
+    /// The leased limits of an account skipped only because its lease is on
+    /// its way (worth waiting for before giving up).
+    pending: Option<Arc<SharedLimits>>,
 }
 
 /// Runs the attempts of `req` and answers the client. See the module docs.
@@ -113,6 +117,7 @@ pub(crate) async fn attempt_loop(
     let mut failed_as: Vec<(ErrorClass, Option<u16>)> = Vec::new();
     let mut panic_allowed = proxy.panic_mode;
     let estimate = estimate_tokens(req.body, req.probe.max_tokens);
+    let lease_deadline = tokio::time::Instant::now() + PENDING_MAX_WAIT;
     loop {
         let picked = match pick(
             proxy,
@@ -123,6 +128,13 @@ pub(crate) async fn attempt_loop(
             estimate,
         ) {
             Ok(p) => p,
+            Err(NonePicked {
+                pending: Some(limits),
+                ..
+            }) if limits.answered_by(lease_deadline).await => {
+                // an account's limit lease was on its way and has been answered
+                continue;
+            }
             Err(none) if last.is_none() && panic_allowed => {
                 // Nothing could be tried: panic routing, once per request.
                 panic_allowed = false;
@@ -426,6 +438,7 @@ fn pick<'s>(
     estimate: u64,
 ) -> Result<Picked<'s>, NonePicked> {
     let mut limit_wait: Option<Duration> = None;
+    let mut pending = None;
     for _ in 0..candidates.len() {
         let idx = candidates[*next % candidates.len()];
         *next += 1;
@@ -434,8 +447,14 @@ fn pick<'s>(
         };
         let reservation = match Reserved::try_new(&acct.shared, estimate) {
             Ok(r) => r,
-            Err(wait) => {
+            Err(Refusal::Wait(wait)) => {
                 limit_wait = Some(limit_wait.map_or(wait, |w| w.min(wait)));
+                continue;
+            }
+            Err(Refusal::Pending) => {
+                pending = acct.shared.leased().map(|l| l.limits().clone());
+                limit_wait =
+                    Some(limit_wait.map_or(PENDING_RETRY_AFTER, |w| w.min(PENDING_RETRY_AFTER)));
                 continue;
             }
         };
@@ -457,5 +476,8 @@ fn pick<'s>(
             }
         }
     }
-    Err(NonePicked { limit_wait })
+    Err(NonePicked {
+        limit_wait,
+        pending,
+    })
 }

@@ -11,9 +11,8 @@
 //! instance enforces its own buckets.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::leases::{reserve_pair, settle_pair, Ticket};
+use crate::leases::{reserve_pair, settle_pair, Refusal, Ticket};
 
 use super::snapshot::AccountShared;
 
@@ -31,11 +30,12 @@ pub(crate) struct Reserved {
 
 impl Reserved {
     /// Reserves one request and `estimate` tokens on the account, if it has
-    /// limits (`Ok(None)` when it has none), or says how long to wait.
+    /// limits (`Ok(None)` when it has none), or says how long to wait (or that
+    /// a lease is on its way).
     pub(crate) fn try_new(
         shared: &Arc<AccountShared>,
         estimate: u64,
-    ) -> Result<Option<Reserved>, Duration> {
+    ) -> Result<Option<Reserved>, Refusal> {
         let ticket = reserve_pair(shared.leased(), shared.limits(), estimate)?;
         Ok(ticket.map(|ticket| Reserved {
             shared: shared.clone(),

@@ -34,7 +34,7 @@ use rook_observability::names;
 use rook_registry::client_key::hash_bytes;
 use rook_resilience::RateLimits;
 
-use crate::leases::{reserve_pair, settle_pair, LeasedPair, SharedLimits, Ticket};
+use crate::leases::{reserve_pair_waiting, settle_pair, LeasedPair, SharedLimits, Ticket};
 
 use crate::error::ApiError;
 
@@ -346,8 +346,10 @@ impl Key {
 
     /// Takes one request and `estimate` tokens from the key's RPM/TPM buckets; a refusal
     /// is 429 `rate_limit_exceeded` with the wait as `Retry-After`.
-    pub(crate) fn reserve(&self, estimate: u64) -> Result<Option<Ticket>, ApiError> {
-        match reserve_pair(self.rt.leased.as_ref(), self.rt.limits.as_ref(), estimate) {
+    /// A lease on its way is waited for (bounded; see `crate::leases`).
+    pub(crate) async fn reserve(&self, estimate: u64) -> Result<Option<Ticket>, ApiError> {
+        match reserve_pair_waiting(self.rt.leased.as_ref(), self.rt.limits.as_ref(), estimate).await
+        {
             Ok(r) => Ok(r),
             Err(wait) => Err(ApiError::RateLimited {
                 message: "Rate limit exceeded for this API key; retry after the indicated time."

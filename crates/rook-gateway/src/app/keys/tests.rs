@@ -152,7 +152,7 @@ async fn rotation_grace_and_reload_keep_spend_and_buckets() {
     let k1 = key(store.authenticate(&bearer(&s1)));
     let now = store.now_ms();
     assert_eq!(k1.budget_status(now).map(|b| b.0), Some(0.25));
-    assert!(k1.reserve(10).unwrap().is_some());
+    assert!(k1.reserve(10).await.unwrap().is_some());
     k1.charge(0.5, now);
 
     let s2 = generate_secret().unwrap();
@@ -170,8 +170,11 @@ async fn rotation_grace_and_reload_keep_spend_and_buckets() {
     assert_eq!(&*key(store.authenticate(&bearer(&s1))).id, "a");
     // Spend and buckets survive the reload: one request left of two.
     assert_eq!(k2.budget_status(now).map(|b| b.0), Some(0.75));
-    assert!(k2.reserve(10).unwrap().is_some());
-    assert!(matches!(k2.reserve(10), Err(ApiError::RateLimited { .. })));
+    assert!(k2.reserve(10).await.unwrap().is_some());
+    assert!(matches!(
+        k2.reserve(10).await,
+        Err(ApiError::RateLimited { .. })
+    ));
     // Past the grace the old secret is unknown.
     assert_eq!(
         refused(store.lookup(s1.as_bytes(), until + 1)),
