@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rook_test_support::cluster::{postgres_url, TempDatabase};
 use rook_test_support::{http, workspace_bin, FakeUpstream, Reply, RookServer};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
@@ -278,82 +279,10 @@ async fn idempotency_on_sqlite() {
     idempotency_cases(&[&server], &up).await;
 }
 
-/// `ROOK_TEST_POSTGRES_URL`, or `None` (printing why) outside CI; a failure in CI.
-fn postgres_url() -> Option<String> {
-    match std::env::var("ROOK_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "ROOK_TEST_POSTGRES_URL must be set in CI"
-            );
-            eprintln!("skipped: ROOK_TEST_POSTGRES_URL not set");
-            None
-        }
-    }
-}
-
-/// A fresh database for one test, dropped on drop.
-struct TempDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl TempDatabase {
-    fn create(admin_url: &str) -> TempDatabase {
-        let name = format!("rook_e2e_{:x}", fastrand_u64());
-        psql(admin_url, &format!("CREATE DATABASE {name}"));
-        TempDatabase {
-            admin_url: admin_url.to_string(),
-            name,
-        }
-    }
-
-    /// The URL of this database (same server and user as the admin URL).
-    fn url(&self) -> String {
-        let base = self.admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
-        format!("{base}/{}", self.name)
-    }
-}
-
-impl Drop for TempDatabase {
-    fn drop(&mut self) {
-        psql(
-            &self.admin_url,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fastrand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
-}
-
 #[tokio::test]
 async fn idempotency_across_two_instances_sharing_postgres() {
     let Some(admin) = postgres_url() else { return };
-    let db = TempDatabase::create(&admin);
+    let db = TempDatabase::create(&admin, "e2e").unwrap();
     let up = FakeUpstream::start().await;
     let cfg = config(&up, &db.url(), "");
     let one = RookServer::start(bin(), &cfg, ENV).await.unwrap();
@@ -496,7 +425,7 @@ impl Proxy {
 #[tokio::test]
 async fn usage_events_survive_a_database_outage() {
     let Some(admin) = postgres_url() else { return };
-    let db = TempDatabase::create(&admin);
+    let db = TempDatabase::create(&admin, "e2e").unwrap();
     let target: std::net::SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let proxy = Proxy::start(target).await;
     let via_proxy = db.url().replacen(":5432/", &format!(":{}/", proxy.port), 1);

@@ -16,6 +16,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rook_test_support::cluster::{postgres_url, TempDatabase};
 use rook_test_support::tcp_proxy::{Mode, TcpProxy};
 use rook_test_support::{http, FakeUpstream, RookServer, TestResponse};
 use serde_json::{json, Value};
@@ -212,7 +213,7 @@ async fn a_postgres_outage_is_bounded_and_recovers_on_its_own() {
     let Some(admin_url) = postgres_url() else {
         return;
     };
-    let db = TempDatabase::create(&admin_url);
+    let db = TempDatabase::create(&admin_url, "outage").unwrap();
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap())
         .await
         .unwrap();
@@ -364,81 +365,6 @@ async fn a_postgres_outage_is_bounded_and_recovers_on_its_own() {
     for secret in [TOKEN, ADMIN, "sk-upstream-a"] {
         assert!(!logs.contains(secret));
     }
-}
-
-/// `ROOK_TEST_POSTGRES_URL`, or `None` (printing why) outside CI; a failure in CI.
-fn postgres_url() -> Option<String> {
-    match std::env::var("ROOK_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "ROOK_TEST_POSTGRES_URL must be set in CI"
-            );
-            eprintln!("skipped: ROOK_TEST_POSTGRES_URL not set");
-            None
-        }
-    }
-}
-
-/// A fresh database for one test, dropped on drop.
-struct TempDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl TempDatabase {
-    fn create(admin_url: &str) -> TempDatabase {
-        let name = format!("rook_outage_{}", std::process::id());
-        psql(
-            admin_url,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        );
-        psql(admin_url, &format!("CREATE DATABASE {name}"));
-        TempDatabase {
-            admin_url: admin_url.to_string(),
-            name,
-        }
-    }
-
-    fn url(&self) -> String {
-        let base = self.admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
-        format!("{base}/{}", self.name)
-    }
-
-    /// The database's URL with `host:port` replaced (to go through the proxy).
-    fn url_at(&self, host_port: &str) -> String {
-        let url = self.url();
-        let (scheme, rest) = url.split_once("://").unwrap();
-        let (auth, after) = match rest.split_once('@') {
-            Some((a, r)) => (format!("{a}@"), r),
-            None => (String::new(), rest),
-        };
-        let path = after.split_once('/').map(|(_, p)| p).unwrap();
-        format!("{scheme}://{auth}{host_port}/{path}")
-    }
-}
-
-impl Drop for TempDatabase {
-    fn drop(&mut self) {
-        psql(
-            &self.admin_url,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn psql_value(url: &str, sql: &str) -> String {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use rook_test_support::cluster::{postgres_url, TempDatabase};
 use rook_test_support::{http, workspace_bin, FakeUpstream, Reply, RookServer};
 use serde_json::{json, Value};
 
@@ -504,7 +505,7 @@ async fn client_keys_on_postgres() {
     let Some(admin_url) = postgres_url() else {
         return;
     };
-    let db = TempDatabase::create(&admin_url);
+    let db = TempDatabase::create(&admin_url, "keys").unwrap();
     let up = FakeUpstream::start().await;
     let server = RookServer::start(bin(), &config(&up, &db.url(), ""), ENV)
         .await
@@ -733,75 +734,4 @@ token_env = "WEB_KEY"
         assert!(r.header("idempotency-replayed").is_none());
     }
     assert_eq!(up.chat_requests().len(), before + 2);
-}
-
-/// `ROOK_TEST_POSTGRES_URL`, or `None` (printing why) outside CI; a failure in CI.
-fn postgres_url() -> Option<String> {
-    match std::env::var("ROOK_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "ROOK_TEST_POSTGRES_URL must be set in CI"
-            );
-            eprintln!("skipped: ROOK_TEST_POSTGRES_URL not set");
-            None
-        }
-    }
-}
-
-/// A fresh database for one test, dropped on drop.
-struct TempDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl TempDatabase {
-    fn create(admin_url: &str) -> TempDatabase {
-        let name = format!("rook_keys_{:x}", fastrand_u64());
-        psql(admin_url, &format!("CREATE DATABASE {name}"));
-        TempDatabase {
-            admin_url: admin_url.to_string(),
-            name,
-        }
-    }
-
-    fn url(&self) -> String {
-        let base = self.admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
-        format!("{base}/{}", self.name)
-    }
-}
-
-impl Drop for TempDatabase {
-    fn drop(&mut self) {
-        psql(
-            &self.admin_url,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn fastrand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
 }

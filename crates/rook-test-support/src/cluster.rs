@@ -82,6 +82,21 @@ impl TempDatabase {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The database's URL with `host:port` replaced (to reach it through a
+    /// [`TcpProxy`](crate::tcp_proxy::TcpProxy)).
+    pub fn url_at(&self, host_port: &str) -> String {
+        let url = self.url();
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url;
+        };
+        let (auth, after) = match rest.split_once('@') {
+            Some((a, r)) => (format!("{a}@"), r),
+            None => (String::new(), rest),
+        };
+        let path = after.split_once('/').map_or("", |(_, p)| p);
+        format!("{scheme}://{auth}{host_port}/{path}")
+    }
 }
 
 impl Drop for TempDatabase {
