@@ -206,7 +206,11 @@ pub(crate) fn check_usage_filter(input: &[u8]) -> Result<(), String> {
             ));
         }
     }
-    if &out[pos..] != tail {
+    // The unterminated tail passes as is, except that a usage-only chunk may be
+    // dropped (`finish` removes it like a complete one; an SSE client discards
+    // an event cut off by the end of the stream anyway).
+    let rest = &out[pos..];
+    if rest != tail && !(rest.is_empty() && usage_only(tail)) {
         return Err("usage filter: the unterminated tail was not passed as is".into());
     }
     if !parse(&out[..pos], usize::MAX).boundary {
