@@ -35,6 +35,16 @@ impl TrustedProxies {
         self.nets.iter().any(|n| n.contains(&ip))
     }
 
+    /// Whether a request from `peer` reached the proxy over HTTPS: `peer` is a trusted
+    /// proxy and says `X-Forwarded-Proto: https` (the dashboard then marks its cookie
+    /// `Secure`).
+    pub(crate) fn forwarded_https(&self, peer: IpAddr, headers: &HeaderMap) -> bool {
+        self.trusts(peer)
+            && headers
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+    }
+
     /// The client address of a request from `peer` with `headers`.
     pub(crate) fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer);
