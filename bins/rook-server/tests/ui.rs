@@ -169,12 +169,19 @@ async fn http_contract() {
         assert_eq!(login.header(name), Some(want), "{name}");
     }
     let csp = login.header("content-security-policy").unwrap();
-    for part in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"] {
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
         assert!(csp.contains(part), "{csp}");
     }
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     let html = login.text();
-    assert!(html.contains("ROOK_ADMIN_TOKEN"), "the page says where the token is");
+    assert!(
+        html.contains("ROOK_ADMIN_TOKEN"),
+        "the page says where the token is"
+    );
     assert!(!html.contains(ADMIN), "the page never shows the token");
     // Hashed assets: cached for good; another hash is not served.
     let script = html
@@ -186,7 +193,10 @@ async fn http_contract() {
     assert!(script.starts_with("/ui/assets/") && script.ends_with("/login.js"));
     let js = go(&script).await;
     assert_eq!(js.status, 200);
-    assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert_eq!(
+        js.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
     assert_eq!(
         js.header("cache-control"),
         Some("public, max-age=31536000, immutable")
@@ -207,9 +217,17 @@ async fn http_contract() {
     let wrong = sign_in("not-the-token-at-all", vec![json_ct.clone()]).await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.header("set-cookie").is_none());
-    let form = sign_in(ADMIN, vec![("content-type", "application/x-www-form-urlencoded".into())]).await;
+    let form = sign_in(
+        ADMIN,
+        vec![("content-type", "application/x-www-form-urlencoded".into())],
+    )
+    .await;
     assert_eq!(form.status, 415);
-    let other = sign_in(ADMIN, vec![json_ct.clone(), ("origin", "http://evil.example".into())]).await;
+    let other = sign_in(
+        ADMIN,
+        vec![json_ct.clone(), ("origin", "http://evil.example".into())],
+    )
+    .await;
     assert_eq!(other.status, 403);
     assert_eq!(other.json()["error"]["code"], "cross_origin_forbidden");
 
@@ -227,7 +245,10 @@ async fn http_contract() {
         h.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         h
     };
-    let call = |method: &'static str, path: &str, headers: Vec<(&'static str, String)>, body: Option<Value>| {
+    let call = |method: &'static str,
+                path: &str,
+                headers: Vec<(&'static str, String)>,
+                body: Option<Value>| {
         let url = server.url(path);
         async move {
             let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -240,7 +261,10 @@ async fn http_contract() {
     assert_eq!(call("GET", "/ui", with(&[]), None).await.status, 200);
     let s = call("GET", "/ui/session", with(&[]), None).await;
     assert_eq!(s.json()["csrf_token"], csrf.as_str());
-    assert_eq!(call("GET", "/api/accounts", with(&[]), None).await.status, 200);
+    assert_eq!(
+        call("GET", "/api/accounts", with(&[]), None).await.status,
+        200
+    );
     assert_eq!(call("GET", "/api/accounts", vec![], None).await.status, 401);
     // A write needs the CSRF token.
     let route = json!({"model": "via-cookie", "pool": "main"});
@@ -248,21 +272,54 @@ async fn http_contract() {
     let no_csrf = call("POST", "/api/routes", with(&[ct]), Some(route.clone())).await;
     assert_eq!(no_csrf.status, 403);
     assert_eq!(no_csrf.json()["error"]["code"], "csrf_failed");
-    let bad_csrf = call("POST", "/api/routes", with(&[ct, ("x-csrf-token", "0000")]), Some(route.clone())).await;
+    let bad_csrf = call(
+        "POST",
+        "/api/routes",
+        with(&[ct, ("x-csrf-token", "0000")]),
+        Some(route.clone()),
+    )
+    .await;
     assert_eq!(bad_csrf.status, 403);
-    let good = call("POST", "/api/routes", with(&[ct, ("x-csrf-token", &csrf)]), Some(route)).await;
+    let good = call(
+        "POST",
+        "/api/routes",
+        with(&[ct, ("x-csrf-token", &csrf)]),
+        Some(route),
+    )
+    .await;
     assert_eq!(good.status, 201, "{}", good.text());
     // Sign-out needs the token too, then the cookie is worthless.
-    assert_eq!(call("DELETE", "/ui/session", with(&[]), None).await.status, 403);
-    let out = call("DELETE", "/ui/session", with(&[("x-csrf-token", &csrf)]), None).await;
+    assert_eq!(
+        call("DELETE", "/ui/session", with(&[]), None).await.status,
+        403
+    );
+    let out = call(
+        "DELETE",
+        "/ui/session",
+        with(&[("x-csrf-token", &csrf)]),
+        None,
+    )
+    .await;
     assert_eq!(out.status, 204);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
-    assert_eq!(call("GET", "/api/accounts", with(&[]), None).await.status, 401);
-    assert_eq!(call("GET", "/ui", with(&[]), None).await.header("location"), Some("/ui/login"));
+    assert_eq!(
+        call("GET", "/api/accounts", with(&[]), None).await.status,
+        401
+    );
+    assert_eq!(
+        call("GET", "/ui", with(&[]), None).await.header("location"),
+        Some("/ui/login")
+    );
     // The bearer token works as before, and /v1 is untouched.
-    assert_eq!(admin_json(&server, "/api/routes/via-cookie").await["pool"], "main");
+    assert_eq!(
+        admin_json(&server, "/api/routes/via-cookie").await["pool"],
+        "main"
+    );
     assert_eq!(chat(&server, "chat-a").await.status, 200);
-    assert!(!server.logs().contains(ADMIN), "the token never reaches the logs");
+    assert!(
+        !server.logs().contains(ADMIN),
+        "the token never reaches the logs"
+    );
 }
 
 /// Headless Chromium, if present: `ROOK_TEST_CHROMIUM` or `chromium` on the path.
@@ -383,14 +440,17 @@ impl Browser {
 
     async fn shot(&mut self, name: &str) {
         let path = self.shots.join(format!("{name}.png"));
-        self.send(json!({"op": "screenshot", "path": path}))
-            .await;
+        self.send(json!({"op": "screenshot", "path": path})).await;
         assert!(std::fs::metadata(&path).unwrap().len() > 1000, "{name}.png");
     }
 
     async fn quit(mut self) {
         let problems = self.send(json!({"op": "problems"})).await;
-        assert_eq!(problems, json!([]), "script errors or CSP violations in the page");
+        assert_eq!(
+            problems,
+            json!([]),
+            "script errors or CSP violations in the page"
+        );
         self.send(json!({"op": "quit"})).await;
         let _ = tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await;
     }
@@ -415,15 +475,23 @@ async fn dashboard_in_headless_chromium() {
         .find(|a| a["id"] == "flaky")
         .unwrap()
         .clone();
-    assert!(flaky["cooldown_remaining_seconds"].as_f64().unwrap() > 500.0, "{flaky}");
+    assert!(
+        flaky["cooldown_remaining_seconds"].as_f64().unwrap() > 500.0,
+        "{flaky}"
+    );
     wait_usage(&server, 3).await;
 
     let mut b = Browser::start(&chromium, server.base_url()).await;
     // Without a session, /ui goes to the sign-in page.
     let at = b.goto("/ui").await;
     assert!(at.ends_with("/ui/login"), "{at}");
-    let hint = b.eval("document.getElementById('token-hint').textContent").await;
-    assert!(hint.as_str().unwrap().contains("ROOK_ADMIN_TOKEN"), "{hint}");
+    let hint = b
+        .eval("document.getElementById('token-hint').textContent")
+        .await;
+    assert!(
+        hint.as_str().unwrap().contains("ROOK_ADMIN_TOKEN"),
+        "{hint}"
+    );
     b.shot("login").await;
     b.eval(&format!(
         "document.getElementById('token').value = '{ADMIN}'; \
@@ -455,21 +523,28 @@ async fn dashboard_in_headless_chromium() {
     let declared = b
         .eval("document.querySelector('tr[data-account=\"flaky\"]').textContent")
         .await;
-    assert!(declared.as_str().unwrap().contains("config file"), "{declared}");
+    assert!(
+        declared.as_str().unwrap().contains("config file"),
+        "{declared}"
+    );
     b.shot("accounts").await;
     b.eval("document.querySelector('tr[data-account=\"flaky\"] button.reset').click(); true")
         .await;
     b.wait("document.querySelector('tr[data-account=\"flaky\"]')?.dataset.health !== 'cooling'")
         .await;
     let health = admin_json(&server, "/api/health/accounts").await;
-    assert!(health["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|a| a["cooldown_remaining_seconds"].is_null()), "{health}");
+    assert!(
+        health["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["cooldown_remaining_seconds"].is_null()),
+        "{health}"
+    );
 
     // Add an account with a write-only key, then disable it.
-    b.eval("document.getElementById('add-account').click(); true").await;
+    b.eval("document.getElementById('add-account').click(); true")
+        .await;
     b.eval(&format!(
         "{{ const f = document.getElementById('account-form'); \
          f.elements.id.value = 'added'; f.elements.vendor.value = 'custom'; \
@@ -478,20 +553,28 @@ async fn dashboard_in_headless_chromium() {
         steady.base_url()
     ))
     .await;
-    b.wait("document.querySelector('tr[data-account=\"added\"]') !== null").await;
+    b.wait("document.querySelector('tr[data-account=\"added\"]') !== null")
+        .await;
     b.eval(
         "[...document.querySelectorAll('tr[data-account=\"added\"] button')] \
          .find((x) => x.textContent === 'Disable').click(); true",
     )
     .await;
-    b.wait("document.querySelector('tr[data-account=\"added\"]')?.textContent.includes('disabled')")
-        .await;
+    b.wait(
+        "document.querySelector('tr[data-account=\"added\"]')?.textContent.includes('disabled')",
+    )
+    .await;
     let leaked = b
-        .eval(&format!("document.documentElement.outerHTML.includes('{INLINE_KEY}')"))
+        .eval(&format!(
+            "document.documentElement.outerHTML.includes('{INLINE_KEY}')"
+        ))
         .await;
     assert_eq!(leaked, false, "the API key is write-only");
     let added = admin_json(&server, "/api/accounts/added").await;
-    assert_eq!((added["enabled"].clone(), added["has_api_key"].clone()), (json!(false), json!(true)));
+    assert_eq!(
+        (added["enabled"].clone(), added["has_api_key"].clone()),
+        (json!(false), json!(true))
+    );
 
     // A write with the cookie but without the CSRF token is refused, from the page itself.
     let refused = b
@@ -510,7 +593,8 @@ async fn dashboard_in_headless_chromium() {
          f.elements.pool.value = 'main'; f.requestSubmit(); true }",
     )
     .await;
-    b.wait("document.querySelector('tr[data-route=\"ui-made\"]') !== null").await;
+    b.wait("document.querySelector('tr[data-route=\"ui-made\"]') !== null")
+        .await;
     // A validation message from the API shows as it comes.
     b.eval(
         "{ const g = document.getElementById('pool-form'); g.elements.id.value = 'bad pool!'; \
@@ -522,7 +606,10 @@ async fn dashboard_in_headless_chromium() {
         .await;
     assert!(message.as_str().unwrap().contains("id"), "{message}");
     b.shot("routing").await;
-    assert_eq!(admin_json(&server, "/api/routes/ui-made").await["pool"], "main");
+    assert_eq!(
+        admin_json(&server, "/api/routes/ui-made").await["pool"],
+        "main"
+    );
     let r = chat(&server, "ui-made").await;
     assert_eq!(r.status, 200, "{}", r.text());
     wait_usage(&server, 4).await;
@@ -539,7 +626,10 @@ async fn dashboard_in_headless_chromium() {
     let bars = b
         .eval("document.querySelectorAll('#chart-requests rect.bar').length")
         .await;
-    assert!(bars.as_u64().unwrap() >= 2, "one bar per model at least: {bars}");
+    assert!(
+        bars.as_u64().unwrap() >= 2,
+        "one bar per model at least: {bars}"
+    );
     let groups = b
         .eval("[...document.querySelectorAll('#usage-table tr[data-group]')].map((r) => r.dataset.group)")
         .await;
@@ -550,7 +640,9 @@ async fn dashboard_in_headless_chromium() {
     b.page("live").await;
     b.shot("live").await;
     b.page("audit").await;
-    let audit = b.eval("document.getElementById('audit-table').textContent").await;
+    let audit = b
+        .eval("document.getElementById('audit-table').textContent")
+        .await;
     let audit = audit.as_str().unwrap();
     for needle in ["reset_health", "route ui-made", "account added"] {
         assert!(audit.contains(needle), "{needle} in {audit}");
@@ -558,7 +650,8 @@ async fn dashboard_in_headless_chromium() {
     b.shot("audit").await;
 
     // Sign out: back to the sign-in page, and /ui needs a session again.
-    b.eval("document.getElementById('logout').click(); true").await;
+    b.eval("document.getElementById('logout').click(); true")
+        .await;
     b.wait("location.pathname === '/ui/login'").await;
     let at = b.goto("/ui").await;
     assert!(at.ends_with("/ui/login"), "{at}");

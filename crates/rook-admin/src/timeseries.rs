@@ -21,10 +21,7 @@ pub(crate) const MIN_BUCKET_MS: i64 = 10_000;
 pub(crate) const MAX_BUCKETS: i64 = 2_000;
 
 /// The validated query: `(since_ms, until_ms, bucket_ms, group)`.
-pub(crate) fn parse(
-    query: Option<&str>,
-    now_ms: i64,
-) -> ApiResult<(i64, i64, i64, SeriesGroup)> {
+pub(crate) fn parse(query: Option<&str>, now_ms: i64) -> ApiResult<(i64, i64, i64, SeriesGroup)> {
     let params = parse_query(query, &["since", "until", "bucket", "group_by"])?;
     let since = parse_time("since", param(&params, "since").unwrap_or("24h"), now_ms)?;
     let until = match param(&params, "until") {
@@ -179,10 +176,7 @@ mod tests {
     fn queries() {
         let now = 100 * 86_400_000;
         let ok = parse(Some("since=1h&bucket=1m&group_by=key"), now).ok();
-        assert_eq!(
-            ok,
-            Some((now - 3_600_000, now, 60_000, SeriesGroup::Key))
-        );
+        assert_eq!(ok, Some((now - 3_600_000, now, 60_000, SeriesGroup::Key)));
         assert_eq!(
             parse(None, now).ok(),
             Some((now - 86_400_000, now, 300_000, SeriesGroup::Model))

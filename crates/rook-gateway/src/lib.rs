@@ -59,8 +59,8 @@ mod endpoint;
 mod error;
 mod leases;
 mod lifecycle;
-mod ui;
 mod proxy;
+mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;

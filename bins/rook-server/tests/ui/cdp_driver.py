@@ -27,6 +27,7 @@ import time
 
 class Browser:
     def __init__(self, binary, profile):
+        os.makedirs(profile, exist_ok=True)
         to_chrome_r, self.to_chrome = os.pipe()
         self.from_chrome, from_chrome_w = os.pipe()
 

@@ -51,10 +51,12 @@ pub(crate) const ASSETS: &[Asset] = &[
 ];
 
 /// The dashboard's page (`/ui`); `{{assets}}` stands for the asset prefix.
-pub(crate) const INDEX_HTML: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/index.html"));
+pub(crate) const INDEX_HTML: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/index.html"));
 /// The sign-in page (`/ui/login`); `{{assets}}` as above, `{{token_hint}}` says where
 /// the admin token is.
-pub(crate) const LOGIN_HTML: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/login.html"));
+pub(crate) const LOGIN_HTML: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/login.html"));
 
 /// The content hash of the asset set (16 hex digits).
 pub(crate) fn content_hash() -> String {
@@ -65,7 +67,10 @@ pub(crate) fn content_hash() -> String {
         h.update((a.body.len() as u64).to_le_bytes());
         h.update(a.body);
     }
-    h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The asset called `name`.
@@ -102,7 +107,11 @@ mod tests {
             assert!(!a.body.is_empty(), "{}", a.name);
             // Nothing is fetched from another origin (the SVG namespace is a name, not a fetch).
             let text = String::from_utf8_lossy(a.body).replace("http://www.w3.org/2000/svg", "");
-            assert!(!text.contains("http://") && !text.contains("https://"), "{}", a.name);
+            assert!(
+                !text.contains("http://") && !text.contains("https://"),
+                "{}",
+                a.name
+            );
             // Every relative import names an embedded module.
             for part in text.split("from './").skip(1) {
                 let name = part.split('\'').next().unwrap_or_default();
@@ -110,12 +119,17 @@ mod tests {
             }
         }
         for page in [INDEX_HTML, LOGIN_HTML] {
-            assert!(!page.contains("<script>") && !page.contains(" style=") && !page.contains("<style"));
+            assert!(
+                !page.contains("<script>") && !page.contains(" style=") && !page.contains("<style")
+            );
             for part in page.split("{{assets}}/").skip(1) {
                 let name = part.split('"').next().unwrap_or_default();
                 assert!(find(name).is_some(), "page references missing {name}");
             }
         }
-        assert_eq!(escape_html("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape_html("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }

@@ -37,10 +37,16 @@ pub(crate) async fn handle(
         "/ui/login" if get => page(ui.pages().login.clone()),
         "/ui/session" => session_call(ui, admin, req, secure).await,
         p if get && p.starts_with("/ui/assets/") => asset(ui, &p["/ui/assets/".len()..]),
-        "/" | "/ui" | "/ui/" | "/ui/login" => {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Use GET.")
-        }
-        _ => error(StatusCode::NOT_FOUND, "not_found", "No such dashboard path."),
+        "/" | "/ui" | "/ui/" | "/ui/login" => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Use GET.",
+        ),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such dashboard path.",
+        ),
     };
     let h = resp.headers_mut();
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
@@ -49,7 +55,10 @@ pub(crate) async fn handle(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp
@@ -88,7 +97,10 @@ fn asset(ui: &Ui, rest: &str) -> Response<RookBody> {
     };
     let mut r = Response::new(RookBody::full(Bytes::from_static(a.body)));
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(a.content_type),
+    );
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),

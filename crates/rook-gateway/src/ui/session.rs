@@ -218,9 +218,17 @@ mod tests {
         let table = [
             (headers(&cookie, None), false, SessionCheck::Valid),
             (headers(&cookie, None), true, SessionCheck::CsrfFailed),
-            (headers(&cookie, Some("nope")), true, SessionCheck::CsrfFailed),
+            (
+                headers(&cookie, Some("nope")),
+                true,
+                SessionCheck::CsrfFailed,
+            ),
             (headers(&cookie, Some(&s.csrf)), true, SessionCheck::Valid),
-            (headers("rook_session=00", Some(&s.csrf)), true, SessionCheck::Absent),
+            (
+                headers("rook_session=00", Some(&s.csrf)),
+                true,
+                SessionCheck::Absent,
+            ),
             (headers("other=1", None), false, SessionCheck::Absent),
             (HeaderMap::new(), true, SessionCheck::Absent),
         ];
@@ -250,7 +258,10 @@ mod tests {
         let s = store.create(&random(11));
         assert!(store.end(&s.id));
         assert!(!store.end(&s.id));
-        assert_eq!(store.check(&headers(&format!("{COOKIE}={}", s.id), None), false), SessionCheck::Absent);
+        assert_eq!(
+            store.check(&headers(&format!("{COOKIE}={}", s.id), None), false),
+            SessionCheck::Absent
+        );
         // Capacity: the least recently used session goes.
         let first = store.create(&random(20));
         for n in 0..MAX_SESSIONS as u8 {
@@ -265,7 +276,10 @@ mod tests {
     fn cookie_parsing() {
         let mut h = HeaderMap::new();
         h.append(http::header::COOKIE, HeaderValue::from_static("a=1"));
-        h.append(http::header::COOKIE, HeaderValue::from_static("b=2;  rook_session=abc ; c=3"));
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("b=2;  rook_session=abc ; c=3"),
+        );
         assert_eq!(cookie(&h), Some("abc"));
         assert_eq!(cookie(&HeaderMap::new()), None);
         assert!(constant_time_eq(b"abc", b"abc"));
