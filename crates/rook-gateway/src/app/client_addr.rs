@@ -274,4 +274,18 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn https_only_from_a_trusted_proxy() {
+        let trusted = TrustedProxies::new(&["10.0.0.0/8".into()]);
+        let none = TrustedProxies::new(&[]);
+        let https = headers(&[("x-forwarded-proto", "HTTPS")]);
+        let http = headers(&[("x-forwarded-proto", "http")]);
+        assert!(trusted.forwarded_https(ip("10.0.0.2"), &https));
+        assert!(trusted.forwarded_https(ip("::ffff:10.0.0.2"), &https));
+        assert!(!trusted.forwarded_https(ip("10.0.0.2"), &http));
+        assert!(!trusted.forwarded_https(ip("10.0.0.2"), &headers(&[])));
+        assert!(!trusted.forwarded_https(ip("192.0.2.1"), &https));
+        assert!(!none.forwarded_https(ip("127.0.0.1"), &https));
+    }
 }
