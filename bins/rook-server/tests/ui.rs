@@ -508,6 +508,13 @@ async fn dashboard_in_headless_chromium() {
         .eval("document.querySelector('#tokens-today .value').textContent")
         .await;
     assert_eq!(today, "30");
+    let charted = b
+        .eval(
+            "['overview-requests', 'overview-day'] \
+             .map((id) => Number(document.getElementById(id).dataset.total))",
+        )
+        .await;
+    assert_eq!(charted, json!([3, 3]));
     b.shot("overview").await;
 
     // Accounts: `flaky` shows as cooling with a countdown; reset it.

@@ -11,11 +11,12 @@ function stat(label, value, id) {
 
 export async function render(el) {
   const today = new Date().toISOString().slice(0, 10);
-  const [status, hour, day, series] = await Promise.all([
+  const [status, hour, day, series, daySeries] = await Promise.all([
     get('/api/status'),
     get('/api/usage?since=1h&group_by=outcome'),
     get(`/api/usage?since=${today}&group_by=model`),
     get('/api/usage/timeseries?since=1h&bucket=1m&group_by=model'),
+    get('/api/usage/timeseries?since=24h&bucket=1h&group_by=model'),
   ]);
   const lastMinutes = densify(series, 'requests');
   const n = lastMinutes.buckets.length;
@@ -46,7 +47,9 @@ export async function render(el) {
         stat('Latency p50 / p95', `${ms(t.latency_p50_ms)} / ${ms(t.latency_p95_ms)}`),
         stat('Retries exhausted (15 min)', num(status.recent_retry_exhaustion.requests)),
       ),
-      h('div', { class: 'charts' }, stackedBars({ id: 'overview-requests', title: 'Requests per minute by model', ...lastMinutes, fmt: num, label: clock })),
+      h('div', { class: 'charts' },
+        stackedBars({ id: 'overview-requests', title: 'Requests per minute by model, last hour', ...lastMinutes, fmt: num, label: clock }),
+        stackedBars({ id: 'overview-day', title: 'Requests per hour by model, last 24 h', ...densify(daySeries, 'requests'), fmt: num, label: clock })),
       h('p', { class: 'muted' }, 'Outcomes: ',
         (hour.groups.outcome || []).map((g) => `${g.key} ${num(g.requests)}`).join(' · ') || 'no requests')),
     section('Today (UTC)',
