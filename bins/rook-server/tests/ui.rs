@@ -642,6 +642,36 @@ async fn dashboard_in_headless_chromium() {
         .await;
     assert_eq!(groups, json!(["chat-a", "ui-made"]));
     b.shot("usage").await;
+    // The window and grouping pickers redraw from the server; the CSV download runs.
+    b.eval(
+        "{ const w = document.getElementById('usage-window'); w.value = '1h'; \
+         w.dispatchEvent(new Event('change')); true }",
+    )
+    .await;
+    b.wait("document.getElementById('usage-window')?.value === '1h'")
+        .await;
+    b.eval(
+        "{ const g = document.getElementById('usage-group'); g.value = 'account'; \
+         g.dispatchEvent(new Event('change')); true }",
+    )
+    .await;
+    let by_account = b
+        .wait(
+            "document.querySelector('#main .page')?.dataset.shown === '1h by account' && \
+             [...document.querySelectorAll('#usage-table tr[data-group]')].map((r) => r.dataset.group)",
+        )
+        .await;
+    assert_eq!(
+        by_account,
+        json!(["steady"]),
+        "the failed-over request counts for `steady`"
+    );
+    let total = b
+        .eval("Number(document.getElementById('chart-requests').dataset.total)")
+        .await;
+    assert_eq!(total, 4);
+    b.eval("document.getElementById('usage-csv').click(); true")
+        .await;
 
     // Live: the recent requests, or (on a server without that endpoint) a notice.
     b.page("live").await;

@@ -4,6 +4,7 @@ import { h, section, num, usd, ms, pct, duration, badge } from './dom.js';
 import { stackedBars, densify } from './charts.js';
 
 const clock = (t) => new Date(t).toISOString().slice(11, 16);
+const dayClock = (t) => new Date(t).toISOString().slice(5, 16).replace('T', ' ');
 
 function stat(label, value, id) {
   return h('div', { class: 'stat', id }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
@@ -49,7 +50,7 @@ export async function render(el) {
       ),
       h('div', { class: 'charts' },
         stackedBars({ id: 'overview-requests', title: 'Requests per minute by model, last hour', ...lastMinutes, fmt: num, label: clock }),
-        stackedBars({ id: 'overview-day', title: 'Requests per hour by model, last 24 h', ...densify(daySeries, 'requests'), fmt: num, label: clock })),
+        stackedBars({ id: 'overview-day', title: 'Requests per hour by model, last 24 h', ...densify(daySeries, 'requests'), fmt: num, label: dayClock })),
       h('p', { class: 'muted' }, 'Outcomes: ',
         (hour.groups.outcome || []).map((g) => `${g.key} ${num(g.requests)}`).join(' · ') || 'no requests')),
     section('Today (UTC)',

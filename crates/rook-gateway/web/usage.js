@@ -18,11 +18,16 @@ export async function render(el) {
   const params = new URLSearchParams(location.hash.split('?')[1] || '');
   let since = params.get('since') || '24h';
   let group = params.get('group_by') || 'model';
+  let drawn = 0;
   async function draw() {
+    // A slower answer to an earlier choice must not overwrite a later one.
+    const ticket = ++drawn;
     const bucket = (WINDOWS.find(([w]) => w === since) || WINDOWS[2])[1];
     const ts = await get(`/api/usage/timeseries?since=${since}&bucket=${bucket}&group_by=${group}`);
-    const short = ['1h', '6h', '24h'].includes(since);
-    const label = (t) => new Date(t).toISOString().slice(short ? 11 : 5, short ? 16 : 16).replace('T', ' ');
+    if (ticket !== drawn) return;
+    el.dataset.shown = `${since} by ${ts.group_by}`;
+    const short = ['1h', '6h'].includes(since);
+    const label = (t) => new Date(t).toISOString().slice(short ? 11 : 5, 16).replace('T', ' ');
     const chart = (id, title, metric, fmt) => stackedBars({ id, title, ...densify(ts, metric), fmt, label });
     const picker = h('div', { class: 'picker' },
       h('label', {}, 'Window ', h('select', { id: 'usage-window', onchange: (e) => { since = e.target.value; draw(); } },
