@@ -73,12 +73,16 @@ export async function render(el) {
   const act = async (what, fn) => {
     try { await fn(); toast(what); await draw(); } catch (e) { toast(e.message, true); }
   };
+  let drawn = 0;
   async function draw() {
+    const ticket = ++drawn;
     const [{ accounts }, { accounts: health }, perAccount] = await Promise.all([
       get('/api/accounts'),
       get('/api/health/accounts'),
       get('/api/usage/timeseries?since=5m&bucket=1m&group_by=account'),
     ]);
+    // A refresh that started earlier must not overwrite a later one.
+    if (ticket !== drawn) return;
     const byId = new Map(health.map((x) => [x.id, x]));
     const rpm = new Map(perAccount.series.map((s) => [s.key, s.totals.requests / 5]));
     const next = [];

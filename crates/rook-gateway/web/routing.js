@@ -16,10 +16,13 @@ function showError(p, e) {
 }
 
 export async function render(el) {
+  let drawn = 0;
   async function draw() {
+    const ticket = ++drawn;
     const [{ pools }, { routes }, { accounts }] = await Promise.all([
       get('/api/pools'), get('/api/routes'), get('/api/accounts'),
     ]);
+    if (ticket !== drawn) return;
     const weight = new Map(accounts.map((a) => [a.id, a.weight]));
     const act = async (what, fn, err) => {
       try { await fn(); toast(what); await draw(); } catch (e) { if (err) showError(err, e); else toast(e.message, true); }
