@@ -14,7 +14,9 @@
 //! `unauthorized` otherwise, also for unknown paths), except `GET`/`HEAD /api/health/live`
 //! and `GET`/`HEAD /api/health/ready` while `admin_auth.probes_without_auth` is true (the
 //! default).
-//! `/api/openapi.json` needs the token like the rest. There is no open mode: an
+//! `/api/openapi.json` needs the token like the rest. The gateway's web dashboard
+//! (`/ui`) signs in with the token and then calls the API with a session cookie, which
+//! [`Admin::with_sessions`] accepts as a credential too; its writes carry a CSRF token. There is no open mode: an
 //! [`Admin`] built without a token answers 401 to everything but those probes (the
 //! gateway always has a token: configured, or generated into `<data_dir>/admin-token`).
 //! Host, `Origin`/`Sec-Fetch-Site` and `Content-Type` checks (421, 403
@@ -26,7 +28,8 @@
 //! | status | code | when |
 //! |---|---|---|
 //! | 400 | `invalid_request` | malformed JSON, not an object, unknown field, failed validation, bad query parameter; the message names the field or parameter (`` `weight`: must be in 1..=1000 ``) |
-//! | 401 | `unauthorized` | missing or wrong admin token |
+//! | 401 | `unauthorized` | missing or wrong admin token (and no live dashboard session) |
+//! | 403 | `csrf_failed` | a write with the dashboard's session cookie but without its CSRF token ([`Admin::with_sessions`]) |
 //! | 404 | `not_found` | no such account/pool/route, or unknown path |
 //! | 405 | `method_not_allowed` | known path, other method (`Allow` lists the methods) |
 //! | 409 | `conflict` | the id/model is taken |
@@ -109,6 +112,15 @@
 //! `endpoint`, `key` (client key id)
 //! (default `model`). Unknown or repeated parameters are 400.
 //!
+//! **Usage time series**: `GET /api/usage/timeseries?since=24h&bucket=5m&group_by=model`
+//! answers `{"since_ms","until_ms","bucket_seconds","group_by","totals":{…},"series":[{"key",
+//! "totals":{…},"points":[{"ts_ms","requests","failed_requests","prompt_tokens",
+//! "completion_tokens","total_tokens","cost_usd","latency_avg_ms","latency_max_ms"}]}]}`,
+//! summed by the database. `bucket` is a duration of at least 10 s (default `5m`, at most
+//! 2000 buckets per window); `group_by` is one of `model`, `account`, `endpoint`, `key`;
+//! `since`/`until` as for `/api/usage` (`until` defaults to now). Buckets without traffic
+//! are left out.
+//!
 //! **Client keys** (see `docs/keys.md`): `GET /api/keys`, `POST /api/keys` (201, the
 //! answer holds the `secret`, shown only then), `GET /api/keys/{id}` (with `spend_usd`
 //! of the current budget period, `budget_usd`, `period_resets_at`, `requests_today`),
@@ -143,6 +155,7 @@ mod error;
 mod keys;
 mod openapi;
 mod reports;
+mod timeseries;
 
 pub use cluster::ClusterView;
 pub use keys::{
@@ -228,6 +241,23 @@ pub trait Runtime: Send + Sync {
     }
 }
 
+/// What a session credential (the web dashboard's cookie) says about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// No session credential, or an unknown or expired one: the bearer token decides.
+    Absent,
+    /// A live session; for a write (any method but `GET`/`HEAD`), with its CSRF token.
+    Valid,
+    /// A live session, but a write without the session's CSRF token: 403 `csrf_failed`.
+    CsrfFailed,
+}
+
+/// Credentials other than the bearer token (the gateway's web dashboard sessions).
+pub trait SessionAuth: Send + Sync {
+    /// Checks the request's session credential; `write` is whether it changes state.
+    fn check(&self, headers: &HeaderMap, write: bool) -> SessionCheck;
+}
+
 /// A client key's current budget period as the running gateway counts it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KeyLiveView {
@@ -280,6 +310,7 @@ pub struct Admin {
     registry: Registry,
     runtime: Arc<dyn Runtime>,
     token: Option<Secret>,
+    sessions: Option<Arc<dyn SessionAuth>>,
     version: &'static str,
     /// Serializes writes, so a write, its reload and its undo are not interleaved with another.
     write_lock: tokio::sync::Mutex<()>,
@@ -334,9 +365,26 @@ impl Admin {
             registry,
             runtime,
             token,
+            sessions: None,
             version,
             write_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Accepts `sessions` as a credential besides the bearer token (the web dashboard's
+    /// session cookie). A write with a live session but without its CSRF token is
+    /// refused with 403 `csrf_failed`.
+    pub fn with_sessions(mut self, sessions: Arc<dyn SessionAuth>) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// Whether `candidate` is the admin token (compared in constant time; `false`
+    /// without a token). The web dashboard's login uses it.
+    pub fn verify_token(&self, candidate: &str) -> bool {
+        self.token
+            .as_ref()
+            .is_some_and(|t| constant_time_eq(candidate.as_bytes(), t.expose().as_bytes()))
     }
 
     fn is_probe(path: &str) -> bool {
@@ -383,7 +431,23 @@ impl Admin {
 
     async fn handle_method(&self, req: ApiRequest) -> Response<Bytes> {
         let probe_open = Self::is_probe(&req.path) && self.config.admin_auth.probes_without_auth;
-        if !probe_open && !self.authorized(&req.headers) {
+        let bearer = self.authorized(&req.headers);
+        let session = match (&self.sessions, probe_open || bearer) {
+            (_, true) | (None, false) => SessionCheck::Absent,
+            (Some(s), false) => {
+                let write = !matches!(req.method, Method::GET | Method::HEAD);
+                s.check(&req.headers, write)
+            }
+        };
+        if session == SessionCheck::CsrfFailed {
+            return error_response(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "A write with the dashboard's session cookie needs the session's CSRF token \
+                 in the `x-csrf-token` header; reload the page.",
+            );
+        }
+        if !probe_open && !bearer && session != SessionCheck::Valid {
             let mut r = error_response(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -500,6 +564,7 @@ impl Admin {
             ("DELETE", "/api/keys/{id}") => self.revoke_key(req, param).await?,
             ("POST", "/api/keys/{id}/rotate") => self.rotate_key(req, param).await?,
             ("GET", "/api/usage") => self.usage(req).await?,
+            ("GET", "/api/usage/timeseries") => self.usage_timeseries(req).await?,
             ("GET", "/api/audit/events") => self.audit_events(req).await?,
             (method, path) => {
                 return Err(ApiError::new(
@@ -674,6 +739,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/keys/{id}"),
     ("POST", "/api/keys/{id}/rotate"),
     ("GET", "/api/usage"),
+    ("GET", "/api/usage/timeseries"),
     ("GET", "/api/audit/events"),
 ];
 

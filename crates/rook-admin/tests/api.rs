@@ -1799,3 +1799,93 @@ async fn writes_into_a_removed_database_file_are_refused() {
         .unwrap()
         .contains("was removed"));
 }
+
+// ---------------------------------------------------------------- session credential
+
+/// The dashboard's sessions as the gateway checks them: cookie `live`, CSRF token `t`.
+struct FakeSessions;
+
+impl rook_admin::SessionAuth for FakeSessions {
+    fn check(&self, headers: &http::HeaderMap, write: bool) -> rook_admin::SessionCheck {
+        use rook_admin::SessionCheck;
+        if headers
+            .get(header::COOKIE)
+            .is_none_or(|c| c != "rook_session=live")
+        {
+            return SessionCheck::Absent;
+        }
+        match (write, headers.get("x-csrf-token")) {
+            (false, _) => SessionCheck::Valid,
+            (true, Some(t)) if t == "t" => SessionCheck::Valid,
+            (true, _) => SessionCheck::CsrfFailed,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_session_is_a_credential_and_its_writes_need_the_csrf_token() {
+    let Env {
+        admin,
+        registry,
+        runtime,
+        seen,
+        _dir,
+    } = env().await;
+    let e = Env {
+        admin: admin.with_sessions(Arc::new(FakeSessions)),
+        registry,
+        runtime,
+        seen,
+        _dir,
+    };
+    e.seed_api().await;
+    let with =
+        |method: &str, path: &str, body: Option<&Value>, headers: &[(&'static str, &str)]| {
+            let mut r = request(method, path, body, None);
+            for (k, v) in headers {
+                r.headers.insert(*k, HeaderValue::from_str(v).unwrap());
+            }
+            r
+        };
+    let cookie = ("cookie", "rook_session=live");
+    let route = json!({"model": "m2", "pool": "p1"});
+    // Reads: the cookie alone; an unknown cookie is no credential.
+    let r = e.send(with("GET", "/api/accounts", None, &[cookie])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = e
+        .send(with(
+            "GET",
+            "/api/accounts",
+            None,
+            &[("cookie", "rook_session=gone")],
+        ))
+        .await;
+    expect(&r, 401, "unauthorized");
+    // Writes: without or with a wrong CSRF token 403, nothing written.
+    for headers in [vec![cookie], vec![cookie, ("x-csrf-token", "wrong")]] {
+        let r = e
+            .send(with("POST", "/api/routes", Some(&route), &headers))
+            .await;
+        expect(&r, 403, "csrf_failed");
+    }
+    assert!(e.registry.get_route("m2").await.is_err());
+    let r = e
+        .send(with(
+            "POST",
+            "/api/routes",
+            Some(&route),
+            &[cookie, ("x-csrf-token", "t")],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // The bearer token still works on its own, whatever cookie comes with it.
+    let mut r = with("DELETE", "/api/routes/m2", None, &[cookie]);
+    r.headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {TOKEN}")).unwrap(),
+    );
+    assert_eq!(e.send(r).await.status, StatusCode::NO_CONTENT);
+    let audit = e.audit().await;
+    assert_eq!(audit[1].action, "create");
+    assert_eq!(audit[1].entity_id, "m2");
+}

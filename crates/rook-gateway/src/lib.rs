@@ -10,6 +10,7 @@
 //! | `proxy` | routing snapshot, account health and counters, retry policy, limiter, upstream client; the attempt loop and the relay |
 //! | `accounting` | the per-request record: log line, token metrics, usage events (batched writer), cost |
 //! | `control` | catalog sync/load, health persistence, retention, the admin API glue |
+//! | `ui` | the web dashboard at `/ui`: embedded assets, sign-in, sessions and CSRF tokens |
 //!
 //! The binaries are thin: `rook-server` loads the configuration
 //! ([`rook_config::load`]), installs the tracing subscriber and the Prometheus
@@ -59,6 +60,7 @@ mod error;
 mod leases;
 mod lifecycle;
 mod proxy;
+mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;

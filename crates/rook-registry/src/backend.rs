@@ -118,6 +118,7 @@ pub(crate) mod sqlite {
     const MIGRATIONS: &[crate::migrate::Migration] = crate::migrate::SQLITE;
     include!("backend_impl.rs");
     include!("backend_keys.rs");
+    include!("backend_series.rs");
 }
 
 pub(crate) mod postgres {
@@ -126,4 +127,5 @@ pub(crate) mod postgres {
     const MIGRATIONS: &[crate::migrate::Migration] = crate::migrate::POSTGRES;
     include!("backend_impl.rs");
     include!("backend_keys.rs");
+    include!("backend_series.rs");
 }

@@ -19,7 +19,8 @@
 //!   same way, so an outage answers fast instead of hanging (see [`deadline`]).
 //!
 //! [`time`] holds the one `now_ms` and the one parser of time expressions (`24h`,
-//! `2024-05-01`, RFC 3339) that the admin API and `rook-cli` share.
+//! `2024-05-01`, RFC 3339) that the admin API and `rook-cli` share. [`report`] builds usage
+//! reports; [`series`] usage time series summed by the database.
 //!
 //! # Example
 //!
@@ -57,6 +58,7 @@ mod priority;
 mod registry;
 pub mod report;
 pub mod seal;
+pub mod series;
 pub mod time;
 mod types;
 

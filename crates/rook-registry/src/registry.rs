@@ -894,6 +894,8 @@ impl Registry {
 
 // Client keys (issue 13), in their own file; after the macros above.
 mod client_keys;
+// Usage time series (issue 15).
+mod series;
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,7 @@ both_backends!(
     usage_round_trip,
     usage_background_writes,
     usage_event_keys_are_written_once,
+    usage_timeseries_sums_in_sql,
     idempotency_flow,
     idempotency_concurrent_begin,
     audit_round_trip,
@@ -740,6 +741,96 @@ async fn usage_round_trip(r: &Registry) {
     let rest = r.usage_events(None, None).await.unwrap();
     assert_eq!(rest.len(), 700);
     assert_eq!(rest[0].ts_ms, 1_500);
+}
+
+/// The database's buckets agree with sums computed here from the same events, for
+/// every grouping; the window bounds are honoured.
+async fn usage_timeseries_sums_in_sql(r: &Registry) {
+    use rook_registry::series::SeriesGroup;
+    let mut events: Vec<UsageEvent> = (0..600).map(usage).collect();
+    for (i, e) in events.iter_mut().enumerate() {
+        if i % 7 == 0 {
+            e.account_id = None;
+            e.total_tokens = None;
+            e.cost_usd = None;
+        }
+    }
+    r.insert_usage_events(&events).await.unwrap();
+    let (since, until, bucket) = (1_050, 1_450, 100);
+    let window: Vec<&UsageEvent> = events
+        .iter()
+        .filter(|e| e.ts_ms >= since && e.ts_ms < until)
+        .collect();
+    assert_eq!(window.len(), 400);
+    for group in SeriesGroup::ALL {
+        let t = r
+            .usage_timeseries(since, until, bucket, group)
+            .await
+            .unwrap();
+        assert_eq!(t.group_by, group);
+        assert_eq!(t.totals.requests, 400, "{group:?}");
+        let want_failed = window.iter().filter(|e| e.outcome != "success").count() as u64;
+        assert_eq!(t.totals.failed_requests, want_failed);
+        let want_total: u64 = window
+            .iter()
+            .map(|e| {
+                e.total_tokens
+                    .unwrap_or(e.prompt_tokens.unwrap_or(0) + e.completion_tokens.unwrap_or(0))
+            })
+            .sum();
+        assert_eq!(t.totals.total_tokens, want_total);
+        let want_cost: f64 = window.iter().map(|e| e.cost_usd.unwrap_or(0.0)).sum();
+        assert!((t.totals.cost_usd - want_cost).abs() < 1e-6, "{group:?}");
+        let key_of = |e: &UsageEvent| -> String {
+            match group {
+                SeriesGroup::Model => e.model.clone(),
+                SeriesGroup::Account => e.account_id.clone().unwrap_or_else(|| "none".into()),
+                SeriesGroup::Endpoint => e.endpoint.clone(),
+                SeriesGroup::Key => e.key_id.clone().unwrap_or_else(|| "none".into()),
+            }
+        };
+        let mut want: BTreeMap<(String, i64), (u64, u64, u64)> = BTreeMap::new();
+        for e in &window {
+            let w = want
+                .entry((key_of(e), e.ts_ms / bucket * bucket))
+                .or_default();
+            w.0 += 1;
+            w.1 += e.latency_ms;
+            w.2 = w.2.max(e.latency_ms);
+        }
+        for w in want.values_mut() {
+            w.1 = (w.1 as f64 / w.0 as f64 * 10.0).round() as u64;
+        }
+        let mut got: BTreeMap<(String, i64), (u64, u64, u64)> = BTreeMap::new();
+        for s in &t.series {
+            let mut n = 0;
+            for p in &s.points {
+                n += p.requests;
+                let avg_tenths = (p.latency_avg_ms * 10.0).round() as u64;
+                got.insert(
+                    (s.key.clone(), p.ts_ms),
+                    (p.requests, avg_tenths, p.latency_max_ms),
+                );
+            }
+            assert_eq!(s.totals.requests, n);
+        }
+        assert_eq!(got, want, "{group:?}");
+    }
+    // Aligned buckets: 1_050..1_450 spans the buckets starting at 1_000 … 1_400.
+    let t = r
+        .usage_timeseries(since, until, bucket, SeriesGroup::Model)
+        .await
+        .unwrap();
+    let starts: Vec<i64> = t.series[0].points.iter().map(|p| p.ts_ms).collect();
+    assert_eq!(starts, [1_000, 1_100, 1_200, 1_300, 1_400]);
+    assert_eq!(t.series[0].points[0].requests, 50);
+    let empty = r
+        .usage_timeseries(5_000, 6_000, 100, SeriesGroup::Key)
+        .await
+        .unwrap();
+    assert!(empty.series.is_empty());
+    assert_eq!(empty.totals.requests, 0);
+    assert!(r.usage_timeseries(0, 1, 0, SeriesGroup::Key).await.is_err());
 }
 
 async fn usage_background_writes(r: &Registry) {

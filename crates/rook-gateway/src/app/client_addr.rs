@@ -35,6 +35,16 @@ impl TrustedProxies {
         self.nets.iter().any(|n| n.contains(&ip))
     }
 
+    /// Whether a request from `peer` reached the proxy over HTTPS: `peer` is a trusted
+    /// proxy and says `X-Forwarded-Proto: https` (the dashboard then marks its cookie
+    /// `Secure`).
+    pub(crate) fn forwarded_https(&self, peer: IpAddr, headers: &HeaderMap) -> bool {
+        self.trusts(peer)
+            && headers
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+    }
+
     /// The client address of a request from `peer` with `headers`.
     pub(crate) fn client_addr(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer);
@@ -263,5 +273,19 @@ mod tests {
                 "peer {peer} headers {hs:?}"
             );
         }
+    }
+
+    #[test]
+    fn https_only_from_a_trusted_proxy() {
+        let trusted = TrustedProxies::new(&["10.0.0.0/8".into()]);
+        let none = TrustedProxies::new(&[]);
+        let https = headers(&[("x-forwarded-proto", "HTTPS")]);
+        let http = headers(&[("x-forwarded-proto", "http")]);
+        assert!(trusted.forwarded_https(ip("10.0.0.2"), &https));
+        assert!(trusted.forwarded_https(ip("::ffff:10.0.0.2"), &https));
+        assert!(!trusted.forwarded_https(ip("10.0.0.2"), &http));
+        assert!(!trusted.forwarded_https(ip("10.0.0.2"), &headers(&[])));
+        assert!(!trusted.forwarded_https(ip("192.0.2.1"), &https));
+        assert!(!none.forwarded_https(ip("127.0.0.1"), &https));
     }
 }

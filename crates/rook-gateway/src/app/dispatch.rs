@@ -40,6 +40,10 @@ impl App {
             guard::check_host(&self.hosts, req.uri().host(), req.headers()).and_then(|()| {
                 match surface {
                     "api" => guard::check_admin(&self.hosts, req.method(), req.headers()),
+                    // The dashboard's writes (sign-in, sign-out) are held to the admin rules.
+                    "ui" if !matches!(*req.method(), Method::GET | Method::HEAD) => {
+                        guard::check_admin(&self.hosts, req.method(), req.headers())
+                    }
                     _ => Ok(()),
                 }
             });
@@ -48,6 +52,10 @@ impl App {
             Ok(()) if surface == "v1" => self.handle_v1(req, &request_id, start, client).await,
             Ok(()) if surface == "api" => {
                 crate::control::admin::handle(self, req, &request_id, client).await
+            }
+            Ok(()) if surface == "ui" => {
+                let secure = self.proxies.forwarded_https(peer.ip(), req.headers());
+                crate::ui::handle(&self.ui, self.admin.get(), req, secure).await
             }
             Ok(()) => ApiError::NotFound.into_response(None),
         };
@@ -92,7 +100,7 @@ impl App {
                 ));
             }
         };
-        if surface == "api" {
+        if surface == "api" || surface == "ui" {
             return crate::control::admin::convert(rook_admin::error_response(
                 err.status(),
                 err.class(),
@@ -287,7 +295,8 @@ fn is_valid_request_id(id: &str) -> bool {
 }
 
 /// The `surface` and `route` labels of a path (bounded): `/v1` paths by name,
-/// `/api` paths by their admin route template, anything else `other`.
+/// `/api` paths by their admin route template, the dashboard (`/`, `/ui…`) as `ui`,
+/// anything else `other`.
 pub(crate) fn route_label(path: &str) -> (&'static str, &'static str) {
     match path {
         "/v1/models" => ("v1", "/v1/models"),
@@ -297,6 +306,9 @@ pub(crate) fn route_label(path: &str) -> (&'static str, &'static str) {
         }
         p if p.starts_with("/v1/") => ("v1", "other"),
         p if p.starts_with("/api/") => ("api", rook_admin::route_template(p).unwrap_or("other")),
+        "/" => ("ui", "/"),
+        p if p.starts_with("/ui/assets/") => ("ui", "/ui/assets"),
+        p if p == "/ui" || p.starts_with("/ui/") => ("ui", "/ui"),
         _ => ("other", "other"),
     }
 }
@@ -328,6 +340,10 @@ mod tests {
         );
         assert_eq!(route_label("/v1/anything/else"), ("v1", "other"));
         assert_eq!(route_label("/v1/messages"), ("v1", "/v1/messages"));
+        assert_eq!(route_label("/"), ("ui", "/"));
+        assert_eq!(route_label("/ui/login"), ("ui", "/ui"));
+        assert_eq!(route_label("/ui/assets/0123/app.js"), ("ui", "/ui/assets"));
+        assert_eq!(route_label("/uix"), ("other", "other"));
         assert_eq!(route_label("/v1/models/gpt-4o"), ("v1", "/v1/models/{id}"));
         assert_eq!(
             route_label("/api/accounts/x"),

@@ -1,6 +1,7 @@
 //! The app: accepts requests, identifies them, authenticates them, reads their
 //! bodies, and dispatches them by surface (`/v1/*` to the proxy through the
-//! surfaces, `/api/*` to control); it also owns the lifecycle (drain, finish).
+//! surfaces, `/api/*` to control, `/` and `/ui` to the dashboard); it also owns the
+//! lifecycle (drain, finish).
 //!
 //! The [`App`] holds the three parts — [`Proxy`], [`Accounting`] and the control
 //! glue — and only the app and control see it whole.
@@ -58,6 +59,8 @@ pub(crate) struct App {
     pub(crate) default_key: Option<keys::loader::DefaultKey>,
     /// This instance among others on one database: id, config version served.
     pub(crate) cluster: crate::control::cluster::Cluster,
+    /// The web dashboard (`/ui`): its sessions and pages.
+    pub(crate) ui: crate::ui::Ui,
     id_seq: AtomicU64,
     id_prefix: u64,
 }
@@ -176,6 +179,7 @@ impl App {
             ),
             client_limits: KeyedLimiter::new(config.rate_limits.client_address_requests_per_minute),
             hosts: guard::HostPolicy::new(&config),
+            ui: crate::ui::Ui::new(&config),
             proxies: client_addr::TrustedProxies::new(&config.transport.trusted_proxies),
             config: Arc::new(config),
             proxy,
@@ -195,13 +199,16 @@ impl App {
             id_prefix: fastrand::u64(..),
         });
         let runtime = Arc::new(crate::control::admin::RuntimeView(Arc::downgrade(&app)));
-        let _ = app.admin.set(rook_admin::Admin::new(
-            app.config.clone(),
-            app.registry.clone(),
-            runtime,
-            Some(admin_token),
-            env!("CARGO_PKG_VERSION"),
-        ));
+        let _ = app.admin.set(
+            rook_admin::Admin::new(
+                app.config.clone(),
+                app.registry.clone(),
+                runtime,
+                Some(admin_token),
+                env!("CARGO_PKG_VERSION"),
+            )
+            .with_sessions(app.ui.sessions.clone()),
+        );
         keys::loader::spawn_maintenance(Arc::downgrade(&app.keys), app.registry.clone());
         persist::spawn_health_persister(app.registry.clone(), &app.proxy.health);
         crate::control::identity::spawn_watch(app.registry.clone());
