@@ -614,6 +614,7 @@ pub(crate) fn document(version: &str) -> Value {
         "components": components(),
     });
     crate::keys::extend_openapi(&mut doc);
+    crate::recent::extend_openapi(&mut doc);
     doc
 }
 

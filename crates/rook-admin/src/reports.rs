@@ -39,7 +39,10 @@ pub fn decode_path(s: &str) -> Option<String> {
 }
 
 /// Query parameters, percent-decoded (`+` is kept as is), each allowed name at most once.
-fn parse_query(query: Option<&str>, allowed: &[&str]) -> ApiResult<Vec<(String, String)>> {
+pub(crate) fn parse_query(
+    query: Option<&str>,
+    allowed: &[&str],
+) -> ApiResult<Vec<(String, String)>> {
     let mut out: Vec<(String, String)> = Vec::new();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -63,7 +66,7 @@ fn parse_query(query: Option<&str>, allowed: &[&str]) -> ApiResult<Vec<(String, 
     Ok(out)
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
