@@ -23,7 +23,7 @@ enum Msg {
     /// The terminal was resized (the next draw adapts).
     Resize,
     InputFailed(String),
-    Data(Result<Snapshot, Problem>),
+    Data(Box<Result<Snapshot, Problem>>),
     Done(Result<String, String>),
 }
 
@@ -89,7 +89,7 @@ fn spawn_input(
 fn refresh(client: &Arc<AdminClient>, tx: &mpsc::UnboundedSender<Msg>) {
     let (client, tx) = (client.clone(), tx.clone());
     tokio::spawn(async move {
-        let _ = tx.send(Msg::Data(fetch::snapshot(&client).await));
+        let _ = tx.send(Msg::Data(Box::new(fetch::snapshot(&client).await)));
     });
 }
 
@@ -153,7 +153,7 @@ async fn event_loop(
             Some(Msg::InputFailed(e)) => break Err(io::Error::other(e)),
             Some(Msg::Data(result)) => {
                 in_flight = false;
-                state.on_data(result);
+                state.on_data(*result);
             }
             Some(Msg::Done(result)) => {
                 state.on_done(result);
