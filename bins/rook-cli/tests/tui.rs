@@ -94,13 +94,17 @@ async fn tui_runs_in_a_terminal_and_quits_cleanly() {
     let tmux = Tmux {
         socket: format!("rook-tui-test-{}", std::process::id()),
     };
-    // After the TUI exits, the shell prints its exit code and whether the terminal
-    // is back in canonical mode, then waits so the pane can be read.
-    let script = format!(
-        "'{cli}' tui --server {url} --refresh 1; echo \"tui exited $?\"; \
-         stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon' | sed 's/^/mode /'; sleep 60",
+    // The TUI runs twice (quit with `q`, then with Ctrl-C); after each the shell prints
+    // its exit code, and at the end whether the terminal is back in canonical mode;
+    // then it waits so the pane can be read.
+    let tui = format!(
+        "'{cli}' tui --server {url} --refresh 1",
         cli = cli.display(),
         url = server.base_url(),
+    );
+    let script = format!(
+        "{tui}; echo \"first exited $?\"; {tui}; echo \"second exited $?\"; \
+         stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon' | sed 's/^/mode /'; sleep 60"
     );
     let out = tmux.cmd(&[
         "new-session",
@@ -129,13 +133,73 @@ async fn tui_runs_in_a_terminal_and_quits_cleanly() {
     // No request has reached the account yet.
     assert!(screen.contains("unknown"), "{screen}");
 
+    // A smaller terminal: the screen is drawn again to its size.
+    let _ = tmux.cmd(&["resize-window", "-t", "tui", "-x", "90", "-y", "24"]);
+    let screen = tmux.wait_for(&["tmux-account"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut screen = screen;
+    while !fits(&screen, 90, 24) {
+        assert!(Instant::now() < deadline, "not redrawn at 90x24:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+        screen = tmux.screen();
+    }
+    assert!(screen.contains("tmux-account"), "{screen}");
+
+    // `q` ends the first run; the second starts on the Status tab (the first was on
+    // Accounts), on the alternate screen again.
     let _ = tmux.cmd(&["send-keys", "-t", "tui", "q"]);
-    let screen = tmux.wait_for(&["tui exited", "mode "]);
-    assert!(screen.contains("tui exited 0"), "{screen}");
+    let screen = tmux.wait_for(&["1 Status", "version"]);
+    assert!(
+        !screen.contains("first exited"),
+        "not on the alternate screen:\n{screen}"
+    );
+    let _ = tmux.cmd(&["send-keys", "-t", "tui", "C-c"]);
+    let screen = tmux.wait_for(&["second exited", "mode "]);
+    assert!(screen.contains("first exited 0"), "{screen}");
+    assert!(screen.contains("second exited 0"), "{screen}");
     assert!(
         screen.contains("mode icanon"),
         "the terminal was left in raw mode:\n{screen}"
     );
     // The alternate screen is gone: the tabs are no longer on screen.
     assert!(!screen.contains("2 Accounts"), "{screen}");
+}
+
+/// Whether the dashboard's frame spans exactly `width` columns and `height` rows.
+fn fits(screen: &str, width: usize, height: usize) -> bool {
+    let lines: Vec<&str> = screen.lines().collect();
+    let top = lines.first().map_or(0, |l| l.trim_end().chars().count());
+    let footer = lines.iter().rposition(|l| l.starts_with("←/→"));
+    top == width && footer == Some(height - 1)
+}
+
+#[test]
+fn tui_needs_a_terminal() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rook-cli"))
+        .args(["tui", "--server", "http://127.0.0.1:9"])
+        .env("ROOK_ADMIN_TOKEN", ADMIN)
+        .env_remove("ROOK_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rook-cli tui needs a terminal"), "{stderr}");
+    // Nothing was drawn: no escape sequence reached stdout.
+    assert!(out.stdout.is_empty(), "{:?}", out.stdout);
+}
+
+#[test]
+fn refresh_is_checked() {
+    for bad in ["0", "3601", "x"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rook-cli"))
+            .args(["tui", "--refresh", bad])
+            .env_remove("ROOK_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--refresh {bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--refresh"), "{stderr}");
+    }
 }

@@ -155,6 +155,8 @@ pub(crate) struct Snapshot {
     pub usage_day: Option<UsageReport>,
     /// This instance's last requests, newest first.
     pub recent: Vec<Recent>,
+    /// Why [`Snapshot::recent`] could not be read (e.g. a server without the endpoint).
+    pub recent_problem: Option<String>,
     /// When it was read (unix ms), for the per-minute series of [`Snapshot::recent`].
     pub fetched_at_ms: i64,
 }

@@ -68,7 +68,13 @@ pub(crate) async fn snapshot(client: &AdminClient) -> Result<Snapshot, Problem> 
     let accounts: Vec<Account> = list(client, "/api/accounts", "accounts").await?;
     let pools: Vec<Pool> = list(client, "/api/pools", "pools").await?;
     let routes: Vec<Route> = list(client, "/api/routes", "routes").await?;
-    let recent: Vec<Recent> = list(client, "/api/requests/recent?limit=1000", "data").await?;
+    // A server older than this client has no recent-request ring: the Live tab says so.
+    let (recent, recent_problem) =
+        match list::<Recent>(client, "/api/requests/recent?limit=1000", "data").await {
+            Ok(recent) => (recent, None),
+            Err(Problem::Failed(text)) => (Vec::new(), Some(text)),
+            Err(other) => return Err(other),
+        };
     // Usage needs the database; a failure there keeps the other tabs live.
     let usage_days = get(client, "/api/usage?since=14d&group_by=day").await.ok();
     let usage_day = get(client, "/api/usage?since=24h&group_by=model,account")
@@ -83,6 +89,7 @@ pub(crate) async fn snapshot(client: &AdminClient) -> Result<Snapshot, Problem> 
         usage_days,
         usage_day,
         recent,
+        recent_problem,
         fetched_at_ms: now_ms(),
     })
 }

@@ -264,9 +264,10 @@ impl State {
         } else if self.blocked() {
             "q quit · Space refresh now"
         } else if self.tab == Tab::Accounts {
-            "←/→ tab · 1-6 jump · ↑/↓ select · r reset health · e enable/disable · Space refresh · q quit"
+            // At most 80 columns.
+            "←/→ tab · ↑/↓ row · r reset health · e enable/disable · Space refresh · q quit"
         } else {
-            "←/→ tab · 1-6 jump · ↑/↓ select · Space refresh · q quit"
+            "←/→ or 1-6 tab · ↑/↓ row · Space refresh · q quit"
         }
     }
 }

@@ -2,7 +2,7 @@
 //! and on panic), keyboard input on its own thread, and the event loop that ties
 //! input, refreshes and actions to the [`State`].
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +100,13 @@ pub(crate) async fn run(
     client: AdminClient,
     every: Duration,
 ) -> Result<(), CliError> {
+    // Without this check, crossterm would put the controlling terminal (`/dev/tty`)
+    // into raw mode while the screen goes to a pipe.
+    if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
+        return Err(CliError::fail(
+            "rook-cli tui needs a terminal: stdin and stdout must not be redirected",
+        ));
+    }
     let mut terminal = ratatui::try_init()
         .map_err(|e| CliError::fail(format!("cannot set up the terminal: {e}")))?;
     let result = event_loop(&mut terminal, state, Arc::new(client), every).await;

@@ -9,7 +9,7 @@ use ratatui::Frame;
 use crate::tui::model::State;
 use crate::tui::rows;
 
-fn bordered(title: &str) -> Block<'_> {
+fn bordered<'a>(title: impl Into<Line<'a>>) -> Block<'a> {
     Block::default().borders(Borders::ALL).title(title)
 }
 
@@ -159,13 +159,9 @@ pub(super) fn routes(frame: &mut Frame<'_>, area: Rect, state: &State) {
 
 fn spark<'a>(title: String, data: &'a [u64]) -> Sparkline<'a> {
     Sparkline::default()
-        .block(bordered_owned(title))
+        .block(bordered(title))
         .data(data)
         .style(Style::default().fg(Color::Cyan))
-}
-
-fn bordered_owned(title: String) -> Block<'static> {
-    Block::default().borders(Borders::ALL).title(title)
 }
 
 pub(super) fn usage(frame: &mut Frame<'_>, area: Rect, state: &State) {
@@ -273,10 +269,14 @@ pub(super) fn live(frame: &mut Frame<'_>, area: Rect, state: &State) {
             }
         })
         .collect();
+    let title = match &s.recent_problem {
+        Some(p) => format!(" Live: not available: {p} "),
+        None => " Live: this instance's last requests, newest first ".to_string(),
+    };
     table(
         frame,
         area,
-        " Live: this instance's last requests, newest first ",
+        &title,
         [
             "time",
             "request id",
