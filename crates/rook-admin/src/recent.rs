@@ -32,7 +32,8 @@ pub struct RecentRequestView {
     pub key_id: Option<String>,
     /// Upstream attempts made.
     pub attempts: u32,
-    /// `success`, `error`, `partial` or `client_gone`.
+    /// `success`, `error`, `partial` (a stream cut short), `client_gone` or `replayed`
+    /// (an idempotent retry answered from the stored response).
     pub outcome: String,
     /// Error class, when not a success.
     pub error_class: Option<String>,
@@ -108,7 +109,7 @@ pub(crate) fn extend_openapi(doc: &mut Value) {
                 "account": nullable("string", "Label of the last account tried (`acct_<id>`)."),
                 "key_id": nullable("string", "Client key id (never its secret)."),
                 "attempts": {"type": "integer", "minimum": 0},
-                "outcome": {"type": "string", "enum": ["success", "error", "partial", "client_gone"]},
+                "outcome": {"type": "string", "enum": ["success", "error", "partial", "client_gone", "replayed"]},
                 "error_class": nullable("string", "Error class, when not a success."),
                 "status": {"type": "integer"},
                 "latency_ms": {"type": "integer", "format": "int64"},

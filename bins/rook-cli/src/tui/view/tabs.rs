@@ -260,7 +260,7 @@ pub(super) fn live(frame: &mut Frame<'_>, area: Rect, state: &State) {
     let body = rows::live(&s.recent)
         .into_iter()
         .map(|cells| {
-            let failed = cells[5] != "success";
+            let failed = !matches!(cells[5].as_str(), "success" | "replayed");
             let row = Row::new(cells);
             if failed {
                 row.style(Style::default().fg(Color::Red))
