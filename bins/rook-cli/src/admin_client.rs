@@ -78,6 +78,26 @@ impl AdminClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, CliError> {
+        let (status, json) = self.exchange(method.clone(), path, body).await?;
+        if status.is_success() {
+            return Ok(json);
+        }
+        Err(CliError::fail(self.describe_failure(
+            status,
+            &json,
+            &format!("{method} {path}"),
+        )))
+    }
+
+    /// Sends a request; returns the status and the parsed JSON body (a JSON string
+    /// when the body is not JSON, `Value::Null` when empty) whatever the status. Fails
+    /// only when the server cannot be reached or does not answer in time.
+    pub(crate) async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(http::StatusCode, Value), CliError> {
         let uri = endpoint_uri(&self.base, path)
             .map_err(|e| CliError::fail(format!("bad URL {}{path}: {e}", self.base)))?;
         let bytes = match body {
@@ -137,9 +157,22 @@ impl AdminClient {
             serde_json::from_slice(&body)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
         };
-        if status.is_success() {
-            return Ok(json);
-        }
+        Ok((status, json))
+    }
+
+    /// The server's base URL.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// A failed answer as one line: `server answered 404 to GET /api/x: not_found: …`,
+    /// with a hint about the token on 401.
+    pub(crate) fn describe_failure(
+        &self,
+        status: http::StatusCode,
+        json: &Value,
+        what: &str,
+    ) -> String {
         let (code, message) = match json.get("error") {
             Some(err) => (
                 err.get("code")
@@ -157,7 +190,7 @@ impl AdminClient {
             ),
         };
         let mut text = format!(
-            "server answered {} to {method} {path}: {code}: {message}",
+            "server answered {} to {what}: {code}: {message}",
             status.as_u16()
         );
         if status.as_u16() == 401 {
@@ -170,7 +203,7 @@ impl AdminClient {
                 text.push_str(&format!(" (check the token from {})", self.token_source));
             }
         }
-        Err(CliError::fail(text))
+        text
     }
 }
 

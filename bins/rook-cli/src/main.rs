@@ -21,6 +21,7 @@ mod keys_cmd;
 mod manage;
 mod secrets_cmd;
 mod table;
+mod tui;
 mod usage;
 
 use std::path::PathBuf;
@@ -101,6 +102,10 @@ enum Command {
         after_help = "Example:\n  rook-cli db migrate --config /etc/rook/config.toml"
     )]
     Db(DbCommand),
+    /// A terminal dashboard of a running server: status, accounts, pools, routes,
+    /// usage and live requests; resets and enables/disables accounts.
+    #[command(after_help = tui::TUI_HELP)]
+    Tui(tui::TuiArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,5 +201,6 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Keys(args) => keys_cmd::run(g, args).await.map(|()| 0),
         Command::Db(DbCommand::Migrate) => db::migrate(g).await.map(|()| 0),
         Command::Db(DbCommand::Backup { path }) => db::backup(g, &path).await.map(|()| 0),
+        Command::Tui(args) => tui::run(g, &args).await.map(|()| 0),
     }
 }

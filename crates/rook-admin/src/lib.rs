@@ -129,6 +129,13 @@
 //! Declared keys and the `default` key of `[inbound_auth]` are read-only (409
 //! `read_only`). Changes are audited with `entity_type: client_key`.
 //!
+//! **Recent requests**: `GET /api/requests/recent?limit=100` answers this instance's
+//! last requests, newest first, from an in-memory ring of the last 1000 (no bodies, no
+//! secrets): `{"data":[{"request_id","at","endpoint","route","account","key_id",
+//! "attempts","outcome","error_class","status","latency_ms","stream","input_tokens",
+//! "output_tokens","cost_usd"}]}` ([`RecentRequestView`]); `limit` is 1..=1000
+//! (default 100).
+//!
 //! **Audit**: `GET /api/audit/events?limit=50&before=<id>` answers
 //! `{"events":[{"id","ts_ms","ts","request_id","client_addr","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,
 //! newest first; `limit` is 1..=500 (default 50); pass `next_before` as `before` for the
@@ -154,6 +161,7 @@ mod entities;
 mod error;
 mod keys;
 mod openapi;
+mod recent;
 mod reports;
 mod timeseries;
 
@@ -161,6 +169,7 @@ pub use cluster::ClusterView;
 pub use keys::{
     client_key_view, client_key_with_usage, default_key_view, slug as key_id_from_name,
 };
+pub use recent::RecentRequestView;
 pub use reports::decode_path;
 
 use error::{ApiError, ApiResult};
@@ -234,6 +243,12 @@ pub trait Runtime: Send + Sync {
     /// This instance's id and the config version it serves (`None`: not known).
     fn cluster(&self) -> Option<ClusterView> {
         None
+    }
+    /// Up to `limit` of the last requests this instance answered, newest first
+    /// (`GET /api/requests/recent`; default: none).
+    fn recent_requests(&self, limit: usize) -> Vec<RecentRequestView> {
+        let _ = limit;
+        Vec::new()
     }
     /// Reloads the client keys after a change (default: a full [`Runtime::reload`]).
     fn reload_keys(&self) -> BoxFuture<'_, Result<(), String>> {
@@ -566,6 +581,7 @@ impl Admin {
             ("GET", "/api/usage") => self.usage(req).await?,
             ("GET", "/api/usage/timeseries") => self.usage_timeseries(req).await?,
             ("GET", "/api/audit/events") => self.audit_events(req).await?,
+            ("GET", "/api/requests/recent") => self.recent_requests(req)?,
             (method, path) => {
                 return Err(ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -741,6 +757,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/usage"),
     ("GET", "/api/usage/timeseries"),
     ("GET", "/api/audit/events"),
+    ("GET", "/api/requests/recent"),
 ];
 
 /// The [`ROUTES`] template a path belongs to (any method), e.g.

@@ -615,6 +615,7 @@ pub(crate) fn document(version: &str) -> Value {
     });
     crate::keys::extend_openapi(&mut doc);
     crate::timeseries::extend_openapi(&mut doc);
+    crate::recent::extend_openapi(&mut doc);
     doc
 }
 

@@ -3,12 +3,14 @@
 //! One entry point, [`Accounting::record`], takes a finished request's facts
 //! ([`Ctx`]) and writes its log line, counts its tokens, prices it and queues its
 //! usage event for the batched writer ([`writer`]), first appending it to the usage
-//! journal ([`journal`]) so that a killed process loses none. The metrics facade
-//! calls of the request path live in [`metrics`].
+//! journal ([`journal`]) so that a killed process loses none, and keeps its summary
+//! in the ring of recent requests ([`recent`]). The metrics facade calls of the
+//! request path live in [`metrics`].
 
 pub(crate) mod ctx;
 pub(crate) mod journal;
 pub(crate) mod metrics;
+pub(crate) mod recent;
 pub(crate) mod record;
 pub(crate) mod writer;
 
@@ -21,14 +23,17 @@ use rook_protocol::Usage;
 use rook_registry::Registry;
 
 pub(crate) use ctx::Ctx;
+use recent::{Recent, Summary};
 use writer::{Record, UsageSink};
 
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::now_ms;
 
 /// The accounting of a running gateway. See the module docs.
 pub(crate) struct Accounting {
     sink: UsageSink,
+    recent: Recent,
 }
 
 impl Accounting {
@@ -42,6 +47,7 @@ impl Accounting {
     ) -> Accounting {
         Accounting {
             sink: UsageSink::start(registry, usage, pricing, journal),
+            recent: Recent::new(recent::CAPACITY),
         }
     }
 
@@ -76,9 +82,10 @@ impl Accounting {
         if let (Some(vendor), Some(label)) = (ctx.vendor, account_label.as_deref()) {
             metrics::tokens(vendor, label, &ctx.model, ctx.endpoint.as_str(), usage);
         }
+        let cost_usd = self.sink.price(&ctx.model, usage);
         if let Some(key) = &ctx.key {
             // The cost the usage event records is charged to the key's budget.
-            if let Some(usd) = self.sink.price(&ctx.model, usage) {
+            if let Some(usd) = cost_usd {
                 key.charge_now(usd);
             }
             if let Some(r) = ctx.key_reservation {
@@ -103,6 +110,23 @@ impl Accounting {
             endpoint: ctx.endpoint.as_str(),
             key_id: ctx.key.as_ref().map(|k| k.id.clone()),
         });
+        self.recent.push(Summary {
+            request_id: ctx.request_id.to_string(),
+            at_ms: now_ms(),
+            endpoint: ctx.endpoint.as_str(),
+            route: ctx.model.clone(),
+            account: account_label,
+            key_id: ctx.key.as_ref().map(|k| k.id.clone()),
+            attempts: ctx.attempts,
+            outcome: outcome.to_string(),
+            error_class: error_class.map(str::to_string),
+            status,
+            latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            stream: ctx.stream,
+            input_tokens: usage.map(|u| u.prompt_tokens),
+            output_tokens: usage.map(|u| u.completion_tokens),
+            cost_usd,
+        });
     }
 
     /// Records a request refused before its body was read (unauthenticated, too
@@ -116,6 +140,7 @@ impl Accounting {
         err: &ApiError,
     ) {
         let status = err.status().as_u16();
+        let latency = start.elapsed();
         tracing::info!(
             request_id,
             status,
@@ -133,13 +158,35 @@ impl Accounting {
             attempts: 0,
             outcome: "error".into(),
             status,
-            latency: start.elapsed(),
+            latency,
             ttfb: None,
             usage: None,
             error_class: Some(err.class().to_string()),
             endpoint: endpoint.map_or("other", Endpoint::as_str),
             key_id: None,
         });
+        self.recent.push(Summary {
+            request_id: request_id.to_string(),
+            at_ms: now_ms(),
+            endpoint: endpoint.map_or("other", Endpoint::as_str),
+            route: String::new(),
+            account: None,
+            key_id: None,
+            attempts: 0,
+            outcome: "error".into(),
+            error_class: Some(err.class().to_string()),
+            status,
+            latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            stream: false,
+            input_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+        });
+    }
+
+    /// Up to `limit` of the last requests this instance recorded, newest first.
+    pub(crate) fn recent(&self, limit: usize) -> Vec<Arc<Summary>> {
+        self.recent.latest(limit)
     }
 
     /// Drains the usage queue (bounded), at shutdown.

@@ -94,13 +94,8 @@ impl UsageSink {
     /// The price of `usage` of `model` from the price table (what the event records).
     pub(crate) fn price(&self, model: &str, usage: Option<Usage>) -> Option<f64> {
         let u = usage?;
-        let probe = UsageEvent {
-            model: model.to_string(),
-            prompt_tokens: Some(u.prompt_tokens),
-            completion_tokens: Some(u.completion_tokens),
-            ..UsageEvent::default()
-        };
-        cost(&self.pricing, &probe)
+        let price = self.pricing.get(model)?;
+        Some(price_of(price, u.prompt_tokens, u.completion_tokens))
     }
 
     /// Queues a usage event (and appends it to the journal: one `write`); never
@@ -174,9 +169,17 @@ impl UsageSink {
 /// The cost of an event from the price table (per 1M input/output tokens).
 pub(crate) fn cost(pricing: &BTreeMap<String, ModelPrice>, event: &UsageEvent) -> Option<f64> {
     let price = pricing.get(&event.model)?;
-    let p = event.prompt_tokens? as f64;
-    let c = event.completion_tokens.unwrap_or(0) as f64;
-    Some(p * price.input_usd_per_million / 1e6 + c * price.output_usd_per_million / 1e6)
+    Some(price_of(
+        price,
+        event.prompt_tokens?,
+        event.completion_tokens.unwrap_or(0),
+    ))
+}
+
+/// What `prompt` input and `completion` output tokens cost at `price`.
+fn price_of(price: &ModelPrice, prompt: u64, completion: u64) -> f64 {
+    prompt as f64 * price.input_usd_per_million / 1e6
+        + completion as f64 * price.output_usd_per_million / 1e6
 }
 
 /// How long shutdown waits for queued events to reach the database.

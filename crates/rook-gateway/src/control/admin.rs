@@ -25,6 +25,12 @@ fn rfc3339_ms(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// `ms` as RFC 3339 UTC with milliseconds (`2026-11-18T11:06:40.123Z`).
+fn rfc3339_millis(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 impl Runtime for RuntimeView {
     fn accounts_health(&self) -> Vec<AccountHealthView> {
         let Some(app) = self.0.upgrade() else {
@@ -140,6 +146,33 @@ impl Runtime for RuntimeView {
         })
     }
 
+    fn recent_requests(&self, limit: usize) -> Vec<rook_admin::RecentRequestView> {
+        let Some(app) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        app.accounting
+            .recent(limit)
+            .iter()
+            .map(|s| rook_admin::RecentRequestView {
+                request_id: s.request_id.clone(),
+                at: rfc3339_millis(s.at_ms),
+                endpoint: s.endpoint.to_string(),
+                route: s.route.clone(),
+                account: s.account.clone(),
+                key_id: s.key_id.as_deref().map(str::to_string),
+                attempts: s.attempts,
+                outcome: s.outcome.clone(),
+                error_class: s.error_class.clone(),
+                status: s.status,
+                latency_ms: s.latency_ms,
+                stream: s.stream,
+                input_tokens: s.input_tokens,
+                output_tokens: s.output_tokens,
+                cost_usd: s.cost_usd,
+            })
+            .collect()
+    }
+
     fn reload_keys(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let app = self
@@ -223,5 +256,10 @@ mod tests {
         assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_ms(1_795_000_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339_millis(1_795_000_000_123),
+            "2026-11-18T11:06:40.123Z"
+        );
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
     }
 }
