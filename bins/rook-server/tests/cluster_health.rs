@@ -9,12 +9,15 @@
 //! - An admin reset on instance 1 clears it on 2 and 3 within 1 s.
 //! - After a short cooldown, requests fired at all three at once send exactly one
 //!   half-open probe to `a`; its success puts `a` back in rotation everywhere.
+//! - With the database unreachable, each instance probes on its own after the
+//!   cooldown: the account is never kept out of rotation for want of a lease.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::time::Duration;
 
 use rook_test_support::cluster::{postgres_url, psql, start_cluster, wait_until, TempDatabase};
+use rook_test_support::tcp_proxy::{Mode, TcpProxy};
 use rook_test_support::{http, FakeUpstream, Reply, RookServer};
 use serde_json::{json, Value};
 
@@ -287,6 +290,54 @@ async fn three_instances_share_account_health() {
     assert!(metric(&m, "rook_config_version_served") >= 1.0, "{m}");
     drop(restarted);
     servers.clear();
+    drop(db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_database_each_instance_probes_on_its_own() {
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
+    let db = TempDatabase::create(&admin_url, "health_cut").unwrap();
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap())
+        .await
+        .unwrap();
+    let url = db
+        .url()
+        .replace("127.0.0.1:5432", &proxy.addr().to_string());
+    assert_ne!(url, db.url(), "the test database is not on 127.0.0.1:5432");
+    let a = FakeUpstream::start().await;
+    let b = FakeUpstream::start().await;
+    let servers = start_cluster(bin(), 2, &config(&a, &b), &url, &ENV)
+        .await
+        .unwrap();
+    let (one, two) = (&servers[0], &servers[1]);
+    a.push(Reply::status(429).header("retry-after", "3"));
+    assert_eq!(chat(one).await, 200);
+    assert!(all(&[two], WITHIN, Some(1.5)).await, "{}", two.logs());
+    let cooled = a.request_count();
+
+    // The database goes away before the probe lease is decided.
+    proxy.set(Mode::Refuse);
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    for s in [one, two] {
+        assert_eq!(chat(s).await, 200);
+    }
+    assert_eq!(
+        a.request_count(),
+        cooled + 2,
+        "each instance must probe on its own; logs of 2:\n{}",
+        two.logs()
+    );
+    for s in [one, two] {
+        let m = admin(s, "GET", "/api/metrics").await.text();
+        assert!(
+            metric(&m, "rook_health_probe_leases_total{result=\"fallback\"}") >= 1.0,
+            "{m}"
+        );
+    }
+    proxy.set(Mode::Open);
+    drop(servers);
     drop(db);
 }
 
