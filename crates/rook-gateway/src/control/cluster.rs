@@ -16,8 +16,9 @@
 //!   every [`SQLITE_POLL`] (one single-row read).
 //!
 //! The same listener carries the `health` notices of shared account health; they go
-//! to [`super::health_sync`], and every reconnect and safety check also merges every
-//! shared health row (a notice lost while disconnected cannot hide a cooldown).
+//! to [`super::health_sync`], and every reconnect, safety check and fallback poll also
+//! merges every shared health row (a notice lost while disconnected cannot hide a
+//! cooldown for longer than the poll).
 //!
 //! The heartbeat writes this instance's row every [`HEARTBEAT`]: id, version, bind
 //! address, start, last seen, the config version served, listening or polling. Rows
@@ -221,6 +222,9 @@ async fn watch(weak: Weak<App>, registry: Registry) {
         if poll_once(&weak, &registry, "fallback poll").await.is_none() {
             return;
         }
+        // No health notices either: merge the shared health rows at the same pace.
+        let Some(app) = weak.upgrade() else { return };
+        super::health_sync::resync(&registry, &app.proxy.health).await;
     }
 }
 
