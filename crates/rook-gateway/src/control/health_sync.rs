@@ -239,7 +239,21 @@ async fn leaser(weak: Weak<Health>, registry: Registry) {
                 due.push((h.id, until));
             }
         }
+        let mut down = false;
         for (id, epoch) in due {
+            if down {
+                // One failure per tick is enough to know: the rest decide alone.
+                metrics::counter!(names::HEALTH_PROBE_LEASES_TOTAL, "result" => "fallback")
+                    .increment(1);
+                decided.insert(
+                    id,
+                    Decided {
+                        epoch,
+                        recheck_at: None,
+                    },
+                );
+                continue;
+            }
             let call = registry.lease_probe(
                 &id,
                 &sharing.instance_id,
@@ -259,6 +273,7 @@ async fn leaser(weak: Weak<Health>, registry: Registry) {
                 }
                 Ok(_) => ("fallback", None),
                 Err(e) => {
+                    down = true;
                     if !failing {
                         tracing::warn!(error = %e, "cannot lease half-open probes from the database; each instance probes on its own until it is back");
                     }
