@@ -155,6 +155,12 @@ impl Health {
         let (Some(sharing), Some(before)) = (self.sharing.get(), before) else {
             return;
         };
+        let was_closed = before
+            .as_ref()
+            .is_none_or(|b| b.state == CircuitState::Closed);
+        if class.is_none() && was_closed {
+            return; // a success of a closed account changes nothing shared
+        }
         let Some(after) = self.breaker.state(id) else {
             return;
         };
