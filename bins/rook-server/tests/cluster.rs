@@ -286,6 +286,24 @@ async fn three_instances_on_one_postgres_behave_as_one() {
         "{st:#}"
     );
     assert_eq!(st["cluster"]["this"]["sync_mode"], "listening", "{st:#}");
+    // The same in the metrics: the reconnect and the version served.
+    let m = admin(two, "GET", "/api/metrics", None).await.text();
+    let value = |name: &str| -> f64 {
+        m.lines()
+            .find(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with(' ')))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    assert!(
+        value("rook_cluster_listener_reconnects_total") >= 1.0,
+        "{m}"
+    );
+    assert_eq!(
+        value("rook_config_version_served"),
+        st["config_version"].as_i64().unwrap() as f64,
+        "{m}"
+    );
     // And it listens again: the next change arrives within 1 s.
     let r = admin(
         one,

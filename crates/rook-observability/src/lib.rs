@@ -87,6 +87,14 @@ pub mod names {
     pub const CLIENT_KEY_SPEND_USD: &str = "rook_client_key_spend_usd";
     /// Counter: requests refused because of their client key, by reason.
     pub const CLIENT_KEY_REJECTIONS_TOTAL: &str = "rook_client_key_rejections_total";
+    /// Counter.
+    pub const HEALTH_TRANSITIONS_RECEIVED_TOTAL: &str = "rook_health_transitions_received_total";
+    /// Counter.
+    pub const HEALTH_PROBE_LEASES_TOTAL: &str = "rook_health_probe_leases_total";
+    /// Gauge.
+    pub const CONFIG_VERSION_SERVED: &str = "rook_config_version_served";
+    /// Counter.
+    pub const CLUSTER_LISTENER_RECONNECTS_TOTAL: &str = "rook_cluster_listener_reconnects_total";
 }
 
 /// The `reason` label values of `rook_client_key_rejections_total`.
@@ -100,6 +108,11 @@ pub const CLIENT_KEY_REJECTION_REASONS: &[&str] = &[
     "budget_exceeded",
     "rate_limited",
 ];
+
+/// The `result` label values of `rook_health_probe_leases_total`: this instance
+/// won the half-open probe of an account, another one did, or the database could not
+/// decide (each instance probes on its own).
+pub const PROBE_LEASE_RESULTS: &[&str] = &["won", "lost", "fallback"];
 
 /// The `reason` label values of `rook_usage_events_dropped_total`: the queue
 /// was full, the database write failed, or the event arrived after shutdown
@@ -276,6 +289,30 @@ pub const METRICS: &[MetricDef] = &[
         labels: &["reason"],
         help: "Requests refused because of their client key, by reason (missing, unknown, revoked, disabled, expired, model_not_allowed, budget_exceeded, rate_limited).",
     },
+    MetricDef {
+        name: names::HEALTH_TRANSITIONS_RECEIVED_TOTAL,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Account health transitions (cooldowns, closes, resets) written by other instances and applied here (PostgreSQL).",
+    },
+    MetricDef {
+        name: names::HEALTH_PROBE_LEASES_TOTAL,
+        kind: Kind::Counter,
+        labels: &["result"],
+        help: "Half-open probe leases asked for before an account's cooldown ends, by result (won: this instance probes; lost: another does; fallback: the database could not decide and this instance probes on its own). PostgreSQL only.",
+    },
+    MetricDef {
+        name: names::CONFIG_VERSION_SERVED,
+        kind: Kind::Gauge,
+        labels: &[],
+        help: "The registry config version this instance's routing and client keys were built from.",
+    },
+    MetricDef {
+        name: names::CLUSTER_LISTENER_RECONNECTS_TOTAL,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Times the PostgreSQL change listener connection was lost (the instance polls, then listens again and reloads everything).",
+    },
 ];
 
 /// The series exported at 0 from the moment [`install_prometheus`] returns,
@@ -294,6 +331,11 @@ pub fn zero_series() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         USAGE_DROP_REASONS
             .iter()
             .map(|r| (names::USAGE_EVENTS_DROPPED_TOTAL, vec![("reason", *r)])),
+    );
+    series.extend(
+        PROBE_LEASE_RESULTS
+            .iter()
+            .map(|r| (names::HEALTH_PROBE_LEASES_TOTAL, vec![("result", *r)])),
     );
     series.extend(
         CLIENT_KEY_REJECTION_REASONS

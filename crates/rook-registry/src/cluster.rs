@@ -46,6 +46,24 @@ impl ChangeNotice {
     }
 }
 
+/// Any notice on `rook_changes` for this schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Notice {
+    /// A config change (accounts, pools, routes, client keys).
+    Config(ChangeNotice),
+    /// A shared health transition (see [`crate::health`]).
+    Health(crate::health::HealthNotice),
+}
+
+/// Parses either kind of payload of this schema.
+pub fn parse_any(payload: &str, schema: &str) -> Option<Notice> {
+    if let Some(n) = parse_notice(payload, schema) {
+        return Some(Notice::Config(n));
+    }
+    crate::health::parse_health_notice(payload, schema).map(Notice::Health)
+}
+
 /// Parses a `rook_changes` payload (`<version> <schema> <table>`); `None` when it is
 /// malformed or belongs to another schema than `schema` (several Rook deployments may
 /// share one database in different schemas; the channel is per database).
@@ -147,6 +165,17 @@ mod tests {
         }
         assert!(parse_notice("3 s client_keys", "s").is_some_and(|n| n.keys_only()));
         assert!(parse_notice("3 s routes", "s").is_some_and(|n| !n.keys_only()));
+        assert!(matches!(
+            parse_any("3 s routes", "s"),
+            Some(Notice::Config(_))
+        ));
+        assert!(matches!(
+            parse_any("health s 3 a", "s"),
+            Some(Notice::Health(_))
+        ));
+        assert_eq!(parse_any("health t 3 a", "s"), None);
+        // a health payload is no config notice
+        assert_eq!(parse_notice("health s 3 a", "s"), None);
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub mod client_key;
 pub mod cluster;
 pub mod deadline;
 mod error;
+pub mod health;
 mod identity;
 mod migrate;
 mod priority;

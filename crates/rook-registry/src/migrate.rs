@@ -61,6 +61,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "usage event key",
         sql: include_str!("../migrations/sqlite/0007_usage_event_key.sql"),
     },
+    Migration {
+        version: 8,
+        description: "shared health",
+        sql: include_str!("../migrations/sqlite/0008_shared_health.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -99,6 +104,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 7,
         description: "usage event key",
         sql: include_str!("../migrations/postgres/0007_usage_event_key.sql"),
+    },
+    Migration {
+        version: 8,
+        description: "shared health",
+        sql: include_str!("../migrations/postgres/0008_shared_health.sql"),
     },
 ];
 

@@ -165,6 +165,7 @@ macro_rules! with_tx {
 }
 
 mod cluster;
+mod health;
 mod keys;
 mod leases;
 pub use cluster::ChangeListener;

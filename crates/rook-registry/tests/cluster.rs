@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use rook_registry::client_key::{generate_secret, ClientKeyRecord};
-use rook_registry::cluster::InstanceRecord;
+use rook_registry::cluster::{InstanceRecord, Notice};
 use rook_registry::{AccountRecord, PoolRecord, Registry, RouteRecord};
 
 both_backends!(
@@ -101,6 +101,9 @@ async fn postgres_listener_gets_this_schemas_changes() {
         .expect("a notice within 5 s")
         .unwrap()
         .expect("connection alive");
+    let Notice::Config(n) = n else {
+        panic!("{n:?}")
+    };
     assert_eq!(n.table, "accounts");
     assert_eq!(n.version, want);
     // A notice from another schema of the same database is ignored.
@@ -112,6 +115,9 @@ async fn postgres_listener_gets_this_schemas_changes() {
         .unwrap()
         .unwrap()
         .unwrap();
+    let Notice::Config(n) = n else {
+        panic!("{n:?}")
+    };
     assert_eq!(n.version, r.config_version().await.unwrap().version);
     listener.close().await;
     other.cleanup().await;

@@ -43,6 +43,10 @@ fn all_futures_are_send(
     send(&r.delete_route("m"));
     send(&r.load_health());
     send(&r.upsert_health(&[]));
+    send(&r.load_shared_health());
+    send(&r.shared_health("a"));
+    send(&r.write_health("a", "i", &rook_registry::health::HealthWrite::Reset, 0));
+    send(&r.lease_probe("a", "i", 0, 1, 1));
     send(&r.insert_usage_events(&[]));
     send(&r.insert_usage_events_background(&[]));
     send(&r.usage_events(None, None));

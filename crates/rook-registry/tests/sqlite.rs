@@ -93,9 +93,9 @@ async fn migrate_false_leaves_migrations_pending() {
     .unwrap();
     let status = r.migration_status().await.unwrap();
     assert!(status.applied.is_empty());
-    assert_eq!(status.pending, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(status.pending, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     assert!(!status.current);
-    assert_eq!(r.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(r.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
     assert!(r.migration_status().await.unwrap().current);
     r.close().await;
 }

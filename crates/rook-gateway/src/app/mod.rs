@@ -144,7 +144,13 @@ impl App {
             Proxy::new(&config, lifecycle.clone(), shared, snapshot)
                 .map_err(|e| AppError::Resilience(e.to_string()))?,
         );
-        persist::restore_health(&registry, &proxy.health, &proxy.snapshot.load()).await;
+        persist::restore_health(
+            &registry,
+            &proxy.health,
+            &proxy.snapshot.load(),
+            &cluster.instance_id,
+        )
+        .await;
 
         let principal: Arc<str> = match &inbound_token {
             Some(t) => Arc::from(principal_hash(t.expose()).as_str()),

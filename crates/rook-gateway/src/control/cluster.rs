@@ -15,6 +15,11 @@
 //! - SQLite (one instance, but `rook-cli` may write the file): the version is polled
 //!   every [`SQLITE_POLL`] (one single-row read).
 //!
+//! The same listener carries the `health` notices of shared account health; they go
+//! to [`super::health_sync`], and every reconnect, safety check and fallback poll also
+//! merges every shared health row (a notice lost while disconnected cannot hide a
+//! cooldown for longer than the poll).
+//!
 //! The heartbeat writes this instance's row every [`HEARTBEAT`]: id, version, bind
 //! address, start, last seen, the config version served, listening or polling. Rows
 //! not seen for [`PRUNE_AFTER`] are deleted; a clean shutdown deletes its own.
@@ -23,7 +28,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use rook_registry::cluster::{ChangeNotice, InstanceRecord};
+use rook_observability::names;
+use rook_registry::cluster::{ChangeNotice, InstanceRecord, Notice};
+use rook_registry::health::HealthNotice;
 use rook_registry::{Backend, ChangeListener, Registry, RegistryError};
 use tokio::sync::mpsc;
 
@@ -81,7 +88,8 @@ impl Cluster {
 
     /// Records that the state now reflects `version` (never goes back).
     pub(crate) fn served(&self, version: i64) {
-        self.serving.fetch_max(version, Ordering::Relaxed);
+        let before = self.serving.fetch_max(version, Ordering::Relaxed);
+        metrics::gauge!(names::CONFIG_VERSION_SERVED).set(before.max(version) as f64);
     }
 
     pub(crate) fn view(&self) -> SyncView {
@@ -191,11 +199,13 @@ async fn watch(weak: Weak<App>, registry: Registry) {
                 }
                 // Whatever changed before LISTEN took effect.
                 reload_all(&app, "listener (re)connected").await;
+                super::health_sync::resync(&app.registry, &app.proxy.health).await;
                 drop(app);
                 listen(&weak, &registry, listener).await;
                 let Some(app) = weak.upgrade() else { return };
                 app.cluster.listening.store(false, Ordering::Relaxed);
                 app.cluster.reconnects.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(names::CLUSTER_LISTENER_RECONNECTS_TOTAL).increment(1);
                 tracing::warn!("change listener connection lost; polling until it is back");
                 had_listener = false;
                 continue;
@@ -212,12 +222,15 @@ async fn watch(weak: Weak<App>, registry: Registry) {
         if poll_once(&weak, &registry, "fallback poll").await.is_none() {
             return;
         }
+        // No health notices either: merge the shared health rows at the same pace.
+        let Some(app) = weak.upgrade() else { return };
+        super::health_sync::resync(&registry, &app.proxy.health).await;
     }
 }
 
 /// Serves notices until the connection is lost (or the app is gone).
 async fn listen(weak: &Weak<App>, registry: &Registry, mut listener: ChangeListener) {
-    let (tx, mut rx) = mpsc::channel::<Result<Option<ChangeNotice>, RegistryError>>(256);
+    let (tx, mut rx) = mpsc::channel::<Result<Option<Notice>, RegistryError>>(256);
     // The reader owns the listener, so nothing cancels a receive half-way.
     let reader = tokio::spawn(async move {
         loop {
@@ -236,15 +249,20 @@ async fn listen(weak: &Weak<App>, registry: &Registry, mut listener: ChangeListe
                 if poll_once(weak, registry, "safety check").await.is_none() {
                     break;
                 }
+                let Some(app) = weak.upgrade() else { break };
+                super::health_sync::resync(registry, &app.proxy.health).await;
                 continue;
             }
         };
-        let mut notices = Vec::new();
+        let mut notices: Vec<ChangeNotice> = Vec::new();
+        let mut health: Vec<HealthNotice> = Vec::new();
         let mut lost = false;
         let mut next = first;
         loop {
             match next {
-                Some(Ok(Some(n))) => notices.push(n),
+                Some(Ok(Some(Notice::Config(n)))) => notices.push(n),
+                Some(Ok(Some(Notice::Health(n)))) => health.push(n),
+                Some(Ok(Some(_))) => {}
                 Some(Ok(None)) => lost = true,
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "change listener failed");
@@ -261,6 +279,9 @@ async fn listen(weak: &Weak<App>, registry: &Registry, mut listener: ChangeListe
             }
         }
         let Some(app) = weak.upgrade() else { break };
+        if !health.is_empty() {
+            super::health_sync::received(registry, &app.proxy.health, &health).await;
+        }
         match plan(app.cluster.serving(), &notices) {
             Catchup::Nothing => {}
             Catchup::Keys(v) => match app.reload_keys().await {

@@ -4,6 +4,8 @@
 //! - [`catalog`]: the config file's accounts, pools and routes synced into the
 //!   registry, and the routing snapshot built from the registry;
 //! - [`persist`]: account health restored at start-up and written back on change;
+//! - [`health_sync`]: account health shared between instances (PostgreSQL): transitions
+//!   written with compare-and-set, merged from notices, the half-open probe lease;
 //! - [`prune`]: retention of idempotency records and usage events;
 //! - [`admin`]: `/api/*` handed to `rook-admin`, with the live gateway behind its
 //!   `Runtime` trait;
@@ -19,6 +21,7 @@
 pub(crate) mod admin;
 pub mod catalog;
 pub(crate) mod cluster;
+pub(crate) mod health_sync;
 pub(crate) mod identity;
 pub(crate) mod keys;
 pub(crate) mod persist;

@@ -1,18 +1,33 @@
 //! Health persistence: account health is restored from the registry at start-up
 //! and written back whenever it changes (and at shutdown), so a restart keeps
 //! cooled accounts cooled.
+//!
+//! SQLite (one instance): every account's health is written, at most once a second
+//! while something changed, and at shutdown. PostgreSQL (any number of instances):
+//! only the transitions this instance made are written, each as it happens, with a
+//! compare-and-set, and shutdown writes only what is still queued, so it never
+//! overwrites another instance's newer state (see [`super::health_sync`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rook_registry::{HealthRecord, HealthStatus, Registry};
+use rook_registry::{Backend, HealthRecord, HealthStatus, Registry};
 
 use crate::now_ms;
 use crate::proxy::health::{AccountHealth, Health, Status};
 use crate::proxy::snapshot::Snapshot;
 
-/// Restores account health from the registry.
-pub(crate) async fn restore_health(registry: &Registry, health: &Health, snapshot: &Snapshot) {
+/// Restores account health from the registry; on PostgreSQL turns sharing on (as
+/// `instance_id`) and merges the shared rows instead.
+pub(crate) async fn restore_health(
+    registry: &Registry,
+    health: &Arc<Health>,
+    snapshot: &Snapshot,
+    instance_id: &str,
+) {
+    if super::health_sync::start(registry, health, instance_id).await {
+        return;
+    }
     let records = match registry.load_health().await {
         Ok(r) => r,
         Err(e) => {
@@ -54,8 +69,13 @@ fn to_record(h: &AccountHealth, now: i64) -> HealthRecord {
     }
 }
 
-/// Writes every account's health to the registry; a failure is logged.
+/// Writes every account's health to the registry (PostgreSQL: only this instance's
+/// queued transitions); a failure is logged.
 pub(crate) async fn persist_health(registry: &Registry, health: &Health) {
+    if registry.backend() == Backend::Postgres {
+        super::health_sync::flush(registry, health).await;
+        return;
+    }
     if let Err(e) = try_persist(registry, health).await {
         tracing::warn!(error = %e, "could not persist account health");
     }
@@ -87,6 +107,10 @@ async fn try_persist(
 /// `health` is alive. While writes keep failing (the database is down, or its file
 /// was removed) the failure is logged once, and again when writes succeed.
 pub(crate) fn spawn_health_persister(registry: Registry, health: &Arc<Health>) {
+    if registry.backend() == Backend::Postgres {
+        // health_sync writes transitions as they happen.
+        return;
+    }
     let weak = Arc::downgrade(health);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));

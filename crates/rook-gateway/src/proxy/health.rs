@@ -3,11 +3,13 @@
 //! The breaker (from `rook-resilience`) decides availability on the hot path; this
 //! module adds the per-account facts shown by `/api/health/accounts`, `/api/status`
 //! and the metrics (last error class, whether the account has seen traffic), and
-//! converts state to and from the registry so a restart keeps accounts cooled.
+//! converts state to and from the registry so a restart keeps accounts cooled. On
+//! PostgreSQL, [`Health::enable_sharing`] makes every transition this instance's
+//! breakers make go to an outbox (see [`super::health_share`]) for other instances.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::now_ms;
@@ -16,6 +18,8 @@ use rook_protocol::ErrorClass;
 use rook_resilience::{
     Admission, Breaker, BreakerConfig, CircuitState, KeySnapshot, OpenReason, PersistedKey,
 };
+
+use super::health_share::{transition, Sharing, Transition};
 
 /// An account id as the breaker knows it.
 pub(crate) type Key = Arc<str>;
@@ -78,6 +82,12 @@ pub(crate) struct AccountHealth {
     pub(crate) cooldown_until_ms: Option<i64>,
     /// Class of the last failure.
     pub(crate) last_error_class: Option<ErrorClass>,
+    /// When the cooldown ends (or ended, if half-open); `None` if closed.
+    pub(crate) open_until: Option<Instant>,
+    /// Half-open or open with a probe out.
+    pub(crate) probe_in_flight: bool,
+    /// Breaker state.
+    pub(crate) state: CircuitState,
 }
 
 /// Per-account health. Cheap to share (`Arc` inside).
@@ -86,6 +96,7 @@ pub(crate) struct Health {
     breaker: Breaker<Key>,
     info: Mutex<HashMap<Key, Info>>,
     dirty: AtomicBool,
+    sharing: OnceLock<Arc<Sharing>>,
 }
 
 /// A permission to send one attempt to an account.
@@ -101,7 +112,61 @@ impl Health {
             breaker: Breaker::with_parts(config, Arc::new(rook_resilience::SystemClock), observer)?,
             info: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
+            sharing: OnceLock::new(),
         })
+    }
+
+    /// Shares transitions with other instances from now on (PostgreSQL); the first
+    /// call wins.
+    pub(crate) fn enable_sharing(&self, sharing: Arc<Sharing>) -> Arc<Sharing> {
+        self.sharing.get_or_init(|| sharing).clone()
+    }
+
+    /// The sharing state, when enabled.
+    pub(crate) fn sharing(&self) -> Option<&Arc<Sharing>> {
+        self.sharing.get()
+    }
+
+    pub(super) fn breaker(&self) -> &Breaker<Key> {
+        &self.breaker
+    }
+
+    pub(super) fn set_class(&self, id: &Key, class: Option<ErrorClass>) {
+        if let Some(i) = self.info().get_mut(id) {
+            i.seen = true;
+            if class.is_some() {
+                i.last_error_class = class;
+            }
+        }
+    }
+
+    /// The state before an outcome, when transitions are shared.
+    fn before(&self, id: &Key) -> Option<Option<KeySnapshot<Key>>> {
+        self.sharing.get().map(|_| self.breaker.state(id))
+    }
+
+    /// Queues the transition between `before` and now, if any.
+    fn shared(
+        &self,
+        id: &Key,
+        before: Option<Option<KeySnapshot<Key>>>,
+        class: Option<ErrorClass>,
+    ) {
+        let (Some(sharing), Some(before)) = (self.sharing.get(), before) else {
+            return;
+        };
+        let was_closed = before
+            .as_ref()
+            .is_none_or(|b| b.state == CircuitState::Closed);
+        if class.is_none() && was_closed {
+            return; // a success of a closed account changes nothing shared
+        }
+        let Some(after) = self.breaker.state(id) else {
+            return;
+        };
+        if let Some(t) = transition(before.as_ref(), &after, class, now_ms()) {
+            sharing.push(id.clone(), t);
+        }
     }
 
     fn info(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Info>> {
@@ -169,7 +234,9 @@ impl Health {
     /// The attempt succeeded (or failed through the caller's fault).
     pub(crate) fn success(&self, permit: Permit) {
         let id = permit.key().clone();
+        let before = self.before(&id);
         permit.success();
+        self.shared(&id, before, None);
         self.note(&id, None);
     }
 
@@ -177,29 +244,40 @@ impl Health {
     /// retry-after, which opens the account for that long.
     pub(crate) fn failure(&self, permit: Permit, class: ErrorClass, hint: Option<Duration>) {
         let id = permit.key().clone();
+        let before = self.before(&id);
         match hint {
             Some(h) => permit.failure_with_hint(h),
             None => permit.failure(),
         }
+        self.shared(&id, before, Some(class));
         self.note(&id, Some(class));
     }
 
     /// A failure after the permit was settled (a stream broken mid-way).
     pub(crate) fn late_failure(&self, id: &Key, class: ErrorClass) {
+        let before = self.before(id);
         self.breaker.record_failure(id);
+        self.shared(id, before, Some(class));
         self.note(id, Some(class));
     }
 
     /// Takes the account out of rotation for `duration` (bad key, no quota).
     pub(crate) fn trip(&self, permit: Permit, class: ErrorClass, duration: Duration) {
         let id = permit.key().clone();
+        let before = self.before(&id);
         permit.trip(duration);
+        self.shared(&id, before, Some(class));
         self.note(&id, Some(class));
     }
 
     /// Closes the account again (operator action).
     pub(crate) fn reset(&self, id: &Key) {
         self.breaker.reset(id);
+        if let Some(sharing) = self.sharing.get() {
+            if self.breaker.contains(id) {
+                sharing.push(id.clone(), Transition::Reset);
+            }
+        }
         self.note(id, None);
         self.mark_dirty();
     }
@@ -224,6 +302,9 @@ impl Health {
             cooldown_remaining: s.cooldown_remaining.filter(|d| !d.is_zero()),
             cooldown_until_ms,
             last_error_class: info.and_then(|i| i.last_error_class),
+            open_until: s.open_until,
+            probe_in_flight: s.probe_in_flight,
+            state: s.state,
             id: s.key,
         }
     }

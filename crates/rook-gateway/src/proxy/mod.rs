@@ -13,6 +13,7 @@ pub(crate) mod exhaustion;
 pub(crate) mod gauges;
 pub(crate) mod headers;
 pub(crate) mod health;
+pub(crate) mod health_share;
 pub(crate) mod limits;
 pub(crate) mod outcome;
 pub(crate) mod panic;

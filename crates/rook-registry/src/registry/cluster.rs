@@ -6,7 +6,7 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::Row as _;
 
 use super::{finish_tx, Db, Registry};
-use crate::cluster::{parse_notice, ChangeNotice, ConfigVersion, InstanceRecord, CHANGES_CHANNEL};
+use crate::cluster::{parse_any, ConfigVersion, InstanceRecord, Notice, CHANGES_CHANNEL};
 use crate::error::{RegistryError, Result};
 
 /// How long the listener waits for its connection.
@@ -155,15 +155,16 @@ impl std::fmt::Debug for ChangeListener {
 }
 
 impl ChangeListener {
-    /// The next notice for this schema. `Ok(None)`: the connection was lost (notices
-    /// may have been missed: reload everything, then make a new listener); an error:
-    /// the same, and the connection is gone.
-    pub async fn next(&mut self) -> Result<Option<ChangeNotice>> {
+    /// The next notice for this schema (a config change or a shared health
+    /// transition). `Ok(None)`: the connection was lost (notices may have been missed:
+    /// reload everything, then make a new listener); an error: the same, and the
+    /// connection is gone.
+    pub async fn next(&mut self) -> Result<Option<Notice>> {
         loop {
             match self.listener.try_recv().await? {
                 None => return Ok(None),
                 Some(n) => {
-                    if let Some(notice) = parse_notice(n.payload(), &self.schema) {
+                    if let Some(notice) = parse_any(n.payload(), &self.schema) {
                         return Ok(Some(notice));
                     }
                 }
