@@ -5,9 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use rook_test_support::cluster::{postgres_url, TempDatabase};
+use rook_test_support::tcp_proxy::{Mode, TcpProxy};
 use rook_test_support::{http, FakeUpstream, RookServer, TestResponse};
 use serde_json::{json, Value};
 
@@ -123,7 +124,7 @@ async fn a_route_limit_holds_across_three_instances() {
     let Some(admin_url) = postgres_url() else {
         return;
     };
-    let db = TempDatabase::create(&admin_url);
+    let db = TempDatabase::create(&admin_url, "limits").unwrap();
     let up = FakeUpstream::start().await;
     let extra = "[rate_limits]\nroute_requests_per_minute = 20\n";
     let servers = start_three(&up, &db.url(), extra).await;
@@ -148,7 +149,7 @@ async fn key_and_account_limits_hold_across_three_instances() {
     let Some(admin_url) = postgres_url() else {
         return;
     };
-    let db = TempDatabase::create(&admin_url);
+    let db = TempDatabase::create(&admin_url, "limits").unwrap();
     let up = FakeUpstream::start().await;
     let extra = format!(
         r#"
@@ -225,13 +226,16 @@ async fn an_unreachable_database_falls_back_to_per_instance_limits() {
     let Some(admin_url) = postgres_url() else {
         return;
     };
-    let db = TempDatabase::create(&admin_url);
-    let proxy = CutProxy::start(&db.url()).await;
+    let db = TempDatabase::create(&admin_url, "limits").unwrap();
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap())
+        .await
+        .unwrap();
+    let via_proxy = db.url_at(&proxy.addr().to_string());
     let up = FakeUpstream::start().await;
     let extra = "[rate_limits]\nroute_requests_per_minute = 20\n";
-    let servers = start_three(&up, &proxy.url, extra).await;
+    let servers = start_three(&up, &via_proxy, extra).await;
     wait_for_window(Duration::from_secs(30)).await;
-    proxy.cut();
+    proxy.set(Mode::Refuse);
     // the first lease of each instance fails (within 2 s), then they decide alone
     for s in &servers {
         let _ = call(s, TOKEN, "m").await;
@@ -250,129 +254,17 @@ async fn an_unreachable_database_falls_back_to_per_instance_limits() {
     assert!(servers[0]
         .logs()
         .contains("enforcing per-instance limits until it is back"));
-}
-
-/// A TCP proxy in front of PostgreSQL that can cut every connection and refuse new
-/// ones (a database outage as the instances see it).
-struct CutProxy {
-    url: String,
-    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl CutProxy {
-    async fn start(db_url: &str) -> CutProxy {
-        use std::sync::atomic::Ordering;
-        let (scheme_user, rest) = match db_url.rsplit_once('@') {
-            Some((user, rest)) => (format!("{user}@"), rest),
-            None => {
-                let (scheme, rest) = db_url.split_once("://").unwrap();
-                (format!("{scheme}://"), rest)
-            }
-        };
-        let (host_port, path) = rest.split_once('/').unwrap();
-        let target = host_port.to_string();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (c2, k2) = (cut.clone(), conns.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if c2.load(Ordering::SeqCst) {
-                    continue; // dropped: connection reset
-                }
-                let target = target.clone();
-                let task = tokio::spawn(async move {
-                    if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                    }
-                });
-                k2.lock().unwrap().push(task);
-            }
-        });
-        CutProxy {
-            url: format!("{scheme_user}127.0.0.1:{port}/{path}"),
-            cut,
-            conns,
-        }
-    }
-
-    fn cut(&self) {
-        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
-        for task in self.conns.lock().unwrap().drain(..) {
-            task.abort();
-        }
-    }
-}
-
-/// `ROOK_TEST_POSTGRES_URL`, or `None` (printing why) outside CI; a failure in CI.
-fn postgres_url() -> Option<String> {
-    match std::env::var("ROOK_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "ROOK_TEST_POSTGRES_URL must be set in CI"
-            );
-            eprintln!("skipped: ROOK_TEST_POSTGRES_URL not set");
-            None
-        }
-    }
-}
-
-/// A fresh database for one test, dropped on drop.
-struct TempDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl TempDatabase {
-    fn create(admin_url: &str) -> TempDatabase {
-        let name = format!("rook_cluster_limits_{:x}", fastrand_u64());
-        psql(admin_url, &format!("CREATE DATABASE {name}"));
-        TempDatabase {
-            admin_url: admin_url.to_string(),
-            name,
-        }
-    }
-
-    fn url(&self) -> String {
-        let base = self.admin_url.rsplit_once('/').map(|(b, _)| b).unwrap();
-        format!("{base}/{}", self.name)
-    }
-}
-
-impl Drop for TempDatabase {
-    fn drop(&mut self) {
-        psql(
-            &self.admin_url,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .unwrap();
+    let auth = format!("Bearer {ADMIN}");
+    let metrics = http::get(&servers[0].url("/api/metrics"), &[("authorization", &auth)])
+        .await
+        .unwrap()
+        .text();
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        metrics.contains("rook_rate_limit_lease_fallback 1"),
+        "{metrics}"
     );
-}
-
-fn fastrand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
+    assert!(
+        metrics.contains("rook_rate_limit_lease_fallbacks_total 1"),
+        "{metrics}"
     );
-    h.finish()
 }

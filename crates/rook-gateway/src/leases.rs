@@ -25,6 +25,7 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use rook_observability::names;
 use rook_registry::{Backend, Registry};
 use rook_resilience::lease::{LeaseTable, LeaseWant, Take};
 use rook_resilience::{KeyedLimiter, RateLimits, Reservation};
@@ -203,6 +204,7 @@ async fn lease_task(limits: Weak<SharedLimits>, registry: Registry) {
                 Ok(granted) => {
                     if table.is_fallback() {
                         tracing::info!("leasing rate limits from the database again");
+                        metrics::gauge!(names::RATE_LIMIT_LEASE_FALLBACK).set(0.0);
                     }
                     tracing::debug!(
                         key = %want.key,
@@ -216,6 +218,8 @@ async fn lease_task(limits: Weak<SharedLimits>, registry: Registry) {
                 }
                 Err(reason) => {
                     if !table.is_fallback() {
+                        metrics::gauge!(names::RATE_LIMIT_LEASE_FALLBACK).set(1.0);
+                        metrics::counter!(names::RATE_LIMIT_LEASE_FALLBACKS_TOTAL).increment(1);
                         tracing::warn!(
                             error = %reason,
                             "cannot lease rate limits from the database; enforcing per-instance limits until it is back"

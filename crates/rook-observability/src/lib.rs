@@ -95,6 +95,10 @@ pub mod names {
     pub const CONFIG_VERSION_SERVED: &str = "rook_config_version_served";
     /// Counter.
     pub const CLUSTER_LISTENER_RECONNECTS_TOTAL: &str = "rook_cluster_listener_reconnects_total";
+    /// Gauge: 1 while shared rate limits fall back to per-instance limits.
+    pub const RATE_LIMIT_LEASE_FALLBACK: &str = "rook_rate_limit_lease_fallback";
+    /// Counter: times shared rate limits fell back to per-instance limits.
+    pub const RATE_LIMIT_LEASE_FALLBACKS_TOTAL: &str = "rook_rate_limit_lease_fallbacks_total";
 }
 
 /// The `reason` label values of `rook_client_key_rejections_total`.
@@ -312,6 +316,18 @@ pub const METRICS: &[MetricDef] = &[
         kind: Kind::Counter,
         labels: &[],
         help: "Times the PostgreSQL change listener connection was lost (the instance polls, then listens again and reloads everything).",
+    },
+    MetricDef {
+        name: names::RATE_LIMIT_LEASE_FALLBACK,
+        kind: Kind::Gauge,
+        labels: &[],
+        help: "1 while this instance enforces per-instance rate limits because slices of the shared limits cannot be leased from the database, else 0.",
+    },
+    MetricDef {
+        name: names::RATE_LIMIT_LEASE_FALLBACKS_TOTAL,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Times this instance's shared rate limits fell back to per-instance limits (the database could not be reached within 2 s).",
     },
 ];
 
