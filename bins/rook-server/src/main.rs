@@ -117,7 +117,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = runtime.block_on(rook_gateway::run(
+    let result = runtime.block_on(rook_gateway::run_reloadable(
+        opts,
         config,
         Some(metrics),
         rook_gateway::shutdown_signal(),

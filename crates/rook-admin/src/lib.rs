@@ -117,6 +117,14 @@
 //! Declared keys and the `default` key of `[inbound_auth]` are read-only (409
 //! `read_only`). Changes are audited with `entity_type: client_key`.
 //!
+//! **Configuration reload**: `POST /api/config/reload` (no body; the same as SIGHUP)
+//! re-reads the configuration file and `ROOK_*` environment, validates them, and applies
+//! the live parts at once: 200 `{"result":"applied"|"unchanged","source","applied":[…],
+//! "restart_required":[…],"problems":[]}` (top-level keys). An invalid file changes
+//! nothing: 422 `invalid_configuration` with `problems` (every one) beside `error`; a
+//! failure to apply (the database) is 500 `reload_failed`. Audited with actor `admin`
+//! (`signal` for SIGHUP), action `reload`, `entity_type: config`.
+//!
 //! **Audit**: `GET /api/audit/events?limit=50&before=<id>` answers
 //! `{"events":[{"id","ts_ms","ts","request_id","client_addr","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,
 //! newest first; `limit` is 1..=500 (default 50); pass `next_before` as `before` for the
@@ -138,6 +146,7 @@
 
 mod body;
 mod cluster;
+mod config_reload;
 mod entities;
 mod error;
 mod keys;
@@ -145,6 +154,7 @@ mod openapi;
 mod reports;
 
 pub use cluster::ClusterView;
+pub use config_reload::{ConfigReloadReport, ReloadResult, ReloadTrigger};
 pub use keys::{
     client_key_view, client_key_with_usage, default_key_view, slug as key_id_from_name,
 };
@@ -225,6 +235,13 @@ pub trait Runtime: Send + Sync {
     /// Reloads the client keys after a change (default: a full [`Runtime::reload`]).
     fn reload_keys(&self) -> BoxFuture<'_, Result<(), String>> {
         self.reload()
+    }
+    /// Re-reads the configuration file and environment and applies what can change
+    /// live (`POST /api/config/reload`, SIGHUP). `None`: this runtime has no
+    /// configuration source to re-read (the default).
+    fn reload_config(&self, trigger: ReloadTrigger) -> BoxFuture<'_, Option<ConfigReloadReport>> {
+        let _ = trigger;
+        Box::pin(async { None })
     }
 }
 
@@ -501,6 +518,9 @@ impl Admin {
             ("POST", "/api/keys/{id}/rotate") => self.rotate_key(req, param).await?,
             ("GET", "/api/usage") => self.usage(req).await?,
             ("GET", "/api/audit/events") => self.audit_events(req).await?,
+            ("POST", "/api/config/reload") => {
+                config_reload::handle(self.runtime.as_ref(), req).await
+            }
             (method, path) => {
                 return Err(ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -675,6 +695,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/keys/{id}/rotate"),
     ("GET", "/api/usage"),
     ("GET", "/api/audit/events"),
+    ("POST", "/api/config/reload"),
 ];
 
 /// The [`ROUTES`] template a path belongs to (any method), e.g.
