@@ -325,7 +325,8 @@ mod tests {
         for (prefix, live, restart) in cases {
             let next = config(&format!("{prefix}{BASE}"));
             let (l, r) = plan(&base, &next);
-            assert_eq!((&l[..], &r[..]), (*live, *restart), "{prefix}");
+            assert_eq!(l, live.to_vec(), "{prefix}");
+            assert_eq!(r, restart.to_vec(), "{prefix}");
         }
         let more_routes = config(&format!(
             "{BASE}\n[[routes]]\nmodel = \"n\"\npool = \"p\"\n"
