@@ -30,6 +30,16 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::common::CliError;
 
+/// `--version`: the package version, the git commit and the build date (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ROOK_GIT_COMMIT"),
+    ", built ",
+    env!("ROOK_BUILD_DATE"),
+    ")"
+);
+
 const MAIN_AFTER_HELP: &str = "\
 Examples:
   rook-cli doctor --config /etc/rook/config.toml
@@ -41,7 +51,7 @@ Exit codes: 0 success; 1 `doctor --strict` found warnings; 2 failure.";
 /// The Rook command-line tool: doctor, usage reports, configuration and
 /// registry management.
 #[derive(Debug, Parser)]
-#[command(name = "rook-cli", version, after_help = MAIN_AFTER_HELP)]
+#[command(name = "rook-cli", version = VERSION, after_help = MAIN_AFTER_HELP)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,

@@ -12,11 +12,21 @@ use clap::Parser;
 use rook_gateway::rook_config::{self, LoadOptions, LogFormat, Overrides};
 use rook_gateway::rook_observability;
 
+/// `--version`: the package version, the git commit and the build date (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ROOK_GIT_COMMIT"),
+    ", built ",
+    env!("ROOK_BUILD_DATE"),
+    ")"
+);
+
 /// The Rook LLM gateway: an OpenAI-compatible API in front of many provider accounts.
 #[derive(Debug, Parser)]
 #[command(
     name = "rook-server",
-    version,
+    version = VERSION,
     after_help = "Examples:\n  rook-server --config /etc/rook/config.toml\n  ROOK_PORT=8080 rook-server --config rook.toml --log-format json\n\n\
                   Exit codes: 0 clean shutdown, 1 runtime failure, 2 invalid or unsafe configuration."
 )]
