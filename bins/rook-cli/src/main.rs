@@ -3,7 +3,8 @@
 //! Argument parsing and composition only: `doctor` (pre-flight checks),
 //! `usage report` (reads the registry directly), `config export|validate`,
 //! `accounts|pools|routes list|add|remove|set`, `keys create|list|show|revoke|rotate`
-//! (registry or admin API), `secrets rotate-master` and `db migrate|backup`. See
+//! (registry or admin API), `secrets rotate-master`, `db migrate|backup` and
+//! `completions SHELL` (and the man page, `man`). See
 //! `docs/cli.md`.
 //!
 //! Exit codes: 0 success, 1 `doctor --strict` found warnings, 2 any failure
@@ -14,6 +15,7 @@
 mod admin_client;
 mod admin_token;
 mod common;
+mod completions;
 mod config_cmd;
 mod db;
 mod doctor;
@@ -111,7 +113,22 @@ enum Command {
         after_help = "Example:\n  rook-cli db migrate --config /etc/rook/config.toml"
     )]
     Db(DbCommand),
+    /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page (roff) of rook-cli.
+    #[command(hide = true)]
+    Man,
 }
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  rook-cli completions bash > /etc/bash_completion.d/rook-cli
+  rook-cli completions zsh > \"${fpath[1]}/_rook-cli\"
+  rook-cli completions fish > ~/.config/fish/completions/rook-cli.fish";
 
 #[derive(Debug, Subcommand)]
 enum UsageCommand {
@@ -206,5 +223,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Keys(args) => keys_cmd::run(g, args).await.map(|()| 0),
         Command::Db(DbCommand::Migrate) => db::migrate(g).await.map(|()| 0),
         Command::Db(DbCommand::Backup { path }) => db::backup(g, &path).await.map(|()| 0),
+        Command::Completions { shell } => {
+            completions::completions::<Cli>(shell, "rook-cli").map(|()| 0)
+        }
+        Command::Man => completions::man::<Cli>().map(|()| 0),
     }
 }

@@ -49,10 +49,44 @@ struct Args {
     /// Log filter, e.g. `info` or `rook_gateway=debug,info` (overrides `log_level`).
     #[arg(long)]
     log_level: Option<String>,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    man: bool,
+}
+
+/// `--completions SHELL` / `--man`: generated from the definitions above.
+fn print_generated(args: &Args) -> Option<ExitCode> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut out = Vec::new();
+    if let Some(shell) = args.completions {
+        clap_complete::generate(shell, &mut Args::command(), "rook-server", &mut out);
+    } else if args.man {
+        if let Err(e) = clap_mangen::Man::new(Args::command()).render(&mut out) {
+            eprintln!("rook-server: rendering the man page: {e}");
+            return Some(ExitCode::from(1));
+        }
+    } else {
+        return None;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(&out).and_then(|()| stdout.flush()) {
+        Ok(()) => Some(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("rook-server: {e}");
+            Some(ExitCode::from(1))
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(code) = print_generated(&args) {
+        return code;
+    }
     let opts = LoadOptions {
         config_path: args.config,
         overrides: Overrides {
