@@ -6,6 +6,8 @@
 //! - `bench`: builds the release server and runs the shared load harness
 //!   (`../shared/bench`) with Rook beside the direct mock; see `docs/performance.md`.
 //! - `release`: a release build of both binaries, with their sizes.
+//! - `dist`: release builds of both binaries, their shell completions (bash, zsh,
+//!   fish) and man pages, a CycloneDX SBOM, a manifest and `SHA256SUMS` in `target/dist/`.
 //! - `install-check`: `cargo install --path` of both binaries into a temporary root,
 //!   then `--version` and `rook-cli doctor` run from there (part of `ci`).
 //! - `demo`: runs `rook-server` (examples/quickstart.toml) in front of the bundled
@@ -20,8 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench_keys;
+mod dist;
 mod fuzz;
 mod install_check;
+mod sbom;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
         "release" => release(),
         "demo" => demo(),
         "fuzz" => fuzz::fuzz(&args[1..]),
+        "dist" => dist::dist(&args[1..]),
         "install-check" => install_check::install_check(args.iter().any(|a| a == "--release")),
         _ => {
             println!(
@@ -43,6 +48,8 @@ fn main() -> ExitCode {
                  OpenAI-protocol vs an Anthropic-protocol account (the translation's cost); --keys: one\n           \
                  inbound token vs 200 client keys with scopes, budgets and limits (the key lookup's cost)\n  \
                  release  release build of rook-server and rook-cli\n  \
+                 dist     release builds, completions, man pages, SBOM, manifest and SHA256SUMS in\n           \
+                 target/dist/ (--debug: from debug builds, to check the task quickly)\n  \
                  install-check  cargo install both binaries into target/install-check (--debug, reusing\n           \
                  the build; --release for an optimised one) and run --version and rook-cli doctor\n  \
                  demo     run rook-server with examples/quickstart.toml in front of the bundled fake upstream\n  \
