@@ -3,12 +3,16 @@
 //! Loads the layered configuration (defaults < file < `ROOK_*` environment <
 //! flags), refuses to start on an invalid or unsafe configuration (exit code 2),
 //! serves until SIGTERM or Ctrl-C, then drains in-flight requests and streams.
+//! SIGHUP reloads the configuration (see `docs/operations.md`). `--health-check`
+//! probes a running server; `--completions SHELL` and `--man` print generated files.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+mod probe;
 use rook_gateway::rook_config::{self, LoadOptions, LogFormat, Overrides};
 use rook_gateway::rook_observability;
 
@@ -55,6 +59,11 @@ struct Args {
     /// Print the man page (roff) and exit.
     #[arg(long, exclusive = true)]
     man: bool,
+    /// Check that the server this configuration describes is live on this machine
+    /// (`GET /api/health/live` on the bind address, loopback for 0.0.0.0/::), then
+    /// exit: 0 live, 1 not (for container HEALTHCHECKs without curl).
+    #[arg(long)]
+    health_check: bool,
 }
 
 /// `--completions SHELL` / `--man`: generated from the definitions above.
@@ -87,6 +96,7 @@ fn main() -> ExitCode {
     if let Some(code) = print_generated(&args) {
         return code;
     }
+    let health_check = args.health_check;
     let opts = LoadOptions {
         config_path: args.config,
         overrides: Overrides {
@@ -113,6 +123,18 @@ fn main() -> ExitCode {
         }
     };
     let config = loaded.config;
+    if health_check {
+        let result = probe::target(&config)
+            .ok_or_else(|| format!("cannot resolve {}", config.listen_address()))
+            .and_then(probe::check);
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rook-server: not live: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let format = match config.log_format {
         LogFormat::Json => rook_observability::LogFormat::Json,
         _ => rook_observability::LogFormat::Text,
