@@ -246,10 +246,11 @@ async fn the_endpoint_reports_changes_restarts_and_problems() {
     assert_eq!(same.status, 200, "{}", same.text());
     assert_eq!(same.json()["result"], "unchanged");
 
-    // Routes and the log level live, the database URL at the next restart.
+    // Routes, prices and the log level live, the database URL at the next restart.
     let v2 = second(&server, &a, &b, port)
         .replace("rook.db", "other.db")
-        .replace("[inbound_auth]", "log_level = \"warn\"\n\n[inbound_auth]");
+        .replace("[inbound_auth]", "log_level = \"warn\"\n\n[inbound_auth]")
+        + "\n[pricing.\"new-model\"]\ninput_usd_per_million = 1000000.0\noutput_usd_per_million = 0.0\n";
     std::fs::write(server.config_path(), v2).unwrap();
     let resp = admin_reload(&server).await;
     assert_eq!(resp.status, 200, "{}", resp.text());
@@ -257,7 +258,7 @@ async fn the_endpoint_reports_changes_restarts_and_problems() {
     assert_eq!(body["result"], "applied");
     assert_eq!(
         body["applied"],
-        json!(["accounts", "log_level", "pools", "routes"])
+        json!(["accounts", "log_level", "pools", "pricing", "routes"])
     );
     assert_eq!(body["restart_required"], json!(["database_url"]));
     assert_eq!(body["problems"], json!([]));
@@ -267,6 +268,26 @@ async fn the_endpoint_reports_changes_restarts_and_problems() {
     );
     assert_eq!(call(&server, "new-model").await.status, 200);
     assert_eq!(call(&server, "old-model").await.status, 404);
+    // The new price table costs the request (one US dollar per prompt token).
+    let mut cost = 0.0;
+    for _ in 0..100 {
+        let usage = server
+            .admin_get("/api/usage?group_by=model")
+            .await
+            .unwrap()
+            .json();
+        let group = usage["groups"]["model"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["key"] == "new-model").cloned());
+        if let Some(g) = group {
+            cost = g["cost_usd"].as_f64().unwrap_or(0.0);
+            if cost > 0.0 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cost >= 1.0, "new-model cost {cost}");
     // The warn filter is in force: the next reload's info line is not written (unless
     // RUST_LOG, which takes precedence, is set for this test run).
     let infos = |logs: &str| logs.matches("configuration reloaded").count();

@@ -358,7 +358,7 @@ fn paths() -> Value {
                 "operationId": "reloadConfig",
                 "tags": ["config"],
                 "summary": "Re-read the configuration file and environment and apply what can change live",
-                "description": "Same as SIGHUP. Accounts, pools, routes and `log_level` apply at once (requests and streams already running finish on the routing they started with); other changed keys are listed in `restart_required` and keep their running values. An invalid file changes nothing (422 with every problem). Audited (`entity_type: config`).",
+                "description": "Same as SIGHUP. Accounts, pools, routes, `pricing` and `log_level` apply at once (requests and streams already running finish on the routing they started with); other changed keys are listed in `restart_required` and keep their running values. An invalid file changes nothing (422 with every problem). Audited (`entity_type: config`).",
                 "responses": responses(
                     json!({
                         "200": ok("Applied (or nothing changed).", "ConfigReload"),

@@ -48,7 +48,8 @@ enum Msg {
 pub(crate) struct UsageSink {
     tx: Option<mpsc::Sender<Msg>>,
     task: Mutex<Option<JoinHandle<()>>>,
-    pricing: BTreeMap<String, ModelPrice>,
+    /// The price table (`[pricing]`), replaced by a configuration reload.
+    pricing: arc_swap::ArcSwap<BTreeMap<String, ModelPrice>>,
     /// Events dropped since the queue last accepted one (logged once per episode).
     dropping: AtomicU64,
     journal: Option<Arc<Journal>>,
@@ -63,6 +64,7 @@ impl UsageSink {
         pricing: BTreeMap<String, ModelPrice>,
         journal: Option<Arc<Journal>>,
     ) -> Self {
+        let pricing = arc_swap::ArcSwap::from_pointee(pricing);
         if !cfg.enabled {
             return UsageSink {
                 tx: None,
@@ -100,7 +102,12 @@ impl UsageSink {
             completion_tokens: Some(u.completion_tokens),
             ..UsageEvent::default()
         };
-        cost(&self.pricing, &probe)
+        cost(&self.pricing.load(), &probe)
+    }
+
+    /// Replaces the price table (events recorded from now on use it).
+    pub(crate) fn set_pricing(&self, pricing: BTreeMap<String, ModelPrice>) {
+        self.pricing.store(Arc::new(pricing));
     }
 
     /// Queues a usage event (and appends it to the journal: one `write`); never
@@ -110,7 +117,7 @@ impl UsageSink {
     pub(crate) fn record(&self, record: Record) {
         let Some(tx) = &self.tx else { return };
         let mut event = record.into_event();
-        event.cost_usd = cost(&self.pricing, &event);
+        event.cost_usd = cost(&self.pricing.load(), &event);
         match &self.journal {
             Some(j) => {
                 event.event_key = Some(j.next_key());

@@ -6,7 +6,8 @@
 //! by key ([`plan`]): the live keys ([`LIVE_KEYS`]) are applied — the declared accounts,
 //! pools and routes synced into the registry in one transaction and a new routing
 //! snapshot swapped in atomically (requests and streams already running keep the
-//! snapshot they started with), the log filter replaced — and every other changed key
+//! snapshot they started with), the price table and the log filter replaced — and
+//! every other changed key
 //! is reported as needing a restart, keeping its running value.
 //!
 //! Each reload counts in `rook_config_reloads_total{result}` and appends an audit event
@@ -24,7 +25,7 @@ use crate::app::App;
 use crate::control::catalog;
 
 /// Top-level configuration keys applied by a reload; every other key needs a restart.
-pub(crate) const LIVE_KEYS: &[&str] = &["accounts", "pools", "routes", "log_level"];
+pub(crate) const LIVE_KEYS: &[&str] = &["accounts", "pools", "routes", "log_level", "pricing"];
 
 /// What a reload re-reads, and the configuration it last applied.
 pub(crate) struct Reloader {
@@ -80,6 +81,7 @@ pub(crate) fn merge_live(running: &Config, next: &Config) -> Config {
     merged.pools = next.pools.clone();
     merged.routes = next.routes.clone();
     merged.log_level = next.log_level.clone();
+    merged.pricing = next.pricing.clone();
     merged
 }
 
@@ -150,6 +152,9 @@ async fn apply(app: &App, next: &Config, source: Option<String>) -> ConfigReload
         }
         let _ = app.reload().await;
         return report;
+    }
+    if live.iter().any(|k| k == "pricing") {
+        app.accounting.set_pricing(next.pricing.clone());
     }
     if live.iter().any(|k| k == "log_level") {
         match rook_observability::set_log_filter(&next.log_level) {
