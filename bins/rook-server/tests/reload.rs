@@ -141,7 +141,7 @@ async fn sighup_applies_routes_keeps_streams_and_refuses_invalid_files() {
 
     // A slow stream on the old route, running while the file changes.
     let pieces: Vec<String> = (0..6).map(|i| format!("piece{i} ")).collect();
-    a.push(Reply::stream(pieces.clone()).chunk_delay(Duration::from_millis(200)));
+    a.push(Reply::stream(pieces.clone()).chunk_delay(Duration::from_millis(300)));
     let auth = format!("Bearer {TOKEN}");
     let mut stream = http::post_json_stream(
         &server.url("/v1/chat/completions"),
@@ -162,6 +162,7 @@ async fn sighup_applies_routes_keeps_streams_and_refuses_invalid_files() {
     std::fs::write(server.config_path(), v2).unwrap();
     server.signal("HUP").unwrap();
     wait_reloads(&server, "applied", 1.0).await;
+    let reloaded_at = std::time::Instant::now();
     let logs = server.logs();
     assert!(logs.contains("needs a restart"), "{logs}");
     assert!(logs.contains("port"), "{logs}");
@@ -174,6 +175,11 @@ async fn sighup_applies_routes_keeps_streams_and_refuses_invalid_files() {
         assert!(text.contains(p.trim()), "{p} missing from {text}");
     }
     assert!(text.contains("data: [DONE]"), "{text}");
+    // It really was in flight across the reload.
+    assert!(
+        outcome.chunks.last().unwrap().at > reloaded_at,
+        "the stream ended before the reload was applied"
+    );
 
     // New routing: the added route serves through the added account, the removed
     // route is gone.
