@@ -122,7 +122,8 @@
 //! the live parts at once: 200 `{"result":"applied"|"unchanged","source","applied":[…],
 //! "restart_required":[…],"problems":[]}` (top-level keys). An invalid file changes
 //! nothing: 422 `invalid_configuration` with `problems` (every one) beside `error`; a
-//! failure to apply (the database) is 500 `reload_failed`. Audited with actor `admin`
+//! failure to apply (the database) is 500 `reload_failed`; a gateway embedded without
+//! a configuration source answers 409 `reload_unavailable`. Audited with actor `admin`
 //! (`signal` for SIGHUP), action `reload`, `entity_type: config`.
 //!
 //! **Audit**: `GET /api/audit/events?limit=50&before=<id>` answers
