@@ -6,6 +6,10 @@
 //! - `bench`: builds the release server and runs the shared load harness
 //!   (`../shared/bench`) with Rook beside the direct mock; see `docs/performance.md`.
 //! - `release`: a release build of both binaries, with their sizes.
+//! - `dist`: release builds of both binaries, their shell completions (bash, zsh,
+//!   fish) and man pages, a CycloneDX SBOM, a manifest and `SHA256SUMS` in `target/dist/`.
+//! - `install-check`: `cargo install --path` of both binaries into a temporary root,
+//!   then `--version` and `rook-cli doctor` run from there (part of `ci`).
 //! - `demo`: runs `rook-server` (examples/quickstart.toml) in front of the bundled
 //!   fake upstream, so Rook can be tried without a provider key.
 //! - `fuzz`: builds and runs the fuzz targets of `crates/rook-fuzz` for
@@ -18,7 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench_keys;
+mod dist;
 mod fuzz;
+mod install_check;
+mod sbom;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -29,6 +36,8 @@ fn main() -> ExitCode {
         "release" => release(),
         "demo" => demo(),
         "fuzz" => fuzz::fuzz(&args[1..]),
+        "dist" => dist::dist(&args[1..]),
+        "install-check" => install_check::install_check(args.iter().any(|a| a == "--release")),
         _ => {
             println!(
                 "usage: cargo xtask <task>\n\n\
@@ -39,6 +48,10 @@ fn main() -> ExitCode {
                  OpenAI-protocol vs an Anthropic-protocol account (the translation's cost); --keys: one\n           \
                  inbound token vs 200 client keys with scopes, budgets and limits (the key lookup's cost)\n  \
                  release  release build of rook-server and rook-cli\n  \
+                 dist     release builds, completions, man pages, SBOM, manifest and SHA256SUMS in\n           \
+                 target/dist/ (--debug: from debug builds, to check the task quickly)\n  \
+                 install-check  cargo install both binaries into target/install-check (--debug, reusing\n           \
+                 the build; --release for an optimised one) and run --version and rook-cli doctor\n  \
                  demo     run rook-server with examples/quickstart.toml in front of the bundled fake upstream\n  \
                  fuzz     build and run the fuzz targets (crates/rook-fuzz) for --minutes N (default 10),\n           \
                  --target NAME for one; failing inputs go to fuzz/corpus/<target>/ (docs/fuzzing.md)"
@@ -64,6 +77,14 @@ fn root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The target directory builds go to (`CARGO_TARGET_DIR`, else `target/`).
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root().join(p) })
+        .unwrap_or_else(|| root().join("target"))
 }
 
 fn cargo() -> Command {
@@ -126,6 +147,7 @@ fn ci() -> Result<(), String> {
             "ci",
         ]),
     )?;
+    install_check::install_check(false)?;
     run(
         "cargo test --doc",
         cargo().args(["test", "--workspace", "--doc", "--locked"]),

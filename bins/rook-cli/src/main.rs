@@ -3,7 +3,8 @@
 //! Argument parsing and composition only: `doctor` (pre-flight checks),
 //! `usage report` (reads the registry directly), `config export|validate`,
 //! `accounts|pools|routes list|add|remove|set`, `keys create|list|show|revoke|rotate`
-//! (registry or admin API), `secrets rotate-master` and `db migrate|backup`. See
+//! (registry or admin API), `secrets rotate-master`, `db migrate|backup` and
+//! `completions SHELL` (and the man page, `man`). See
 //! `docs/cli.md`.
 //!
 //! Exit codes: 0 success, 1 `doctor --strict` found warnings, 2 any failure
@@ -14,6 +15,7 @@
 mod admin_client;
 mod admin_token;
 mod common;
+mod completions;
 mod config_cmd;
 mod db;
 mod doctor;
@@ -31,6 +33,16 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::common::CliError;
 
+/// `--version`: the package version, the git commit and the build date (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ROOK_GIT_COMMIT"),
+    ", built ",
+    env!("ROOK_BUILD_DATE"),
+    ")"
+);
+
 const MAIN_AFTER_HELP: &str = "\
 Examples:
   rook-cli doctor --config /etc/rook/config.toml
@@ -42,7 +54,7 @@ Exit codes: 0 success; 1 `doctor --strict` found warnings; 2 failure.";
 /// The Rook command-line tool: doctor, usage reports, configuration and
 /// registry management.
 #[derive(Debug, Parser)]
-#[command(name = "rook-cli", version, after_help = MAIN_AFTER_HELP)]
+#[command(name = "rook-cli", version = VERSION, after_help = MAIN_AFTER_HELP)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -106,7 +118,22 @@ enum Command {
     /// usage and live requests; resets and enables/disables accounts.
     #[command(after_help = tui::TUI_HELP)]
     Tui(tui::TuiArgs),
+    /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Prints the man page (roff) of rook-cli.
+    #[command(hide = true)]
+    Man,
 }
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  rook-cli completions bash > /etc/bash_completion.d/rook-cli
+  rook-cli completions zsh > \"${fpath[1]}/_rook-cli\"
+  rook-cli completions fish > ~/.config/fish/completions/rook-cli.fish";
 
 #[derive(Debug, Subcommand)]
 enum UsageCommand {
@@ -202,5 +229,9 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Db(DbCommand::Migrate) => db::migrate(g).await.map(|()| 0),
         Command::Db(DbCommand::Backup { path }) => db::backup(g, &path).await.map(|()| 0),
         Command::Tui(args) => tui::run(g, &args).await.map(|()| 0),
+        Command::Completions { shell } => {
+            completions::completions::<Cli>(shell, "rook-cli").map(|()| 0)
+        }
+        Command::Man => completions::man::<Cli>().map(|()| 0),
     }
 }

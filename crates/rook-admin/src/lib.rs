@@ -135,6 +135,14 @@
 //! "attempts","outcome","error_class","status","latency_ms","stream","input_tokens",
 //! "output_tokens","cost_usd"}]}` ([`RecentRequestView`]); `limit` is 1..=1000
 //! (default 100).
+//! **Configuration reload**: `POST /api/config/reload` (no body; the same as SIGHUP)
+//! re-reads the configuration file and `ROOK_*` environment, validates them, and applies
+//! the live parts at once: 200 `{"result":"applied"|"unchanged","source","applied":[…],
+//! "restart_required":[…],"problems":[]}` (top-level keys). An invalid file changes
+//! nothing: 422 `invalid_configuration` with `problems` (every one) beside `error`; a
+//! failure to apply (the database) is 500 `reload_failed`; a gateway embedded without
+//! a configuration source answers 409 `reload_unavailable`. Audited with actor `admin`
+//! (`signal` for SIGHUP), action `reload`, `entity_type: config`.
 //!
 //! **Audit**: `GET /api/audit/events?limit=50&before=<id>` answers
 //! `{"events":[{"id","ts_ms","ts","request_id","client_addr","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,
@@ -157,6 +165,7 @@
 
 mod body;
 mod cluster;
+mod config_reload;
 mod entities;
 mod error;
 mod keys;
@@ -166,6 +175,7 @@ mod reports;
 mod timeseries;
 
 pub use cluster::ClusterView;
+pub use config_reload::{ConfigReloadReport, ReloadResult, ReloadTrigger};
 pub use keys::{
     client_key_view, client_key_with_usage, default_key_view, slug as key_id_from_name,
 };
@@ -253,6 +263,13 @@ pub trait Runtime: Send + Sync {
     /// Reloads the client keys after a change (default: a full [`Runtime::reload`]).
     fn reload_keys(&self) -> BoxFuture<'_, Result<(), String>> {
         self.reload()
+    }
+    /// Re-reads the configuration file and environment and applies what can change
+    /// live (`POST /api/config/reload`, SIGHUP). `None`: this runtime has no
+    /// configuration source to re-read (the default).
+    fn reload_config(&self, trigger: ReloadTrigger) -> BoxFuture<'_, Option<ConfigReloadReport>> {
+        let _ = trigger;
+        Box::pin(async { None })
     }
 }
 
@@ -582,6 +599,9 @@ impl Admin {
             ("GET", "/api/usage/timeseries") => self.usage_timeseries(req).await?,
             ("GET", "/api/audit/events") => self.audit_events(req).await?,
             ("GET", "/api/requests/recent") => self.recent_requests(req)?,
+            ("POST", "/api/config/reload") => {
+                config_reload::handle(self.runtime.as_ref(), req).await
+            }
             (method, path) => {
                 return Err(ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -758,6 +778,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/usage/timeseries"),
     ("GET", "/api/audit/events"),
     ("GET", "/api/requests/recent"),
+    ("POST", "/api/config/reload"),
 ];
 
 /// The [`ROUTES`] template a path belongs to (any method), e.g.

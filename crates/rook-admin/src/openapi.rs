@@ -353,6 +353,33 @@ fn paths() -> Value {
                 ),
             }
         },
+        "/api/config/reload": {
+            "post": {
+                "operationId": "reloadConfig",
+                "tags": ["config"],
+                "summary": "Re-read the configuration file and environment and apply what can change live",
+                "description": "Same as SIGHUP. Accounts, pools, routes, `pricing` and `log_level` apply at once (requests and streams already running finish on the routing they started with); other changed keys are listed in `restart_required` and keep their running values. An invalid file changes nothing (422 with every problem). Audited (`entity_type: config`).",
+                "responses": responses(
+                    json!({
+                        "200": ok("Applied (or nothing changed).", "ConfigReload"),
+                        "409": error("The gateway was started without a configuration source to re-read.", &["reload_unavailable"]),
+                        "422": {"description": "The new configuration is invalid; the running one is unchanged. Codes: invalid_configuration.", "content": json_content("ConfigReloadError")},
+                        "500": {"description": "The new configuration could not be applied; the running one is unchanged. Codes: reload_failed.", "content": json_content("ConfigReloadError")},
+                    }),
+                    &[],
+                ),
+            }
+        },
+    })
+}
+
+fn config_reload_fields() -> Value {
+    json!({
+        "result": {"type": "string", "enum": ["applied", "unchanged", "rejected", "failed"]},
+        "source": {"type": "string", "nullable": true, "description": "The configuration file read."},
+        "applied": {"type": "array", "items": {"type": "string"}, "description": "Top-level keys whose new values are in force."},
+        "restart_required": {"type": "array", "items": {"type": "string"}, "description": "Changed top-level keys that take effect at the next restart."},
+        "problems": {"type": "array", "items": {"type": "string"}},
     })
 }
 
@@ -572,6 +599,17 @@ fn components() -> Value {
                 },
             }), &["since_ms", "until_ms", "totals", "groups"]),
             "AuditEvent": audit_event(),
+            "ConfigReload": open_object(config_reload_fields(), &["result", "applied", "restart_required", "problems"]),
+            "ConfigReloadError": open_object({
+                let mut fields = config_reload_fields();
+                if let Some(m) = fields.as_object_mut() {
+                    m.insert("error".into(), object(json!({
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                    }), &["code", "message"]));
+                }
+                fields
+            }, &["error", "result", "problems"]),
             "AuditPage": open_object(json!({
                 "events": {"type": "array", "items": schema("AuditEvent")},
                 "next_before": {"type": "integer", "format": "int64", "nullable": true, "description": "Pass as `before` for the next page; null on the last page."},

@@ -150,6 +150,27 @@ pub async fn run(
     metrics: Option<rook_observability::PrometheusHandle>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    serve(config, metrics, shutdown, None).await
+}
+
+/// Like [`run`], and reloadable: SIGHUP and `POST /api/config/reload` read the
+/// configuration again with `options` (those `config` was loaded with) and apply its
+/// live keys (see `docs/operations.md`).
+pub async fn run_reloadable(
+    options: rook_config::LoadOptions,
+    config: rook_config::Config,
+    metrics: Option<rook_observability::PrometheusHandle>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    serve(config, metrics, shutdown, Some(options)).await
+}
+
+async fn serve(
+    config: rook_config::Config,
+    metrics: Option<rook_observability::PrometheusHandle>,
+    shutdown: impl Future<Output = ()>,
+    reload_from: Option<rook_config::LoadOptions>,
+) -> Result<(), RunError> {
     check_posture(&config)?;
     let admin_token = match admin_token::resolve(&config) {
         Ok((token, origin)) => {
@@ -200,7 +221,7 @@ pub async fn run(
         addr: addr_text.clone(),
         source: e,
     })?;
-    let app = app::App::build(config, registry, metrics.clone(), admin_token).await?;
+    let app = app::App::build(config, registry, metrics.clone(), admin_token, reload_from).await?;
     if let Some(metrics) = metrics {
         // Histograms need periodic upkeep.
         tokio::spawn(async move {

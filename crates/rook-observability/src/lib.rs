@@ -99,7 +99,14 @@ pub mod names {
     pub const RATE_LIMIT_LEASE_FALLBACK: &str = "rook_rate_limit_lease_fallback";
     /// Counter: times shared rate limits fell back to per-instance limits.
     pub const RATE_LIMIT_LEASE_FALLBACKS_TOTAL: &str = "rook_rate_limit_lease_fallbacks_total";
+    /// Counter: configuration reloads (SIGHUP or `POST /api/config/reload`), by result.
+    pub const CONFIG_RELOADS_TOTAL: &str = "rook_config_reloads_total";
 }
+
+/// The `result` label values of `rook_config_reloads_total`: the new file was
+/// applied, it changed nothing, it was refused as invalid (the running
+/// configuration stays), or applying it failed (the database, say).
+pub const CONFIG_RELOAD_RESULTS: &[&str] = &["applied", "unchanged", "rejected", "failed"];
 
 /// The `reason` label values of `rook_client_key_rejections_total`.
 pub const CLIENT_KEY_REJECTION_REASONS: &[&str] = &[
@@ -329,12 +336,19 @@ pub const METRICS: &[MetricDef] = &[
         labels: &[],
         help: "Times this instance's shared rate limits fell back to per-instance limits (the database could not be reached within 2 s).",
     },
+    MetricDef {
+        name: names::CONFIG_RELOADS_TOTAL,
+        kind: Kind::Counter,
+        labels: &["result"],
+        help: "Configuration reloads (SIGHUP or POST /api/config/reload), by result (applied, unchanged, rejected, failed).",
+    },
 ];
 
 /// The series exported at 0 from the moment [`install_prometheus`] returns,
 /// so dashboards and `rate()`/`increase()` alerts see them before the first
 /// event: every counter and gauge in [`METRICS`] without labels, and
-/// `rook_usage_events_dropped_total` for each of [`USAGE_DROP_REASONS`].
+/// `rook_usage_events_dropped_total` for each of [`USAGE_DROP_REASONS`] (and
+/// likewise the client key rejection reasons and [`CONFIG_RELOAD_RESULTS`]).
 /// Series whose labels come from requests (routes, accounts, models) appear
 /// when first used; `rook_build_info` is set to 1 by `install_prometheus`.
 pub fn zero_series() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
@@ -357,6 +371,11 @@ pub fn zero_series() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         CLIENT_KEY_REJECTION_REASONS
             .iter()
             .map(|r| (names::CLIENT_KEY_REJECTIONS_TOTAL, vec![("reason", *r)])),
+    );
+    series.extend(
+        CONFIG_RELOAD_RESULTS
+            .iter()
+            .map(|r| (names::CONFIG_RELOADS_TOTAL, vec![("result", *r)])),
     );
     series
 }
@@ -487,12 +506,14 @@ pub enum LogFormat {
 /// escapes as JSON does.
 ///
 /// `directive` is an `EnvFilter` directive such as `info` or `rook_gateway=debug,info`;
-/// `RUST_LOG`, when set, takes precedence.
+/// `RUST_LOG`, when set, takes precedence. The filter can be changed later with
+/// [`set_log_filter`] (a configuration reload).
 pub fn init_tracing(format: LogFormat, directive: &str) -> Result<(), ObservabilityError> {
     use tracing_subscriber::EnvFilter;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(v.trim()),
-        _ => EnvFilter::try_new(directive),
+    let from_env = rust_log();
+    let filter = match &from_env {
+        Some(v) => EnvFilter::try_new(v),
+        None => EnvFilter::try_new(directive),
     }
     .map_err(|e| ObservabilityError::LogFilter {
         directive: directive.to_string(),
@@ -505,14 +526,90 @@ pub fn init_tracing(format: LogFormat, directive: &str) -> Result<(), Observabil
     let result = match format {
         // Client-controlled values cannot forge a line or reach the terminal
         // as escape sequences (see `SafeFields`).
-        LogFormat::Text => builder.fmt_fields(SafeFields).with_ansi(false).try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
+        LogFormat::Text => {
+            let builder = builder
+                .fmt_fields(SafeFields)
+                .with_ansi(false)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.try_init().map(|()| {
+                Box::new(move |f| handle.reload(f).map_err(|e| e.to_string())) as Reloader
+            })
+        }
+        LogFormat::Json => {
+            let builder = builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            builder.try_init().map(|()| {
+                Box::new(move |f| handle.reload(f).map_err(|e| e.to_string())) as Reloader
+            })
+        }
     };
-    result.map_err(|_| ObservabilityError::SubscriberInstalled)
+    let reloader = result.map_err(|_| ObservabilityError::SubscriberInstalled)?;
+    if from_env.is_none() {
+        let _ = FILTER.set(reloader);
+    }
+    Ok(())
+}
+
+type Reloader =
+    Box<dyn Fn(tracing_subscriber::EnvFilter) -> Result<(), String> + Send + Sync + 'static>;
+
+/// Replaces the filter of the subscriber [`init_tracing`] installed.
+static FILTER: OnceLock<Reloader> = OnceLock::new();
+
+fn rust_log() -> Option<String> {
+    match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+        _ => None,
+    }
+}
+
+/// What [`set_log_filter`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogFilterChange {
+    /// The new filter is in force.
+    Applied,
+    /// `RUST_LOG` is set and takes precedence: the filter was left as it is.
+    RustLogWins,
+    /// No subscriber was installed by [`init_tracing`] in this process.
+    NoSubscriber,
+}
+
+/// Checks that `directive` is a valid `EnvFilter` directive.
+pub fn check_log_filter(directive: &str) -> Result<(), ObservabilityError> {
+    tracing_subscriber::EnvFilter::try_new(directive)
+        .map(drop)
+        .map_err(|e| ObservabilityError::LogFilter {
+            directive: directive.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// Changes the log filter of the running process to `directive` (a reloaded
+/// `log_level`), unless `RUST_LOG` takes precedence.
+pub fn set_log_filter(directive: &str) -> Result<LogFilterChange, ObservabilityError> {
+    let filter = tracing_subscriber::EnvFilter::try_new(directive).map_err(|e| {
+        ObservabilityError::LogFilter {
+            directive: directive.to_string(),
+            reason: e.to_string(),
+        }
+    })?;
+    if rust_log().is_some() {
+        return Ok(LogFilterChange::RustLogWins);
+    }
+    let Some(reload) = FILTER.get() else {
+        return Ok(LogFilterChange::NoSubscriber);
+    };
+    reload(filter).map_err(|reason| ObservabilityError::LogFilter {
+        directive: directive.to_string(),
+        reason,
+    })?;
+    Ok(LogFilterChange::Applied)
 }
 
 #[cfg(test)]

@@ -51,6 +51,11 @@ impl Accounting {
         }
     }
 
+    /// Replaces the price table (`[pricing]` changed by a configuration reload).
+    pub(crate) fn set_pricing(&self, pricing: BTreeMap<String, ModelPrice>) {
+        self.sink.set_pricing(pricing);
+    }
+
     /// The one log line, the token counters and the usage event of a request.
     pub(crate) fn record(
         &self,

@@ -48,7 +48,8 @@ enum Msg {
 pub(crate) struct UsageSink {
     tx: Option<mpsc::Sender<Msg>>,
     task: Mutex<Option<JoinHandle<()>>>,
-    pricing: BTreeMap<String, ModelPrice>,
+    /// The price table (`[pricing]`), replaced by a configuration reload.
+    pricing: arc_swap::ArcSwap<BTreeMap<String, ModelPrice>>,
     /// Events dropped since the queue last accepted one (logged once per episode).
     dropping: AtomicU64,
     journal: Option<Arc<Journal>>,
@@ -63,6 +64,7 @@ impl UsageSink {
         pricing: BTreeMap<String, ModelPrice>,
         journal: Option<Arc<Journal>>,
     ) -> Self {
+        let pricing = arc_swap::ArcSwap::from_pointee(pricing);
         if !cfg.enabled {
             return UsageSink {
                 tx: None,
@@ -94,8 +96,14 @@ impl UsageSink {
     /// The price of `usage` of `model` from the price table (what the event records).
     pub(crate) fn price(&self, model: &str, usage: Option<Usage>) -> Option<f64> {
         let u = usage?;
-        let price = self.pricing.get(model)?;
+        let table = self.pricing.load();
+        let price = table.get(model)?;
         Some(price_of(price, u.prompt_tokens, u.completion_tokens))
+    }
+
+    /// Replaces the price table (events recorded from now on use it).
+    pub(crate) fn set_pricing(&self, pricing: BTreeMap<String, ModelPrice>) {
+        self.pricing.store(Arc::new(pricing));
     }
 
     /// Queues a usage event (and appends it to the journal: one `write`); never
@@ -105,7 +113,7 @@ impl UsageSink {
     pub(crate) fn record(&self, record: Record) {
         let Some(tx) = &self.tx else { return };
         let mut event = record.into_event();
-        event.cost_usd = cost(&self.pricing, &event);
+        event.cost_usd = cost(&self.pricing.load(), &event);
         match &self.journal {
             Some(j) => {
                 event.event_key = Some(j.next_key());

@@ -61,6 +61,8 @@ pub(crate) struct App {
     pub(crate) cluster: crate::control::cluster::Cluster,
     /// The web dashboard (`/ui`): its sessions and pages.
     pub(crate) ui: crate::ui::Ui,
+    /// What a configuration reload re-reads, and the live configuration it applied.
+    pub(crate) reloader: crate::control::reload::Reloader,
     id_seq: AtomicU64,
     id_prefix: u64,
 }
@@ -122,6 +124,7 @@ impl App {
         registry: Registry,
         metrics: Option<rook_observability::PrometheusHandle>,
         admin_token: Secret,
+        reload_from: Option<rook_config::LoadOptions>,
     ) -> Result<Arc<App>, AppError> {
         let inbound_token = config
             .inbound_auth
@@ -186,6 +189,7 @@ impl App {
             client_limits: KeyedLimiter::new(config.rate_limits.client_address_requests_per_minute),
             hosts: guard::HostPolicy::new(&config),
             ui: crate::ui::Ui::new(&config),
+            reloader: crate::control::reload::Reloader::new(reload_from, &config),
             proxies: client_addr::TrustedProxies::new(&config.transport.trusted_proxies),
             config: Arc::new(config),
             proxy,
@@ -221,6 +225,7 @@ impl App {
         prune::spawn_pruner(&app);
         crate::control::cluster::beat(&app).await;
         crate::control::cluster::spawn(&app);
+        crate::control::reload::spawn_sighup(Arc::downgrade(&app));
         Ok(app)
     }
 
@@ -262,7 +267,8 @@ impl App {
     /// instance serves the config version read before loading.
     pub(crate) async fn reload(&self) -> Result<(), AppError> {
         let version = self.registry.config_version().await?.version;
-        let snap = catalog::load_snapshot(&self.registry, &self.proxy.shared, &self.config).await?;
+        let config = self.reloader.current();
+        let snap = catalog::load_snapshot(&self.registry, &self.proxy.shared, &config).await?;
         self.proxy.install(snap);
         self.keys
             .reload(&self.registry, self.default_key.as_ref(), &self.keys_loader)

@@ -196,6 +196,16 @@ impl Runtime for RuntimeView {
             app.reload().await.map_err(|e| e.to_string())
         })
     }
+
+    fn reload_config(
+        &self,
+        trigger: rook_admin::ReloadTrigger,
+    ) -> BoxFuture<'_, Option<rook_admin::ConfigReloadReport>> {
+        Box::pin(async move {
+            let app = self.0.upgrade()?;
+            crate::control::reload::reload(&app, trigger).await
+        })
+    }
 }
 
 /// Hands an `/api/*` request to the admin API.

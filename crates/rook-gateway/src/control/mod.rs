@@ -13,6 +13,8 @@
 //!   routing;
 //! - [`cluster`]: change propagation between instances (LISTEN/NOTIFY or polling of
 //!   the registry's config version) and this instance's heartbeat row;
+//! - [`reload`]: the configuration file re-read on SIGHUP or `POST /api/config/reload`,
+//!   its live keys applied, the rest reported as needing a restart;
 //! - [`identity`]: the SQLite file's identity, watched (gauge `rook_database_identity_ok`).
 //!
 //! Control (with the app) may take the whole `App`: it is the glue between the
@@ -26,3 +28,4 @@ pub(crate) mod identity;
 pub(crate) mod keys;
 pub(crate) mod persist;
 pub(crate) mod prune;
+pub(crate) mod reload;

@@ -1,0 +1,352 @@
+//! End to end: the configuration file changed under a running `rook-server`, then
+//! reloaded by SIGHUP or `POST /api/config/reload`: a new route serves, a removed one
+//! answers 404, a stream already running finishes on the routing it started with, an
+//! invalid edit is refused and the running configuration stays.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use rook_test_support::{http, FakeUpstream, Reply, RookServer};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "client-token-reload";
+const ENV: &[(&str, &str)] = &[
+    ("ROOK_TOKEN", TOKEN),
+    ("KEY_A", "key-a"),
+    ("KEY_B", "key-b"),
+];
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_rook-server"))
+}
+
+/// The head of every version of the file; `{port}` and `{dir}` as the harness fills them.
+fn head(port: &str, dir: &str) -> String {
+    format!(
+        r#"
+host = "127.0.0.1"
+port = {port}
+database_url = "sqlite://{dir}/rook.db"
+
+[inbound_auth]
+enabled = true
+bearer_token_env = "ROOK_TOKEN"
+"#
+    )
+}
+
+fn account(id: &str, up: &FakeUpstream, key_env: &str) -> String {
+    format!(
+        "\n[[accounts]]\nid = \"{id}\"\nvendor = \"custom\"\nbase_url = \"{}\"\napi_key_env = \"{key_env}\"\n",
+        up.base_url()
+    )
+}
+
+fn route(model: &str, pool: &str, members: &str) -> String {
+    format!(
+        "\n[[pools]]\nid = \"{pool}\"\nstrategy = \"priority\"\nmembers = [{members}]\n\n[[routes]]\nmodel = \"{model}\"\npool = \"{pool}\"\n"
+    )
+}
+
+/// Version 1: `old-model` on account `a`.
+fn first(a: &FakeUpstream) -> String {
+    format!(
+        "{}{}{}",
+        head("{port}", "{dir}"),
+        account("a", a, "KEY_A"),
+        route("old-model", "pa", "\"a\"")
+    )
+}
+
+/// Version 2, for a running server: `old-model` gone, `new-model` on account `b`.
+fn second(server: &RookServer, a: &FakeUpstream, b: &FakeUpstream, port: u16) -> String {
+    format!(
+        "{}{}{}{}",
+        head(&port.to_string(), &server.dir().display().to_string()),
+        account("a", a, "KEY_A"),
+        account("b", b, "KEY_B"),
+        route("new-model", "pb", "\"b\"")
+    )
+}
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+async fn call(server: &RookServer, model: &str) -> http::TestResponse {
+    let auth = format!("Bearer {TOKEN}");
+    http::post_json(
+        &server.url("/v1/chat/completions"),
+        &[("authorization", auth.as_str())],
+        &chat(model, false),
+    )
+    .await
+    .unwrap()
+}
+
+async fn admin_reload(server: &RookServer) -> http::TestResponse {
+    let auth = format!("Bearer {}", server.admin_token().unwrap());
+    http::post_json(
+        &server.url("/api/config/reload"),
+        &[("authorization", auth.as_str())],
+        &json!({}),
+    )
+    .await
+    .unwrap()
+}
+
+/// The value of `rook_config_reloads_total{result}`.
+async fn reloads(server: &RookServer, result: &str) -> f64 {
+    let text = server.admin_get("/api/metrics").await.unwrap().text();
+    let needle = format!("rook_config_reloads_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("no {needle} in:\n{text}"))
+}
+
+async fn wait_reloads(server: &RookServer, result: &str, n: f64) {
+    for _ in 0..200 {
+        if reloads(server, result).await >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "rook_config_reloads_total{{result={result:?}}} never reached {n}; logs:\n{}",
+        server.logs()
+    );
+}
+
+/// An edit the loader refuses: an unknown key and a route to a pool nobody declared.
+fn invalid(server: &RookServer, a: &FakeUpstream, port: u16) -> String {
+    format!(
+        "{}\nno_such_key = 1\n{}\n[[routes]]\nmodel = \"ghost\"\npool = \"missing\"\n",
+        head(&port.to_string(), &server.dir().display().to_string()),
+        account("a", a, "KEY_A"),
+    )
+}
+
+#[tokio::test]
+async fn sighup_applies_routes_keeps_streams_and_refuses_invalid_files() {
+    let a = FakeUpstream::start().await;
+    let b = FakeUpstream::start().await;
+    let server = RookServer::start(bin(), &first(&a), ENV).await.unwrap();
+    for result in ["applied", "unchanged", "rejected", "failed"] {
+        assert_eq!(reloads(&server, result).await, 0.0, "{result}");
+    }
+    assert_eq!(call(&server, "old-model").await.status, 200);
+    assert_eq!(call(&server, "new-model").await.status, 404);
+
+    // A slow stream on the old route, running while the file changes.
+    let pieces: Vec<String> = (0..6).map(|i| format!("piece{i} ")).collect();
+    a.push(Reply::stream(pieces.clone()).chunk_delay(Duration::from_millis(300)));
+    let auth = format!("Bearer {TOKEN}");
+    let mut stream = http::post_json_stream(
+        &server.url("/v1/chat/completions"),
+        &[("authorization", auth.as_str())],
+        &chat("old-model", true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stream.status, 200);
+    let _first = stream.next_chunk().await.unwrap().unwrap();
+
+    // Version 2, with a changed port: that one needs a restart and is reported.
+    let port = server.port();
+    let v2 = second(&server, &a, &b, port).replace(
+        &format!("port = {port}"),
+        &format!("port = {}", port.wrapping_add(1)),
+    );
+    std::fs::write(server.config_path(), v2).unwrap();
+    server.signal("HUP").unwrap();
+    wait_reloads(&server, "applied", 1.0).await;
+    let reloaded_at = std::time::Instant::now();
+    let logs = server.logs();
+    assert!(logs.contains("needs a restart"), "{logs}");
+    assert!(logs.contains("port"), "{logs}");
+
+    // The stream started before the reload ends normally on the old snapshot.
+    let outcome = stream.collect().await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let text = outcome.text();
+    for p in &pieces {
+        assert!(text.contains(p.trim()), "{p} missing from {text}");
+    }
+    assert!(text.contains("data: [DONE]"), "{text}");
+    // It really was in flight across the reload.
+    assert!(
+        outcome.chunks.last().unwrap().at > reloaded_at,
+        "the stream ended before the reload was applied"
+    );
+
+    // New routing: the added route serves through the added account, the removed
+    // route is gone.
+    let before = b.chat_requests().len();
+    let resp = call(&server, "new-model").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(b.chat_requests().len(), before + 1);
+    let gone = call(&server, "old-model").await;
+    assert_eq!(gone.status, 404, "{}", gone.text());
+    assert_eq!(gone.json()["error"]["code"], "model_not_found");
+    // Still listening on the old port.
+    assert_eq!(server.port(), port);
+
+    // An invalid edit changes nothing and logs every problem.
+    std::fs::write(server.config_path(), invalid(&server, &a, port)).unwrap();
+    server.signal("HUP").unwrap();
+    wait_reloads(&server, "rejected", 1.0).await;
+    assert!(
+        server
+            .wait_for_log("configuration not reloaded", Duration::from_secs(5))
+            .await
+    );
+    let logs = server.logs();
+    assert!(logs.contains("no_such_key"), "{logs}");
+    assert_eq!(call(&server, "new-model").await.status, 200);
+    assert_eq!(call(&server, "old-model").await.status, 404);
+    assert_eq!(call(&server, "ghost").await.status, 404);
+    assert_eq!(reloads(&server, "applied").await, 1.0);
+
+    // Both reloads are audited, by the signal.
+    let events = server
+        .admin_get("/api/audit/events?limit=10")
+        .await
+        .unwrap()
+        .json();
+    let reloads: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entity_type"] == "config")
+        .collect();
+    assert_eq!(reloads.len(), 2, "{events}");
+    assert!(reloads
+        .iter()
+        .all(|e| e["actor"] == "signal" && e["action"] == "reload"));
+    assert_eq!(reloads[0]["detail"]["result"], "rejected");
+    assert_eq!(reloads[1]["detail"]["result"], "applied");
+    assert_eq!(
+        reloads[1]["detail"]["applied"],
+        json!(["accounts", "pools", "routes"])
+    );
+    assert_eq!(reloads[1]["detail"]["restart_required"], json!(["port"]));
+}
+
+#[tokio::test]
+async fn the_endpoint_reports_changes_restarts_and_problems() {
+    let a = FakeUpstream::start().await;
+    let b = FakeUpstream::start().await;
+    let server = RookServer::start(bin(), &first(&a), ENV).await.unwrap();
+    let port = server.port();
+
+    // Admin only.
+    let anon = http::post_json(&server.url("/api/config/reload"), &[], &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(anon.status, 401);
+
+    // Nothing changed.
+    let same = admin_reload(&server).await;
+    assert_eq!(same.status, 200, "{}", same.text());
+    assert_eq!(same.json()["result"], "unchanged");
+
+    // Routes, prices and the log level live, the database URL at the next restart.
+    let v2 = second(&server, &a, &b, port)
+        .replace("rook.db", "other.db")
+        .replace("[inbound_auth]", "log_level = \"warn\"\n\n[inbound_auth]")
+        + "\n[pricing.\"new-model\"]\ninput_usd_per_million = 1000000.0\noutput_usd_per_million = 0.0\n";
+    std::fs::write(server.config_path(), v2).unwrap();
+    let resp = admin_reload(&server).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let body = resp.json();
+    assert_eq!(body["result"], "applied");
+    assert_eq!(
+        body["applied"],
+        json!(["accounts", "log_level", "pools", "pricing", "routes"])
+    );
+    assert_eq!(body["restart_required"], json!(["database_url"]));
+    assert_eq!(body["problems"], json!([]));
+    assert_eq!(
+        body["source"],
+        json!(server.config_path().display().to_string())
+    );
+    assert_eq!(call(&server, "new-model").await.status, 200);
+    assert_eq!(call(&server, "old-model").await.status, 404);
+    // The new price table costs the request (one US dollar per prompt token).
+    let mut cost = 0.0;
+    for _ in 0..100 {
+        let usage = server
+            .admin_get("/api/usage?group_by=model")
+            .await
+            .unwrap()
+            .json();
+        let group = usage["groups"]["model"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["key"] == "new-model").cloned());
+        if let Some(g) = group {
+            cost = g["cost_usd"].as_f64().unwrap_or(0.0);
+            if cost > 0.0 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cost >= 1.0, "new-model cost {cost}");
+    // The warn filter is in force: the next reload's info line is not written (unless
+    // RUST_LOG, which takes precedence, is set for this test run).
+    let infos = |logs: &str| logs.matches("configuration reloaded").count();
+    let before = infos(&server.logs());
+    assert!(before >= 1, "{}", server.logs());
+    assert_eq!(admin_reload(&server).await.json()["result"], "unchanged");
+    if std::env::var_os("RUST_LOG").is_none() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(infos(&server.logs()), before, "{}", server.logs());
+    }
+
+    // A file the loader accepts but whose account key is missing: refused before any
+    // change, with the reason.
+    let missing_key = second(&server, &a, &b, port)
+        .replace("KEY_B", "KEY_NOT_SET")
+        .replace("new-model", "third-model");
+    std::fs::write(server.config_path(), missing_key).unwrap();
+    let refused = admin_reload(&server).await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    let body = refused.json();
+    assert_eq!(body["error"]["code"], "invalid_configuration");
+    assert_eq!(body["result"], "rejected");
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("KEY_NOT_SET"),
+        "{body}"
+    );
+    assert_eq!(call(&server, "new-model").await.status, 200);
+    assert_eq!(call(&server, "third-model").await.status, 404);
+
+    // A syntax error: every problem listed, nothing changed.
+    std::fs::write(server.config_path(), invalid(&server, &a, port)).unwrap();
+    let refused = admin_reload(&server).await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    let problems = refused.json()["problems"].clone();
+    assert!(problems.to_string().contains("no_such_key"), "{problems}");
+    assert_eq!(call(&server, "new-model").await.status, 200);
+
+    assert_eq!(reloads(&server, "applied").await, 1.0);
+    assert_eq!(reloads(&server, "unchanged").await, 2.0);
+    assert_eq!(reloads(&server, "rejected").await, 2.0);
+    let events = server
+        .admin_get("/api/audit/events?limit=10")
+        .await
+        .unwrap()
+        .json();
+    let admin_reloads = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["entity_type"] == "config" && e["actor"] == "admin")
+        .count();
+    assert_eq!(admin_reloads, 5, "{events}");
+}
