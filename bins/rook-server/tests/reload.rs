@@ -350,3 +350,70 @@ async fn the_endpoint_reports_changes_restarts_and_problems() {
         .count();
     assert_eq!(admin_reloads, 5, "{events}");
 }
+
+/// A `[[client_keys]]` entry reading its token from `env`.
+fn client_key(id: &str, env: &str) -> String {
+    format!("\n[[client_keys]]\nid = \"{id}\"\nname = \"{id}\"\ntoken_env = \"{env}\"\n")
+}
+
+async fn call_with(server: &RookServer, token: &str, model: &str) -> http::TestResponse {
+    let auth = format!("Bearer {token}");
+    http::post_json(
+        &server.url("/v1/chat/completions"),
+        &[("authorization", auth.as_str())],
+        &chat(model, false),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn declared_client_keys_follow_the_file() {
+    const APP: &str = "rk-reload-app-0123456789abcdef";
+    const NEXT: &str = "rk-reload-next-0123456789abcdef";
+    let env = [ENV, &[("APP_KEY", APP), ("NEXT_KEY", NEXT)]].concat();
+    let a = FakeUpstream::start().await;
+    let v1 = first(&a) + &client_key("app", "APP_KEY");
+    let server = RookServer::start(bin(), &v1, &env).await.unwrap();
+    let port = server.port();
+    let dir = server.dir().display().to_string();
+    let body = |keys: &str| {
+        format!(
+            "{}{}{}{keys}",
+            head(&port.to_string(), &dir),
+            account("a", &a, "KEY_A"),
+            route("old-model", "pa", "\"a\"")
+        )
+    };
+    assert_eq!(call_with(&server, APP, "old-model").await.status, 200);
+    assert_eq!(call_with(&server, NEXT, "old-model").await.status, 401);
+
+    // `app` replaced by `next`: live at once, the old key refused.
+    std::fs::write(server.config_path(), body(&client_key("next", "NEXT_KEY"))).unwrap();
+    let resp = admin_reload(&server).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.json()["applied"], json!(["client_keys"]));
+    assert_eq!(call_with(&server, NEXT, "old-model").await.status, 200);
+    let old = call_with(&server, APP, "old-model").await;
+    assert_eq!(old.status, 401, "{}", old.text());
+    assert_eq!(old.json()["error"]["code"], "invalid_api_key");
+
+    // A key whose token variable is missing refuses the whole reload.
+    let broken = client_key("next", "NEXT_KEY") + &client_key("ghost", "NO_SUCH_VAR");
+    std::fs::write(server.config_path(), body(&broken)).unwrap();
+    let resp = admin_reload(&server).await;
+    assert_eq!(resp.status, 422, "{}", resp.text());
+    assert!(resp.text().contains("NO_SUCH_VAR"), "{}", resp.text());
+    assert_eq!(call_with(&server, NEXT, "old-model").await.status, 200);
+    let listed = server.admin_get("/api/keys").await.unwrap().json();
+    let ids: Vec<&str> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"next") && !ids.contains(&"ghost") && !ids.contains(&"app"),
+        "{ids:?}"
+    );
+}

@@ -6,9 +6,9 @@
 //! by key ([`plan`]): the live keys ([`LIVE_KEYS`]) are applied — the declared accounts,
 //! pools and routes synced into the registry in one transaction and a new routing
 //! snapshot swapped in atomically (requests and streams already running keep the
-//! snapshot they started with), the price table and the log filter replaced — and
-//! every other changed key
-//! is reported as needing a restart, keeping its running value.
+//! snapshot they started with), the declared client keys synced and the key store
+//! reloaded, the price table and the log filter replaced — and every other changed
+//! key is reported as needing a restart, keeping its running value.
 //!
 //! Each reload counts in `rook_config_reloads_total{result}` and appends an audit event
 //! (action `reload`, `entity_type` `config`).
@@ -25,7 +25,14 @@ use crate::app::App;
 use crate::control::catalog;
 
 /// Top-level configuration keys applied by a reload; every other key needs a restart.
-pub(crate) const LIVE_KEYS: &[&str] = &["accounts", "pools", "routes", "log_level", "pricing"];
+pub(crate) const LIVE_KEYS: &[&str] = &[
+    "accounts",
+    "pools",
+    "routes",
+    "client_keys",
+    "log_level",
+    "pricing",
+];
 
 /// What a reload re-reads, and the configuration it last applied.
 pub(crate) struct Reloader {
@@ -80,6 +87,7 @@ pub(crate) fn merge_live(running: &Config, next: &Config) -> Config {
     merged.accounts = next.accounts.clone();
     merged.pools = next.pools.clone();
     merged.routes = next.routes.clone();
+    merged.client_keys = next.client_keys.clone();
     merged.log_level = next.log_level.clone();
     merged.pricing = next.pricing.clone();
     merged
@@ -136,9 +144,19 @@ async fn apply(app: &App, next: &Config, source: Option<String>) -> ConfigReload
         report.problems.push(problem);
         return report;
     }
-    if let Err(e) = catalog::sync_declared(&merged, &app.registry).await {
+    // The declared client keys, their secrets resolved now (a missing one refuses
+    // the reload before anything changes).
+    let keys = match (declared_keys(&merged), declared_keys(&running)) {
+        (Ok(next_keys), Ok(running_keys)) => (next_keys, running_keys),
+        (Err(problem), _) | (_, Err(problem)) => {
+            report.result = ReloadResult::Rejected;
+            report.problems.push(problem);
+            return report;
+        }
+    };
+    if let Err(e) = sync_declared_all(app, &merged, &keys.0).await {
         report.result = ReloadResult::Failed;
-        report.problems.push(e.to_string());
+        report.problems.push(e);
         return report;
     }
     app.reloader.live.store(Arc::new(merged));
@@ -147,7 +165,7 @@ async fn apply(app: &App, next: &Config, source: Option<String>) -> ConfigReload
         report.result = ReloadResult::Failed;
         report.problems.push(e.to_string());
         app.reloader.live.store(running.clone());
-        if let Err(e) = catalog::sync_declared(&running, &app.registry).await {
+        if let Err(e) = sync_declared_all(app, &running, &keys.1).await {
             tracing::error!(error = %e, "could not restore the declared entries after a failed reload");
         }
         let _ = app.reload().await;
@@ -168,6 +186,30 @@ async fn apply(app: &App, next: &Config, source: Option<String>) -> ConfigReload
     report.result = ReloadResult::Applied;
     report.applied = live;
     report
+}
+
+/// The declared `[[client_keys]]` of `config` as registry records.
+fn declared_keys(
+    config: &Config,
+) -> Result<Vec<rook_registry::client_key::ClientKeyRecord>, String> {
+    crate::app::keys::boot::declared(config).map_err(|e| e.to_string())
+}
+
+/// Syncs `config`'s declared accounts, pools and routes, then its declared client
+/// keys, into the registry.
+async fn sync_declared_all(
+    app: &App,
+    config: &Config,
+    keys: &[rook_registry::client_key::ClientKeyRecord],
+) -> Result<(), String> {
+    catalog::sync_declared(config, &app.registry)
+        .await
+        .map_err(|e| e.to_string())?;
+    app.registry
+        .sync_declared_client_keys(keys)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Builds a routing snapshot from what the registry would hold after syncing

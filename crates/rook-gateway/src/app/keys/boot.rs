@@ -36,7 +36,7 @@ fn clock_offset_ms() -> i64 {
 }
 
 /// The declared keys as registry records (secrets resolved and hashed at once).
-fn declared(config: &Config) -> Result<Vec<ClientKeyRecord>, AppError> {
+pub(crate) fn declared(config: &Config) -> Result<Vec<ClientKeyRecord>, AppError> {
     config
         .client_keys
         .iter()
