@@ -174,13 +174,13 @@ fn write(p: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Every file under `dir`, sorted.
 fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
         let entries = std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
         for entry in entries {
             let path = entry.map_err(|e| e.to_string())?.path();
             if path.is_dir() {
-                todo.push(path);
+                pending.push(path);
             } else {
                 files.push(path);
             }

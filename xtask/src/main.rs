@@ -348,7 +348,7 @@ fn wrk_case(
     mode: &str,
     concurrency: u32,
 ) -> Result<(f64, f64, f64), String> {
-    wrk_case_as(shared, base_url, model, label, mode, concurrency, "dummy")
+    wrk_case_as(shared, base_url, model, label, mode, concurrency, "unused")
 }
 
 /// [`wrk_case`] sending `api_key` as the bearer token.

@@ -28,17 +28,17 @@ pub(crate) fn cyclonedx(metadata: &Value, roots: &[&str], version: &str) -> Resu
         .filter_map(|n| Some((n["id"].as_str()?, n)))
         .collect();
     let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    let mut todo: Vec<&str> = packages
+    let mut pending: Vec<&str> = packages
         .iter()
         .filter(|(_, p)| roots.iter().any(|r| p["name"] == *r) && p["source"].is_null())
         .map(|(id, _)| *id)
         .collect();
-    if todo.len() != roots.len() {
+    if pending.len() != roots.len() {
         return Err(format!(
             "cargo metadata: not every one of {roots:?} is a workspace package"
         ));
     }
-    while let Some(id) = todo.pop() {
+    while let Some(id) = pending.pop() {
         if edges.contains_key(id) {
             continue;
         }
@@ -56,7 +56,7 @@ pub(crate) fn cyclonedx(metadata: &Value, roots: &[&str], version: &str) -> Resu
             })
             .filter_map(|d| d["pkg"].as_str())
             .collect();
-        todo.extend(deps.iter().copied());
+        pending.extend(deps.iter().copied());
         edges.insert(id, deps);
     }
     let bom_ref = |id: &str| -> String {

@@ -388,3 +388,44 @@ async fn every_admin_endpoint_requires_the_token() {
     // And the token works.
     assert_eq!(get_admin(&server, "/api/status").await.status, 200);
 }
+
+/// `/api/health/accounts` counts each account's upstream requests in flight: a stream
+/// held open shows as 1 on its account, 0 once it ended.
+#[tokio::test]
+async fn account_health_shows_requests_in_flight() {
+    let a = FakeUpstream::start().await;
+    let b = FakeUpstream::start().await;
+    let env = [("ROOK_ADMIN_TOKEN", ADMIN), ("KEY_A", "key-a")];
+    let server = RookServer::start(bin(), &config(&a, &b), &env)
+        .await
+        .unwrap();
+    let in_flight = |v: &serde_json::Value, id: &str| {
+        v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["id"] == id)
+            .map(|h| h["in_flight"].as_u64().unwrap())
+    };
+    let idle = get_admin(&server, "/api/health/accounts").await.json();
+    assert_eq!(in_flight(&idle, "a"), Some(0), "{idle}");
+
+    let pieces: Vec<String> = (0..4).map(|i| format!("p{i} ")).collect();
+    a.push(Reply::stream(pieces).chunk_delay(std::time::Duration::from_millis(300)));
+    let mut stream = http::post_json_stream(
+        &server.url("/v1/chat/completions"),
+        &[],
+        &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stream.status, 200);
+    let _first = stream.next_chunk().await.unwrap().unwrap();
+    let busy = get_admin(&server, "/api/health/accounts").await.json();
+    assert_eq!(in_flight(&busy, "a"), Some(1), "{busy}");
+    assert_eq!(in_flight(&busy, "b"), Some(0), "{busy}");
+    let outcome = stream.collect().await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let after = get_admin(&server, "/api/health/accounts").await.json();
+    assert_eq!(in_flight(&after, "a"), Some(0), "{after}");
+}

@@ -216,6 +216,8 @@ pub struct AccountHealthView {
     pub cooldown_remaining_seconds: Option<f64>,
     /// Class of the last failure.
     pub last_error_class: Option<String>,
+    /// Upstream requests to this account in flight on this instance now.
+    pub in_flight: u64,
 }
 
 /// What only the running gateway knows.

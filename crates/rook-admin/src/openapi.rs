@@ -552,7 +552,8 @@ fn components() -> Value {
                     "cooldown_until": {"type": "string", "format": "date-time", "nullable": true},
                     "cooldown_remaining_seconds": {"type": "number", "nullable": true},
                     "last_error_class": {"type": "string", "nullable": true},
-                }), &["id", "vendor", "enabled", "status", "consecutive_failures"])},
+                    "in_flight": {"type": "integer", "description": "upstream requests to the account in flight on this instance"},
+                }), &["id", "vendor", "enabled", "status", "consecutive_failures", "in_flight"])},
             }), &["accounts"]),
             "Status": open_object(json!({
                 "version": {"type": "string"},

@@ -100,6 +100,7 @@ export async function render(el) {
         h('td', {}, cd),
         h('td', {}, hl.last_error_class || '–'),
         h('td', {}, num(hl.consecutive_failures || 0)),
+        h('td', { class: 'in-flight' }, num(hl.in_flight || 0)),
         h('td', {}, (rpm.get(a.id) || 0).toFixed(1)),
         h('td', {}, a.has_api_key ? 'yes' : 'no'),
         h('td', {}, readOnly ? h('span', { class: 'muted', title: 'Declared in the config file; change it there.' }, 'config file') : 'api'),
@@ -111,7 +112,7 @@ export async function render(el) {
     });
     el.replaceChildren(
       h('h1', {}, 'Accounts'),
-      table(['Id', 'Vendor', 'Health', 'Cooldown left', 'Last error', 'Failures', 'Req/min', 'Key', 'Source', ''], rows, { id: 'accounts-table' }),
+      table(['Id', 'Vendor', 'Health', 'Cooldown left', 'Last error', 'Failures', 'In flight', 'Req/min', 'Key', 'Source', ''], rows, { id: 'accounts-table' }),
       h('p', { class: 'muted' }, 'Accounts declared in the config file are read-only here (reset works); API keys are write-only and never shown.'),
       h('div', { class: 'buttons' }, h('button', { type: 'button', id: 'add-account', onclick: () => edit(null) }, 'Add an account')),
       formBox);

@@ -84,6 +84,8 @@ pub(crate) struct Health {
     pub cooldown_until: Option<String>,
     pub cooldown_remaining_seconds: Option<f64>,
     pub last_error_class: Option<String>,
+    /// Upstream requests in flight on the server now (absent from older servers).
+    pub in_flight: u64,
 }
 
 /// One entry of `GET /api/accounts` (the fields shown).

@@ -17,6 +17,8 @@ pub(crate) struct AccountRow {
     /// `cooling 42s`, or empty.
     pub cooldown: String,
     pub failures: u32,
+    /// Upstream requests in flight.
+    pub in_flight: u64,
     pub last_error: String,
     /// `config` or `api`.
     pub source: String,
@@ -57,6 +59,7 @@ pub(crate) fn accounts(accounts: &[Account], health: &[Health]) -> Vec<AccountRo
                 .and_then(|h| h.cooldown_remaining_seconds)
                 .map_or_else(String::new, |s| format!("cooling {}", duration(s))),
             failures: h.map_or(0, |h| h.consecutive_failures),
+            in_flight: h.map_or(0, |h| h.in_flight),
             last_error: h
                 .and_then(|h| h.last_error_class.clone())
                 .unwrap_or_default(),

@@ -52,6 +52,10 @@ impl Runtime for RuntimeView {
                     cooldown_until: h.cooldown_until_ms.map(rfc3339_ms),
                     cooldown_remaining_seconds: h.cooldown_remaining.map(|d| d.as_secs_f64()),
                     last_error_class: h.last_error_class.map(|c| c.as_str().to_string()),
+                    in_flight: acct
+                        .shared
+                        .in_flight
+                        .load(std::sync::atomic::Ordering::Relaxed),
                 })
             })
             .collect()

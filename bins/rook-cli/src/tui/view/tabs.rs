@@ -72,6 +72,7 @@ pub(super) fn accounts(frame: &mut Frame<'_>, area: Rect, state: &State) {
                 Cell::from(r.health.clone()).style(Style::default().fg(health_color(&r.health))),
                 Cell::from(r.cooldown).style(Style::default().fg(Color::Yellow)),
                 Cell::from(r.failures.to_string()),
+                Cell::from(r.in_flight.to_string()),
                 Cell::from(r.last_error),
                 Cell::from(r.source),
             ])
@@ -88,6 +89,7 @@ pub(super) fn accounts(frame: &mut Frame<'_>, area: Rect, state: &State) {
             "health",
             "cooldown",
             "failures",
+            "active",
             "last error",
             "source",
         ],
@@ -98,6 +100,7 @@ pub(super) fn accounts(frame: &mut Frame<'_>, area: Rect, state: &State) {
             Constraint::Length(9),
             Constraint::Length(14),
             Constraint::Length(8),
+            Constraint::Length(6),
             Constraint::Fill(1),
             Constraint::Length(6),
         ],
