@@ -5,14 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rook_test_support::cluster::{postgres_url, TempDatabase};
+use rook_test_support::tcp_proxy::{Mode, TcpProxy};
 use rook_test_support::{http, workspace_bin, FakeUpstream, Reply, RookServer};
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rook-server"))
@@ -374,62 +372,12 @@ pool = "p"
     assert_eq!((a.request_count(), b.request_count()), (1, 1));
 }
 
-/// A TCP proxy to PostgreSQL that can cut every connection and refuse new ones.
-struct Proxy {
-    port: u16,
-    down: Arc<AtomicBool>,
-    kill: tokio::sync::watch::Sender<u64>,
-}
-
-impl Proxy {
-    async fn start(target: std::net::SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let down = Arc::new(AtomicBool::new(false));
-        let (kill, _) = tokio::sync::watch::channel(0u64);
-        let (d, k) = (down.clone(), kill.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                if d.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let mut killed = k.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = killed.changed() => {}
-                    }
-                });
-            }
-        });
-        Proxy { port, down, kill }
-    }
-
-    fn cut(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        self.kill.send_modify(|n| *n += 1);
-    }
-
-    fn restore(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test]
 async fn usage_events_survive_a_database_outage() {
     let Some(admin) = postgres_url() else { return };
     let db = TempDatabase::create(&admin, "e2e").unwrap();
-    let target: std::net::SocketAddr = "127.0.0.1:5432".parse().unwrap();
-    let proxy = Proxy::start(target).await;
-    let via_proxy = db.url().replacen(":5432/", &format!(":{}/", proxy.port), 1);
-    assert_ne!(via_proxy, db.url(), "the Postgres URL must name port 5432");
+    let proxy = TcpProxy::start(db.server_addr().unwrap()).await.unwrap();
+    let via_proxy = db.url_at(&proxy.addr().to_string());
     let up = FakeUpstream::start().await;
     let mut server = RookServer::start(bin(), &config(&up, &via_proxy, ""), ENV)
         .await
@@ -445,7 +393,7 @@ async fn usage_events_survive_a_database_outage() {
         );
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    proxy.cut();
+    proxy.set(Mode::Refuse);
     // Requests keep being served while the database is away.
     for _ in 0..20 {
         assert_eq!(
@@ -457,7 +405,7 @@ async fn usage_events_survive_a_database_outage() {
         );
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    proxy.restore();
+    proxy.set(Mode::Open);
     for _ in 0..5 {
         assert_eq!(
             http::post_json(&url, &[], &chat(false))

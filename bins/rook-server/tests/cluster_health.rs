@@ -299,13 +299,8 @@ async fn without_the_database_each_instance_probes_on_its_own() {
         return;
     };
     let db = TempDatabase::create(&admin_url, "health_cut").unwrap();
-    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap())
-        .await
-        .unwrap();
-    let url = db
-        .url()
-        .replace("127.0.0.1:5432", &proxy.addr().to_string());
-    assert_ne!(url, db.url(), "the test database is not on 127.0.0.1:5432");
+    let proxy = TcpProxy::start(db.server_addr().unwrap()).await.unwrap();
+    let url = db.url_at(&proxy.addr().to_string());
     let a = FakeUpstream::start().await;
     let b = FakeUpstream::start().await;
     let servers = start_cluster(bin(), 2, &config(&a, &b), &url, &ENV)

@@ -227,9 +227,7 @@ async fn an_unreachable_database_falls_back_to_per_instance_limits() {
         return;
     };
     let db = TempDatabase::create(&admin_url, "limits").unwrap();
-    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap())
-        .await
-        .unwrap();
+    let proxy = TcpProxy::start(db.server_addr().unwrap()).await.unwrap();
     let via_proxy = db.url_at(&proxy.addr().to_string());
     let up = FakeUpstream::start().await;
     let extra = "[rate_limits]\nroute_requests_per_minute = 20\n";

@@ -214,9 +214,7 @@ async fn a_postgres_outage_is_bounded_and_recovers_on_its_own() {
         return;
     };
     let db = TempDatabase::create(&admin_url, "outage").unwrap();
-    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap())
-        .await
-        .unwrap();
+    let proxy = TcpProxy::start(db.server_addr().unwrap()).await.unwrap();
     let via_proxy = db.url_at(&proxy.addr().to_string());
     let up = FakeUpstream::start().await;
     let server = RookServer::start(bin(), &config(&up, &via_proxy), ENV)

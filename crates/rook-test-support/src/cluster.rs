@@ -83,6 +83,31 @@ impl TempDatabase {
         &self.name
     }
 
+    /// The PostgreSQL server's address (host and port of the admin URL, resolved;
+    /// port 5432 when the URL names none).
+    pub fn server_addr(&self) -> Result<std::net::SocketAddr, Error> {
+        use std::net::ToSocketAddrs;
+        let rest = self
+            .admin_url
+            .split_once("://")
+            .map_or(self.admin_url.as_str(), |(_, r)| r);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let host_port = rest.split(['/', '?']).next().unwrap_or(rest);
+        let with_port = if host_port
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            host_port.to_string()
+        } else {
+            format!("{host_port}:5432")
+        };
+        with_port
+            .to_socket_addrs()
+            .map_err(|e| Error::from_source(ErrorKind::Io, "resolving the PostgreSQL host", &e))?
+            .next()
+            .ok_or_else(|| Error::new(ErrorKind::Io, format!("no address for {with_port}")))
+    }
+
     /// The database's URL with `host:port` replaced (to reach it through a
     /// [`TcpProxy`](crate::tcp_proxy::TcpProxy)).
     pub fn url_at(&self, host_port: &str) -> String {
