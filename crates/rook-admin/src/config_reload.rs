@@ -81,7 +81,7 @@ impl ConfigReloadReport {
 /// (failed) with the report's fields beside the error.
 pub(crate) async fn handle(runtime: &dyn Runtime, req: &ApiRequest) -> Response<Bytes> {
     let trigger = ReloadTrigger {
-        actor: "admin",
+        actor: req.actor(),
         request_id: (!req.request_id.is_empty()).then(|| req.request_id.clone()),
         client_addr: req.client_addr.clone(),
     };

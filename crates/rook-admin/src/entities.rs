@@ -418,7 +418,7 @@ impl Admin {
             id: None,
             ts_ms: now_ms(),
             request_id: (!req.request_id.is_empty()).then(|| req.request_id.clone()),
-            actor: "admin".to_string(),
+            actor: req.actor().to_string(),
             action: change.action.to_string(),
             entity_type: change.entity_type.to_string(),
             entity_id: change.entity_id.to_string(),

@@ -270,7 +270,7 @@ impl Admin {
             ts_ms: now_ms(),
             request_id: (!req.request_id.is_empty()).then(|| req.request_id.clone()),
             client_addr: req.client_addr.clone(),
-            actor: "admin".to_string(),
+            actor: req.actor().to_string(),
             action: action.to_string(),
             entity_type: "client_key".to_string(),
             entity_id: id.to_string(),

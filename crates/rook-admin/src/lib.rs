@@ -97,7 +97,8 @@
 //! **Writes apply at once.** Writes are serialized; after each successful registry write
 //! the handler calls [`Runtime::reload`]. If the reload fails, the write is undone with a
 //! compensating registry call and the answer is 422 `invalid_configuration`. A successful
-//! change appends an audit event: actor `admin`, action `create` / `update` / `delete` /
+//! change appends an audit event: actor `admin` (`dashboard` when the caller signed in
+//! to the web dashboard rather than sending the bearer token), action `create` / `update` / `delete` /
 //! `set_api_key` / `clear_api_key` / `set_members`, `entity_type` (`account`, `pool`,
 //! `route`), `entity_id`, the request id, and as `detail` the entity as the API shows it
 //! (for deletes: as it was), never a key, and the caller's `client_addr` ([`ApiRequest::client_addr`]).
@@ -142,7 +143,7 @@
 //! nothing: 422 `invalid_configuration` with `problems` (every one) beside `error`; a
 //! failure to apply (the database) is 500 `reload_failed`; a gateway embedded without
 //! a configuration source answers 409 `reload_unavailable`. Audited with actor `admin`
-//! (`signal` for SIGHUP), action `reload`, `entity_type: config`.
+//! (`dashboard` through a dashboard session, `signal` for SIGHUP), action `reload`, `entity_type: config`.
 //!
 //! **Audit**: `GET /api/audit/events?limit=50&before=<id>` answers
 //! `{"events":[{"id","ts_ms","ts","request_id","client_addr","actor","action","entity_type","entity_id","detail"}],"next_before":id|null}`,
@@ -321,6 +322,9 @@ pub struct ApiRequest {
     /// The caller's address (the TCP peer, or what a trusted proxy forwarded), for
     /// audit events.
     pub client_addr: Option<String>,
+    /// Set by [`Admin::handle`] once the caller is authenticated: it used a dashboard
+    /// session rather than the bearer token (its changes are audited as `dashboard`).
+    via_session: bool,
 }
 
 impl ApiRequest {
@@ -334,6 +338,17 @@ impl ApiRequest {
             body,
             request_id: String::new(),
             client_addr: None,
+            via_session: false,
+        }
+    }
+
+    /// The actor of the audit events this request's changes append: `dashboard` when
+    /// it was authenticated with a dashboard session, else `admin` (the bearer token).
+    pub(crate) fn actor(&self) -> &'static str {
+        if self.via_session {
+            "dashboard"
+        } else {
+            "admin"
         }
     }
 }
@@ -463,7 +478,7 @@ impl Admin {
         self.handle_method(req).await
     }
 
-    async fn handle_method(&self, req: ApiRequest) -> Response<Bytes> {
+    async fn handle_method(&self, mut req: ApiRequest) -> Response<Bytes> {
         let probe_open = Self::is_probe(&req.path) && self.config.admin_auth.probes_without_auth;
         let bearer = self.authorized(&req.headers);
         let session = match (&self.sessions, probe_open || bearer) {
@@ -481,6 +496,7 @@ impl Admin {
                  in the `x-csrf-token` header; reload the page.",
             );
         }
+        req.via_session = !bearer && session == SessionCheck::Valid;
         if !probe_open && !bearer && session != SessionCheck::Valid {
             let mut r = error_response(
                 StatusCode::UNAUTHORIZED,

@@ -235,15 +235,11 @@ pub(crate) async fn handle(
             ))
         }
     };
-    let api = ApiRequest {
-        method: parts.method,
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
-        headers: parts.headers,
-        body,
-        request_id: request_id.to_string(),
-        client_addr: Some(client.to_string()),
-    };
+    let mut api = ApiRequest::new(parts.method, parts.uri.path(), body);
+    api.query = parts.uri.query().map(str::to_string);
+    api.headers = parts.headers;
+    api.request_id = request_id.to_string();
+    api.client_addr = Some(client.to_string());
     let resp = match app.admin.get() {
         Some(admin) => admin.handle(api).await,
         None => rook_admin::error_response(
