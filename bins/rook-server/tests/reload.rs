@@ -417,3 +417,48 @@ async fn declared_client_keys_follow_the_file() {
         "{ids:?}"
     );
 }
+
+#[tokio::test]
+async fn rate_limits_follow_the_file() {
+    let a = FakeUpstream::start().await;
+    let server = RookServer::start(bin(), &first(&a), ENV).await.unwrap();
+    let port = server.port();
+    let dir = server.dir().display().to_string();
+    let body = |extra: &str| {
+        format!(
+            "{}{}{}{extra}",
+            head(&port.to_string(), &dir),
+            account("a", &a, "KEY_A"),
+            route("old-model", "pa", "\"a\"")
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(call(&server, "old-model").await.status, 200);
+    }
+    // A route limit of 2 per minute, live: the third request is refused.
+    std::fs::write(
+        server.config_path(),
+        body("\n[rate_limits]\nroute_requests_per_minute = 2\n"),
+    )
+    .unwrap();
+    let resp = admin_reload(&server).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.json()["applied"], json!(["rate_limits"]));
+    assert_eq!(call(&server, "old-model").await.status, 200);
+    assert_eq!(call(&server, "old-model").await.status, 200);
+    let refused = call(&server, "old-model").await;
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["code"], "rate_limit_exceeded");
+    // Removed again: no limit.
+    std::fs::write(server.config_path(), body("")).unwrap();
+    let resp = admin_reload(&server).await;
+    assert_eq!(
+        resp.json()["applied"],
+        json!(["rate_limits"]),
+        "{}",
+        resp.text()
+    );
+    for _ in 0..3 {
+        assert_eq!(call(&server, "old-model").await.status, 200);
+    }
+}

@@ -11,6 +11,7 @@ mod dispatch;
 pub(crate) mod guard;
 mod idempotency;
 pub(crate) mod keys;
+pub(crate) mod rate_limits;
 pub(crate) mod server;
 mod surface;
 
@@ -20,12 +21,11 @@ use std::time::{Duration, Instant};
 
 use rook_config::{Config, Secret};
 use rook_registry::Registry;
-use rook_resilience::KeyedLimiter;
 
 use crate::accounting::Accounting;
 use crate::control::catalog::{self, CatalogError};
 use crate::control::{persist, prune};
-use crate::leases::{GlobalKeyed, SharedLimits};
+use crate::leases::SharedLimits;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::proxy::snapshot::SharedRegistry;
 use crate::proxy::Proxy;
@@ -45,10 +45,10 @@ pub(crate) struct App {
     pub(crate) admin: std::sync::OnceLock<rook_admin::Admin>,
     /// Hashed identity of the inbound credential (`anonymous` without auth).
     pub(crate) principal: Arc<str>,
-    pub(crate) principal_limits: GlobalKeyed,
-    pub(crate) route_limits: GlobalKeyed,
-    /// `[rate_limits] client_address_requests_per_minute`, keyed by client address.
-    pub(crate) client_limits: KeyedLimiter,
+    /// `[rate_limits]` (replaced by a configuration reload).
+    pub(crate) rate_limits: arc_swap::ArcSwap<rate_limits::RequestLimits>,
+    /// The limits leased across instances (on PostgreSQL).
+    pub(crate) shared_limits: Arc<SharedLimits>,
     /// The Host check's allowed hosts.
     pub(crate) hosts: guard::HostPolicy,
     /// `[transport] trusted_proxies`.
@@ -176,17 +176,11 @@ impl App {
             journal,
         ));
         let app = Arc::new(App {
-            principal_limits: GlobalKeyed::new(
-                "principal",
-                config.rate_limits.principal_requests_per_minute,
-                shared_limits.clone(),
-            ),
-            route_limits: GlobalKeyed::new(
-                "route",
-                config.rate_limits.route_requests_per_minute,
-                shared_limits.clone(),
-            ),
-            client_limits: KeyedLimiter::new(config.rate_limits.client_address_requests_per_minute),
+            rate_limits: arc_swap::ArcSwap::from_pointee(rate_limits::RequestLimits::new(
+                &config.rate_limits,
+                &shared_limits,
+            )),
+            shared_limits: shared_limits.clone(),
             hosts: guard::HostPolicy::new(&config),
             ui: crate::ui::Ui::new(&config),
             reloader: crate::control::reload::Reloader::new(reload_from, &config),

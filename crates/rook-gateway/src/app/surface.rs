@@ -92,7 +92,8 @@ pub(crate) async fn handle(
         return ctx.fail(err, None, "shutting_down");
     }
     // Rate limits: over any, 429 without an upstream call.
-    if let Some((wait, scope)) = over_limits(app, principal, client, &probe.model).await {
+    let limits = app.rate_limits.load_full();
+    if let Some((wait, scope)) = limits.over(principal, client, &probe.model).await {
         let err = ApiError::RateLimited {
             message: format!(
                 "Rate limit exceeded for this {scope}; retry after the indicated time."
@@ -144,27 +145,6 @@ pub(crate) async fn handle(
         Some(guard) => guard.finish(resp).await,
         None => resp,
     }
-}
-
-/// The first of the principal's, the client address's and the route's
-/// requests-per-minute limits the request is over: `Some((wait, scope))`.
-async fn over_limits(
-    app: &App,
-    principal: &str,
-    client: IpAddr,
-    model: &str,
-) -> Option<(Duration, &'static str)> {
-    if let Err(wait) = app.principal_limits.check(principal).await {
-        return Some((wait, "principal"));
-    }
-    if let Err(wait) = app.client_limits.check(&client.to_string(), Instant::now()) {
-        return Some((wait, "client address"));
-    }
-    app.route_limits
-        .check(model)
-        .await
-        .err()
-        .map(|wait| (wait, "route"))
 }
 
 /// The key's scope, then its budget: `Some((error, reason label, x-should-retry))`

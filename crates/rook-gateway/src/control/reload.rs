@@ -7,8 +7,9 @@
 //! pools and routes synced into the registry in one transaction and a new routing
 //! snapshot swapped in atomically (requests and streams already running keep the
 //! snapshot they started with), the declared client keys synced and the key store
-//! reloaded, the price table and the log filter replaced — and every other changed
-//! key is reported as needing a restart, keeping its running value.
+//! reloaded, the request-rate limits, the price table and the log filter replaced —
+//! and every other changed key is reported as needing a restart, keeping its running
+//! value.
 //!
 //! Each reload counts in `rook_config_reloads_total{result}` and appends an audit event
 //! (action `reload`, `entity_type` `config`).
@@ -30,6 +31,7 @@ pub(crate) const LIVE_KEYS: &[&str] = &[
     "pools",
     "routes",
     "client_keys",
+    "rate_limits",
     "log_level",
     "pricing",
 ];
@@ -88,6 +90,7 @@ pub(crate) fn merge_live(running: &Config, next: &Config) -> Config {
     merged.pools = next.pools.clone();
     merged.routes = next.routes.clone();
     merged.client_keys = next.client_keys.clone();
+    merged.rate_limits = next.rate_limits.clone();
     merged.log_level = next.log_level.clone();
     merged.pricing = next.pricing.clone();
     merged
@@ -170,6 +173,11 @@ async fn apply(app: &App, next: &Config, source: Option<String>) -> ConfigReload
         }
         let _ = app.reload().await;
         return report;
+    }
+    if live.iter().any(|k| k == "rate_limits") {
+        let limits =
+            crate::app::rate_limits::RequestLimits::new(&next.rate_limits, &app.shared_limits);
+        app.rate_limits.store(Arc::new(limits));
     }
     if live.iter().any(|k| k == "pricing") {
         app.accounting.set_pricing(next.pricing.clone());
