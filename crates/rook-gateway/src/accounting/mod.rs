@@ -114,6 +114,7 @@ impl Accounting {
             error_class: error_class.map(str::to_string),
             endpoint: ctx.endpoint.as_str(),
             key_id: ctx.key.as_ref().map(|k| k.id.clone()),
+            cost_usd,
         });
         self.recent.push(Summary {
             request_id: ctx.request_id.to_string(),
@@ -169,6 +170,7 @@ impl Accounting {
             error_class: Some(err.class().to_string()),
             endpoint: endpoint.map_or("other", Endpoint::as_str),
             key_id: None,
+            cost_usd: None,
         });
         self.recent.push(Summary {
             request_id: request_id.to_string(),

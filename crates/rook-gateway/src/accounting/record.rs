@@ -43,6 +43,10 @@ pub(crate) struct Record {
     pub(crate) endpoint: &'static str,
     /// Client key id (never the secret), when known.
     pub(crate) key_id: Option<Arc<str>>,
+    /// The cost of `usage` from the price table ([`super::writer::UsageSink::price`]),
+    /// priced once on the request path (it is charged to the key and shown in the
+    /// recent-requests ring too).
+    pub(crate) cost_usd: Option<f64>,
 }
 
 impl Record {
@@ -67,7 +71,7 @@ impl Record {
             prompt_tokens: self.usage.map(|u| u.prompt_tokens),
             completion_tokens: self.usage.map(|u| u.completion_tokens),
             total_tokens: self.usage.map(|u| u.total_tokens),
-            cost_usd: None,
+            cost_usd: self.cost_usd,
             error_class: self.error_class,
             endpoint: self.endpoint.to_string(),
             key_id: self.key_id.map(|k| k.to_string()),

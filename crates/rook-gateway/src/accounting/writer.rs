@@ -113,7 +113,6 @@ impl UsageSink {
     pub(crate) fn record(&self, record: Record) {
         let Some(tx) = &self.tx else { return };
         let mut event = record.into_event();
-        event.cost_usd = cost(&self.pricing.load(), &event);
         match &self.journal {
             Some(j) => {
                 event.event_key = Some(j.next_key());
@@ -172,16 +171,6 @@ impl UsageSink {
             }
         }
     }
-}
-
-/// The cost of an event from the price table (per 1M input/output tokens).
-pub(crate) fn cost(pricing: &BTreeMap<String, ModelPrice>, event: &UsageEvent) -> Option<f64> {
-    let price = pricing.get(&event.model)?;
-    Some(price_of(
-        price,
-        event.prompt_tokens?,
-        event.completion_tokens.unwrap_or(0),
-    ))
 }
 
 /// What `prompt` input and `completion` output tokens cost at `price`.
@@ -596,6 +585,7 @@ mod tests {
             error_class: None,
             endpoint: "chat",
             key_id: None,
+            cost_usd: None,
         }
     }
 
