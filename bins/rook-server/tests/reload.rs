@@ -477,6 +477,18 @@ async fn call_sized(server: &RookServer, model: &str, bytes: usize) -> http::Tes
     .unwrap()
 }
 
+/// `call` on a task of its own.
+fn spawn_call(server: &RookServer, model: &str) -> tokio::task::JoinHandle<http::TestResponse> {
+    let url = server.url("/v1/chat/completions");
+    let body = chat(model, false);
+    tokio::spawn(async move {
+        let auth = format!("Bearer {TOKEN}");
+        http::post_json(&url, &[("authorization", auth.as_str())], &body)
+            .await
+            .unwrap()
+    })
+}
+
 #[tokio::test]
 async fn resilience_and_limits_follow_the_file() {
     let a = FakeUpstream::start().await;
@@ -524,19 +536,7 @@ async fn resilience_and_limits_follow_the_file() {
     // One upstream slot: while a slow answer holds it, a second request is refused.
     a.push(Reply::chat("slow").delay(Duration::from_millis(600)));
     let before = a.request_count();
-    let slow = tokio::spawn({
-        let url = server.url("/v1/chat/completions");
-        async move {
-            let auth = format!("Bearer {TOKEN}");
-            http::post_json(
-                &url,
-                &[("authorization", auth.as_str())],
-                &chat("model", false),
-            )
-            .await
-            .unwrap()
-        }
-    });
+    let slow = spawn_call(&server, "model");
     assert!(a.wait_requests(before + 1, Duration::from_secs(5)).await);
     let refused = call(&server, "model").await;
     assert_eq!(refused.status, 503, "{}", refused.text());
@@ -554,19 +554,7 @@ async fn resilience_and_limits_follow_the_file() {
     assert_eq!(b.chat_requests().len(), 1);
     a.push(Reply::chat("slow").delay(Duration::from_millis(600)));
     let before = a.request_count();
-    let slow = tokio::spawn({
-        let url = server.url("/v1/chat/completions");
-        async move {
-            let auth = format!("Bearer {TOKEN}");
-            http::post_json(
-                &url,
-                &[("authorization", auth.as_str())],
-                &chat("model", false),
-            )
-            .await
-            .unwrap()
-        }
-    });
+    let slow = spawn_call(&server, "model");
     assert!(a.wait_requests(before + 1, Duration::from_secs(5)).await);
     assert_eq!(call(&server, "model").await.status, 200);
     assert_eq!(slow.await.unwrap().status, 200);
