@@ -167,6 +167,7 @@ macro_rules! with_tx {
 mod cluster;
 mod health;
 mod keys;
+mod budget_leases;
 mod leases;
 pub use cluster::ChangeListener;
 pub use keys::RotateReport;
