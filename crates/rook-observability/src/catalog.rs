@@ -71,6 +71,10 @@ pub mod names {
     pub const RATE_LIMIT_LEASE_FALLBACK: &str = "rook_rate_limit_lease_fallback";
     /// Counter: times shared rate limits fell back to per-instance limits.
     pub const RATE_LIMIT_LEASE_FALLBACKS_TOTAL: &str = "rook_rate_limit_lease_fallbacks_total";
+    /// Gauge: 1 while client key budgets fall back to per-instance spend counts.
+    pub const BUDGET_LEASE_FALLBACK: &str = "rook_budget_lease_fallback";
+    /// Counter: times client key budgets fell back to per-instance spend counts.
+    pub const BUDGET_LEASE_FALLBACKS_TOTAL: &str = "rook_budget_lease_fallbacks_total";
     /// Counter: configuration reloads (SIGHUP or `POST /api/config/reload`), by result.
     pub const CONFIG_RELOADS_TOTAL: &str = "rook_config_reloads_total";
 }
@@ -307,6 +311,18 @@ pub const METRICS: &[MetricDef] = &[
         kind: Kind::Counter,
         labels: &[],
         help: "Times this instance's shared rate limits fell back to per-instance limits (the database could not be reached within 2 s).",
+    },
+    MetricDef {
+        name: names::BUDGET_LEASE_FALLBACK,
+        kind: Kind::Gauge,
+        labels: &[],
+        help: "1 while this instance admits budgeted client keys on its own spend count because slices of their budgets cannot be leased from the database, else 0.",
+    },
+    MetricDef {
+        name: names::BUDGET_LEASE_FALLBACKS_TOTAL,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Times this instance's client key budgets fell back to per-instance spend counts (the database could not be reached within 2 s).",
     },
     MetricDef {
         name: names::CONFIG_RELOADS_TOTAL,

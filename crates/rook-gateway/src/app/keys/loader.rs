@@ -125,6 +125,7 @@ impl KeyStore {
                 revoked: r.revoked_at_ms.is_some(),
                 enabled: r.enabled,
                 clock_offset_ms: self.clock_offset_ms,
+                budgets: self.budgets(),
                 rt,
             });
             map.insert(
@@ -171,6 +172,7 @@ impl KeyStore {
                 revoked: false,
                 enabled: true,
                 clock_offset_ms: self.clock_offset_ms,
+                budgets: self.budgets(),
                 rt,
             });
             map.insert(
