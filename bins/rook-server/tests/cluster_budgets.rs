@@ -75,7 +75,11 @@ pool = "p"
 async fn start_three(up: &FakeUpstream, url: &str) -> Vec<RookServer> {
     let mut servers = Vec::new();
     for _ in 0..3 {
-        servers.push(RookServer::start(bin(), &config(up, url), ENV).await.unwrap());
+        servers.push(
+            RookServer::start(bin(), &config(up, url), ENV)
+                .await
+                .unwrap(),
+        );
     }
     servers
 }
@@ -159,9 +163,15 @@ fn usage_of(db: &TempDatabase, id: &str) -> (usize, f64) {
 /// Waits until the usage table holds `rows` answered requests of key `id`; returns
 /// the key's spend.
 async fn recorded_spend(db: &TempDatabase, id: &str, rows: usize) -> f64 {
-    let found = wait_until(Duration::from_secs(10), || async { usage_of(db, id).0 >= rows }).await;
+    let found = wait_until(Duration::from_secs(10), || async {
+        usage_of(db, id).0 >= rows
+    })
+    .await;
     let (n, usd) = usage_of(db, id);
-    assert!(found.is_some() && n == rows, "{n} usage rows of {id}, {rows} expected");
+    assert!(
+        found.is_some() && n == rows,
+        "{n} usage rows of {id}, {rows} expected"
+    );
     usd
 }
 
@@ -198,7 +208,11 @@ async fn a_key_budget_holds_across_three_instances_and_counts_prior_spend() {
     )
     .unwrap();
     let admitted = spend_until_all_refuse(&servers, CI_TOKEN).await;
-    assert_eq!(up.chat_requests().len(), admitted, "refusals never reach upstream");
+    assert_eq!(
+        up.chat_requests().len(),
+        admitted,
+        "refusals never reach upstream"
+    );
     let total = recorded_spend(&db, "ci", 2 + admitted).await;
     // the bound: the budget plus one request in flight per instance; at least the
     // budget less one slice ($0.01). Without counting the prior $0.04, about 20
@@ -208,7 +222,10 @@ async fn a_key_budget_holds_across_three_instances_and_counts_prior_spend() {
         "spent {total} in {admitted} requests; logs of the first: {}",
         servers[0].logs()
     );
-    assert!(total >= 0.10 - 0.01 - 1e-9, "spent {total} in {admitted} requests");
+    assert!(
+        total >= 0.10 - 0.01 - 1e-9,
+        "spent {total} in {admitted} requests"
+    );
     // every instance refuses the key now, the same way, without an upstream call
     for s in &servers {
         assert_budget_exceeded(&call(s, CI_TOKEN).await);
@@ -252,7 +269,10 @@ async fn a_raised_budget_admits_again_on_every_instance() {
     let r = http::request(
         "PATCH",
         &servers[1].url("/api/keys/burst"),
-        &[("authorization", &admin), ("content-type", "application/json")],
+        &[
+            ("authorization", &admin),
+            ("content-type", "application/json"),
+        ],
         Some(body.to_string().into_bytes()),
     )
     .await
@@ -263,13 +283,23 @@ async fn a_raised_budget_admits_again_on_every_instance() {
             call(s, &secret).await.status == 200
         })
         .await;
-        assert!(again.is_some(), "{} never admitted the key again", s.base_url());
+        assert!(
+            again.is_some(),
+            "{} never admitted the key again",
+            s.base_url()
+        );
     }
     spend_until_all_refuse(&servers, &secret).await;
     let rows = up.chat_requests().len();
     let total = recorded_spend(&db, "burst", rows).await;
-    assert!(total <= 0.05 + 3.0 * COST + 1e-9, "spent {total} in {rows} requests");
-    assert!(total >= 0.05 - 0.005 - 1e-9, "spent {total} in {rows} requests");
+    assert!(
+        total <= 0.05 + 3.0 * COST + 1e-9,
+        "spent {total} in {rows} requests"
+    );
+    assert!(
+        total >= 0.05 - 0.005 - 1e-9,
+        "spent {total} in {rows} requests"
+    );
 }
 
 /// When the database cannot be reached, each instance admits the key on its own
@@ -299,7 +329,10 @@ async fn an_unreachable_database_falls_back_to_per_instance_budgets() {
         .await
         .unwrap()
         .text();
-    assert!(metrics.contains("rook_budget_lease_fallback 1"), "{metrics}");
+    assert!(
+        metrics.contains("rook_budget_lease_fallback 1"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("rook_budget_lease_fallbacks_total 1"),
         "{metrics}"

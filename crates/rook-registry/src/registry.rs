@@ -164,10 +164,10 @@ macro_rules! with_tx {
     }};
 }
 
+mod budget_leases;
 mod cluster;
 mod health;
 mod keys;
-mod budget_leases;
 mod leases;
 pub use cluster::ChangeListener;
 pub use keys::RotateReport;

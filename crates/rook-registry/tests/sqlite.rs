@@ -435,7 +435,10 @@ async fn budget_lease_statement_on_sqlite() {
     assert!((g - 0.05).abs() < 1e-9, "{g}");
     assert_eq!(r.lease_budget("k", 0, 1.0, 0.1, 1).await.unwrap(), 0.0);
     let g = r.lease_budget("k", 20, 1.0, 0.1, 1).await.unwrap();
-    assert!((g - 0.1).abs() < 1e-9, "a later period start counts no prior spend: {g}");
+    assert!(
+        (g - 0.1).abs() < 1e-9,
+        "a later period start counts no prior spend: {g}"
+    );
     assert_eq!(r.prune_budget_leases(2).await.unwrap(), 2);
     db.cleanup().await;
 }

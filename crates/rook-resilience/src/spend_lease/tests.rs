@@ -216,7 +216,11 @@ fn a_failed_lease_falls_back_until_one_succeeds() {
     assert_eq!(wants.len(), 1, "the task keeps trying");
     table.granted(&wants[0], store.lease(&wants[0]));
     assert!(!table.is_fallback());
-    assert_eq!(table.try_admit("k", 1.0, DAY), Admit::Pending, "-0.05 in hand");
+    assert_eq!(
+        table.try_admit("k", 1.0, DAY),
+        Admit::Pending,
+        "-0.05 in hand"
+    );
     serve(&table, &mut store, 1);
     assert_eq!(table.try_admit("k", 1.0, DAY), Admit::Admitted);
 }

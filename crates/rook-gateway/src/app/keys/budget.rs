@@ -112,7 +112,9 @@ fn exceeded(budget: f64, period: BudgetPeriod, now_ms: i64, clock_offset_ms: i64
     };
     ApiError::KeyRefused {
         status: http::StatusCode::TOO_MANY_REQUESTS,
-        message: format!("The budget of this API key (${budget:.2} per {period}) is spent; {when}."),
+        message: format!(
+            "The budget of this API key (${budget:.2} per {period}) is spent; {when}."
+        ),
         kind: "insufficient_quota",
         code: "budget_exceeded",
         param: None,
