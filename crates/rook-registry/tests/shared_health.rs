@@ -231,6 +231,22 @@ async fn one_panic_probe_lease_at_a_time() {
             .unwrap(),
         ProbeLease::Won { .. }
     ));
+    // the probe succeeded while the cooldown still runs: only the lease holder closes
+    let close = |who: &'static str| r.write_health("a", who, &HealthWrite::Close, now + 15_003);
+    assert!(matches!(
+        close("late").await.unwrap(),
+        Written::Superseded(_)
+    ));
+    assert!(matches!(
+        close("nobody").await.unwrap(),
+        Written::Superseded(_)
+    ));
+    let row = r.shared_health("a").await.unwrap().unwrap();
+    assert_eq!(row.cooldown_until_ms, Some(now + 90_000));
+    let by_owner = r.write_health("a", &owner, &HealthWrite::Close, now + 15_004);
+    assert!(matches!(by_owner.await.unwrap(), Written::Applied(_)));
+    let row = r.shared_health("a").await.unwrap().unwrap();
+    assert_eq!((row.cooldown_until_ms, row.probe_owner), (None, None));
     db.cleanup().await;
 }
 

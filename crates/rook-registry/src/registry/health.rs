@@ -30,12 +30,15 @@ const OPEN: &str = "INSERT INTO account_health AS h (account_id, status, consecu
      WHERE h.cooldown_until_ms IS NULL OR h.cooldown_until_ms < excluded.cooldown_until_ms \
      RETURNING version";
 
-/// `$1` id, `$2` now, `$3` me. Only a cooldown that is over closes: one still running
-/// was written after the probe was leased, and wins.
+/// `$1` id, `$2` now, `$3` me. A cooldown that is over closes; one still running only
+/// when the writer holds the probe lease (a panic probe: every new cooldown ends the
+/// lease, so none was written since it was taken). Otherwise the running cooldown was
+/// written after the probe was leased, and wins.
 const CLOSE: &str = "UPDATE account_health SET status = 'healthy', consecutive_failures = 0, \
      times_opened = 0, cooldown_until_ms = NULL, updated_at_ms = $2, version = version + 1, \
      updated_by = $3, probe_owner = NULL, probe_until_ms = NULL \
-     WHERE account_id = $1 AND cooldown_until_ms IS NOT NULL AND cooldown_until_ms <= $2 \
+     WHERE account_id = $1 AND cooldown_until_ms IS NOT NULL \
+       AND (cooldown_until_ms <= $2 OR probe_owner = $3) \
      RETURNING version";
 
 /// `$1` id, `$2` now, `$3` me. Unconditional.
