@@ -165,37 +165,27 @@ mod tests {
 
     #[test]
     fn verdicts() {
-        let cases: Vec<(
-            Option<Result<PanicLease, String>>,
-            bool,
-            &str,
-            Option<i64>,
-            bool,
-        )> = vec![
-            (Some(Ok(PanicLease::Won)), true, "won", None, false),
+        let v = |probe, result, deny_until_ms, down| Verdict {
+            probe,
+            result,
+            deny_until_ms,
+            down,
+        };
+        let cases: Vec<(Option<Result<PanicLease, String>>, Verdict)> = vec![
+            (Some(Ok(PanicLease::Won)), v(true, "won", None, false)),
             (
                 Some(Ok(PanicLease::Lost { until_ms: 42 })),
-                false,
-                "lost",
-                Some(42),
-                false,
+                v(false, "lost", Some(42), false),
             ),
-            (Some(Ok(PanicLease::Missing)), true, "fallback", None, false),
-            (Some(Err("refused".into())), true, "fallback", None, true),
-            (None, true, "fallback", None, true),
+            (
+                Some(Ok(PanicLease::Missing)),
+                v(true, "fallback", None, false),
+            ),
+            (Some(Err("refused".into())), v(true, "fallback", None, true)),
+            (None, v(true, "fallback", None, true)),
         ];
-        for (answer, probe, result, deny, down) in cases {
-            let v = verdict(answer.as_ref());
-            assert_eq!(
-                v,
-                Verdict {
-                    probe,
-                    result,
-                    deny_until_ms: deny,
-                    down
-                },
-                "{answer:?}"
-            );
+        for (answer, want) in cases {
+            assert_eq!(verdict(answer.as_ref()), want, "{answer:?}");
         }
     }
 
