@@ -146,7 +146,7 @@ fn pending_migrations_warn() {
     );
     assert_eq!(
         db["details"]["pending"],
-        serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8])
+        serde_json::json!([1, 2, 3, 4, 5, 6, 7, 8, 9])
     );
 }
 

@@ -11,6 +11,8 @@
 //!   half-open probe to `a`; its success puts `a` back in rotation everywhere.
 //! - With the database unreachable, each instance probes on its own after the
 //!   cooldown: the account is never kept out of rotation for want of a lease.
+//! - A route whose only account cools for server-side failures: requests fired at all
+//!   three at once send exactly one panic probe to it (a lease in the database).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -334,6 +336,114 @@ async fn without_the_database_each_instance_probes_on_its_own() {
     proxy.set(Mode::Open);
     drop(servers);
     drop(db);
+}
+
+/// One account, cooling for 30 s after one server-side failure.
+fn single_account_config(a: &FakeUpstream) -> String {
+    format!(
+        r#"
+host = "127.0.0.1"
+port = {{port}}
+database_url = "{{database_url}}"
+shutdown_grace_seconds = 1
+
+[inbound_auth]
+enabled = true
+bearer_token_env = "ROOK_TOKEN"
+
+[admin_auth]
+bearer_token_env = "ROOK_ADMIN_TOKEN"
+
+[upstream_resilience]
+max_buffered_attempts = 1
+failure_threshold = 1
+failure_cooldown_seconds = 30
+max_cooled_share = 1.0
+
+[[accounts]]
+id = "a"
+vendor = "custom"
+base_url = "{a}"
+
+[[pools]]
+id = "p"
+strategy = "priority"
+members = ["a"]
+
+[[routes]]
+model = "m"
+pool = "p"
+"#,
+        a = a.base_url(),
+    )
+}
+
+/// Every account of the route cooling on three instances: each would send its own
+/// panic probe; with the probe lease in the database exactly one reaches the upstream,
+/// and its success puts the account back in rotation everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_panic_probe_across_three_instances() {
+    let Some(admin_url) = postgres_url() else {
+        return;
+    };
+    let db = TempDatabase::create(&admin_url, "panic").unwrap();
+    let a = FakeUpstream::start().await;
+    let servers = start_cluster(bin(), 3, &single_account_config(&a), &db.url(), &ENV)
+        .await
+        .unwrap();
+    let refs: Vec<&RookServer> = servers.iter().collect();
+    a.push(Reply::status(500));
+    assert_eq!(chat(refs[0]).await, 502);
+    assert_eq!(a.request_count(), 1);
+    assert!(
+        all(&refs, WITHIN, Some(20.0)).await,
+        "the cooldown did not reach every instance; logs of 2:\n{}",
+        refs[1].logs()
+    );
+    // the probe is slow, so every request below is decided while it runs
+    a.push(Reply::chat("probe ok").delay(Duration::from_millis(800)));
+    let mut tasks = Vec::new();
+    for s in &refs {
+        for _ in 0..3 {
+            let url = s.url("/v1/chat/completions");
+            tasks.push(tokio::spawn(async move {
+                let auth = format!("Bearer {TOKEN}");
+                let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+                http::post_json(&url, &[("authorization", auth.as_str())], &body)
+                    .await
+                    .map_or(0, |r| r.status)
+            }));
+        }
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        a.request_count(),
+        2,
+        "exactly one panic probe must reach `a` across the three instances ({statuses:?}); logs of 1:\n{}",
+        refs[0].logs()
+    );
+    assert_eq!(statuses, [200, 503, 503, 503, 503, 503, 503, 503, 503]);
+    // The probe succeeded: `a` is back in rotation everywhere.
+    assert!(all(&refs, WITHIN, None).await);
+    for s in &refs {
+        assert_eq!(chat(s).await, 200);
+    }
+    assert_eq!(a.request_count(), 5);
+    let mut by_result = [0.0; 3];
+    for s in &refs {
+        let m = admin(s, "GET", "/api/metrics").await.text();
+        for (i, r) in ["won", "lost", "fallback"].iter().enumerate() {
+            by_result[i] += metric(
+                &m,
+                &format!("rook_panic_probe_leases_total{{result=\"{r}\"}}"),
+            );
+        }
+    }
+    assert_eq!(by_result, [1.0, 2.0, 0.0], "won, lost, fallback");
 }
 
 fn metric(text: &str, name: &str) -> f64 {

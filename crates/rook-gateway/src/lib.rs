@@ -54,6 +54,7 @@ mod accounting;
 mod admin_token;
 mod app;
 mod body;
+mod budgets;
 mod control;
 mod endpoint;
 mod error;

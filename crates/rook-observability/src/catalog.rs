@@ -51,6 +51,8 @@ pub mod names {
     pub const BUILD_INFO: &str = "rook_build_info";
     /// Counter: attempts sent to a cooling account in panic mode.
     pub const PANIC_ROUTING_TOTAL: &str = "rook_panic_routing_total";
+    /// Counter: panic probe leases asked of the database, by result.
+    pub const PANIC_PROBE_LEASES_TOTAL: &str = "rook_panic_probe_leases_total";
     /// Gauge: 1 while the database file is the one opened, 0 once removed or replaced.
     pub const DATABASE_IDENTITY_OK: &str = "rook_database_identity_ok";
     /// Counter: requests admitted per client key.
@@ -71,6 +73,10 @@ pub mod names {
     pub const RATE_LIMIT_LEASE_FALLBACK: &str = "rook_rate_limit_lease_fallback";
     /// Counter: times shared rate limits fell back to per-instance limits.
     pub const RATE_LIMIT_LEASE_FALLBACKS_TOTAL: &str = "rook_rate_limit_lease_fallbacks_total";
+    /// Gauge: 1 while client key budgets fall back to per-instance spend counts.
+    pub const BUDGET_LEASE_FALLBACK: &str = "rook_budget_lease_fallback";
+    /// Counter: times client key budgets fell back to per-instance spend counts.
+    pub const BUDGET_LEASE_FALLBACKS_TOTAL: &str = "rook_budget_lease_fallbacks_total";
     /// Counter: configuration reloads (SIGHUP or `POST /api/config/reload`), by result.
     pub const CONFIG_RELOADS_TOTAL: &str = "rook_config_reloads_total";
 }
@@ -92,9 +98,10 @@ pub const CLIENT_KEY_REJECTION_REASONS: &[&str] = &[
     "rate_limited",
 ];
 
-/// The `result` label values of `rook_health_probe_leases_total`: this instance
-/// won the half-open probe of an account, another one did, or the database could not
-/// decide (each instance probes on its own).
+/// The `result` label values of `rook_health_probe_leases_total` (and of
+/// `rook_panic_probe_leases_total`): this instance won the half-open (or panic) probe
+/// of an account, another one did, or the database could not decide (each instance
+/// probes on its own).
 pub const PROBE_LEASE_RESULTS: &[&str] = &["won", "lost", "fallback"];
 
 /// The `reason` label values of `rook_usage_events_dropped_total`: the queue
@@ -249,6 +256,12 @@ pub const METRICS: &[MetricDef] = &[
         help: "Attempts sent, as its probe, to the account whose cooldown ends first because every candidate account of the request was cooling (panic mode), by route (logical model).",
     },
     MetricDef {
+        name: names::PANIC_PROBE_LEASES_TOTAL,
+        kind: Kind::Counter,
+        labels: &["result"],
+        help: "Panic probe leases this instance asked the database for (PostgreSQL), by result: won (this instance probes), lost (another instance probes), fallback (no answer within 250 ms, an error or no shared row: the local decision).",
+    },
+    MetricDef {
         name: names::DATABASE_IDENTITY_OK,
         kind: Kind::Gauge,
         labels: &[],
@@ -309,6 +322,18 @@ pub const METRICS: &[MetricDef] = &[
         help: "Times this instance's shared rate limits fell back to per-instance limits (the database could not be reached within 2 s).",
     },
     MetricDef {
+        name: names::BUDGET_LEASE_FALLBACK,
+        kind: Kind::Gauge,
+        labels: &[],
+        help: "1 while this instance admits budgeted client keys on its own spend count because slices of their budgets cannot be leased from the database, else 0.",
+    },
+    MetricDef {
+        name: names::BUDGET_LEASE_FALLBACKS_TOTAL,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Times this instance's client key budgets fell back to per-instance spend counts (the database could not be reached within 2 s).",
+    },
+    MetricDef {
         name: names::CONFIG_RELOADS_TOTAL,
         kind: Kind::Counter,
         labels: &["result"],
@@ -338,6 +363,11 @@ pub fn zero_series() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         PROBE_LEASE_RESULTS
             .iter()
             .map(|r| (names::HEALTH_PROBE_LEASES_TOTAL, vec![("result", *r)])),
+    );
+    series.extend(
+        PROBE_LEASE_RESULTS
+            .iter()
+            .map(|r| (names::PANIC_PROBE_LEASES_TOTAL, vec![("result", *r)])),
     );
     series.extend(
         CLIENT_KEY_REJECTION_REASONS

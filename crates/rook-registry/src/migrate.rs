@@ -66,6 +66,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "shared health",
         sql: include_str!("../migrations/sqlite/0008_shared_health.sql"),
     },
+    Migration {
+        version: 9,
+        description: "budget leases",
+        sql: include_str!("../migrations/sqlite/0009_budget_leases.sql"),
+    },
 ];
 
 /// Migrations for PostgreSQL.
@@ -109,6 +114,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 8,
         description: "shared health",
         sql: include_str!("../migrations/postgres/0008_shared_health.sql"),
+    },
+    Migration {
+        version: 9,
+        description: "budget leases",
+        sql: include_str!("../migrations/postgres/0009_budget_leases.sql"),
     },
 ];
 

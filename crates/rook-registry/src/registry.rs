@@ -164,6 +164,7 @@ macro_rules! with_tx {
     }};
 }
 
+mod budget_leases;
 mod cluster;
 mod health;
 mod keys;

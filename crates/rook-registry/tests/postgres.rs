@@ -89,7 +89,7 @@ async fn instances_share_a_schema() {
     assert_eq!(first.backend(), Backend::Postgres);
     assert_eq!(
         first.migration_status().await.unwrap().pending,
-        vec![1, 2, 3, 4, 5, 6, 7, 8]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
     );
 
     // Several instances migrating at once: the advisory lock serialises them.
@@ -234,6 +234,107 @@ async fn leases_under_concurrency_never_grant_more_than_the_limit() {
         2
     );
     assert_eq!(instances[0].prune_limit_leases(120_000).await.unwrap(), 2);
+    for r in instances.drain(1..) {
+        r.close().await;
+    }
+    db.cleanup().await;
+}
+
+fn spend(key: &str, ts_ms: i64, usd: f64) -> rook_registry::UsageEvent {
+    rook_registry::UsageEvent {
+        request_id: format!("r-{key}-{ts_ms}-{usd}"),
+        ts_ms,
+        model: "m".into(),
+        outcome: "success".into(),
+        status_code: 200,
+        cost_usd: Some(usd),
+        key_id: Some(key.into()),
+        ..rook_registry::UsageEvent::default()
+    }
+}
+
+/// Budget slices: the first grant of a period counts the spend the usage events
+/// already hold; grants stop at the budget; a raised budget grants again, a cut one
+/// does not; periods and keys are independent.
+#[tokio::test]
+async fn budget_leases_count_prior_spend_and_stop_at_the_budget() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let r = &db.registry;
+    let day = 86_400_000;
+    // $0.93 spent in this period before leasing, $5 the day before, $1 by another key
+    r.insert_usage_events(&[
+        spend("k", day + 10, 0.5),
+        spend("k", day + 20, 0.43),
+        spend("k", day - 1, 5.0),
+        spend("other", day + 10, 1.0),
+    ])
+    .await
+    .unwrap();
+    let grant = |budget: f64, start: i64| r.lease_budget("k", start, budget, budget / 10.0, 7);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    assert!(close(grant(1.0, day).await.unwrap(), 0.07), "what is left");
+    assert_eq!(grant(1.0, day).await.unwrap(), 0.0, "granted out");
+    // usage recorded after the first grant is not counted again
+    r.insert_usage_events(&[spend("k", day + 30, 0.07)])
+        .await
+        .unwrap();
+    assert_eq!(grant(1.0, day).await.unwrap(), 0.0);
+    // a raise grants again, a slice at a time (of the new budget)
+    assert!(close(grant(2.0, day).await.unwrap(), 0.2));
+    // a cut below the $1.20 granted: nothing more; above it, what is left
+    assert_eq!(grant(1.1, day).await.unwrap(), 0.0);
+    assert!(close(grant(1.25, day).await.unwrap(), 0.05));
+    // the next period starts from its own (empty) usage; another key from its own
+    assert!(close(grant(1.0, 2 * day).await.unwrap(), 0.1));
+    assert!(close(
+        r.lease_budget("other", day, 1.5, 0.15, 7).await.unwrap(),
+        0.15
+    ));
+    // a budget of zero is never granted anything
+    assert_eq!(r.lease_budget("z", day, 0.0, 0.0, 7).await.unwrap(), 0.0);
+    assert!(r.lease_budget("z", day, f64::NAN, 0.0, 7).await.is_err());
+    assert_eq!(r.prune_budget_leases(8).await.unwrap(), 4);
+    db.cleanup().await;
+}
+
+/// Three instances (pools) leasing slices of one budget at once, the first grants
+/// racing each other: together they are never granted more than the budget, and
+/// exactly what is left of it after the prior spend.
+#[tokio::test]
+async fn budget_leases_under_concurrency_never_grant_more_than_the_budget() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let url = db.pg_url.clone().unwrap();
+    let opts = ConnectOptions {
+        schema: db.schema.clone(),
+        max_connections: 4,
+        ..ConnectOptions::default()
+    };
+    db.registry
+        .insert_usage_events(&[spend("k", 100, 0.25)])
+        .await
+        .unwrap();
+    let mut instances = vec![db.registry.clone()];
+    for _ in 0..2 {
+        instances.push(Registry::connect(&url, opts.clone()).await.unwrap());
+    }
+    let mut tasks = Vec::new();
+    for i in 0..60usize {
+        let r = instances[i % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            r.lease_budget("k", 0, 1.0, 0.1, 1).await.unwrap()
+        }));
+    }
+    let mut granted = 0.0;
+    for t in tasks {
+        let g = t.await.unwrap();
+        assert!((0.0..=0.1 + 1e-12).contains(&g), "{g}");
+        granted += g;
+    }
+    assert!((granted - 0.75).abs() < 1e-9, "granted {granted}");
     for r in instances.drain(1..) {
         r.close().await;
     }

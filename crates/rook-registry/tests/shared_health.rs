@@ -166,6 +166,90 @@ async fn exactly_one_instance_wins_the_probe_lease() {
     db.cleanup().await;
 }
 
+/// The panic probe lease: taken while the cooldown still runs, by one of many
+/// concurrent callers; renewed by its owner; free again once it ends or a new
+/// cooldown is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_panic_probe_lease_at_a_time() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let r = &db.registry;
+    let now = 5_000_000;
+    assert_eq!(
+        r.lease_panic_probe("a", "i1", now, 10_000).await.unwrap(),
+        ProbeLease::Missing
+    );
+    r.write_health("a", "i1", &open(now + 30_000), now)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let r = r.clone();
+        tasks.push(tokio::spawn(async move {
+            let me = format!("i{i}");
+            (i, r.lease_panic_probe("a", &me, now, 10_000).await.unwrap())
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (i, lease) = t.await.unwrap();
+        match lease {
+            ProbeLease::Won { until_ms } => {
+                assert_eq!(until_ms, now + 10_000);
+                winners.push(format!("i{i}"));
+            }
+            ProbeLease::Lost(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let owner = winners[0].clone();
+    // the owner renews; others lose until the lease ends
+    assert!(matches!(
+        r.lease_panic_probe("a", &owner, now + 5_000, 10_000).await.unwrap(),
+        ProbeLease::Won { until_ms } if until_ms == now + 15_000
+    ));
+    let lost = r.lease_panic_probe("a", "late", now + 14_999, 10_000);
+    match lost.await.unwrap() {
+        ProbeLease::Lost(row) => assert_eq!(row.probe_until_ms, Some(now + 15_000)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        r.lease_panic_probe("a", "late", now + 15_000, 10_000)
+            .await
+            .unwrap(),
+        ProbeLease::Won { .. }
+    ));
+    // the probe failed: its new cooldown ends the lease
+    r.write_health("a", "late", &open(now + 90_000), now + 15_001)
+        .await
+        .unwrap();
+    assert!(matches!(
+        r.lease_panic_probe("a", &owner, now + 15_002, 10_000)
+            .await
+            .unwrap(),
+        ProbeLease::Won { .. }
+    ));
+    // the probe succeeded while the cooldown still runs: only the lease holder closes
+    let close = |who: &'static str| r.write_health("a", who, &HealthWrite::Close, now + 15_003);
+    assert!(matches!(
+        close("late").await.unwrap(),
+        Written::Superseded(_)
+    ));
+    assert!(matches!(
+        close("nobody").await.unwrap(),
+        Written::Superseded(_)
+    ));
+    let row = r.shared_health("a").await.unwrap().unwrap();
+    assert_eq!(row.cooldown_until_ms, Some(now + 90_000));
+    let by_owner = r.write_health("a", &owner, &HealthWrite::Close, now + 15_004);
+    assert!(matches!(by_owner.await.unwrap(), Written::Applied(_)));
+    let row = r.shared_health("a").await.unwrap().unwrap();
+    assert_eq!((row.cooldown_until_ms, row.probe_owner), (None, None));
+    db.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_does_not_share_health() {
     let db = common::sqlite().await;

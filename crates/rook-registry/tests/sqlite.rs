@@ -93,9 +93,9 @@ async fn migrate_false_leaves_migrations_pending() {
     .unwrap();
     let status = r.migration_status().await.unwrap();
     assert!(status.applied.is_empty());
-    assert_eq!(status.pending, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(status.pending, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert!(!status.current);
-    assert_eq!(r.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(r.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert!(r.migration_status().await.unwrap().current);
     r.close().await;
 }
@@ -411,5 +411,34 @@ async fn lease_statement_on_sqlite() {
     assert_eq!(r.lease_limit("k", 0, 5, 2, 0, 1).await.unwrap(), 0);
     assert_eq!(r.lease_limit("k", 60_000, 5, 2, 0, 1).await.unwrap(), 2);
     assert_eq!(r.prune_limit_leases(60_000).await.unwrap(), 1);
+    db.cleanup().await;
+}
+
+/// The budget lease statement works on SQLite too (same schema and API).
+#[tokio::test]
+async fn budget_lease_statement_on_sqlite() {
+    let db = common::sqlite().await;
+    let r = &db.registry;
+    r.insert_usage_events(&[rook_registry::UsageEvent {
+        request_id: "r1".into(),
+        ts_ms: 10,
+        model: "m".into(),
+        outcome: "success".into(),
+        status_code: 200,
+        cost_usd: Some(0.95),
+        key_id: Some("k".into()),
+        ..rook_registry::UsageEvent::default()
+    }])
+    .await
+    .unwrap();
+    let g = r.lease_budget("k", 0, 1.0, 0.1, 1).await.unwrap();
+    assert!((g - 0.05).abs() < 1e-9, "{g}");
+    assert_eq!(r.lease_budget("k", 0, 1.0, 0.1, 1).await.unwrap(), 0.0);
+    let g = r.lease_budget("k", 20, 1.0, 0.1, 1).await.unwrap();
+    assert!(
+        (g - 0.1).abs() < 1e-9,
+        "a later period start counts no prior spend: {g}"
+    );
+    assert_eq!(r.prune_budget_leases(2).await.unwrap(), 2);
     db.cleanup().await;
 }

@@ -18,6 +18,7 @@
 //! | [`limiter`] | `Limiter`, [`LimiterError`] | is there room for one more request |
 //! | [`rate`] | [`Bucket`], [`KeyedLimiter`], [`RateLimits`] | may one more request (or this many units) start this minute |
 //! | [`lease`] | [`LeaseTable`], [`LeaseWant`], [`Take`] | the same, for a limit shared by several processes through leased slices |
+//! | [`spend_lease`] | [`SpendLeases`], [`SpendWant`], [`Admit`] | may a request of a key start while its budget is shared by several processes through leased slices |
 //! | [`events`] | [`CircuitState`], [`OpenReason`], [`GiveUpReason`], [`LimiterError`] | what was decided (the observer's vocabulary) |
 //! | [`observer`] | [`Observer`] | tell me what you decided (metrics, logs) |
 //!
@@ -86,6 +87,7 @@ pub mod policy;
 pub mod rate;
 pub mod retry;
 pub mod retry_after;
+pub mod spend_lease;
 
 pub use backoff::{Backoff, BackoffError, Delays, Jitter};
 pub use breaker::{
@@ -106,3 +108,4 @@ pub use observer::{NoopObserver, Observer};
 pub use policy::{Attempts, Decision, Outcome, PolicyError, RetryConfig, RetryPolicy};
 pub use rate::{Bucket, KeyedLimiter, RateLimits, Reservation};
 pub use retry::{retry, RetryReport};
+pub use spend_lease::{Admit, SpendLeases, SpendWant};

@@ -168,6 +168,7 @@ impl App {
             inbound_token.as_ref(),
             &principal,
             &shared_limits,
+            &crate::budgets::SharedBudgets::start(&registry),
         )
         .await?;
         // What a killed predecessor journaled reaches the database before new traffic.

@@ -63,7 +63,7 @@ pub(crate) async fn handle(
     ctx.stream = probe.stream;
     // The key's scope and budget (issue 13): refused without an upstream call.
     if let Some(k) = &key {
-        if let Some((err, reason, retry)) = refuse_key(app, k, &probe.model) {
+        if let Some((err, reason, retry)) = refuse_key(app, k, &probe.model).await {
             super::keys::count_rejection(reason);
             return ctx.fail(err, retry, reason);
         }
@@ -147,9 +147,14 @@ pub(crate) async fn handle(
     }
 }
 
-/// The key's scope, then its budget: `Some((error, reason label, x-should-retry))`
-/// when the request is refused.
-fn refuse_key(app: &App, key: &Key, model: &str) -> Option<(ApiError, &'static str, Option<bool>)> {
+/// The key's scope, then its budget (leased across instances on PostgreSQL; a lease on
+/// its way is waited for): `Some((error, reason label, x-should-retry))` when the
+/// request is refused.
+async fn refuse_key(
+    app: &App,
+    key: &Key,
+    model: &str,
+) -> Option<(ApiError, &'static str, Option<bool>)> {
     if !key.allows(model) {
         let err = ApiError::KeyRefused {
             status: http::StatusCode::FORBIDDEN,
@@ -165,7 +170,8 @@ fn refuse_key(app: &App, key: &Key, model: &str) -> Option<(ApiError, &'static s
         };
         return Some((err, "model_not_allowed", None));
     }
-    key.check_budget(app.keys.now_ms(), app.keys.clock_offset_ms())
+    key.admit_budget(app.keys.now_ms(), app.keys.clock_offset_ms())
+        .await
         .err()
         .map(|err| (err, "budget_exceeded", Some(false)))
 }

@@ -14,6 +14,10 @@
 //!   lets its breaker go half-open; the others keep the account out of rotation until
 //!   the lease ends, or until the winner's outcome reaches them. The request path
 //!   never waits for this: the decision is made ahead, in the background.
+//! - **Panic probe leaser** ([`PgPanicLeaser`]): a panic-routed request (every account
+//!   of its route cooling) asks for the account's probe lease while the cooldown still
+//!   runs (`Registry::lease_panic_probe`), so one instance probes; it waits at most
+//!   250 ms (`crate::proxy::panic_share`). Only on the panic path.
 //!
 //! When the database cannot be reached (a statement fails or takes longer than
 //! `rook_registry::deadline::DATABASE_DEADLINE`), each instance keeps its own breakers
@@ -31,6 +35,7 @@ use rook_registry::{Backend, Registry};
 use crate::now_ms;
 use crate::proxy::health::{Health, Key};
 use crate::proxy::health_share::{Merged, Sharing, LEAD, LEASE_MARGIN, PROBE_LEASE};
+use crate::proxy::panic_share::{LeaseFuture, PanicLease, PanicLeaser, PanicShare};
 use rook_resilience::CircuitState;
 
 /// How often the leaser looks for cooldowns about to end.
@@ -49,6 +54,10 @@ pub(crate) async fn start(registry: &Registry, health: &Arc<Health>, instance_id
         return false;
     }
     let sharing = health.enable_sharing(Arc::new(Sharing::new(instance_id.to_string())));
+    health.enable_panic_sharing(Arc::new(PanicShare::new(Arc::new(PgPanicLeaser {
+        registry: registry.clone(),
+        instance_id: instance_id.to_string(),
+    }))));
     resync(registry, health).await;
     let weak = Arc::downgrade(health);
     tokio::spawn(writer(weak.clone(), registry.clone(), sharing));
@@ -313,4 +322,35 @@ fn lost(health: &Health, id: &Key, row: &SharedHealth) {
         id,
         Instant::now() + Duration::from_millis(left) + LEASE_MARGIN,
     );
+}
+
+/// Panic probe leases from PostgreSQL (see `crate::proxy::panic_share`).
+#[derive(Debug)]
+struct PgPanicLeaser {
+    registry: Registry,
+    instance_id: String,
+}
+
+impl PanicLeaser for PgPanicLeaser {
+    fn lease<'a>(&'a self, account: &'a str) -> LeaseFuture<'a> {
+        Box::pin(async move {
+            let now = now_ms();
+            let call =
+                self.registry
+                    .lease_panic_probe(account, &self.instance_id, now, ms(PROBE_LEASE));
+            match call.await {
+                Ok(ProbeLease::Won { .. }) => Ok(PanicLease::Won),
+                // The winner's lease may not show in the row (it committed after this
+                // statement's snapshot): assume a full lease from now.
+                Ok(ProbeLease::Lost(row)) => Ok(PanicLease::Lost {
+                    until_ms: row
+                        .probe_until_ms
+                        .filter(|t| *t > now)
+                        .unwrap_or(now.saturating_add(ms(PROBE_LEASE))),
+                }),
+                Ok(_) => Ok(PanicLease::Missing),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
 }

@@ -140,7 +140,7 @@ pub(crate) async fn attempt_loop(
             Err(none) if last.is_none() && panic_allowed => {
                 // Nothing could be tried: panic routing, once per request.
                 panic_allowed = false;
-                match panic_pick(proxy, req, &unavailable, estimate) {
+                match panic_pick(proxy, req, &unavailable, estimate).await {
                     Some(p) => {
                         m::panic_routing(&ctx.model);
                         proxy.panics.note(&ctx.model, Instant::now());
@@ -385,8 +385,9 @@ pub(crate) async fn attempt_loop(
 
 /// Panic routing: the account of `unavailable` that comes back first from a
 /// cooldown for server-side failures, with its probe taken and its rate limits
-/// respected.
-fn panic_pick<'s>(
+/// respected; with several instances, only the one holding its panic probe lease
+/// (`proxy/panic_share.rs`).
+async fn panic_pick<'s>(
     proxy: &Proxy,
     req: &'s Request<'_>,
     unavailable: &[AccountIdx],
@@ -395,13 +396,20 @@ fn panic_pick<'s>(
     let accounts: Vec<&'s AccountRuntime> = unavailable
         .iter()
         .filter_map(|i| req.snapshot.account(*i))
-        .filter(|a| a.enabled)
+        .filter(|a| a.enabled && !proxy.health.panic_denied(&a.id))
         .collect();
     let permit = proxy
         .health
         .try_acquire_panic(accounts.iter().map(|a| &a.id))?;
     let acct = accounts.into_iter().find(|a| a.id == *permit.key())?;
     let reservation = Reserved::try_new(&acct.shared, estimate).ok()?;
+    if !proxy.health.panic_allowed(&acct.id).await {
+        // another instance probes it: nothing sent (the permit frees the probe)
+        if let Some(r) = reservation {
+            r.settle(Some(0));
+        }
+        return None;
+    }
     Some(Picked {
         acct,
         permit,

@@ -5,7 +5,9 @@
 //! and the metrics (last error class, whether the account has seen traffic), and
 //! converts state to and from the registry so a restart keeps accounts cooled. On
 //! PostgreSQL, [`Health::enable_sharing`] makes every transition this instance's
-//! breakers make go to an outbox (see [`super::health_share`]) for other instances.
+//! breakers make go to an outbox (see [`super::health_share`]) for other instances,
+//! and [`Health::enable_panic_sharing`] makes panic probes ask for a lease first (see
+//! [`super::panic_share`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +22,7 @@ use rook_resilience::{
 };
 
 use super::health_share::{transition, Sharing, Transition};
+use super::panic_share::PanicShare;
 
 /// An account id as the breaker knows it.
 pub(crate) type Key = Arc<str>;
@@ -97,6 +100,7 @@ pub(crate) struct Health {
     info: Mutex<HashMap<Key, Info>>,
     dirty: AtomicBool,
     sharing: OnceLock<Arc<Sharing>>,
+    panic_share: OnceLock<Arc<PanicShare>>,
 }
 
 /// A permission to send one attempt to an account.
@@ -113,6 +117,7 @@ impl Health {
             info: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(false),
             sharing: OnceLock::new(),
+            panic_share: OnceLock::new(),
         })
     }
 
@@ -129,6 +134,28 @@ impl Health {
     /// call wins.
     pub(crate) fn enable_sharing(&self, sharing: Arc<Sharing>) -> Arc<Sharing> {
         self.sharing.get_or_init(|| sharing).clone()
+    }
+
+    /// Panic probes ask `share` for a lease from now on (PostgreSQL); the first call
+    /// wins.
+    pub(crate) fn enable_panic_sharing(&self, share: Arc<PanicShare>) {
+        let _ = self.panic_share.set(share);
+    }
+
+    /// Whether another instance holds `id`'s panic probe lease (memory only; `false`
+    /// when panic probes are not shared).
+    pub(crate) fn panic_denied(&self, id: &Key) -> bool {
+        self.panic_share.get().is_some_and(|s| s.denied(id))
+    }
+
+    /// Whether this instance may send a panic probe to `id`: on PostgreSQL, after
+    /// asking the database for its lease (at most
+    /// [`super::panic_share::PANIC_LEASE_WAIT`]); otherwise yes.
+    pub(crate) async fn panic_allowed(&self, id: &Key) -> bool {
+        match self.panic_share.get() {
+            Some(share) => share.allow(id).await,
+            None => true,
+        }
     }
 
     /// The sharing state, when enabled.

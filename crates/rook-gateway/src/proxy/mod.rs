@@ -17,6 +17,7 @@ pub(crate) mod health_share;
 pub(crate) mod limits;
 pub(crate) mod outcome;
 pub(crate) mod panic;
+pub(crate) mod panic_share;
 pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod respond;

@@ -30,12 +30,15 @@ const OPEN: &str = "INSERT INTO account_health AS h (account_id, status, consecu
      WHERE h.cooldown_until_ms IS NULL OR h.cooldown_until_ms < excluded.cooldown_until_ms \
      RETURNING version";
 
-/// `$1` id, `$2` now, `$3` me. Only a cooldown that is over closes: one still running
-/// was written after the probe was leased, and wins.
+/// `$1` id, `$2` now, `$3` me. A cooldown that is over closes; one still running only
+/// when the writer holds the probe lease (a panic probe: every new cooldown ends the
+/// lease, so none was written since it was taken). Otherwise the running cooldown was
+/// written after the probe was leased, and wins.
 const CLOSE: &str = "UPDATE account_health SET status = 'healthy', consecutive_failures = 0, \
      times_opened = 0, cooldown_until_ms = NULL, updated_at_ms = $2, version = version + 1, \
      updated_by = $3, probe_owner = NULL, probe_until_ms = NULL \
-     WHERE account_id = $1 AND cooldown_until_ms IS NOT NULL AND cooldown_until_ms <= $2 \
+     WHERE account_id = $1 AND cooldown_until_ms IS NOT NULL \
+       AND (cooldown_until_ms <= $2 OR probe_owner = $3) \
      RETURNING version";
 
 /// `$1` id, `$2` now, `$3` me. Unconditional.
@@ -56,6 +59,20 @@ const LEASE: &str = "WITH won AS (UPDATE account_health \
      WHERE account_id = $1 AND cooldown_until_ms IS NOT NULL \
        AND cooldown_until_ms <= $3::BIGINT + $4::BIGINT \
        AND (probe_owner IS NULL OR probe_until_ms IS NULL OR probe_until_ms <= $3::BIGINT) \
+     RETURNING probe_until_ms) \
+     SELECT (SELECT probe_until_ms FROM won) AS won_until, account_id, version, \
+     cooldown_until_ms, times_opened, consecutive_failures, last_error_class, updated_by, \
+     probe_owner, probe_until_ms FROM account_health WHERE account_id = $1";
+
+/// `$1` id, `$2` me, `$3` now, `$4` lease length. The panic probe lease: like [`LEASE`]
+/// but while the cooldown still runs (every account of a route is cooling, and one
+/// request probes the account that comes back first); won when no other instance
+/// holds a live lease (this instance's own lease is renewed).
+const PANIC_LEASE: &str = "WITH won AS (UPDATE account_health \
+     SET probe_owner = $2, probe_until_ms = $3::BIGINT + $4::BIGINT \
+     WHERE account_id = $1 \
+       AND (probe_owner IS NULL OR probe_until_ms IS NULL OR probe_until_ms <= $3::BIGINT \
+            OR probe_owner = $2) \
      RETURNING probe_until_ms) \
      SELECT (SELECT probe_until_ms FROM won) AS won_until, account_id, version, \
      cooldown_until_ms, times_opened, consecutive_failures, last_error_class, updated_by, \
@@ -182,13 +199,40 @@ impl Registry {
             .bind(lease_ms)
             .fetch_optional(pool)
             .await?;
-        let Some(row) = row else {
-            return Ok(ProbeLease::Missing);
-        };
-        let won: Option<i64> = row.try_get("won_until")?;
-        match won {
-            Some(until_ms) => Ok(ProbeLease::Won { until_ms }),
-            None => Ok(ProbeLease::Lost(row_of(&row)?)),
-        }
+        lease_of(row)
+    }
+
+    /// PostgreSQL: tries to take the probe lease of `account_id` for a *panic* probe
+    /// (the account still cools) for `instance` until `now_ms + lease_ms`. Won when no
+    /// other instance holds a live lease (a lease of `instance` is renewed); one
+    /// statement, so one winner under any concurrency. `Missing` when the account has
+    /// no shared row.
+    pub async fn lease_panic_probe(
+        &self,
+        account_id: &str,
+        instance: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<ProbeLease> {
+        let pool = self.pg()?;
+        let row = sqlx::query(PANIC_LEASE)
+            .bind(account_id)
+            .bind(instance)
+            .bind(now_ms)
+            .bind(lease_ms)
+            .fetch_optional(pool)
+            .await?;
+        lease_of(row)
+    }
+}
+
+fn lease_of(row: Option<PgRow>) -> Result<ProbeLease> {
+    let Some(row) = row else {
+        return Ok(ProbeLease::Missing);
+    };
+    let won: Option<i64> = row.try_get("won_until")?;
+    match won {
+        Some(until_ms) => Ok(ProbeLease::Won { until_ms }),
+        None => Ok(ProbeLease::Lost(row_of(&row)?)),
     }
 }

@@ -167,7 +167,7 @@ pub(crate) fn v1_database_sql(init_sql: &str) -> String {
 pub(crate) async fn assert_upgraded_from_v1(r: &Registry) {
     assert_eq!(
         r.migration_status().await.unwrap().applied,
-        vec![1, 2, 3, 4, 5, 6, 7, 8]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
     );
     let accounts = r.list_accounts().await.unwrap();
     type Row<'a> = (&'a str, &'a str, bool, Option<&'a str>, Option<u32>);

@@ -69,6 +69,7 @@ pub(crate) async fn start(
     inbound_token: Option<&Secret>,
     principal: &Arc<str>,
     limits: &Arc<crate::leases::SharedLimits>,
+    budgets: &Arc<crate::budgets::SharedBudgets>,
 ) -> Result<(Arc<KeyStore>, Arc<LoaderState>, Option<DefaultKey>), AppError> {
     let records = declared(config)?;
     registry
@@ -81,6 +82,7 @@ pub(crate) async fn start(
     });
     let store = Arc::new(KeyStore::new(clock_offset_ms()));
     store.share_limits(limits.clone());
+    store.share_budgets(budgets.clone());
     let state = Arc::new(LoaderState::default());
     let n = store
         .reload(registry, default.as_ref(), &state)

@@ -23,8 +23,9 @@ pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// How often last-use times are written.
 pub(crate) const TOUCH_INTERVAL: Duration = Duration::from_secs(10);
 
-/// How often spend is re-read from a shared (PostgreSQL) registry, so that several
-/// instances see each other's spend.
+/// How often spend is re-read from a shared (PostgreSQL) registry, so that the
+/// per-instance count (what decides while budgets cannot be leased, see
+/// `crate::budgets`) includes the other instances' spend.
 const RESYNC_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The `[inbound_auth]` token as the `default` key.
@@ -125,6 +126,7 @@ impl KeyStore {
                 revoked: r.revoked_at_ms.is_some(),
                 enabled: r.enabled,
                 clock_offset_ms: self.clock_offset_ms,
+                budgets: self.budgets(),
                 rt,
             });
             map.insert(
@@ -171,6 +173,7 @@ impl KeyStore {
                 revoked: false,
                 enabled: true,
                 clock_offset_ms: self.clock_offset_ms,
+                budgets: self.budgets(),
                 rt,
             });
             map.insert(

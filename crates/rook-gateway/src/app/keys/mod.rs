@@ -12,7 +12,8 @@
 //! Per key, kept across reloads: the spend of the current budget period (seeded from
 //! the registry's usage events at start, charged when a request is recorded), the RPM/TPM
 //! buckets (`rook_resilience::RateLimits`), the last-use time (written to the registry
-//! in batches).
+//! in batches). On PostgreSQL budgets and RPM/TPM are leased across instances
+//! (`budget.rs`, `crate::budgets`, `crate::leases`).
 //!
 //! The rejection taxonomy: unknown/missing/revoked/disabled/expired → 401
 //! `invalid_api_key`; a model outside the scope → 403 `model_not_allowed`; budget spent
@@ -20,6 +21,7 @@
 //! 429 `rate_limit_exceeded` with `Retry-After`. None of them calls an upstream.
 
 pub(crate) mod boot;
+mod budget;
 pub(crate) mod loader;
 
 use std::collections::HashMap;
@@ -29,11 +31,12 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::{header, HeaderMap};
-use rook_config::entity::client_key::{format_utc, model_allowed, BudgetPeriod, DEFAULT_KEY_ID};
+use rook_config::entity::client_key::{model_allowed, BudgetPeriod, DEFAULT_KEY_ID};
 use rook_observability::names;
 use rook_registry::client_key::hash_bytes;
 use rook_resilience::RateLimits;
 
+use crate::budgets::SharedBudgets;
 use crate::leases::{reserve_pair_waiting, settle_pair, LeasedPair, SharedLimits, Ticket};
 
 use crate::error::ApiError;
@@ -52,6 +55,8 @@ pub(crate) struct Key {
     enabled: bool,
     /// The store's test clock offset (see [`KeyStore::now_ms`]).
     clock_offset_ms: i64,
+    /// Budgets leased across instances (`None` on SQLite).
+    budgets: Option<Arc<SharedBudgets>>,
     pub(crate) rt: Arc<KeyRuntime>,
 }
 
@@ -151,6 +156,8 @@ pub(crate) struct KeyStore {
     clock_offset_ms: i64,
     /// Keys' RPM/TPM shared across instances (PostgreSQL); local by default.
     shared_limits: std::sync::OnceLock<Arc<SharedLimits>>,
+    /// Keys' budgets shared across instances (PostgreSQL); local by default.
+    shared_budgets: std::sync::OnceLock<Arc<SharedBudgets>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -183,12 +190,23 @@ impl KeyStore {
             required: std::sync::atomic::AtomicBool::new(false),
             clock_offset_ms,
             shared_limits: std::sync::OnceLock::new(),
+            shared_budgets: std::sync::OnceLock::new(),
         }
     }
 
     /// Leases keys' RPM/TPM through `limits` (before the first reload).
     pub(crate) fn share_limits(&self, limits: Arc<SharedLimits>) {
         let _ = self.shared_limits.set(limits);
+    }
+
+    /// Leases keys' budgets through `budgets` (before the first reload).
+    pub(crate) fn share_budgets(&self, budgets: Arc<SharedBudgets>) {
+        let _ = self.shared_budgets.set(budgets);
+    }
+
+    /// The budgets keys lease from, when set and shared.
+    fn budgets(&self) -> Option<Arc<SharedBudgets>> {
+        self.shared_budgets.get().filter(|b| b.is_shared()).cloned()
     }
 
     /// Key `id`'s limits leased across instances, when shared.
@@ -275,73 +293,6 @@ impl Key {
     /// Whether the key may use the logical `model`.
     pub(crate) fn allows(&self, model: &str) -> bool {
         model_allowed(&self.models, model)
-    }
-
-    fn spend(&self, period: BudgetPeriod, now_ms: i64) -> f64 {
-        let start = period.window(now_ms).start_ms;
-        let s = lock(&self.rt.spend);
-        if s.period_start_ms == start {
-            s.usd
-        } else {
-            0.0
-        }
-    }
-
-    /// Spend of the current period and the budget, if the key has one.
-    pub(crate) fn budget_status(&self, now_ms: i64) -> Option<(f64, f64, BudgetPeriod)> {
-        let (budget, period) = self.budget?;
-        Some((self.spend(period, now_ms), budget, period))
-    }
-
-    /// Refuses the request when the budget of the current period is spent.
-    pub(crate) fn check_budget(&self, now_ms: i64, clock_offset_ms: i64) -> Result<(), ApiError> {
-        let Some((spent, budget, period)) = self.budget_status(now_ms) else {
-            return Ok(());
-        };
-        if spent < budget {
-            return Ok(());
-        }
-        let when = match period.window(now_ms).resets_at_ms {
-            Some(t) => format!("it resets at {}", format_utc(t - clock_offset_ms)),
-            None => {
-                "the period is `total`: it never resets; raise the budget to continue".to_string()
-            }
-        };
-        Err(ApiError::KeyRefused {
-            status: http::StatusCode::TOO_MANY_REQUESTS,
-            message: format!(
-                "The budget of this API key (${budget:.2} per {period}) is spent; {when}."
-            ),
-            kind: "insufficient_quota",
-            code: "budget_exceeded",
-            param: None,
-            retry_after: None,
-            class: "budget_exceeded",
-        })
-    }
-
-    /// Charges a finished request's cost to the period it finished in.
-    pub(crate) fn charge(&self, usd: f64, now_ms: i64) {
-        let Some((_, period)) = self.budget else {
-            return;
-        };
-        if !(usd.is_finite() && usd > 0.0) {
-            return;
-        }
-        let start = period.window(now_ms).start_ms;
-        let mut s = lock(&self.rt.spend);
-        if s.period_start_ms != start {
-            *s = Spend {
-                period_start_ms: start,
-                usd: 0.0,
-            };
-        }
-        s.usd += usd;
-    }
-
-    /// Charges a cost now (the store's clock).
-    pub(crate) fn charge_now(&self, usd: f64) {
-        self.charge(usd, crate::now_ms().saturating_add(self.clock_offset_ms));
     }
 
     /// Takes one request and `estimate` tokens from the key's RPM/TPM buckets; a refusal
