@@ -22,6 +22,8 @@ pub const USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
 pub const USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
 /// `gen_ai.input.messages`: the request's messages (content capture only).
 pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
+/// `gen_ai.system_instructions`: the request's system instructions (content capture only).
+pub const SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
 /// `gen_ai.output.messages`: the answer's messages (content capture only).
 pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
 /// `server.address`: the upstream host.
