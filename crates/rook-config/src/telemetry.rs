@@ -150,15 +150,30 @@ pub(crate) fn check(t: &Telemetry) -> Vec<Problem> {
             push(key, format!("must be in {min}..={max}, got {value}"));
         }
     };
-    range("telemetry.queue_size", u64::from(t.queue_size), 1, 1_000_000);
+    range(
+        "telemetry.queue_size",
+        u64::from(t.queue_size),
+        1,
+        1_000_000,
+    );
     range(
         "telemetry.max_batch",
         u64::from(t.max_batch),
         1,
         u64::from(t.queue_size.max(1)),
     );
-    range("telemetry.export_interval_ms", t.export_interval_ms, 10, 600_000);
-    range("telemetry.export_timeout_ms", t.export_timeout_ms, 100, 600_000);
+    range(
+        "telemetry.export_interval_ms",
+        t.export_interval_ms,
+        10,
+        600_000,
+    );
+    range(
+        "telemetry.export_timeout_ms",
+        t.export_timeout_ms,
+        100,
+        600_000,
+    );
     let header = t.auth_header.as_str();
     let token = !header.is_empty()
         && header

@@ -376,6 +376,11 @@ mod tests {
                 &[],
                 &["limits"],
             ),
+            (
+                "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n",
+                &[],
+                &["telemetry"],
+            ),
         ];
         for (prefix, live, restart) in cases {
             let next = config(&format!("{prefix}{BASE}"));

@@ -74,7 +74,7 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
         (_, Some(k)) => Credentials::Bearer(k),
     };
     let answer = a.outbound.answer;
-    let req = build_request(UpstreamRequest {
+    let mut req = build_request(UpstreamRequest {
         uri: a.outbound.uri,
         credentials,
         request_id: a.request_id,
@@ -83,7 +83,6 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
         stream: a.stream,
     })
     .map_err(|_| Failure::unbuildable())?;
-    let mut req = req;
     if let Some(tp) = a.traceparent {
         req.headers_mut().insert("traceparent", tp);
     }

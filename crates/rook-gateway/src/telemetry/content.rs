@@ -154,8 +154,20 @@ mod tests {
                 &["stop", "length"],
                 Some("[{\"index\":0"),
             ),
-            (anthropic, Some("claude-x"), Some("msg_1"), &["end_turn"], Some("[{\"type\":\"text\"")),
-            (responses, Some("gpt-4o"), Some("resp_1"), &[], Some("[{\"type\":\"message\"}]")),
+            (
+                anthropic,
+                Some("claude-x"),
+                Some("msg_1"),
+                &["end_turn"],
+                Some("[{\"type\":\"text\""),
+            ),
+            (
+                responses,
+                Some("gpt-4o"),
+                Some("resp_1"),
+                &[],
+                Some("[{\"type\":\"message\"}]"),
+            ),
             (b"not json", None, None, &[], None),
             (b"[1,2]", None, None, &[], None),
         ];
@@ -181,7 +193,8 @@ mod tests {
     #[test]
     fn input_content_by_protocol() {
         let chat = br#"{"model":"m","messages":[{"role":"user","content":"secret plan"}]}"#;
-        let anthropic = br#"{"model":"m","system":"be brief","messages":[{"role":"user","content":"x"}]}"#;
+        let anthropic =
+            br#"{"model":"m","system":"be brief","messages":[{"role":"user","content":"x"}]}"#;
         let responses = br#"{"model":"m","input":"what?"}"#;
         let completions = br#"{"model":"m","prompt":["a","b"]}"#;
         let c = input_content(chat);
@@ -193,8 +206,14 @@ mod tests {
         let a = input_content(anthropic);
         assert_eq!(a.system.unwrap().text, r#""be brief""#);
         assert!(a.messages.is_some());
-        assert_eq!(input_content(responses).messages.unwrap().text, r#""what?""#);
-        assert_eq!(input_content(completions).messages.unwrap().text, r#"["a","b"]"#);
+        assert_eq!(
+            input_content(responses).messages.unwrap().text,
+            r#""what?""#
+        );
+        assert_eq!(
+            input_content(completions).messages.unwrap().text,
+            r#"["a","b"]"#
+        );
         assert_eq!(input_content(b"{"), InputContent::default());
     }
 

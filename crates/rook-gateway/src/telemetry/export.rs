@@ -181,7 +181,10 @@ impl Exporter {
             .method(Method::POST)
             .uri(self.settings.uri.clone())
             .header(header::CONTENT_TYPE, "application/x-protobuf")
-            .header(header::USER_AGENT, concat!("rook/", env!("CARGO_PKG_VERSION")));
+            .header(
+                header::USER_AGENT,
+                concat!("rook/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some((name, value)) = &self.auth {
             builder = builder.header(name, value.clone());
         }

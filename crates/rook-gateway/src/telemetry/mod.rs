@@ -58,9 +58,9 @@ impl Telemetry {
             what: what.into(),
             source: e,
         })?;
-        let uri: http::Uri = url.parse().map_err(|_| AppError::Telemetry(
-            "telemetry.otlp_endpoint: not a valid URL".into(),
-        ))?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| AppError::Telemetry("telemetry.otlp_endpoint: not a valid URL".into()))?;
         let settings = export::Settings {
             uri,
             auth: auth.map(|secret| (t.auth_header.clone(), secret)),
@@ -108,10 +108,8 @@ impl Telemetry {
             (Some(v), None) => v.to_str().ok().and_then(traceparent::parse),
             _ => None,
         };
-        let trace_id = parent.map_or_else(
-            || TraceId::from_u128(fastrand::u128(1..)),
-            |p| p.trace_id,
-        );
+        let trace_id =
+            parent.map_or_else(|| TraceId::from_u128(fastrand::u128(1..)), |p| p.trace_id);
         if !sampling::should_sample(parent.as_ref(), trace_id, self.sample_ratio) {
             return None;
         }
@@ -162,7 +160,10 @@ impl Telemetry {
             return;
         };
         let _ = stop.send(());
-        if tokio::time::timeout(self.flush_timeout, &mut task).await.is_err() {
+        if tokio::time::timeout(self.flush_timeout, &mut task)
+            .await
+            .is_err()
+        {
             task.abort();
             tracing::warn!("the trace exporter did not finish its last flush in time");
         }

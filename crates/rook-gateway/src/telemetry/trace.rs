@@ -12,7 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderValue, Uri};
 use rook_observability::otel::genai as g;
-use rook_observability::otel::{traceparent, AttrValue, SpanData, SpanId, SpanKind, SpanStatus, TraceId};
+use rook_observability::otel::{
+    traceparent, AttrValue, SpanData, SpanId, SpanKind, SpanStatus, TraceId,
+};
 use rook_protocol::Usage;
 
 use super::content::{AnswerFacts, Captured, InputContent};

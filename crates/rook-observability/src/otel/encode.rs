@@ -36,7 +36,10 @@ pub fn encode_traces(resource: &Resource, spans: &[SpanData]) -> Vec<u8> {
         resource_spans: vec![ResourceSpans {
             resource: Some(ProtoResource {
                 attributes: vec![
-                    kv("service.name", &AttrValue::from(resource.service_name.as_str())),
+                    kv(
+                        "service.name",
+                        &AttrValue::from(resource.service_name.as_str()),
+                    ),
                     kv(
                         "service.version",
                         &AttrValue::from(resource.service_version.as_str()),
@@ -206,7 +209,10 @@ mod tests {
         assert_eq!(s.trace_state, "rojo=1");
         assert_eq!(s.name, "chat gpt-4o");
         assert_eq!(s.kind, span::SpanKind::Server as i32);
-        assert_eq!((s.start_time_unix_nano, s.end_time_unix_nano), (1_000, 2_000));
+        assert_eq!(
+            (s.start_time_unix_nano, s.end_time_unix_nano),
+            (1_000, 2_000)
+        );
         assert_eq!(s.flags, 0x301);
         let status = s.status.as_ref().unwrap();
         assert_eq!(status.code, status::StatusCode::Error as i32);
@@ -226,7 +232,10 @@ mod tests {
             attr("gen_ai.usage.input_tokens"),
             Some(any_value::Value::IntValue(12))
         );
-        assert_eq!(attr("rook.stream"), Some(any_value::Value::BoolValue(false)));
+        assert_eq!(
+            attr("rook.stream"),
+            Some(any_value::Value::BoolValue(false))
+        );
         assert_eq!(attr("x.ratio"), Some(any_value::Value::DoubleValue(0.5)));
         let Some(any_value::Value::ArrayValue(list)) = attr("gen_ai.response.finish_reasons")
         else {
@@ -237,7 +246,10 @@ mod tests {
         assert!(r.parent_span_id.is_empty());
         assert_eq!(r.flags, 0x101);
         assert_eq!(r.kind, span::SpanKind::Client as i32);
-        assert_eq!(r.status.as_ref().unwrap().code, status::StatusCode::Unset as i32);
+        assert_eq!(
+            r.status.as_ref().unwrap().code,
+            status::StatusCode::Unset as i32
+        );
     }
 
     #[test]

@@ -117,7 +117,10 @@ mod tests {
             (ok("fe"), Some(false)),
             (format!("  {}\t", ok("01")), Some(true)),
             // a future version: the first four fields, more after a dash
-            (format!("cc-{TRACE}-{SPAN}-01-what-the-future-holds"), Some(true)),
+            (
+                format!("cc-{TRACE}-{SPAN}-01-what-the-future-holds"),
+                Some(true),
+            ),
             (format!("01-{TRACE}-{SPAN}-00"), Some(false)),
             // version 00 is exactly 55 characters
             (format!("{}-extra", ok("01")), None),
@@ -153,13 +156,19 @@ mod tests {
         let out = format(p.trace_id, s, true);
         assert_eq!(out, format!("00-{TRACE}-abcdef0123456789-01"));
         let back = parse(&out).unwrap();
-        assert_eq!((back.trace_id, back.parent_id, back.sampled), (p.trace_id, s, true));
+        assert_eq!(
+            (back.trace_id, back.parent_id, back.sampled),
+            (p.trace_id, s, true)
+        );
         assert!(format(p.trace_id, s, false).ends_with("-00"));
     }
 
     #[test]
     fn tracestate_is_kept_when_sane() {
-        assert_eq!(tracestate(["rojo=00f067aa0ba902b7"]), "rojo=00f067aa0ba902b7");
+        assert_eq!(
+            tracestate(["rojo=00f067aa0ba902b7"]),
+            "rojo=00f067aa0ba902b7"
+        );
         assert_eq!(tracestate(["a=1", " b=2 "]), "a=1,b=2");
         assert_eq!(tracestate(["", "a=1"]), "a=1");
         assert_eq!(tracestate(Vec::<&str>::new()), "");
