@@ -472,3 +472,30 @@ async fn the_collector_is_retried_once_on_503_and_a_400_drops_the_batch() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_collector_credential_or_a_bad_endpoint_refuses_the_start() {
+    let rx = Receiver::start().await;
+    let a = FakeUpstream::start().await;
+    let b = FakeUpstream::start().await;
+    // OTEL_AUTH is not set: the start fails, naming the variable.
+    let cfg = config(&a, &b, &telemetry(&rx, ""));
+    let (code, logs) =
+        RookServer::start_expect_failure(bin(), &cfg, &[("ROOK_ADMIN_TOKEN", ADMIN)])
+            .await
+            .unwrap();
+    assert_eq!(code, 2, "{logs}");
+    assert!(logs.contains("OTEL_AUTH"), "{logs}");
+    // Credentials in the endpoint are refused without being echoed.
+    let bad = config(
+        &a,
+        &b,
+        "[telemetry]\notlp_endpoint = \"http://user:pw-7c1e@127.0.0.1:4318\"\n",
+    );
+    let (code, logs) = RookServer::start_expect_failure(bin(), &bad, &env())
+        .await
+        .unwrap();
+    assert_eq!(code, 2, "{logs}");
+    assert!(logs.contains("telemetry.otlp_endpoint"), "{logs}");
+    assert!(!logs.contains("pw-7c1e"), "{logs}");
+}

@@ -6,6 +6,10 @@
 //! subscriber ([`init_tracing`]), whose text format escapes every field value
 //! ([`SafeFields`]: no forged lines, no terminal escapes).
 //!
+//! The [`otel`] module is the pure part of OpenTelemetry traces: the span model,
+//! W3C `traceparent`, sampling, the GenAI convention names and the OTLP/protobuf
+//! encoding (the gateway queues and exports).
+//!
 //! Label values are bounded and opaque: accounts appear as `acct_<id>` (see
 //! [`account_label`]), never display names or keys; models are the logical
 //! models that have a route, anything else collapses to [`OTHER`].
