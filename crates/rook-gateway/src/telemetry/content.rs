@@ -146,7 +146,15 @@ mod tests {
         let anthropic = br#"{"id":"msg_1","type":"message","model":"claude-x","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}"#;
         let responses =
             br#"{"id":"resp_1","model":"gpt-4o","status":"completed","output":[{"type":"message"}]}"#;
-        let cases: [(&[u8], Option<&str>, Option<&str>, &[&str], Option<&str>); 5] = [
+        // body, model, id, finish reasons, start of the captured output
+        type Case<'a> = (
+            &'a [u8],
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a [&'a str],
+            Option<&'a str>,
+        );
+        let cases: [Case<'_>; 5] = [
             (
                 openai,
                 Some("gpt-4o-2024"),

@@ -14,6 +14,9 @@ pub(crate) mod content;
 mod export;
 pub(crate) mod trace;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -91,6 +94,24 @@ impl Telemetry {
             stop: Mutex::new(Some((stop_tx, task))),
             flush_timeout,
         })))
+    }
+
+    /// A handle whose spans go to the returned receiver (no exporter task).
+    #[cfg(test)]
+    pub(crate) fn with_queue(
+        size: usize,
+        sample_ratio: f64,
+        capture_content: bool,
+    ) -> (Arc<Telemetry>, mpsc::Receiver<SpanData>) {
+        let (tx, rx) = mpsc::channel(size);
+        let t = Telemetry {
+            tx,
+            sample_ratio,
+            capture_content,
+            stop: Mutex::new(None),
+            flush_timeout: Duration::from_secs(1),
+        };
+        (Arc::new(t), rx)
     }
 
     /// The trace of a request that started at `start`, when it is sampled: the
