@@ -34,7 +34,8 @@ fn which_requests_are_traced() {
     let sampled = tp("01");
     let unsampled = tp("00");
     // (headers, ratio) -> Some(child of the client?) or None (not traced)
-    let cases: Vec<(Vec<(&str, &str)>, f64, Option<bool>)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, f64, Option<bool>);
+    let cases: Vec<Case<'_>> = vec![
         (vec![("traceparent", &sampled)], 0.0, Some(true)),
         (vec![("traceparent", &unsampled)], 1.0, None),
         (vec![], 1.0, Some(false)),
