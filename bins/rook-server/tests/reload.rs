@@ -462,3 +462,100 @@ async fn rate_limits_follow_the_file() {
         assert_eq!(call(&server, "old-model").await.status, 200);
     }
 }
+
+/// A chat request whose body is about `bytes` long, with the client token.
+async fn call_sized(server: &RookServer, model: &str, bytes: usize) -> http::TestResponse {
+    let auth = format!("Bearer {TOKEN}");
+    let body =
+        json!({"model": model, "messages": [{"role": "user", "content": "x".repeat(bytes)}]});
+    http::post_json(
+        &server.url("/v1/chat/completions"),
+        &[("authorization", auth.as_str())],
+        &body,
+    )
+    .await
+    .unwrap()
+}
+
+/// `call` on a task of its own.
+fn spawn_call(server: &RookServer, model: &str) -> tokio::task::JoinHandle<http::TestResponse> {
+    let url = server.url("/v1/chat/completions");
+    let body = chat(model, false);
+    tokio::spawn(async move {
+        let auth = format!("Bearer {TOKEN}");
+        http::post_json(&url, &[("authorization", auth.as_str())], &body)
+            .await
+            .unwrap()
+    })
+}
+
+#[tokio::test]
+async fn resilience_and_limits_follow_the_file() {
+    let a = FakeUpstream::start().await;
+    let b = FakeUpstream::start().await;
+    let server = RookServer::start(bin(), &first(&a), ENV).await.unwrap();
+    let port = server.port();
+    let dir = server.dir().display().to_string();
+    // `model` on a then b (priority), with the given extra sections.
+    let body = |extra: &str| {
+        format!(
+            "{}{}{}{}{extra}",
+            head(&port.to_string(), &dir),
+            account("a", &a, "KEY_A"),
+            account("b", &b, "KEY_B"),
+            route("model", "pab", "\"a\", \"b\"")
+        )
+    };
+    let strict = "\n[limits]\nmax_request_body_bytes = 2000\n\n[upstream_resilience]\nmax_buffered_attempts = 1\nmax_concurrent_upstream_requests = 1\npermit_queue_timeout_milliseconds = 20\nfailure_threshold = 100\n";
+    let loose = "\n[limits]\nmax_request_body_bytes = 100000\n\n[upstream_resilience]\nmax_buffered_attempts = 2\nmax_concurrent_upstream_requests = 4\npermit_queue_timeout_milliseconds = 20\nfailure_threshold = 100\n";
+    std::fs::write(server.config_path(), body(strict)).unwrap();
+    let resp = admin_reload(&server).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let applied = resp.json()["applied"].clone();
+    for key in ["limits", "routes", "upstream_resilience"] {
+        assert!(
+            applied.as_array().unwrap().contains(&json!(key)),
+            "{applied}"
+        );
+    }
+    assert_eq!(
+        resp.json()["restart_required"],
+        json!([]),
+        "{}",
+        resp.text()
+    );
+
+    // Body limit 2000: a 3000-byte request is refused before any upstream call.
+    let big = call_sized(&server, "model", 3000).await;
+    assert_eq!(big.status, 413, "{}", big.text());
+    // One attempt: a 500 from a is the answer (no failover to b).
+    a.push(Reply::status(500));
+    let failed = call(&server, "model").await;
+    assert_eq!(failed.status, 502, "{}", failed.text());
+    assert_eq!(b.chat_requests().len(), 0);
+    // One upstream slot: while a slow answer holds it, a second request is refused.
+    a.push(Reply::chat("slow").delay(Duration::from_millis(600)));
+    let before = a.request_count();
+    let slow = spawn_call(&server, "model");
+    assert!(a.wait_requests(before + 1, Duration::from_secs(5)).await);
+    let refused = call(&server, "model").await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["code"], "overloaded");
+    assert_eq!(slow.await.unwrap().status, 200);
+
+    // Loosened by SIGHUP: all three apply to the next requests.
+    std::fs::write(server.config_path(), body(loose)).unwrap();
+    server.signal("HUP").unwrap();
+    wait_reloads(&server, "applied", 2.0).await;
+    assert_eq!(call_sized(&server, "model", 3000).await.status, 200);
+    a.push(Reply::status(500));
+    let failed_over = call(&server, "model").await;
+    assert_eq!(failed_over.status, 200, "{}", failed_over.text());
+    assert_eq!(b.chat_requests().len(), 1);
+    a.push(Reply::chat("slow").delay(Duration::from_millis(600)));
+    let before = a.request_count();
+    let slow = spawn_call(&server, "model");
+    assert!(a.wait_requests(before + 1, Duration::from_secs(5)).await);
+    assert_eq!(call(&server, "model").await.status, 200);
+    assert_eq!(slow.await.unwrap().status, 200);
+}

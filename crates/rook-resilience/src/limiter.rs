@@ -35,34 +35,82 @@ pub use imp::{Limiter, Permit};
 mod imp {
     use super::LimiterError;
     use crate::observer::{self, Observer};
-    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError};
     use std::time::Duration;
     use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-    /// A concurrency limiter. Cheap to clone (clones share the slots).
+    /// `queue_timeout` stored in an atomic: nanoseconds, this value for `None`.
+    const NO_TIMEOUT: u64 = u64::MAX;
+
+    /// The slots clones share.
+    struct Slots {
+        semaphore: Arc<Semaphore>,
+        max: AtomicUsize,
+        /// Slots still to take out of circulation after the limit was lowered
+        /// while they were held: the next permits dropped are forgotten
+        /// instead of freed, until this is zero.
+        owed: AtomicUsize,
+        queue_timeout_nanos: AtomicU64,
+        /// One resize at a time.
+        resize: Mutex<()>,
+    }
+
+    impl Slots {
+        /// Forgets one returning permit if slots are owed.
+        fn take_owed(&self) -> bool {
+            self.owed
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+        }
+    }
+
+    /// A concurrency limiter. Cheap to clone (clones share the slots and
+    /// the settings: [`set_max`](Self::set_max) and
+    /// [`set_queue_timeout`](Self::set_queue_timeout) on one clone apply to all).
     #[derive(Clone)]
     pub struct Limiter {
-        semaphore: Arc<Semaphore>,
-        max: usize,
-        queue_timeout: Option<Duration>,
+        slots: Arc<Slots>,
         observer: Arc<dyn Observer>,
     }
 
     impl std::fmt::Debug for Limiter {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_struct("Limiter")
-                .field("max", &self.max)
+                .field("max", &self.max())
                 .field("in_use", &self.in_use())
-                .field("queue_timeout", &self.queue_timeout)
+                .field("queue_timeout", &self.queue_timeout())
                 .finish_non_exhaustive()
         }
     }
 
     /// One slot of a [`Limiter`], freed on drop.
-    #[derive(Debug)]
     #[must_use = "the slot is freed as soon as the permit is dropped"]
     pub struct Permit {
-        _permit: OwnedSemaphorePermit,
+        permit: Option<OwnedSemaphorePermit>,
+        slots: Arc<Slots>,
+    }
+
+    impl std::fmt::Debug for Permit {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Permit").finish_non_exhaustive()
+        }
+    }
+
+    impl Drop for Permit {
+        fn drop(&mut self) {
+            if let Some(permit) = self.permit.take() {
+                if self.slots.take_owed() {
+                    permit.forget();
+                }
+            }
+        }
+    }
+
+    fn timeout_nanos(timeout: Option<Duration>) -> u64 {
+        timeout.map_or(NO_TIMEOUT, |t| {
+            u64::try_from(t.as_nanos()).unwrap_or(NO_TIMEOUT - 1)
+        })
     }
 
     impl Limiter {
@@ -78,9 +126,13 @@ mod imp {
                 return Err(LimiterError::InvalidMax(max));
             }
             Ok(Self {
-                semaphore: Arc::new(Semaphore::new(max)),
-                max,
-                queue_timeout,
+                slots: Arc::new(Slots {
+                    semaphore: Arc::new(Semaphore::new(max)),
+                    max: AtomicUsize::new(max),
+                    owed: AtomicUsize::new(0),
+                    queue_timeout_nanos: AtomicU64::new(timeout_nanos(queue_timeout)),
+                    resize: Mutex::new(()),
+                }),
                 observer: observer::noop(),
             })
         }
@@ -97,13 +149,20 @@ mod imp {
             error
         }
 
+        fn permit(&self, permit: OwnedSemaphorePermit) -> Permit {
+            Permit {
+                permit: Some(permit),
+                slots: Arc::clone(&self.slots),
+            }
+        }
+
         /// Take a slot without waiting.
         ///
         /// # Errors
         /// [`LimiterError::Full`] or [`LimiterError::Closed`].
         pub fn try_acquire(&self) -> Result<Permit, LimiterError> {
-            match Arc::clone(&self.semaphore).try_acquire_owned() {
-                Ok(permit) => Ok(Permit { _permit: permit }),
+            match Arc::clone(&self.slots.semaphore).try_acquire_owned() {
+                Ok(permit) => Ok(self.permit(permit)),
                 Err(TryAcquireError::NoPermits) => Err(self.reject(LimiterError::Full)),
                 Err(TryAcquireError::Closed) => Err(self.reject(LimiterError::Closed)),
             }
@@ -115,14 +174,15 @@ mod imp {
         /// [`LimiterError::QueueTimeout`] if none freed up in time,
         /// [`LimiterError::Closed`] if the limiter was closed.
         pub async fn acquire(&self) -> Result<Permit, LimiterError> {
-            if let Ok(permit) = Arc::clone(&self.semaphore).try_acquire_owned() {
-                return Ok(Permit { _permit: permit });
+            let semaphore = &self.slots.semaphore;
+            if let Ok(permit) = Arc::clone(semaphore).try_acquire_owned() {
+                return Ok(self.permit(permit));
             }
-            let wait = Arc::clone(&self.semaphore).acquire_owned();
-            let result = match self.queue_timeout {
+            let wait = Arc::clone(semaphore).acquire_owned();
+            let result = match self.queue_timeout() {
                 None => wait.await.map_err(|_| LimiterError::Closed),
                 Some(timeout) if timeout.is_zero() => {
-                    return if self.semaphore.is_closed() {
+                    return if semaphore.is_closed() {
                         Err(self.reject(LimiterError::Closed))
                     } else {
                         Err(self.reject(LimiterError::QueueTimeout))
@@ -134,34 +194,82 @@ mod imp {
                 },
             };
             result
-                .map(|permit| Permit { _permit: permit })
+                .map(|permit| self.permit(permit))
                 .map_err(|e| self.reject(e))
         }
 
         /// Refuse all new and waiting requests from now on (shutdown).
         /// Permits already held stay valid until dropped.
         pub fn close(&self) {
-            self.semaphore.close();
+            self.slots.semaphore.close();
+        }
+
+        /// Changes the limit to `max`, for every clone. Raising it frees the
+        /// new slots at once (waiters get them); lowering it takes free slots
+        /// out at once and held ones as they are dropped, so
+        /// [`in_use`](Self::in_use) can stay above the new limit until enough
+        /// permits in flight finish, and no new permit is given out meanwhile.
+        ///
+        /// # Errors
+        /// [`LimiterError::InvalidMax`] as for [`new`](Self::new); nothing changes.
+        pub fn set_max(&self, max: usize) -> Result<(), LimiterError> {
+            if max == 0 || max > Semaphore::MAX_PERMITS {
+                return Err(LimiterError::InvalidMax(max));
+            }
+            let slots = &self.slots;
+            let _one = slots.resize.lock().unwrap_or_else(PoisonError::into_inner);
+            let old = slots.max.swap(max, Ordering::AcqRel);
+            if max > old {
+                // Cancel what is still owed first, then add the rest.
+                let mut grow = max - old;
+                let _ = slots
+                    .owed
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |owed| {
+                        let cancel = owed.min(grow);
+                        grow = max - old - cancel;
+                        Some(owed - cancel)
+                    });
+                slots.semaphore.add_permits(grow);
+            } else {
+                let shrink = old - max;
+                let forgotten = slots.semaphore.forget_permits(shrink);
+                slots.owed.fetch_add(shrink - forgotten, Ordering::AcqRel);
+            }
+            Ok(())
+        }
+
+        /// Changes the queue timeout (see [`new`](Self::new)) for every clone;
+        /// waits already under way keep the timeout they started with.
+        pub fn set_queue_timeout(&self, queue_timeout: Option<Duration>) {
+            self.slots
+                .queue_timeout_nanos
+                .store(timeout_nanos(queue_timeout), Ordering::Release);
         }
 
         /// Permits currently held.
         pub fn in_use(&self) -> usize {
-            self.max.saturating_sub(self.semaphore.available_permits())
+            let slots = &self.slots;
+            let circulating =
+                slots.max.load(Ordering::Acquire) + slots.owed.load(Ordering::Acquire);
+            circulating.saturating_sub(slots.semaphore.available_permits())
         }
 
         /// Permits currently free.
         pub fn available(&self) -> usize {
-            self.semaphore.available_permits()
+            self.slots.semaphore.available_permits()
         }
 
         /// The limit.
         pub fn max(&self) -> usize {
-            self.max
+            self.slots.max.load(Ordering::Acquire)
         }
 
         /// The queue timeout.
         pub fn queue_timeout(&self) -> Option<Duration> {
-            self.queue_timeout
+            match self.slots.queue_timeout_nanos.load(Ordering::Acquire) {
+                NO_TIMEOUT => None,
+                nanos => Some(Duration::from_nanos(nanos)),
+            }
         }
     }
 }
@@ -259,5 +367,76 @@ mod tests {
         fn assert_send_static<T: Send + 'static>() {}
         assert_send_static::<Permit>();
         assert_send_static::<Limiter>();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn raising_the_limit_frees_slots_for_waiters() {
+        let limiter = Limiter::new(1, None).unwrap();
+        let held = limiter.acquire().await.unwrap();
+        let other = limiter.clone();
+        let waiter = tokio::spawn(async move { other.acquire().await.map(|_| ()) });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        limiter.set_max(2).unwrap();
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+        assert_eq!(limiter.max(), 2);
+        assert_eq!(limiter.in_use(), 1);
+        drop(held);
+        assert_eq!(limiter.available(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lowering_the_limit_takes_held_slots_out_as_they_return() {
+        let limiter = Limiter::new(3, Some(Duration::ZERO)).unwrap();
+        let a = limiter.try_acquire().unwrap();
+        let b = limiter.try_acquire().unwrap();
+        // One free slot is taken out at once, one held slot is owed.
+        limiter.set_max(1).unwrap();
+        assert_eq!(limiter.max(), 1);
+        assert_eq!(limiter.in_use(), 2);
+        assert_eq!(limiter.available(), 0);
+        assert_eq!(limiter.try_acquire().unwrap_err(), LimiterError::Full);
+        drop(a); // forgotten: pays what was owed
+        assert_eq!(limiter.in_use(), 1);
+        assert_eq!(limiter.try_acquire().unwrap_err(), LimiterError::Full);
+        drop(b); // freed
+        assert_eq!(limiter.in_use(), 0);
+        let c = limiter.try_acquire().unwrap();
+        assert_eq!(limiter.try_acquire().unwrap_err(), LimiterError::Full);
+        drop(c);
+        // Raising again while nothing is owed adds slots.
+        limiter.set_max(2).unwrap();
+        assert_eq!(limiter.available(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn raising_cancels_what_is_owed_before_adding() {
+        let limiter = Limiter::new(2, Some(Duration::ZERO)).unwrap();
+        let a = limiter.try_acquire().unwrap();
+        let b = limiter.try_acquire().unwrap();
+        limiter.set_max(1).unwrap(); // one held slot owed
+        limiter.set_max(2).unwrap(); // cancels it, adds nothing
+        assert_eq!(limiter.available(), 0);
+        assert_eq!(limiter.in_use(), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(limiter.available(), 2);
+        assert!(limiter.set_max(0).is_err());
+        assert_eq!(limiter.max(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_queue_timeout_changes_for_every_clone() {
+        let limiter = Limiter::new(1, None).unwrap();
+        let clone = limiter.clone();
+        clone.set_queue_timeout(Some(Duration::from_millis(5)));
+        assert_eq!(limiter.queue_timeout(), Some(Duration::from_millis(5)));
+        let _held = limiter.acquire().await.unwrap();
+        assert_eq!(
+            limiter.acquire().await.unwrap_err(),
+            LimiterError::QueueTimeout
+        );
+        clone.set_queue_timeout(None);
+        assert_eq!(limiter.queue_timeout(), None);
     }
 }

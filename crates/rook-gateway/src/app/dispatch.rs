@@ -197,7 +197,7 @@ impl App {
         body: Incoming,
     ) -> Result<Bytes, ApiError> {
         let limit =
-            usize::try_from(self.config.limits.max_request_body_bytes).unwrap_or(usize::MAX);
+            usize::try_from(self.limits.load().max_request_body_bytes).unwrap_or(usize::MAX);
         if let Some(len) = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())

@@ -49,6 +49,9 @@ pub(crate) struct App {
     pub(crate) rate_limits: arc_swap::ArcSwap<rate_limits::RequestLimits>,
     /// The limits leased across instances (on PostgreSQL).
     pub(crate) shared_limits: Arc<SharedLimits>,
+    /// `[limits]` on inbound requests (replaced by a configuration reload; the
+    /// request-head limits apply to connections accepted after it).
+    pub(crate) limits: arc_swap::ArcSwap<rook_config::Limits>,
     /// The Host check's allowed hosts.
     pub(crate) hosts: guard::HostPolicy,
     /// `[transport] trusted_proxies`.
@@ -188,6 +191,7 @@ impl App {
                 &shared_limits,
             )),
             shared_limits: shared_limits.clone(),
+            limits: arc_swap::ArcSwap::from_pointee(config.limits.clone()),
             hosts: guard::HostPolicy::new(&config),
             ui: crate::ui::Ui::new(&config),
             reloader: crate::control::reload::Reloader::new(reload_from, &config),

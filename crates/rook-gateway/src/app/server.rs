@@ -14,6 +14,25 @@ use tokio::net::TcpListener;
 
 use super::App;
 
+/// The HTTP/1.1 connection settings for `limits`.
+///
+/// The request head (request line, header lines, the blank line; as sent) is
+/// limited exactly by `max_header_size`: hyper answers 431 and closes the
+/// connection above it, and above `max_headers` header lines. The read buffer is
+/// at least as large, so it never cuts a head short first.
+fn connection_builder(limits: &rook_config::Limits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    let max_head = usize::try_from(limits.max_header_bytes).unwrap_or(usize::MAX);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+        .max_header_size(max_head)
+        .max_buf_size(max_head.max(8192))
+        .max_headers(limits.max_headers as usize)
+        .keep_alive(true);
+    builder
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
 ///
 /// Draining: the listener closes at once (new connections are refused), idle
@@ -25,20 +44,8 @@ pub(crate) async fn serve(
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let mut builder = http1::Builder::new();
-    let limits = &app.config.limits;
-    // The request head (request line, header lines, the blank line; as sent)
-    // is limited exactly by `max_header_size`: hyper answers 431 and closes
-    // the connection above it, and above `max_headers` header lines. The read
-    // buffer is at least as large, so it never cuts a head short first.
-    let max_head = usize::try_from(limits.max_header_bytes).unwrap_or(usize::MAX);
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
-        .max_header_size(max_head)
-        .max_buf_size(max_head.max(8192))
-        .max_headers(limits.max_headers as usize)
-        .keep_alive(true);
+    let mut limits = app.limits.load_full();
+    let mut builder = connection_builder(&limits);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -56,6 +63,11 @@ pub(crate) async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                // A reload changed `[limits]`: connections from now on get the new ones.
+                if !Arc::ptr_eq(&limits, &app.limits.load()) {
+                    limits = app.limits.load_full();
+                    builder = connection_builder(&limits);
+                }
                 let app = app.clone();
                 let svc = service_fn(move |req| {
                     let app = app.clone();

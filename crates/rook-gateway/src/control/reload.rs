@@ -7,7 +7,10 @@
 //! pools and routes synced into the registry in one transaction and a new routing
 //! snapshot swapped in atomically (requests and streams already running keep the
 //! snapshot they started with), the declared client keys synced and the key store
-//! reloaded, the request-rate limits, the price table and the log filter replaced —
+//! reloaded, the request-rate limits, the inbound and buffered-answer limits
+//! (`[limits]`), the retry, cooldown and concurrency settings
+//! (`[upstream_resilience]`, see [`crate::proxy::tuning`]), the price table and the
+//! log filter replaced —
 //! and every other changed key is reported as needing a restart, keeping its running
 //! value.
 //!
@@ -32,6 +35,8 @@ pub(crate) const LIVE_KEYS: &[&str] = &[
     "routes",
     "client_keys",
     "rate_limits",
+    "limits",
+    "upstream_resilience",
     "log_level",
     "pricing",
 ];
@@ -91,6 +96,8 @@ pub(crate) fn merge_live(running: &Config, next: &Config) -> Config {
     merged.routes = next.routes.clone();
     merged.client_keys = next.client_keys.clone();
     merged.rate_limits = next.rate_limits.clone();
+    merged.limits = next.limits.clone();
+    merged.upstream_resilience = next.upstream_resilience.clone();
     merged.log_level = next.log_level.clone();
     merged.pricing = next.pricing.clone();
     merged
@@ -142,6 +149,14 @@ async fn apply(app: &App, next: &Config, source: Option<String>) -> ConfigReload
         return report;
     }
     let merged = merge_live(&running, next);
+    // The resilience settings as the libraries see them, before anything changes.
+    if let Err(problem) = crate::proxy::tuning::check(&merged) {
+        report.result = ReloadResult::Rejected;
+        report
+            .problems
+            .push(format!("upstream_resilience: {problem}"));
+        return report;
+    }
     if let Err(problem) = check_catalog(app, &merged).await {
         report.result = ReloadResult::Rejected;
         report.problems.push(problem);
@@ -178,6 +193,18 @@ async fn apply(app: &App, next: &Config, source: Option<String>) -> ConfigReload
         let limits =
             crate::app::rate_limits::RequestLimits::new(&next.rate_limits, &app.shared_limits);
         app.rate_limits.store(Arc::new(limits));
+    }
+    if live
+        .iter()
+        .any(|k| k == "upstream_resilience" || k == "limits")
+    {
+        // Checked above; a refusal here would be a library disagreeing with itself.
+        // The merged configuration: `[upstream]` timeouts stay the running ones.
+        let applied = app.reloader.current();
+        if let Err(e) = app.proxy.retune(&applied) {
+            tracing::error!(error = %e, "the resilience settings could not be applied");
+        }
+        app.limits.store(Arc::new(applied.limits.clone()));
     }
     if live.iter().any(|k| k == "pricing") {
         app.accounting.set_pricing(next.pricing.clone());
@@ -373,8 +400,13 @@ mod tests {
             ),
             (
                 "[limits]\nmax_request_body_bytes = 1024\n",
-                &[],
                 &["limits"],
+                &[],
+            ),
+            (
+                "[upstream_resilience]\nmax_buffered_attempts = 5\n[upstream]\nconnect_timeout_ms = 10\n",
+                &["upstream_resilience"],
+                &["upstream"],
             ),
             (
                 "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n",

@@ -108,8 +108,10 @@ pub(crate) async fn attempt_loop(
         };
         return ctx.fail(err, None, "unsupported_endpoint");
     }
-    let mut attempts = proxy.policy.start(Instant::now());
-    let deadline = proxy
+    // The settings in force when the request started (a reload applies to the next one).
+    let tuning = proxy.tuning.load_full();
+    let mut attempts = tuning.policy.start(Instant::now());
+    let deadline = tuning
         .policy
         .config()
         .deadline
@@ -118,7 +120,7 @@ pub(crate) async fn attempt_loop(
     let mut last: Option<(Failure, &AccountRuntime)> = None;
     // How this request's attempts failed (class and upstream status).
     let mut failed_as: Vec<(ErrorClass, Option<u16>)> = Vec::new();
-    let mut panic_allowed = proxy.panic_mode;
+    let mut panic_allowed = tuning.panic_mode;
     let estimate = estimate_tokens(req.body, req.probe.max_tokens);
     let lease_deadline = tokio::time::Instant::now() + PENDING_MAX_WAIT;
     loop {
@@ -232,11 +234,11 @@ pub(crate) async fn attempt_loop(
         ctx.upstream_model = Some(upstream_model.to_string());
 
         let first_byte = match deadline {
-            Some(d) => proxy.timeouts.first_byte.min(
+            Some(d) => tuning.timeouts.first_byte.min(
                 d.saturating_duration_since(Instant::now())
                     .max(Duration::from_millis(1)),
             ),
-            None => proxy.timeouts.first_byte,
+            None => tuning.timeouts.first_byte,
         };
         let attempt_start = Instant::now();
         let guard = InFlight::new(&acct.shared);
@@ -339,12 +341,12 @@ pub(crate) async fn attempt_loop(
                 tracing::warn!(
                     account = %acct.label,
                     class = class.as_str(),
-                    cooldown_seconds = proxy.timeouts.auth_cooldown.as_secs(),
+                    cooldown_seconds = tuning.timeouts.auth_cooldown.as_secs(),
                     "account taken out of rotation: the upstream rejected its credentials or quota"
                 );
                 proxy
                     .health
-                    .trip(hpermit, class, proxy.timeouts.auth_cooldown)
+                    .trip(hpermit, class, tuning.timeouts.auth_cooldown)
             }
         }
         let outcome = if !failure.classified.retryable {

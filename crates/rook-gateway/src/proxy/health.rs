@@ -116,6 +116,15 @@ impl Health {
         })
     }
 
+    /// Replaces the breaker settings (a configuration reload); every account keeps
+    /// its state.
+    pub(crate) fn set_config(
+        &self,
+        config: BreakerConfig,
+    ) -> Result<(), rook_resilience::BreakerError> {
+        self.breaker.set_config(config)
+    }
+
     /// Shares transitions with other instances from now on (PostgreSQL); the first
     /// call wins.
     pub(crate) fn enable_sharing(&self, sharing: Arc<Sharing>) -> Arc<Sharing> {

@@ -24,6 +24,7 @@ pub(crate) mod scrub;
 pub(crate) mod send;
 pub(crate) mod snapshot;
 pub(crate) mod translate;
+pub(crate) mod tuning;
 pub mod upstream;
 
 #[cfg(test)]
@@ -34,9 +35,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rook_config::Config;
-use rook_resilience::{
-    Backoff, BreakerConfig, BudgetConfig, Jitter, Limiter, RetryBudget, RetryConfig, RetryPolicy,
-};
+use rook_resilience::Limiter;
 
 use crate::accounting::metrics::MetricsObserver;
 use crate::lifecycle::Lifecycle;
@@ -44,6 +43,7 @@ use exhaustion::Exhaustion;
 use health::Health;
 use panic::PanicRoutes;
 use snapshot::{SharedRegistry, Snapshot, View};
+use tuning::Tuning;
 use upstream::{build_client_with_egress, ClientSettings, UpstreamClient};
 
 /// Upstream timeouts in force.
@@ -62,25 +62,22 @@ pub(crate) struct Timeouts {
 /// A resilience setting the libraries refused.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub(crate) struct SettingsError(String);
+pub(crate) struct SettingsError(pub(crate) String);
 
 /// The proxy's state. See the module docs.
 pub(crate) struct Proxy {
     pub(crate) snapshot: ArcSwap<Snapshot>,
     pub(crate) shared: SharedRegistry,
     pub(crate) health: Arc<Health>,
-    pub(crate) policy: RetryPolicy,
+    /// Retry policy, timeouts, panic mode and buffer limits (replaced by a reload).
+    pub(crate) tuning: ArcSwap<Tuning>,
     pub(crate) limiter: Limiter,
-    pub(crate) timeouts: Timeouts,
     pub(crate) client: UpstreamClient,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) exhaustion: Exhaustion,
-    /// Panic routing is on (`[upstream_resilience] panic_mode`).
-    pub(crate) panic_mode: bool,
     /// Routes panic-routed recently.
     pub(crate) panics: PanicRoutes,
-    /// The limits on buffered answers (per answer and across answers).
-    pub(crate) buffers: buffers::BufferBudget,
+    observer: Arc<MetricsObserver>,
 }
 
 impl Proxy {
@@ -92,55 +89,13 @@ impl Proxy {
         shared: SharedRegistry,
         snapshot: Snapshot,
     ) -> Result<Proxy, SettingsError> {
-        let r = &config.upstream_resilience;
         let err = |e: &dyn std::fmt::Display| SettingsError(e.to_string());
         let observer = Arc::new(MetricsObserver);
-        let backoff = Backoff::new(
-            Duration::from_millis(r.retry_backoff_milliseconds),
-            Duration::from_millis(r.retry_backoff_max_milliseconds),
-            Jitter::Full,
-        )
-        .map_err(|e| err(&e))?;
-        let budget = Arc::new(
-            RetryBudget::new(BudgetConfig {
-                ratio: r.retry_budget_ratio,
-                min_per_second: f64::from(r.retry_budget_min_per_second),
-                ..BudgetConfig::default()
-            })
+        let settings = tuning::settings(config, None, &observer)?;
+        let health = Health::new(settings.breaker, observer.clone()).map_err(|e| err(&e))?;
+        let limiter = Limiter::new(settings.max_concurrent, Some(settings.queue_timeout))
             .map_err(|e| err(&e))?
-            .with_observer(observer.clone()),
-        );
-        let policy = RetryPolicy::new(RetryConfig {
-            max_attempts: r.max_buffered_attempts,
-            deadline: Some(Duration::from_secs(r.request_deadline_seconds)),
-            backoff,
-        })
-        .map_err(|e| err(&e))?
-        .with_budget(budget)
-        .with_observer(observer.clone());
-        let health = Health::new(
-            BreakerConfig {
-                failure_threshold: r.failure_threshold,
-                cooldown_base: Duration::from_secs(r.failure_cooldown_seconds),
-                cooldown_max: Duration::from_secs(
-                    r.failure_cooldown_max_seconds
-                        .max(r.retry_after_max_seconds),
-                ),
-                max_open_share: r.max_cooled_share,
-                failure_rate_threshold: r.failure_rate_threshold,
-                failure_rate_min_requests: r.failure_rate_min_requests,
-                failure_rate_window: Duration::from_secs(r.failure_rate_window_seconds),
-                ..BreakerConfig::default()
-            },
-            observer.clone(),
-        )
-        .map_err(|e| err(&e))?;
-        let limiter = Limiter::new(
-            r.max_concurrent_upstream_requests as usize,
-            Some(Duration::from_millis(r.permit_queue_timeout_milliseconds)),
-        )
-        .map_err(|e| err(&e))?
-        .with_observer(observer);
+            .with_observer(observer.clone());
         let egress = config.upstream.egress_policy().map_err(|e| err(&e))?;
         let client = build_client_with_egress(
             &ClientSettings {
@@ -150,30 +105,36 @@ impl Proxy {
             },
             Some(Arc::new(egress)),
         );
-        let timeouts = Timeouts {
-            first_byte: Duration::from_millis(config.upstream.first_byte_timeout_ms),
-            stream_idle: Duration::from_millis(config.upstream.stream_idle_timeout_ms),
-            auth_cooldown: Duration::from_secs(r.auth_failure_cooldown_seconds),
-            retry_after_max: Duration::from_secs(r.retry_after_max_seconds),
-        };
         health.sync_accounts(snapshot.accounts.iter().map(|a| &a.id));
         Ok(Proxy {
             snapshot: ArcSwap::from_pointee(snapshot),
             shared,
             health: Arc::new(health),
-            policy,
+            tuning: ArcSwap::from_pointee(settings.tuning),
             limiter,
-            timeouts,
             client,
             lifecycle,
             exhaustion: Exhaustion::default(),
-            panic_mode: r.panic_mode,
             panics: PanicRoutes::default(),
-            buffers: buffers::BufferBudget::new(
-                config.limits.max_upstream_response_bytes,
-                config.limits.buffered_response_budget_bytes,
-            ),
+            observer,
         })
+    }
+
+    /// Applies `config`'s `[upstream_resilience]` and buffered-answer limits
+    /// (a configuration reload; see [`tuning`]). All or nothing: invalid
+    /// settings change nothing.
+    pub(crate) fn retune(&self, config: &Config) -> Result<(), SettingsError> {
+        let previous = self.tuning.load();
+        let settings = tuning::settings(config, Some(&previous), &self.observer)?;
+        self.health
+            .set_config(settings.breaker)
+            .map_err(|e| SettingsError(e.to_string()))?;
+        self.limiter
+            .set_max(settings.max_concurrent)
+            .map_err(|e| SettingsError(e.to_string()))?;
+        self.limiter.set_queue_timeout(Some(settings.queue_timeout));
+        self.tuning.store(Arc::new(settings.tuning));
+        Ok(())
     }
 
     /// Serves `snapshot` from now on; health tracks exactly its accounts.

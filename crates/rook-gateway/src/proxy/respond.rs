@@ -76,7 +76,7 @@ pub(crate) fn respond(
             };
             let relay = RelayBody::new(
                 rest,
-                proxy.timeouts.stream_idle,
+                proxy.tuning.load().timeouts.stream_idle,
                 rook_protocol::sse::SseObserver::new(),
                 Some(Box::new(held)),
                 Some(proxy.lifecycle.stream_shutdown()),

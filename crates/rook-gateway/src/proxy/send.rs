@@ -162,9 +162,10 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let tuning = proxy.tuning.load_full();
     match tokio::time::timeout(
-        proxy.timeouts.stream_idle.max(first_byte),
-        proxy.buffers.read(incoming, content_length),
+        tuning.timeouts.stream_idle.max(first_byte),
+        tuning.buffers.read(incoming, content_length),
     )
     .await
     {
@@ -185,7 +186,7 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
             }
         },
         Ok(Err(ReadError::TooLarge)) => {
-            let limit = proxy.buffers.per_answer();
+            let limit = tuning.buffers.per_answer();
             tracing::warn!(
                 account = %a.acct.label,
                 limit_bytes = limit,
@@ -230,7 +231,7 @@ async fn read_failure(
             .iter()
             .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v))),
         SystemTime::now(),
-        proxy.timeouts.retry_after_max,
+        proxy.tuning.load().timeouts.retry_after_max,
     );
     let (details, body_hint) = error_details(acct.protocol, &body);
     let classified = rook_protocol::classify_parsed(status.as_u16(), details, hint.or(body_hint));
