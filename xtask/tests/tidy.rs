@@ -8,7 +8,8 @@
 //! - `sqlx` only in `rook-registry`, `figment` only in `rook-config`, the Prometheus
 //!   exporter and tracing-subscriber only in `rook-observability`, the HTTP stack
 //!   (hyper, hyper-util, hyper-rustls, rustls) only in the gateway, test support
-//!   and the CLI — directly or through any other crate. `ring` is a direct
+//!   and the CLI — directly or through any other crate. The OTLP message types
+//!   (`opentelemetry-proto`) and `prost` only in `rook-observability`. `ring` is a direct
 //!   dependency of `rook-registry` only (its `seal` module seals keys at rest);
 //!   others reach it only through rustls or the registry.
 //! - Libraries install no global state (subscriber, recorder): binaries do.
@@ -162,6 +163,10 @@ fn heavy_dependencies_stay_in_their_crate() {
         // Cryptography on stored keys happens in one module (rook_registry::seal);
         // the gateway uses ring only for the OS RNG (the generated admin token).
         ("ring", &["rook-registry", "rook-gateway"]),
+        // The OTLP message types and their protobuf encoding are the pure part
+        // of traces (rook_observability::otel); the gateway only POSTs the bytes.
+        ("opentelemetry-proto", &["rook-observability"]),
+        ("prost", &["rook-observability"]),
     ];
     let mut problems = Vec::new();
     for (name, (deps, _)) in &meta {
@@ -257,6 +262,8 @@ fn heavy_dependencies_are_not_reached_transitively() {
         ("figment", &["rook-config"]),
         ("metrics-exporter-prometheus", &["rook-observability"]),
         ("tracing-subscriber", &["rook-observability"]),
+        ("opentelemetry-proto", &["rook-observability"]),
+        ("prost", &["rook-observability"]),
     ];
     let mut problems = Vec::new();
     for (start, (name, _)) in graph.iter().filter(|(_, (n, _))| meta.contains_key(n)) {

@@ -76,6 +76,7 @@ mod parse;
 mod redact;
 mod secret;
 pub mod suggest;
+mod telemetry;
 mod validate;
 
 pub use client_keys::ClientKeyConfig;
@@ -92,4 +93,5 @@ pub use model::{
     DEFAULT_INBOUND_TOKEN_ENV, MIN_ADMIN_TOKEN_LEN,
 };
 pub use secret::{redact_database_url, Secret, SecretError, SecretSource, REDACTED};
+pub use telemetry::{Telemetry, OTLP_TRACES_PATH};
 pub use validate::{check_database_url, check_host_pattern, parse_cidr, Problem};

@@ -293,6 +293,7 @@ fn ignored_env_warnings(config: &Config, known: &BTreeSet<String>) -> Vec<String
     for key in &config.client_keys {
         add(key.token_source());
     }
+    add(config.telemetry.auth_source());
 
     let mut names: Vec<String> = std::env::vars_os()
         .filter_map(|(name, _value)| name.into_string().ok())
@@ -340,6 +341,8 @@ mod tests {
         assert!(keys.contains("port"));
         assert!(keys.contains("inbound_auth.bearer_token_file"));
         assert!(keys.contains("admin_auth.bearer_token_env"));
+        assert!(keys.contains("telemetry.otlp_endpoint"));
+        assert!(keys.contains("telemetry.sample_ratio"));
         assert!(keys.contains("upstream_resilience.max_cooled_share"));
         assert!(!keys.contains("accounts"));
         assert!(!keys.contains("pricing"));

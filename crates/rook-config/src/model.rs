@@ -87,6 +87,8 @@ pub struct Config {
     pub secrets: crate::master_key::Secrets,
     /// Client keys declared in the file (file-only; see `docs/keys.md`).
     pub client_keys: Vec<crate::client_keys::ClientKeyConfig>,
+    /// OpenTelemetry trace export (off unless `otlp_endpoint` is set).
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl Default for Config {
@@ -114,6 +116,7 @@ impl Default for Config {
             routes: Vec::new(),
             secrets: crate::master_key::Secrets::default(),
             client_keys: Vec::new(),
+            telemetry: crate::telemetry::Telemetry::default(),
         }
     }
 }
@@ -143,6 +146,7 @@ impl fmt::Debug for Config {
             .field("routes", &self.routes)
             .field("secrets", &self.secrets)
             .field("client_keys", &self.client_keys)
+            .field("telemetry", &self.telemetry)
             .finish()
     }
 }

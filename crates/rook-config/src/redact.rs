@@ -23,6 +23,7 @@ impl Config {
     /// - `inbound_auth.token` / `admin_auth.token` = `"[redacted]"` and
     ///   `…token_source` = `{"env": NAME}` or `{"file": PATH}` (the effective
     ///   source, default names included);
+    /// - `telemetry.auth_header_value` = `"[redacted]"` when a source is set;
     /// - on each account with a key source, `api_key` = `"[redacted]"`, and
     ///   `effective_protocol` and `effective_base_url` (vendor defaults
     ///   applied) on every account.
@@ -54,6 +55,14 @@ impl Config {
                 "token_source".to_owned(),
                 source_json(&self.admin_auth.token_source()),
             );
+        }
+        if let Some(Value::Object(t)) = root.get_mut("telemetry") {
+            if self.telemetry.auth_source().is_some() {
+                t.insert(
+                    "auth_header_value".to_owned(),
+                    Value::String(REDACTED.to_owned()),
+                );
+            }
         }
         if let Some(Value::Array(accounts)) = root.get_mut("accounts") {
             for (entry, account) in accounts.iter_mut().zip(&self.accounts) {

@@ -203,6 +203,7 @@ impl Config {
         self.check_pools(&mut c);
         self.check_routes(&mut c);
         c.problems.extend(crate::client_keys::check(self));
+        c.problems.extend(crate::telemetry::check(&self.telemetry));
         if c.problems.is_empty() {
             Ok(())
         } else {

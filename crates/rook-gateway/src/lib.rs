@@ -11,6 +11,7 @@
 //! | `accounting` | the per-request record: log line, token metrics, usage events (batched writer), cost |
 //! | `control` | catalog sync/load, health persistence, retention, the admin API glue |
 //! | `ui` | the web dashboard at `/ui`: embedded assets, sign-in, sessions and CSRF tokens |
+//! | `telemetry` | OpenTelemetry traces (opt-in): per-request span hooks, the bounded span queue and the OTLP exporter task |
 //!
 //! The binaries are thin: `rook-server` loads the configuration
 //! ([`rook_config::load`]), installs the tracing subscriber and the Prometheus
@@ -61,6 +62,7 @@ mod error;
 mod leases;
 mod lifecycle;
 mod proxy;
+mod telemetry;
 mod ui;
 
 use std::future::Future;

@@ -79,7 +79,24 @@ pub mod names {
     pub const BUDGET_LEASE_FALLBACKS_TOTAL: &str = "rook_budget_lease_fallbacks_total";
     /// Counter: configuration reloads (SIGHUP or `POST /api/config/reload`), by result.
     pub const CONFIG_RELOADS_TOTAL: &str = "rook_config_reloads_total";
+    /// Counter: spans the OTLP exporter delivered to the collector.
+    pub const OTEL_SPANS_EXPORTED_TOTAL: &str = "rook_otel_spans_exported_total";
+    /// Counter: spans lost before reaching the collector, by reason.
+    pub const OTEL_SPANS_DROPPED_TOTAL: &str = "rook_otel_spans_dropped_total";
+    /// Histogram: duration of one OTLP export (a POST, with its one retry).
+    pub const OTEL_EXPORT_DURATION_SECONDS: &str = "rook_otel_export_duration_seconds";
 }
+
+/// The prefix of the trace exporter's metrics: they exist only while the
+/// exporter runs (`[telemetry] otlp_endpoint` set), so they are not in
+/// [`zero_series`] but in [`otel_zero_series`], which the gateway registers
+/// when it starts the exporter.
+pub const OTEL_METRIC_PREFIX: &str = "rook_otel_";
+
+/// The `reason` label values of `rook_otel_spans_dropped_total`: the span queue
+/// was full, the collector refused or did not answer (after the one retry), or
+/// the span was still queued when the shutdown flush ran out of time.
+pub const OTEL_DROP_REASONS: &[&str] = &["queue_full", "export_failed", "shutdown"];
 
 /// The `result` label values of `rook_config_reloads_total`: the new file was
 /// applied, it changed nothing, it was refused as invalid (the running
@@ -339,6 +356,24 @@ pub const METRICS: &[MetricDef] = &[
         labels: &["result"],
         help: "Configuration reloads (SIGHUP or POST /api/config/reload), by result (applied, unchanged, rejected, failed).",
     },
+    MetricDef {
+        name: names::OTEL_SPANS_EXPORTED_TOTAL,
+        kind: Kind::Counter,
+        labels: &[],
+        help: "Trace spans delivered to the OTLP collector ([telemetry] otlp_endpoint).",
+    },
+    MetricDef {
+        name: names::OTEL_SPANS_DROPPED_TOTAL,
+        kind: Kind::Counter,
+        labels: &["reason"],
+        help: "Trace spans lost before reaching the OTLP collector, by reason (queue_full, export_failed, shutdown).",
+    },
+    MetricDef {
+        name: names::OTEL_EXPORT_DURATION_SECONDS,
+        kind: Kind::Histogram,
+        labels: &[],
+        help: "Duration of one OTLP trace export (the POST of a batch, with its one retry).",
+    },
 ];
 
 /// The series exported at 0 from the moment [`install_prometheus`](crate::install_prometheus) returns,
@@ -352,6 +387,7 @@ pub fn zero_series() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
     let mut series: Vec<_> = METRICS
         .iter()
         .filter(|m| m.kind != Kind::Histogram && m.labels.is_empty())
+        .filter(|m| !m.name.starts_with(OTEL_METRIC_PREFIX))
         .map(|m| (m.name, Vec::new()))
         .collect();
     series.extend(
@@ -382,10 +418,34 @@ pub fn zero_series() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
     series
 }
 
+/// The trace exporter's series exported at 0 once it starts:
+/// `rook_otel_spans_exported_total` and `rook_otel_spans_dropped_total` for
+/// each of [`OTEL_DROP_REASONS`]. Without `[telemetry] otlp_endpoint` none of
+/// them exists.
+pub fn otel_zero_series() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    let mut series = vec![(names::OTEL_SPANS_EXPORTED_TOTAL, Vec::new())];
+    series.extend(
+        OTEL_DROP_REASONS
+            .iter()
+            .map(|r| (names::OTEL_SPANS_DROPPED_TOTAL, vec![("reason", *r)])),
+    );
+    series
+}
+
 /// Registers every [`zero_series`] with the installed recorder without
 /// changing its value (a counter incremented by 0, a gauge by 0.0).
 pub fn register_zero_series() {
-    for (name, labels) in zero_series() {
+    register(zero_series());
+}
+
+/// Registers every [`otel_zero_series`] (the gateway calls it when it starts
+/// the trace exporter), without changing a value.
+pub fn register_otel_zero_series() {
+    register(otel_zero_series());
+}
+
+fn register(series: Vec<(&'static str, Vec<(&'static str, &'static str)>)>) {
+    for (name, labels) in series {
         let labels: Vec<metrics::Label> = labels
             .into_iter()
             .map(|(k, v)| metrics::Label::new(k, v))

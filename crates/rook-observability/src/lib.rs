@@ -6,6 +6,10 @@
 //! subscriber ([`init_tracing`]), whose text format escapes every field value
 //! ([`SafeFields`]: no forged lines, no terminal escapes).
 //!
+//! The [`otel`] module is the pure part of OpenTelemetry traces: the span model,
+//! W3C `traceparent`, sampling, the GenAI convention names and the OTLP/protobuf
+//! encoding (the gateway queues and exports).
+//!
 //! Label values are bounded and opaque: accounts appear as `acct_<id>` (see
 //! [`account_label`]), never display names or keys; models are the logical
 //! models that have a route, anything else collapses to [`OTHER`].
@@ -31,9 +35,11 @@ pub use metrics_exporter_prometheus::PrometheusHandle;
 
 mod catalog;
 mod logging;
+pub mod otel;
 pub use catalog::{
-    names, register_zero_series, zero_series, Kind, MetricDef, CLIENT_KEY_REJECTION_REASONS,
-    CONFIG_RELOAD_RESULTS, METRICS, OTHER, PROBE_LEASE_RESULTS, USAGE_DROP_REASONS,
+    names, otel_zero_series, register_otel_zero_series, register_zero_series, zero_series, Kind,
+    MetricDef, CLIENT_KEY_REJECTION_REASONS, CONFIG_RELOAD_RESULTS, METRICS, OTEL_DROP_REASONS,
+    OTEL_METRIC_PREFIX, OTHER, PROBE_LEASE_RESULTS, USAGE_DROP_REASONS,
 };
 pub use logging::{check_log_filter, init_tracing, set_log_filter, LogFilterChange, LogFormat};
 
@@ -165,6 +171,7 @@ mod tests {
         let label_free: Vec<_> = METRICS
             .iter()
             .filter(|m| m.kind != Kind::Histogram && m.labels.is_empty())
+            .filter(|m| !m.name.starts_with(OTEL_METRIC_PREFIX))
             .collect();
         for name in [
             names::RETRY_BUDGET_EXHAUSTED_TOTAL,
@@ -190,6 +197,8 @@ mod tests {
             );
         }
         assert!(find(names::BUILD_INFO, Some(("version", "0.0.0-test"))).is_some());
+        // the trace exporter's series exist only once it runs
+        assert!(!text.contains(OTEL_METRIC_PREFIX), "{text}");
         // request-labelled series appear when used, not before
         assert!(find(names::PANIC_ROUTING_TOTAL, None).is_none());
         let panic = METRICS
@@ -208,6 +217,18 @@ mod tests {
         for reason in USAGE_DROP_REASONS {
             assert!(def.help.contains(reason), "{reason}");
         }
+    }
+
+    #[test]
+    fn otel_series_are_declared_with_their_reasons() {
+        for (name, labels) in otel_zero_series() {
+            let def = METRICS.iter().find(|m| m.name == name).unwrap();
+            assert!(name.starts_with(OTEL_METRIC_PREFIX));
+            for (_, reason) in labels {
+                assert!(def.help.contains(reason), "{reason}");
+            }
+        }
+        assert_eq!(otel_zero_series().len(), 1 + OTEL_DROP_REASONS.len());
     }
 
     #[test]

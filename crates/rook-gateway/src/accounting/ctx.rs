@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::Response;
+use http::{HeaderValue, Response};
 use rook_protocol::Usage;
 
 use super::Accounting;
@@ -14,6 +14,7 @@ use crate::app::keys::Key;
 use crate::body::RookBody;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::telemetry::{content, RequestEnd, RequestTrace, Target};
 
 /// A request's facts and where to record them.
 pub(crate) struct Ctx<'a> {
@@ -40,6 +41,8 @@ pub(crate) struct Ctx<'a> {
     /// The client key the request was made with, and its TPM reservation.
     pub(crate) key: Option<Arc<Key>>,
     pub(crate) key_reservation: Option<crate::leases::Ticket>,
+    /// The request's trace, when telemetry is on and the request is sampled.
+    pub(crate) trace: Option<Box<RequestTrace>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -67,6 +70,7 @@ impl<'a> Ctx<'a> {
             client: None,
             key: None,
             key_reservation: None,
+            trace: None,
         }
     }
 
@@ -80,6 +84,38 @@ impl<'a> Ctx<'a> {
     ) {
         self.accounting
             .record(self, status, outcome, error_class, usage);
+        if let Some(t) = &self.trace {
+            let end = RequestEnd {
+                status,
+                outcome,
+                error_class,
+                usage,
+            };
+            t.finish(self, &end);
+        }
+    }
+
+    /// Opens the trace span of the attempt just counted; the `traceparent` its
+    /// upstream call carries (`None` when the request is not traced).
+    pub(crate) fn trace_attempt(&mut self, to: Target<'_>) -> Option<HeaderValue> {
+        let number = self.attempts;
+        self.trace.as_mut()?.begin_attempt(number, to)
+    }
+
+    /// Ends the traced attempt as failed (`outcome` is the metrics' label).
+    pub(crate) fn trace_failed(&mut self, outcome: &str, status: Option<u16>, decision: &str) {
+        if let Some(mut t) = self.trace.take() {
+            t.attempt_failed(self, outcome, status, decision);
+            self.trace = Some(t);
+        }
+    }
+
+    /// The traced attempt succeeded; `body` is a buffered answer (scrubbed).
+    pub(crate) fn trace_success(&mut self, status: u16, body: Option<&[u8]>) {
+        if let Some(t) = self.trace.as_mut() {
+            let facts = body.map(|b| content::answer_facts(b, t.captures_content()));
+            t.attempt_succeeded(status, facts);
+        }
     }
 
     /// Records an error ending and answers it. `should_retry` sets
@@ -96,8 +132,9 @@ impl<'a> Ctx<'a> {
         resp
     }
 
-    /// The facts a stream's finish hook keeps after the request future is gone.
-    pub(crate) fn detach(&self) -> Detached {
+    /// The facts a stream's finish hook keeps after the request future is gone
+    /// (the trace moves along).
+    pub(crate) fn detach(&mut self) -> Detached {
         Detached {
             request_id: self.request_id.to_string(),
             endpoint: self.endpoint,
@@ -114,6 +151,7 @@ impl<'a> Ctx<'a> {
             client: self.client,
             key: self.key.clone(),
             key_reservation: self.key_reservation,
+            trace: self.trace.take(),
         }
     }
 }
@@ -135,11 +173,12 @@ pub(crate) struct Detached {
     client: Option<IpAddr>,
     key: Option<Arc<Key>>,
     key_reservation: Option<crate::leases::Ticket>,
+    trace: Option<Box<RequestTrace>>,
 }
 
 impl Detached {
-    /// The [`Ctx`] again, borrowing the request id.
-    pub(crate) fn ctx(&self) -> Ctx<'_> {
+    /// The [`Ctx`] again, borrowing the request id (the trace moves into it).
+    pub(crate) fn ctx(&mut self) -> Ctx<'_> {
         Ctx {
             request_id: &self.request_id,
             endpoint: self.endpoint,
@@ -156,6 +195,7 @@ impl Detached {
             client: self.client,
             key: self.key.clone(),
             key_reservation: self.key_reservation,
+            trace: self.trace.take(),
         }
     }
 }

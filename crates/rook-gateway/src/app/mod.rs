@@ -66,6 +66,8 @@ pub(crate) struct App {
     pub(crate) ui: crate::ui::Ui,
     /// What a configuration reload re-reads, and the live configuration it applied.
     pub(crate) reloader: crate::control::reload::Reloader,
+    /// The trace exporter (`[telemetry]`); `None` when telemetry is off.
+    pub(crate) telemetry: Option<Arc<crate::telemetry::Telemetry>>,
     id_seq: AtomicU64,
     id_prefix: u64,
 }
@@ -97,6 +99,9 @@ pub enum AppError {
     /// The sealer could not be built from the master key.
     #[error("master key: {0}")]
     Sealer(String),
+    /// The trace exporter could not be set up from `[telemetry]`.
+    #[error("{0}")]
+    Telemetry(String),
 }
 
 impl From<rook_registry::RegistryError> for AppError {
@@ -115,6 +120,7 @@ impl AppError {
                 | AppError::Catalog(CatalogError::Secret { .. })
                 | AppError::Catalog(CatalogError::Snapshot(_))
                 | AppError::MasterKey(_)
+                | AppError::Telemetry(_)
         )
     }
 }
@@ -140,6 +146,7 @@ impl App {
 
         catalog::sync_declared(&config, &registry).await?;
         let cluster = crate::control::cluster::Cluster::new();
+        let telemetry = crate::telemetry::Telemetry::start(&config, &cluster.instance_id)?;
         // Read before loading: a write in between is caught up on by the watcher.
         cluster.served(registry.config_version().await?.version);
         let shared_limits = SharedLimits::start(&registry);
@@ -204,6 +211,7 @@ impl App {
             keys_loader,
             default_key,
             cluster,
+            telemetry,
             id_seq: AtomicU64::new(0),
             id_prefix: fastrand::u64(..),
         });
@@ -242,12 +250,15 @@ impl App {
         self.lifecycle.set(Phase::EndStreams);
     }
 
-    /// Flushes usage events and persists health before exit.
+    /// Flushes usage events (and queued trace spans) and persists health before exit.
     pub(crate) async fn finish(&self) {
         self.accounting.close().await;
         self.keys.flush_last_used(&self.registry).await;
         persist::persist_health(&self.registry, &self.proxy.health).await;
         crate::control::cluster::leave(self).await;
+        if let Some(t) = &self.telemetry {
+            t.close().await;
+        }
     }
 
     /// Whether the gateway is draining.

@@ -49,6 +49,9 @@ pub(crate) async fn handle(
     );
     ctx.client = Some(client);
     ctx.key = key.clone();
+    if let Some(t) = &app.telemetry {
+        ctx.trace = t.begin(&parts.headers, start, &body);
+    }
     let probe = match probe_chat(&body) {
         Ok(p) => p,
         Err(e) => {

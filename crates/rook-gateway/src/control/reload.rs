@@ -408,6 +408,11 @@ mod tests {
                 &["upstream_resilience"],
                 &["upstream"],
             ),
+            (
+                "[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n",
+                &[],
+                &["telemetry"],
+            ),
         ];
         for (prefix, live, restart) in cases {
             let next = config(&format!("{prefix}{BASE}"));

@@ -22,7 +22,9 @@ use rook_routing::AccountIdx;
 use super::gauges::InFlight;
 use super::health::Permit;
 use super::limits::{estimate_tokens, Reserved};
-use super::outcome::{after_failures, give_up_error, nothing_tried, Failure};
+use super::outcome::{
+    after_failures, decision_label, give_up_error, give_up_label, nothing_tried, Failure,
+};
 use super::plan::{plan, PlanError};
 use super::respond::respond;
 use super::send::{send, Attempt};
@@ -34,6 +36,7 @@ use crate::body::RookBody;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::leases::{Refusal, SharedLimits, PENDING_MAX_WAIT, PENDING_RETRY_AFTER};
+use crate::telemetry::Target;
 
 /// A routed request, ready for its attempts.
 pub(crate) struct Request<'a> {
@@ -240,6 +243,12 @@ pub(crate) async fn attempt_loop(
         let attempt_start = Instant::now();
         let guard = InFlight::new(&acct.shared);
         let include_usage = req.probe.include_usage == Some(true);
+        let traceparent = ctx.trace_attempt(Target {
+            account: &acct.id,
+            vendor: acct.vendor.as_str(),
+            upstream_model,
+            uri: &acct.chat_uri,
+        });
         let result = match outbound {
             Ok(outbound) => {
                 send(
@@ -252,6 +261,7 @@ pub(crate) async fn attempt_loop(
                         model: &ctx.model,
                         request_id: ctx.request_id,
                         first_byte,
+                        traceparent,
                     },
                 )
                 .await
@@ -310,6 +320,7 @@ pub(crate) async fn attempt_loop(
         failed_as.push(failure.signature());
         if poison {
             drop(hpermit);
+            ctx.trace_failed(class.as_str(), failure.status, "poison_request");
             m::retry_outcome(Some(acct.labels()), &ctx.model, "poison_request");
             tracing::info!(
                 request_id = ctx.request_id,
@@ -348,7 +359,9 @@ pub(crate) async fn attempt_loop(
         } else {
             Outcome::retryable()
         };
-        match attempts.on_outcome(outcome, Instant::now()) {
+        let decision = attempts.on_outcome(outcome, Instant::now());
+        ctx.trace_failed(class.as_str(), failure.status, decision_label(&decision));
+        match decision {
             Decision::RetryAfter(delay) => {
                 m::retry_outcome(Some(acct.labels()), &ctx.model, "retry_scheduled");
                 tracing::debug!(
@@ -426,16 +439,6 @@ fn protocols_of<'a>(snap: &Snapshot, idx: impl Iterator<Item = &'a AccountIdx>) 
     names.sort_unstable();
     names.dedup();
     names.join(", ")
-}
-
-/// The metric label of a give-up.
-fn give_up_label(reason: GiveUpReason) -> &'static str {
-    match reason {
-        GiveUpReason::NotRetryable => "not_retryable",
-        GiveUpReason::BudgetExhausted => "budget_exhausted",
-        GiveUpReason::DeadlineExceeded => "deadline_exceeded",
-        _ => "retry_exhausted",
-    }
 }
 
 /// The next candidate within its rate limits whose breaker admits an attempt.

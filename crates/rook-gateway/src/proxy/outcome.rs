@@ -1,10 +1,12 @@
 //! What the client gets when attempts fail: a failed attempt's error, the answer
-//! when every account is cooling, and the answer after giving up.
+//! when every account is cooling, and the answer after giving up; and the labels
+//! of the retry decisions (metrics, traces).
 
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use rook_protocol::{Classified, ErrorClass, HealthEffect};
+use rook_resilience::{Decision, GiveUpReason};
 use rook_routing::AccountIdx;
 
 use super::scrub::Scrubber;
@@ -273,6 +275,25 @@ fn earliest_comeback(
         (c, l) => c.or(l).unwrap_or(Duration::from_secs(1)),
     }
     .max(Duration::from_millis(1))
+}
+
+/// The `rook.retry.decision` of a failed attempt: the retry outcome label.
+pub(crate) fn decision_label(decision: &Decision) -> &'static str {
+    match decision {
+        Decision::RetryAfter(_) => "retry_scheduled",
+        Decision::GiveUp(reason) => give_up_label(*reason),
+        _ => "none",
+    }
+}
+
+/// The metric label of a give-up.
+pub(crate) fn give_up_label(reason: GiveUpReason) -> &'static str {
+    match reason {
+        GiveUpReason::NotRetryable => "not_retryable",
+        GiveUpReason::BudgetExhausted => "budget_exhausted",
+        GiveUpReason::DeadlineExceeded => "deadline_exceeded",
+        _ => "retry_exhausted",
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub(crate) fn respond(
     success: Success,
     held: (rook_resilience::Permit, InFlight),
     reservation: Option<Reserved>,
-    ctx: &Ctx<'_>,
+    ctx: &mut Ctx<'_>,
     include_usage: bool,
 ) -> Response<RookBody> {
     match success {
@@ -50,10 +50,9 @@ pub(crate) fn respond(
             // A key-echoing upstream gets no key to the client; hyper frames
             // the (maybe shorter or longer) body itself. The held bytes stay
             // reserved in the buffered-answer budget until the client has them.
-            let mut resp = Response::new(RookBody::Held(HeldBody::new(
-                acct.secrets.scrub(body),
-                hold,
-            )));
+            let body = acct.secrets.scrub(body);
+            ctx.trace_success(status.as_u16(), Some(&body));
+            let mut resp = Response::new(RookBody::Held(HeldBody::new(body, hold)));
             *resp.status_mut() = status;
             relay_response_headers(&headers, resp.headers_mut(), &acct.secrets);
             ctx.record(status.as_u16(), "success", None, usage);
@@ -66,6 +65,7 @@ pub(crate) fn respond(
             rest,
             answer,
         } => {
+            ctx.trace_success(status.as_u16(), None);
             let fin = Finish {
                 ctx: ctx.detach(),
                 status: status.as_u16(),
@@ -124,7 +124,7 @@ impl Finish {
             StreamEnd::ClientGone => "client_gone",
             _ => "partial",
         };
-        let ctx = self.ctx.ctx();
+        let mut ctx = self.ctx.ctx();
         if summary.not_json_events > 0 {
             m::invalid_stream_events(
                 ctx.vendor.unwrap_or("none"),
@@ -138,6 +138,9 @@ impl Finish {
         ) {
             self.health
                 .late_failure(&self.account, ErrorClass::StreamError);
+            if let Some(t) = ctx.trace.as_mut() {
+                t.stream_failed();
+            }
             m::upstream_stream_error(
                 ctx.vendor.unwrap_or("none"),
                 &self.label,

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::{header, HeaderMap, StatusCode};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use rook_config::Protocol;
@@ -34,6 +34,8 @@ pub(crate) struct Attempt<'a> {
     pub(crate) request_id: &'a str,
     /// Time allowed to the response head (and a stream's first chunk).
     pub(crate) first_byte: Duration,
+    /// The attempt span's `traceparent` (replaces the client's), when traced.
+    pub(crate) traceparent: Option<HeaderValue>,
 }
 
 /// A successful attempt.
@@ -72,7 +74,7 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
         (_, Some(k)) => Credentials::Bearer(k),
     };
     let answer = a.outbound.answer;
-    let req = build_request(UpstreamRequest {
+    let mut req = build_request(UpstreamRequest {
         uri: a.outbound.uri,
         credentials,
         request_id: a.request_id,
@@ -81,6 +83,9 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
         stream: a.stream,
     })
     .map_err(|_| Failure::unbuildable())?;
+    if let Some(tp) = a.traceparent {
+        req.headers_mut().insert("traceparent", tp);
+    }
     let first_byte = a.first_byte;
     let sent = Instant::now();
     let resp = match tokio::time::timeout(first_byte, proxy.client.request(req)).await {
