@@ -77,7 +77,7 @@ impl<K: BreakerKey> Breaker<K> {
 
     /// Take a *panic admission* on `key`: permission to send one request to
     /// a key that is cooling down because of failures, for a caller whose
-    /// every key is unavailable (see the [module docs](self#panic-admission)).
+    /// every key is unavailable (see the [module docs](crate::breaker#panic-admission)).
     /// The admission is the key's probe: its success closes the key, its
     /// failure re-opens it with the next penalty.
     ///

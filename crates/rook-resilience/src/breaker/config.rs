@@ -64,7 +64,7 @@ pub struct BreakerConfig {
     /// Up to this share of a threshold penalty is removed at random so keys
     /// opened together do not all probe at once (0.0 = none). Default 0.1.
     pub cooldown_jitter: f64,
-    /// See the [module docs](self#max_open_share). Default 0.5.
+    /// See the [module docs](crate::breaker#max_open_share). Default 0.5.
     pub max_open_share: f64,
     /// After this long an unfinished probe is abandoned and another one is
     /// let through. Default 120 s.
@@ -72,7 +72,7 @@ pub struct BreakerConfig {
     /// Seed for the jitter, for reproducible tests. Default none.
     pub seed: Option<u64>,
     /// Share of failures among the outcomes in the window that opens a
-    /// key; `(0.0, 1.0]`. See the [module docs](self#failure-rate).
+    /// key; `(0.0, 1.0]`. See the [module docs](crate::breaker#failure-rate).
     /// Default 0.5.
     pub failure_rate_threshold: f64,
     /// Fewest outcomes in the window for the failure-rate rule to apply;

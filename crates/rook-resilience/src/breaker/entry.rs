@@ -7,7 +7,7 @@ use super::config::BreakerConfig;
 use crate::events::{CircuitState, OpenReason};
 
 /// What a key's state looks like in persisted form, to carry cooldowns
-/// across a restart. See [`Breaker::restore`] and [`KeySnapshot::persisted`].
+/// across a restart. See [`Breaker::restore`](super::Breaker::restore) and [`KeySnapshot::persisted`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PersistedKey {
     /// `None`: the key was Closed. `Some(d)`: it was open with `d` of
@@ -37,7 +37,7 @@ pub struct KeySnapshot<K> {
     /// Cooldown left at the time of the snapshot; `None` if Closed.
     pub cooldown_remaining: Option<Duration>,
     /// Whether a probe is in flight (a half-open probe, or a
-    /// [panic admission](Breaker::try_acquire_panic) on an open key).
+    /// [panic admission](super::Breaker::try_acquire_panic) on an open key).
     pub probe_in_flight: bool,
     /// Why the key is open or half-open; `None` if Closed.
     pub open_reason: Option<OpenReason>,

@@ -7,7 +7,7 @@ use super::entry::{Entry, KeySnapshot, PersistedKey, Window};
 use super::{Breaker, BreakerConfig, BreakerKey, CircuitState, Effects, Event, OpenReason, State};
 
 impl<K: BreakerKey> Breaker<K> {
-    /// Record a success for `key` outside an [`Admission`]: resets the
+    /// Record a success for `key` outside an [`Admission`](super::Admission): resets the
     /// consecutive failures. It does not close an Open or HalfOpen key
     /// (only a probe's success does), so callers must send through
     /// [`try_acquire`](Self::try_acquire) for a key to recover; these
@@ -16,7 +16,7 @@ impl<K: BreakerKey> Breaker<K> {
         self.record(key, None, Event::Success);
     }
 
-    /// Record a failure for `key` outside an [`Admission`]: counts towards
+    /// Record a failure for `key` outside an [`Admission`](super::Admission): counts towards
     /// the threshold and the failure rate if the key is Closed.
     pub fn record_failure(&self, key: &K) {
         self.record(key, None, Event::Failure { hint: None });
