@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::{spawn_pinned, wait_ready, wrk_case_as};
+use crate::bench::{spawn_pinned, wait_ready, wrk_case_as};
 
 const TOKEN: &str = "bench-inbound-token-0123456789abcdef";
 const KEYS: usize = 200;

@@ -1,4 +1,6 @@
-//! Backend-specific SQL. The same source (`backend_impl.rs`) is compiled twice, once per
+//! Backend-specific SQL. The same sources (`backend_impl.rs`, `backend_accounts.rs`,
+//! `backend_pools.rs`, `backend_sync.rs`, `backend_runtime.rs`, `backend_keys.rs`,
+//! `backend_series.rs`) are compiled twice, once per
 //! sqlx database type, so both backends share one implementation of the logic while the
 //! types stay concrete (no `sqlx::Any`).
 
@@ -117,6 +119,10 @@ pub(crate) mod sqlite {
     const BACKEND: crate::Backend = crate::Backend::Sqlite;
     const MIGRATIONS: &[crate::migrate::Migration] = crate::migrate::SQLITE;
     include!("backend_impl.rs");
+    include!("backend_accounts.rs");
+    include!("backend_pools.rs");
+    include!("backend_sync.rs");
+    include!("backend_runtime.rs");
     include!("backend_keys.rs");
     include!("backend_series.rs");
 }
@@ -126,6 +132,10 @@ pub(crate) mod postgres {
     const BACKEND: crate::Backend = crate::Backend::Postgres;
     const MIGRATIONS: &[crate::migrate::Migration] = crate::migrate::POSTGRES;
     include!("backend_impl.rs");
+    include!("backend_accounts.rs");
+    include!("backend_pools.rs");
+    include!("backend_sync.rs");
+    include!("backend_runtime.rs");
     include!("backend_keys.rs");
     include!("backend_series.rs");
 }

@@ -3,6 +3,7 @@
 //! Written by hand; a test checks that its paths and methods are exactly [`crate::ROUTES`].
 
 mod components;
+mod keys;
 mod paths;
 
 use rook_config::entity::{
@@ -104,7 +105,7 @@ pub(crate) fn document(version: &str) -> Value {
         "paths": paths::paths(),
         "components": components::components(),
     });
-    crate::keys::extend_openapi(&mut doc);
+    keys::extend_openapi(&mut doc);
     crate::timeseries::extend_openapi(&mut doc);
     crate::recent::extend_openapi(&mut doc);
     doc
