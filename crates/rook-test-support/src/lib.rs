@@ -77,6 +77,7 @@ pub mod cluster;
 pub mod error;
 pub mod fake;
 pub mod http;
+mod paths;
 pub mod server;
 pub mod tcp_proxy;
 
