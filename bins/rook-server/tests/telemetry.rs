@@ -499,3 +499,45 @@ async fn an_unreadable_collector_credential_or_a_bad_endpoint_refuses_the_start(
     assert!(logs.contains("telemetry.otlp_endpoint"), "{logs}");
     assert!(!logs.contains("pw-7c1e"), "{logs}");
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_still_ends_its_spans() {
+    let rx = Receiver::start().await;
+    let a = FakeUpstream::start().await;
+    let b = FakeUpstream::start().await;
+    let server = RookServer::start(bin(), &config(&a, &b, &telemetry(&rx, "")), &env())
+        .await
+        .unwrap();
+    // acct-a takes 3 s to answer; the client gives up after 300 ms.
+    a.push(Reply::chat("too late").delay(Duration::from_secs(3)));
+    let traceparent = format!("00-{TRACE}-{CLIENT_SPAN}-01");
+    let gone = tokio::time::timeout(
+        Duration::from_millis(300),
+        http::post_json(
+            &server.url("/v1/chat/completions"),
+            &[("traceparent", traceparent.as_str())],
+            &chat(false),
+        ),
+    )
+    .await;
+    assert!(gone.is_err(), "the answer should not have come in time");
+    let spans = spans_of(&rx, TRACE, 2).await;
+    let req = kind(&spans, SpanKind::Server)[0].clone();
+    let attempt = kind(&spans, SpanKind::Client)[0].clone();
+    assert_eq!(req.str("rook.outcome").as_deref(), Some("client_gone"));
+    assert_eq!(req.int("http.response.status_code"), Some(499));
+    assert_eq!(req.str("error.type").as_deref(), Some("client_gone"));
+    assert_eq!(
+        req.span.status.as_ref().map(|s| s.code),
+        Some(StatusCode::Error as i32)
+    );
+    assert_eq!(attempt.str("rook.outcome").as_deref(), Some("client_gone"));
+    assert_eq!(attempt.str("rook.account").as_deref(), Some("acct-a"));
+    assert_eq!(attempt.span.parent_span_id, req.span.span_id);
+    // Once, not again when the upstream's late answer is dropped.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        rx.spans().iter().filter(|s| s.trace_id() == TRACE).count(),
+        2
+    );
+}

@@ -156,6 +156,16 @@ impl<'a> Ctx<'a> {
     }
 }
 
+impl Drop for Ctx<'_> {
+    /// A traced request dropped unrecorded (its client left while Rook waited for
+    /// the upstream) still ends its spans, as `client_gone`.
+    fn drop(&mut self) {
+        if let Some(t) = self.trace.take() {
+            t.abandon(self);
+        }
+    }
+}
+
 /// An owned copy of a [`Ctx`], for a stream that outlives its request handler.
 pub(crate) struct Detached {
     request_id: String,

@@ -7,6 +7,7 @@
 //! when the stream ends — and then ends with the usage, just before the
 //! request span.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -48,7 +49,16 @@ pub(crate) struct RequestTrace {
     attempt: Option<OpenAttempt>,
     /// What the successful buffered answer said.
     answer: Option<AnswerFacts>,
+    /// The spans were handed to the exporter (the request was recorded).
+    done: AtomicBool,
 }
+
+/// The outcome label of a request whose client left before it was answered.
+pub(crate) const CLIENT_GONE: &str = "client_gone";
+
+/// The status a request span carries when no answer reached the client (nginx's
+/// "client closed request").
+pub(crate) const CLIENT_CLOSED_STATUS: u16 = 499;
 
 /// An attempt span not ended yet.
 struct OpenAttempt {
@@ -98,6 +108,7 @@ impl RequestTrace {
             input: None,
             attempt: None,
             answer: None,
+            done: AtomicBool::new(false),
         }
     }
 
@@ -162,10 +173,33 @@ impl RequestTrace {
         }
     }
 
-    /// Ends the open attempt (if any) and the request span.
+    /// Ends the spans of a request dropped before it was recorded: its client left
+    /// while Rook was waiting for the upstream (the open attempt and the request
+    /// end as `client_gone`, status 499). Nothing when the request was recorded.
+    pub(crate) fn abandon(&self, ctx: &Ctx<'_>) {
+        if self.done.load(Ordering::Acquire) {
+            return;
+        }
+        self.finish(
+            ctx,
+            &RequestEnd {
+                status: CLIENT_CLOSED_STATUS,
+                outcome: CLIENT_GONE,
+                error_class: Some(CLIENT_GONE),
+                usage: None,
+            },
+        );
+    }
+
+    /// Ends the open attempt (if any) and the request span, once.
     pub(crate) fn finish(&self, ctx: &Ctx<'_>, end: &RequestEnd<'_>) {
+        if self.done.swap(true, Ordering::AcqRel) {
+            return;
+        }
         if let Some(a) = &self.attempt {
-            let (outcome, decision) = if a.late_failure {
+            let (outcome, decision) = if end.outcome == CLIENT_GONE {
+                (CLIENT_GONE, None)
+            } else if a.late_failure {
                 ("stream_error", None)
             } else {
                 let retried = a.number > 1;
@@ -278,7 +312,7 @@ impl RequestTrace {
         if truncated {
             attrs.push((g::ROOK_CONTENT_TRUNCATED, true.into()));
         }
-        let failed = matches!(end.outcome, "error" | "partial");
+        let failed = matches!(end.outcome, "error" | "partial" | CLIENT_GONE);
         SpanData {
             trace_id: self.trace_id,
             span_id: self.span_id,
