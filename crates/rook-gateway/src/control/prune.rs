@@ -1,5 +1,7 @@
 //! Retention: expired idempotency records and usage events older than
-//! `[usage] retention_days` are deleted every ten minutes while the gateway runs.
+//! `[usage] retention_days` are deleted every ten minutes while the gateway runs,
+//! the first time a minute after start (start-up is busy enough: migrations, the
+//! journal replay, the first requests).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,11 +9,18 @@ use std::time::Duration;
 use crate::app::App;
 use crate::now_ms;
 
+/// How long after start the first prune runs.
+const FIRST_PRUNE: Duration = Duration::from_secs(60);
+
+/// How often the prune runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
 /// Prunes expired records in the background while `app` is alive.
 pub(crate) fn spawn_pruner(app: &Arc<App>) {
     let weak = Arc::downgrade(app);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        let first = tokio::time::Instant::now() + FIRST_PRUNE;
+        let mut tick = tokio::time::interval_at(first, PRUNE_EVERY);
         loop {
             tick.tick().await;
             let Some(app) = weak.upgrade() else { return };
