@@ -36,22 +36,8 @@ flush_interval_ms = 50
 input_usd_per_million = 1000.0
 output_usd_per_million = 2000.0
 
-[[accounts]]
-id = "a"
-vendor = "open_ai"
-base_url = "{base}"
-api_key_env = "KEY_A"
-
-[[pools]]
-id = "p"
-strategy = "priority"
-members = ["a"]
-
-[[routes]]
-model = "m"
-pool = "p"
-"#,
-        base = up.base_url(),
+{route}"#,
+        route = rook_test_support::config::one_route(up),
     )
 }
 

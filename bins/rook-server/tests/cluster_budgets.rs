@@ -53,22 +53,8 @@ token_env = "CI_KEY"
 budget_usd = 0.10
 budget_period = "day"
 
-[[accounts]]
-id = "a"
-vendor = "open_ai"
-base_url = "{base}"
-api_key_env = "KEY_A"
-
-[[pools]]
-id = "p"
-strategy = "priority"
-members = ["a"]
-
-[[routes]]
-model = "m"
-pool = "p"
-"#,
-        base = up.base_url(),
+{route}"#,
+        route = rook_test_support::config::one_route(up),
     )
 }
 

@@ -34,22 +34,8 @@ bearer_token_env = "ROOK_ADMIN_TOKEN"
 input_usd_per_million = 1000.0
 output_usd_per_million = 2000.0
 
-[[accounts]]
-id = "a"
-vendor = "open_ai"
-base_url = "{base}"
-api_key_env = "KEY_A"
-
-[[pools]]
-id = "p"
-strategy = "priority"
-members = ["a"]
-
-[[routes]]
-model = "m"
-pool = "p"
-"#,
-        base = up.base_url(),
+{route}"#,
+        route = rook_test_support::config::one_route(up),
     )
 }
 

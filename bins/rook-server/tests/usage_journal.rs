@@ -38,22 +38,8 @@ database_url = "{database_url}"
 batch_size = 50
 flush_interval_ms = 60000
 
-[[accounts]]
-id = "a"
-vendor = "open_ai"
-base_url = "{base}"
-api_key_env = "KEY_A"
-
-[[pools]]
-id = "p"
-strategy = "priority"
-members = ["a"]
-
-[[routes]]
-model = "m"
-pool = "p"
-"#,
-        base = up.base_url(),
+{route}"#,
+        route = rook_test_support::config::one_route(up),
     )
 }
 

@@ -74,6 +74,7 @@
 //! margins generous, the CI machine is small.
 
 pub mod cluster;
+pub mod config;
 pub mod error;
 pub mod fake;
 pub mod http;

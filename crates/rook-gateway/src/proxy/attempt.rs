@@ -20,11 +20,12 @@ use rook_resilience::{Decision, GiveUpReason, Outcome};
 use rook_routing::AccountIdx;
 
 use super::gauges::InFlight;
-use super::health::Permit;
-use super::limits::{estimate_tokens, Reserved};
+
+use super::limits::estimate_tokens;
 use super::outcome::{
     after_failures, decision_label, give_up_error, give_up_label, nothing_tried, Failure,
 };
+use super::pick::{panic_pick, pick, NonePicked, Picked};
 use super::plan::{plan, PlanError};
 use super::respond::respond;
 use super::send::{send, Attempt};
@@ -35,7 +36,7 @@ use crate::accounting::Ctx;
 use crate::body::RookBody;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
-use crate::leases::{Refusal, SharedLimits, PENDING_MAX_WAIT, PENDING_RETRY_AFTER};
+use crate::leases::PENDING_MAX_WAIT;
 use crate::telemetry::Target;
 
 /// A routed request, ready for its attempts.
@@ -54,22 +55,6 @@ pub(crate) struct Request<'a> {
     pub(crate) candidates: Vec<AccountIdx>,
     /// Accounts of the route skipped at resolution (cooling, disabled).
     pub(crate) unavailable: Vec<AccountIdx>,
-}
-
-/// The account picked for an attempt, with what it took to pick it.
-struct Picked<'s> {
-    acct: &'s AccountRuntime,
-    permit: Permit,
-    reservation: Option<Reserved>,
-}
-
-/// Why no account could be picked.
-struct NonePicked {
-    /// The shortest wait for an account's own rate limit, if one refused.
-    limit_wait: Option<Duration>,
-    /// The leased limits of an account skipped only because its lease is on
-    /// its way (worth waiting for before giving up).
-    pending: Option<Arc<SharedLimits>>,
 }
 
 /// Runs the attempts of `req` and answers the client. See the module docs.
@@ -396,40 +381,6 @@ pub(crate) async fn attempt_loop(
     }
 }
 
-/// Panic routing: the account of `unavailable` that comes back first from a
-/// cooldown for server-side failures, with its probe taken and its rate limits
-/// respected; with several instances, only the one holding its panic probe lease
-/// (`proxy/panic_share.rs`).
-async fn panic_pick<'s>(
-    proxy: &Proxy,
-    req: &'s Request<'_>,
-    unavailable: &[AccountIdx],
-    estimate: u64,
-) -> Option<Picked<'s>> {
-    let accounts: Vec<&'s AccountRuntime> = unavailable
-        .iter()
-        .filter_map(|i| req.snapshot.account(*i))
-        .filter(|a| a.enabled && !proxy.health.panic_denied(&a.id))
-        .collect();
-    let permit = proxy
-        .health
-        .try_acquire_panic(accounts.iter().map(|a| &a.id))?;
-    let acct = accounts.into_iter().find(|a| a.id == *permit.key())?;
-    let reservation = Reserved::try_new(&acct.shared, estimate).ok()?;
-    if !proxy.health.panic_allowed(&acct.id).await {
-        // another instance probes it: nothing sent (the permit frees the probe)
-        if let Some(r) = reservation {
-            r.settle(Some(0));
-        }
-        return None;
-    }
-    Some(Picked {
-        acct,
-        permit,
-        reservation,
-    })
-}
-
 /// The distinct protocols of some accounts, for a message (`anthropic, gemini`).
 fn protocols_of<'a>(snap: &Snapshot, idx: impl Iterator<Item = &'a AccountIdx>) -> String {
     let mut names: Vec<&str> = idx
@@ -439,58 +390,4 @@ fn protocols_of<'a>(snap: &Snapshot, idx: impl Iterator<Item = &'a AccountIdx>) 
     names.sort_unstable();
     names.dedup();
     names.join(", ")
-}
-
-/// The next candidate within its rate limits whose breaker admits an attempt.
-fn pick<'s>(
-    proxy: &Proxy,
-    req: &'s Request<'_>,
-    candidates: &[AccountIdx],
-    next: &mut usize,
-    unavailable: &mut Vec<AccountIdx>,
-    estimate: u64,
-) -> Result<Picked<'s>, NonePicked> {
-    let mut limit_wait: Option<Duration> = None;
-    let mut pending = None;
-    for _ in 0..candidates.len() {
-        let idx = candidates[*next % candidates.len()];
-        *next += 1;
-        let Some(acct) = req.snapshot.account(idx) else {
-            continue;
-        };
-        let reservation = match Reserved::try_new(&acct.shared, estimate) {
-            Ok(r) => r,
-            Err(Refusal::Wait(wait)) => {
-                limit_wait = Some(limit_wait.map_or(wait, |w| w.min(wait)));
-                continue;
-            }
-            Err(Refusal::Pending) => {
-                pending = acct.shared.leased().map(|l| l.limits().clone());
-                limit_wait =
-                    Some(limit_wait.map_or(PENDING_RETRY_AFTER, |w| w.min(PENDING_RETRY_AFTER)));
-                continue;
-            }
-        };
-        match proxy.health.try_acquire(&acct.id) {
-            Some(permit) => {
-                return Ok(Picked {
-                    acct,
-                    permit,
-                    reservation,
-                })
-            }
-            None => {
-                if let Some(r) = reservation {
-                    r.settle(Some(0));
-                }
-                if !unavailable.contains(&idx) {
-                    unavailable.push(idx);
-                }
-            }
-        }
-    }
-    Err(NonePicked {
-        limit_wait,
-        pending,
-    })
 }

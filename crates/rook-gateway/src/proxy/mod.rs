@@ -18,6 +18,7 @@ pub(crate) mod limits;
 pub(crate) mod outcome;
 pub(crate) mod panic;
 pub(crate) mod panic_share;
+pub(crate) mod pick;
 pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod respond;
