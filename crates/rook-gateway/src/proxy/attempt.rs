@@ -247,6 +247,7 @@ pub(crate) async fn attempt_loop(
                         request_id: ctx.request_id,
                         first_byte,
                         traceparent,
+                        tuning: &tuning,
                     },
                 )
                 .await

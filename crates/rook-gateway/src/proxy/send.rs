@@ -16,6 +16,7 @@ use super::outcome::Failure;
 use super::plan::{Answer, Outbound};
 use super::snapshot::AccountRuntime;
 use super::translate::{buffered, error_details};
+use super::tuning::Tuning;
 use super::upstream::{build_request, Credentials, UpstreamRequest};
 use super::Proxy;
 
@@ -36,6 +37,8 @@ pub(crate) struct Attempt<'a> {
     pub(crate) first_byte: Duration,
     /// The attempt span's `traceparent` (replaces the client's), when traced.
     pub(crate) traceparent: Option<HeaderValue>,
+    /// The settings the request started with.
+    pub(crate) tuning: &'a Tuning,
 }
 
 /// A successful attempt.
@@ -110,7 +113,7 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
     let (head, incoming) = resp.into_parts();
     if !head.status.is_success() {
         return Err(read_failure(
-            proxy,
+            a.tuning.timeouts.retry_after_max,
             a.acct,
             first_byte,
             head.status,
@@ -162,7 +165,7 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let tuning = proxy.tuning.load_full();
+    let tuning = a.tuning;
     match tokio::time::timeout(
         tuning.timeouts.stream_idle.max(first_byte),
         tuning.buffers.read(incoming, content_length),
@@ -212,7 +215,7 @@ pub(crate) async fn send(proxy: &Proxy, a: Attempt<'_>) -> Result<(Success, Dura
 
 /// Reads (a bounded part of) an error answer's body and classifies it.
 async fn read_failure(
-    proxy: &Proxy,
+    retry_after_max: Duration,
     acct: &AccountRuntime,
     first_byte: Duration,
     status: StatusCode,
@@ -231,7 +234,7 @@ async fn read_failure(
             .iter()
             .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v))),
         SystemTime::now(),
-        proxy.tuning.load().timeouts.retry_after_max,
+        retry_after_max,
     );
     let (details, body_hint) = error_details(acct.protocol, &body);
     let classified = rook_protocol::classify_parsed(status.as_u16(), details, hint.or(body_hint));
