@@ -66,6 +66,13 @@ pub(crate) struct Timeouts {
 #[error("{0}")]
 pub(crate) struct SettingsError(pub(crate) String);
 
+impl SettingsError {
+    /// The refusal `e` of a library.
+    pub(crate) fn of(e: impl std::fmt::Display) -> SettingsError {
+        SettingsError(e.to_string())
+    }
+}
+
 /// The proxy's state. See the module docs.
 pub(crate) struct Proxy {
     pub(crate) snapshot: ArcSwap<Snapshot>,
@@ -91,14 +98,13 @@ impl Proxy {
         shared: SharedRegistry,
         snapshot: Snapshot,
     ) -> Result<Proxy, SettingsError> {
-        let err = |e: &dyn std::fmt::Display| SettingsError(e.to_string());
         let observer = Arc::new(MetricsObserver);
         let settings = tuning::settings(config, None, &observer)?;
-        let health = Health::new(settings.breaker, observer.clone()).map_err(|e| err(&e))?;
+        let health = Health::new(settings.breaker, observer.clone()).map_err(SettingsError::of)?;
         let limiter = Limiter::new(settings.max_concurrent, Some(settings.queue_timeout))
-            .map_err(|e| err(&e))?
+            .map_err(SettingsError::of)?
             .with_observer(observer.clone());
-        let egress = config.upstream.egress_policy().map_err(|e| err(&e))?;
+        let egress = config.upstream.egress_policy().map_err(SettingsError::of)?;
         let client = build_client_with_egress(
             &ClientSettings {
                 connect_timeout: Duration::from_millis(config.upstream.connect_timeout_ms),
@@ -130,10 +136,10 @@ impl Proxy {
         let settings = tuning::settings(config, Some(&previous), &self.observer)?;
         self.health
             .set_config(settings.breaker)
-            .map_err(|e| SettingsError(e.to_string()))?;
+            .map_err(SettingsError::of)?;
         self.limiter
             .set_max(settings.max_concurrent)
-            .map_err(|e| SettingsError(e.to_string()))?;
+            .map_err(SettingsError::of)?;
         self.limiter.set_queue_timeout(Some(settings.queue_timeout));
         self.tuning.store(Arc::new(settings.tuning));
         Ok(())

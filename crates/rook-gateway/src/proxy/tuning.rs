@@ -46,10 +46,6 @@ pub(crate) struct Settings {
     pub(crate) queue_timeout: Duration,
 }
 
-fn err(e: &dyn std::fmt::Display) -> SettingsError {
-    SettingsError(e.to_string())
-}
-
 /// Whether the libraries accept `config`'s settings (a reload checks before it
 /// changes anything).
 pub(crate) fn check(config: &Config) -> Result<(), SettingsError> {
@@ -70,7 +66,7 @@ pub(crate) fn settings(
         Duration::from_millis(r.retry_backoff_max_milliseconds),
         Jitter::Full,
     )
-    .map_err(|e| err(&e))?;
+    .map_err(SettingsError::of)?;
     let budget_config = BudgetConfig {
         ratio: r.retry_budget_ratio,
         min_per_second: f64::from(r.retry_budget_min_per_second),
@@ -84,7 +80,7 @@ pub(crate) fn settings(
         Some(kept) => kept,
         None => Arc::new(
             RetryBudget::new(budget_config)
-                .map_err(|e| err(&e))?
+                .map_err(SettingsError::of)?
                 .with_observer(observer.clone()),
         ),
     };
@@ -93,7 +89,7 @@ pub(crate) fn settings(
         deadline: Some(Duration::from_secs(r.request_deadline_seconds)),
         backoff,
     })
-    .map_err(|e| err(&e))?
+    .map_err(SettingsError::of)?
     .with_budget(budget)
     .with_observer(observer.clone());
     let breaker = BreakerConfig {
@@ -109,7 +105,7 @@ pub(crate) fn settings(
         failure_rate_window: Duration::from_secs(r.failure_rate_window_seconds),
         ..BreakerConfig::default()
     };
-    breaker.validate().map_err(|e| err(&e))?;
+    breaker.validate().map_err(SettingsError::of)?;
     let buffer_limits = (
         config.limits.max_upstream_response_bytes,
         config.limits.buffered_response_budget_bytes,
